@@ -1,0 +1,181 @@
+import { type BencodeDict, type Encodable } from './bencode.js';
+import { ID_BYTES, MAX_TOKEN_BYTES, MAX_WANT_ITEMS } from './constants.js';
+import { FieldError, optionalBytes, optionalFlag, optionalInt, optionalList, requireBytes, requireInt } from './fields.js';
+
+/**
+ * The arguments (`a`) of every query we send or answer, typed, and their validation.
+ * BEP 5 (ping, find_node, get_peers, announce_peer), BEP 32 (`want`), BEP 33 (`noseed`,
+ * `scrape`, `seed`), BEP 51 (sample_infohashes). Unknown extra arguments are ignored, as
+ * BEP 5's extensibility requires; known ones are checked for type and length.
+ */
+
+export const METHODS = ['ping', 'find_node', 'get_peers', 'announce_peer', 'sample_infohashes'] as const;
+export type Method = (typeof METHODS)[number];
+
+export function isMethod(name: string): name is Method {
+  return (METHODS as readonly string[]).includes(name);
+}
+
+/** BEP 32 `want`: which node lists the reply should carry. Absent means "my own family". */
+export interface Want {
+  n4: boolean;
+  n6: boolean;
+}
+
+export interface PingQuery {
+  method: 'ping';
+  id: Buffer;
+}
+
+export interface FindNodeQuery {
+  method: 'find_node';
+  id: Buffer;
+  target: Buffer;
+  want?: Want;
+}
+
+export interface GetPeersQuery {
+  method: 'get_peers';
+  id: Buffer;
+  infoHash: Buffer;
+  want?: Want;
+  /** BEP 33: prefer non-seeds in `values`. */
+  noseed?: boolean;
+  /** BEP 33: include `BFsd` / `BFpe` bloom filters. */
+  scrape?: boolean;
+}
+
+export interface AnnouncePeerQuery {
+  method: 'announce_peer';
+  id: Buffer;
+  infoHash: Buffer;
+  /** The announced port; meaningless when `impliedPort` is set (may then be 0). */
+  port: number;
+  /** BEP 5: use the datagram's source port instead of `port`. */
+  impliedPort?: boolean;
+  token: Buffer;
+  /** BEP 33: the announcer is a seed. */
+  seed?: boolean;
+}
+
+export interface SampleInfohashesQuery {
+  method: 'sample_infohashes';
+  id: Buffer;
+  target: Buffer;
+  want?: Want;
+}
+
+export type Query = PingQuery | FindNodeQuery | GetPeersQuery | AnnouncePeerQuery | SampleInfohashesQuery;
+export type QueryOf<M extends Method> = Extract<Query, { method: M }>;
+
+function parseWant(args: BencodeDict): Want | undefined {
+  const items = optionalList(args, 'want', MAX_WANT_ITEMS);
+  if (items === undefined) return undefined;
+  const want: Want = { n4: false, n6: false };
+  for (const item of items) {
+    // BEP 32: unknown strings are ignored; a non-string is not a flag at all.
+    if (!Buffer.isBuffer(item)) throw new FieldError('want items must be strings');
+    if (item.length === 2 && item[0] === 0x6e /* n */) {
+      if (item[1] === 0x34 /* 4 */) want.n4 = true;
+      else if (item[1] === 0x36 /* 6 */) want.n6 = true;
+    }
+  }
+  return want;
+}
+
+const id = (args: BencodeDict, key: string): Buffer => requireBytes(args, key, { length: ID_BYTES });
+
+/**
+ * Validates the arguments of a query whose method is known. Throws FieldError with a short
+ * reason (to be answered with error 203) when a field has the wrong type or length.
+ */
+export function parseQueryArgs<M extends Method>(method: M, args: BencodeDict): QueryOf<M>;
+export function parseQueryArgs(method: Method, args: BencodeDict): Query {
+  const sender = id(args, 'id');
+  switch (method) {
+    case 'ping':
+      return { method, id: sender };
+    case 'find_node':
+      return { method, id: sender, target: id(args, 'target'), want: parseWant(args) };
+    case 'sample_infohashes':
+      return { method, id: sender, target: id(args, 'target'), want: parseWant(args) };
+    case 'get_peers':
+      return {
+        method,
+        id: sender,
+        infoHash: id(args, 'info_hash'),
+        want: parseWant(args),
+        noseed: optionalFlag(args, 'noseed'),
+        scrape: optionalFlag(args, 'scrape'),
+      };
+    case 'announce_peer': {
+      const impliedPort = optionalFlag(args, 'implied_port');
+      // With implied_port the port argument is ignored (still type-checked, may be absent);
+      // without it, the port must be usable.
+      if (impliedPort) optionalInt(args, 'port');
+      const port = impliedPort ? 0 : requireInt(args, 'port', { min: 1, max: 65_535 });
+      return {
+        method,
+        id: sender,
+        infoHash: id(args, 'info_hash'),
+        port,
+        impliedPort,
+        token: requireBytes(args, 'token', { min: 1, max: MAX_TOKEN_BYTES }),
+        seed: optionalFlag(args, 'seed'),
+      };
+    }
+  }
+}
+
+function encodeWant(want: Want | undefined): Buffer[] | undefined {
+  if (want === undefined) return undefined;
+  const out: Buffer[] = [];
+  if (want.n4) out.push(Buffer.from('n4'));
+  if (want.n6) out.push(Buffer.from('n6'));
+  return out;
+}
+
+const flag = (b: boolean | undefined): number | undefined => (b ? 1 : undefined);
+
+/** The `a` dictionary for an outgoing query. Only set flags are written, as deployed clients expect. */
+export function encodeQueryArgs(query: Query): Encodable {
+  switch (query.method) {
+    case 'ping':
+      return { id: query.id };
+    case 'find_node':
+    case 'sample_infohashes':
+      return { id: query.id, target: query.target, want: encodeWant(query.want) };
+    case 'get_peers':
+      return {
+        id: query.id,
+        info_hash: query.infoHash,
+        want: encodeWant(query.want),
+        noseed: flag(query.noseed),
+        scrape: flag(query.scrape),
+      };
+    case 'announce_peer':
+      return {
+        id: query.id,
+        info_hash: query.infoHash,
+        port: query.port,
+        implied_port: flag(query.impliedPort),
+        token: query.token,
+        seed: flag(query.seed),
+      };
+  }
+}
+
+/** Checks our own outgoing query before it leaves, so a programming error fails loudly here. */
+export function assertValidQuery(query: Query): void {
+  const check = (b: Buffer, what: string): void => {
+    if (!Buffer.isBuffer(b) || b.length !== ID_BYTES) throw new TypeError(`${query.method}: ${what} must be ${ID_BYTES} bytes`);
+  };
+  check(query.id, 'id');
+  if (query.method === 'find_node' || query.method === 'sample_infohashes') check(query.target, 'target');
+  if (query.method === 'get_peers' || query.method === 'announce_peer') check(query.infoHash, 'infoHash');
+  if (query.method === 'announce_peer') {
+    if (!Number.isInteger(query.port) || query.port < 0 || query.port > 65_535) throw new TypeError('announce_peer: bad port');
+    if (!query.impliedPort && query.port === 0) throw new TypeError('announce_peer: port 0 needs impliedPort');
+    if (query.token.length < 1 || query.token.length > MAX_TOKEN_BYTES) throw new TypeError('announce_peer: bad token length');
+  }
+}

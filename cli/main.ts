@@ -1,0 +1,59 @@
+import { readFileSync } from 'node:fs';
+import { pingCommand } from './commands/ping.js';
+import { type Command, UsageError } from './usage-error.js';
+
+/** Every command, in the order `--help` lists them. Later issues add node, peers, crawl, … */
+const commands: Record<string, Command> = {
+  ping: pingCommand,
+};
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((c) => c.length));
+  const list = Object.entries(commands)
+    .map(([name, cmd]) => `  ${name.padEnd(width)}  ${cmd.summary}`)
+    .join('\n');
+  return `dhtscope ${version()}: a toolkit for the BitTorrent Mainline DHT (BEP 5)
+
+Usage: dhtscope <command> [options]
+
+Commands:
+${list}
+
+Options:
+  -h, --help      show this help (or a command's: dhtscope <command> --help)
+  -v, --version   print the version
+
+Every packet dhtscope receives goes through its own strict bencode decoder and KRPC
+socket; see README.md.`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === '-h' || first === '--help' || first === 'help') {
+    process.stdout.write(usage() + '\n');
+    return first === undefined ? 2 : 0;
+  }
+  if (first === '-v' || first === '--version') {
+    process.stdout.write(version() + '\n');
+    return 0;
+  }
+  const command = commands[first];
+  if (command === undefined) throw new UsageError(`unknown command "${first}" (try dhtscope --help)`);
+  return command.run(rest);
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (err) {
+  if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    process.stderr.write(`dhtscope: ${(err as Error).message}\n`);
+    process.exitCode = 2;
+  } else {
+    throw err;
+  }
+}
