@@ -79,12 +79,14 @@ export class BencodeEncodeError extends Error {
 export interface DecodeOptions {
   /** Largest accepted input in bytes. Default 65,536: one UDP datagram at most. */
   maxBytes?: number;
-  /** Deepest accepted nesting of lists and dicts. Default 32; KRPC messages need 4. */
+  /** Deepest accepted nesting of lists and dicts. Default 32; KRPC messages need 4. At most MAX_DEPTH_LIMIT. */
   maxDepth?: number;
 }
 
 export const DEFAULT_MAX_BYTES = 65_536;
 export const DEFAULT_MAX_DEPTH = 32;
+/** The most `maxDepth` may be: about 5,000 levels overflow Node's default stack here. */
+export const MAX_DEPTH_LIMIT = 512;
 
 const CH_0 = 0x30;
 const CH_9 = 0x39;
@@ -94,13 +96,24 @@ const CH_D = 0x64;
 const CH_E = 0x65;
 const CH_I = 0x69;
 const CH_L = 0x6c;
+/**
+ * Dict keys up to this many bytes go through a small cache of recently made key strings (see
+ * Decoder.key): building a short string in JS and reusing it is much cheaper than
+ * Buffer#toString, and KRPC keys repeat. Every hit is checked byte by byte, so the cache never
+ * changes a result; its size is fixed, so hostile keys only cause misses.
+ */
+const MAX_CACHED_KEY = 16;
+const KEY_CACHE_SIZE = 256; // a power of 2
+const keyCache: (string | undefined)[] = new Array<string | undefined>(KEY_CACHE_SIZE).fill(undefined);
 /** 2^53 - 1 has 16 digits; more digits than this can only be out of range or a leading zero. */
 const MAX_INT_DIGITS = 16;
 
 /** Decodes exactly one bencoded value that spans the whole input, or throws BencodeDecodeError. */
 export function decode(input: Uint8Array, options: DecodeOptions = {}): BencodeValue {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
-  const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
+  // The decoder recurses once per level: a hard ceiling keeps any caller's setting far from
+  // the stack limit, so deep input is always a BencodeDecodeError, never a RangeError.
+  const maxDepth = Math.min(options.maxDepth ?? DEFAULT_MAX_DEPTH, MAX_DEPTH_LIMIT);
   if (input.byteLength === 0) throw new BencodeDecodeError('empty', 0);
   if (input.byteLength > maxBytes) throw new BencodeDecodeError('too-large', maxBytes);
   const buf = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
@@ -196,13 +209,30 @@ class Decoder {
   }
 
   private key(): string {
-    const c = this.buf[this.pos];
+    const buf = this.buf;
+    const c = buf[this.pos];
     if (c === undefined) throw new BencodeDecodeError('truncated', this.pos);
     if (c < CH_0 || c > CH_9) throw new BencodeDecodeError('key-not-string', this.pos);
     const len = this.stringBounds();
     const start = this.pos;
-    this.pos += len;
-    return this.buf.toString('latin1', start, this.pos);
+    const end = start + len;
+    this.pos = end;
+    if (len > MAX_CACHED_KEY) return buf.toString('latin1', start, end);
+    // Short keys repeat across messages (`t`, `y`, `id`, `nodes`...): reuse the string made
+    // last time, after checking every byte, so a collision only costs a miss.
+    let h = len;
+    for (let i = start; i < end; i++) h = (Math.imul(h, 31) + (buf[i] as number)) | 0;
+    const slot = (h ^ (h >>> 11)) & (KEY_CACHE_SIZE - 1);
+    const cached = keyCache[slot];
+    if (cached !== undefined && cached.length === len) {
+      let i = 0;
+      while (i < len && cached.charCodeAt(i) === buf[start + i]) i++;
+      if (i === len) return cached;
+    }
+    let key = '';
+    for (let i = start; i < end; i++) key += String.fromCharCode(buf[i] as number);
+    keyCache[slot] = key;
+    return key;
   }
 
   private list(depth: number): BencodeValue[] {
@@ -249,6 +279,15 @@ export function encode(value: Encodable): Buffer {
 
 /** Nesting limit on encode too, so a cyclic structure fails fast instead of overflowing. */
 const MAX_ENCODE_DEPTH = 256;
+
+/**
+ * Only plain objects are dictionaries. A Map, Date, DataView, boxed primitive or non-byte
+ * typed array would otherwise encode as `de` or as a dict of its indices, silently wrong.
+ */
+function isPlainObject(v: object): boolean {
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === Object.prototype || proto === null;
+}
 
 class Encoder {
   private buf = Buffer.allocUnsafe(512);
@@ -311,7 +350,7 @@ class Encoder {
         this.value(item, depth + 1);
       }
       this.byte(CH_E);
-    } else if (typeof v === 'object' && v !== null) {
+    } else if (typeof v === 'object' && v !== null && isPlainObject(v)) {
       this.byte(CH_D);
       const dict = v as { readonly [key: string]: Encodable | undefined };
       const keys = Object.keys(dict).sort();
@@ -328,7 +367,8 @@ class Encoder {
       }
       this.byte(CH_E);
     } else {
-      throw new BencodeEncodeError('unsupported-type', v === null ? 'null' : typeof v);
+      const kind = v === null ? 'null' : typeof v === 'object' ? ((v as object).constructor?.name ?? 'object') : typeof v;
+      throw new BencodeEncodeError('unsupported-type', kind);
     }
   }
 }

@@ -57,9 +57,9 @@ export const BLOOM_FILTER_BYTES = 256;
 export const MAX_ERROR_MESSAGE_CHARS = 200;
 
 /**
- * Per-query timeout. Mainline replies arrive within 1 s at the 95th percentile in published
- * measurements; 2 s leaves room for slow links without holding slots for long. Lookups use
- * their own soft timeout on top of this.
+ * Per-query timeout: long enough for far-away nodes behind slow home links, short enough
+ * that a dead node does not hold a slot for long. Not yet measured on the live DHT: the
+ * crawler's RTT percentiles (issue 4) will set it. Lookups add a soft timeout on top.
  */
 export const DEFAULT_QUERY_TIMEOUT_MS = 2_000;
 
@@ -71,3 +71,63 @@ export const DEFAULT_MAX_INFLIGHT = 256;
 
 /** The version we send in `v`: "DS" (dhtscope) + two version bytes (0.1). */
 export const CLIENT_VERSION = Buffer.from([0x44, 0x53, 0x00, 0x01]);
+
+/** Lookups: K closest nodes to converge on (BEP 5's bucket size, K = 8). */
+export const DEFAULT_LOOKUP_K = 8;
+
+/**
+ * Lookups: queries in flight at once. Kademlia's alpha = 3; libtorrent's default search
+ * branching is 3 as well. More finds the same nodes sooner but sends more packets.
+ */
+export const DEFAULT_LOOKUP_ALPHA = 3;
+
+/**
+ * Lookups: after this long a query stops holding its slot (it may still answer), so one slow
+ * node cannot stall a lookup. A starting value, to be replaced by measured RTTs (issue 4).
+ */
+export const DEFAULT_SOFT_TIMEOUT_MS = 750;
+
+/** Lookups: a hard cap on queries per lookup, so a hostile network cannot make one endless. */
+export const DEFAULT_LOOKUP_MAX_QUERIES = 200;
+
+/** Lookups: candidates kept in the shortlist; far ones beyond this are forgotten unqueried. */
+export const DEFAULT_LOOKUP_SHORTLIST = 64;
+
+/** BEP 5: the token secret changes every five minutes, so tokens live 5–10 minutes. */
+export const DEFAULT_TOKEN_ROTATE_MS = 5 * 60_000;
+
+/** Write tokens we issue: a 64-bit HMAC tag gives a blind forger 1 chance in 2^64 and costs 8 bytes per reply. */
+export const TOKEN_BYTES = 8;
+
+/** Stored peers live 30 min: a client re-announcing on the common 15-min cycle survives one lost announce. */
+export const DEFAULT_PEER_TTL_MS = 30 * 60_000;
+
+/** Peers kept per infohash: far below BEP 33's 6,000 (bloom estimates stay sound), 10× what a reply can carry. */
+export const DEFAULT_MAX_PEERS_PER_INFOHASH = 1_000;
+
+/** Infohashes kept: an honest node is among the ~8–20 stores of only tens of swarms; 10,000 is headroom for BEP 51. */
+export const DEFAULT_MAX_INFOHASHES = 10_000;
+
+/** Peers kept in all: bounds the store to roughly 30 MB whatever is announced. */
+export const DEFAULT_MAX_TOTAL_PEERS = 100_000;
+
+/** Entries one source (IPv4 address or IPv6 /64) may hold: honest hosts hit a given node about once; caps are not one source's to fill. */
+export const DEFAULT_MAX_ENTRIES_PER_SOURCE = 32;
+
+/** BEP 51 interval we advertise and cache samples for: stored swarms turn over within a TTL, so 5 min keeps indexers fed. */
+export const DEFAULT_SAMPLE_INTERVAL_SECONDS = 300;
+
+/** Rate-limiter keys kept (about 1 MB): covers the sources seen while a drained bucket refills; older ones are full anyway. */
+export const DEFAULT_RATE_LIMIT_MAX_KEYS = 10_000;
+
+/** Routing table: BEP 5's bucket size, K = 8 nodes per bucket. */
+export const DEFAULT_BUCKET_SIZE = 8;
+
+/** Routing table: BEP 5 makes a node questionable, and a bucket due for refresh, after 15 minutes. */
+export const DEFAULT_NODE_STALE_AFTER_MS = 15 * 60_000;
+
+/** Routing table: BEP 5 suggests retrying a silent node once before discarding it, so 2 failures make it bad. */
+export const DEFAULT_FAILURES_BEFORE_BAD = 2;
+
+/** Routing table: entries read from a saved table; a full one holds 160 × 8 = 1,280, so this bounds a tampered file. */
+export const MAX_PERSISTED_NODES = 2_048;

@@ -80,8 +80,16 @@ function errorBody(msg: BencodeDict): { code: number; message: string } {
   const [code, message] = e;
   if (typeof code !== 'number') throw new FieldError('error code must be an integer');
   // Deployed clients sometimes omit the message or send a non-string: keep the code anyway.
-  const text = Buffer.isBuffer(message) ? message.subarray(0, MAX_ERROR_MESSAGE_CHARS * 4).toString('utf8').slice(0, MAX_ERROR_MESSAGE_CHARS) : '';
+  const text = Buffer.isBuffer(message) ? truncate(message.subarray(0, MAX_ERROR_MESSAGE_CHARS * 4).toString('utf8')) : '';
   return { code, message: text };
+}
+
+/** Cuts to MAX_ERROR_MESSAGE_CHARS without leaving half a surrogate pair at the end. */
+function truncate(text: string): string {
+  if (text.length <= MAX_ERROR_MESSAGE_CHARS) return text;
+  const cut = text.slice(0, MAX_ERROR_MESSAGE_CHARS);
+  const last = cut.charCodeAt(cut.length - 1);
+  return last >= 0xd800 && last <= 0xdbff ? cut.slice(0, -1) : cut;
 }
 
 /** Classifies a decoded datagram. Throws MalformedMessageError for anything unusable. */

@@ -1,3 +1,4 @@
+import { ID_BYTES } from './constants.js';
 import { cryptoRandom, type RandomSource } from './random.js';
 
 /**
@@ -6,7 +7,8 @@ import { cryptoRandom, type RandomSource } from './random.js';
  * comparison for big-endian values of equal length.
  */
 
-export const ID_LENGTH = 20;
+/** The same constant as constants.ts's ID_BYTES, under the name this module's callers use. */
+export const ID_LENGTH = ID_BYTES;
 export const ID_BITS = ID_LENGTH * 8;
 
 export type NodeIdFailure = 'bad-length' | 'bad-hex' | 'bad-prefix-bits' | 'bad-prefix';

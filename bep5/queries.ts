@@ -86,7 +86,8 @@ function parseWant(args: BencodeDict): Want | undefined {
 const id = (args: BencodeDict, key: string): Buffer => requireBytes(args, key, { length: ID_BYTES });
 
 /**
- * Validates the arguments of a query whose method is known. Throws FieldError with a short
+ * Validates the arguments of a query whose method is known. Byte fields are views into the
+ * datagram (queries are answered and forgotten); anything kept long-term must be copied. Throws FieldError with a short
  * reason (to be answered with error 203) when a field has the wrong type or length.
  */
 export function parseQueryArgs<M extends Method>(method: M, args: BencodeDict): QueryOf<M>;
@@ -127,12 +128,13 @@ export function parseQueryArgs(method: Method, args: BencodeDict): Query {
   }
 }
 
+/** BEP 32: `want` is a list of one or more strings, so an empty want is left out. */
 function encodeWant(want: Want | undefined): Buffer[] | undefined {
   if (want === undefined) return undefined;
   const out: Buffer[] = [];
   if (want.n4) out.push(Buffer.from('n4'));
   if (want.n6) out.push(Buffer.from('n6'));
-  return out;
+  return out.length > 0 ? out : undefined;
 }
 
 const flag = (b: boolean | undefined): number | undefined => (b ? 1 : undefined);
@@ -171,6 +173,7 @@ export function assertValidQuery(query: Query): void {
     if (!Buffer.isBuffer(b) || b.length !== ID_BYTES) throw new TypeError(`${query.method}: ${what} must be ${ID_BYTES} bytes`);
   };
   check(query.id, 'id');
+  if (query.method === 'announce_peer' && !Buffer.isBuffer(query.token)) throw new TypeError('announce_peer: token must be a Buffer');
   if (query.method === 'find_node' || query.method === 'sample_infohashes') check(query.target, 'target');
   if (query.method === 'get_peers' || query.method === 'announce_peer') check(query.infoHash, 'infoHash');
   if (query.method === 'announce_peer') {

@@ -1,7 +1,7 @@
 import { type BencodeDict, type Encodable } from './bencode.js';
 import { CompactError, decodeNodes, decodePeer, encodeNodes, encodePeer, type NodeInfo, type PeerAddress } from './compact.js';
 import { BLOOM_FILTER_BYTES, ID_BYTES, MAX_SAMPLE_INTERVAL_SECONDS, MAX_TOKEN_BYTES } from './constants.js';
-import { FieldError, getField, optionalBytes, optionalInt, optionalList, requireBytes, requireInt } from './fields.js';
+import { FieldError, getField, optionalBytes, optionalInt, optionalList, requireBytes } from './fields.js';
 import { type Method } from './queries.js';
 
 /**
@@ -120,7 +120,9 @@ export function parseReply(method: Method, r: BencodeDict): Reply {
       if (values === undefined && nodes === undefined && nodes6 === undefined) {
         throw new FieldError('get_peers reply without values or nodes');
       }
-      const token = optionalBytes(r, 'token', { min: 1, max: MAX_TOKEN_BYTES });
+      // An empty token is read as none: it cannot authorise an announce either way.
+      const rawToken = optionalBytes(r, 'token', { max: MAX_TOKEN_BYTES });
+      const token = rawToken && rawToken.length > 0 ? rawToken : undefined;
       const bfsd = optionalBytes(r, 'BFsd', { length: BLOOM_FILTER_BYTES });
       const bfpe = optionalBytes(r, 'BFpe', { length: BLOOM_FILTER_BYTES });
       return {
@@ -137,8 +139,9 @@ export function parseReply(method: Method, r: BencodeDict): Reply {
       // BEP 51: `samples` is what tells a supporting node from one that ignored the method.
       if (getField(r, 'samples') === undefined) throw new FieldError('sample_infohashes reply without samples');
       const samples = sampleList(r);
-      // An interval past the BEP's maximum is advisory and harmless: clamp it, don't drop samples.
-      const interval = Math.min(requireInt(r, 'interval', { min: 0 }), MAX_SAMPLE_INTERVAL_SECONDS);
+      // The interval is advisory: missing reads as 0, past the BEP's maximum is clamped; the
+      // samples are worth keeping either way.
+      const interval = Math.min(optionalInt(r, 'interval', { min: 0 }) ?? 0, MAX_SAMPLE_INTERVAL_SECONDS);
       const num = optionalInt(r, 'num', { min: 0 }) ?? samples.length;
       return {
         id,
@@ -173,11 +176,14 @@ export function encodeReply(method: Method, reply: ReplyInput<Method>): Encodabl
     }
     case 'get_peers': {
       const r = reply as ReplyInput<'get_peers'>;
+      const values = r.values && r.values.length > 0 ? r.values.map(encodePeer) : undefined;
+      // A get_peers reply must carry values or nodes; with neither, say "no nodes" explicitly.
+      const nodes = r.nodes ?? (values === undefined && r.nodes6 === undefined ? [] : undefined);
       return {
         id: r.id,
         token: r.token,
-        values: r.values && r.values.length > 0 ? r.values.map(encodePeer) : undefined,
-        nodes: nodesField(r.nodes, 4),
+        values,
+        nodes: nodesField(nodes, 4),
         nodes6: nodesField(r.nodes6, 6),
         BFsd: r.bfsd,
         BFpe: r.bfpe,
@@ -185,6 +191,9 @@ export function encodeReply(method: Method, reply: ReplyInput<Method>): Encodabl
     }
     case 'sample_infohashes': {
       const r = reply as ReplyInput<'sample_infohashes'>;
+      for (const sample of r.samples) {
+        if (sample.length !== ID_BYTES) throw new TypeError(`sample_infohashes: samples must be ${ID_BYTES} bytes`);
+      }
       return {
         id: r.id,
         interval: r.interval,

@@ -505,3 +505,18 @@ test('decode → encode is byte-exact for canonical input, including latin1 keys
   // Unsorted input re-encodes sorted, same length.
   t.is(encode(decode(b('d1:bi1e1:ai2ee'))).toString('latin1'), 'd1:ai2e1:bi1ee');
 });
+
+test('maxDepth is capped, so deep input is a BencodeDecodeError even when a caller asks for more', (t) => {
+  const deep = Buffer.from('l'.repeat(20_000) + 'e'.repeat(20_000));
+  const err = t.throws(() => decode(deep, { maxBytes: 1_000_000, maxDepth: 1e9 }), { instanceOf: BencodeDecodeError });
+  t.is(err?.reason, 'too-deep');
+});
+
+test('encode rejects objects that are not plain dictionaries instead of mis-encoding them', (t) => {
+  const notPlain: unknown[] = [new Map([['a', 1]]), new Date(0), new DataView(new ArrayBuffer(2)), new Uint16Array(2), new String('x'), new Number(1)];
+  for (const v of notPlain) {
+    const err = t.throws(() => encode(v as never), { instanceOf: BencodeEncodeError }, String(v));
+    t.is(err?.reason, 'unsupported-type');
+  }
+  t.is(encode(Object.assign(Object.create(null), { a: 1 })).toString(), 'd1:ai1ee', 'null-prototype dicts (what decode returns) still encode');
+});

@@ -400,7 +400,8 @@ const queryArb: fc.Arbitrary<Query> = fc.oneof(
 /** What parseQueryArgs returns for a query we encoded: flags become booleans, implied ports 0. */
 function expectedParse(q: Query): Query {
   // fast-check records have a null prototype; parseQueryArgs returns plain objects.
-  const want = (w: Want | undefined): Want | undefined => w && { n4: w.n4, n6: w.n6 };
+  // BEP 32 wants one or more strings, so an all-false want is not sent and parses as absent.
+  const want = (w: Want | undefined): Want | undefined => (w && (w.n4 || w.n6) ? { n4: w.n4, n6: w.n6 } : undefined);
   switch (q.method) {
     case 'ping':
       return { method: q.method, id: q.id };

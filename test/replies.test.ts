@@ -66,6 +66,11 @@ const V6_B = Buffer.from('2a0100000000000000000000000000ff', 'hex'); // 2a01::ff
 /** 8 IPv4 nodes: 10.0.0.i:(6881+i). */
 const EIGHT = Buffer.concat(Array.from({ length: 8 }, (_, i) => node4(nodeId(i), [10, 0, 0, i + 1], 6881 + i)));
 
+test('the BEP-fixed sizes are the ones the BEPs give', (t) => {
+  t.is(BLOOM_FILTER_BYTES, 256); // BEP 33
+  t.is(MAX_SAMPLE_INTERVAL_SECONDS, 21_600); // BEP 51
+});
+
 // ---------------------------------------------------------------------------------------------
 // ping / announce_peer
 
@@ -214,10 +219,10 @@ test('get_peers values: bad items and non-lists are FieldErrors', (t) => {
   for (const values of bad) fieldError(t, () => parseReply('get_peers', body({ id: ID_R, token: TOKEN, values, nodes: EIGHT })), /values/);
 });
 
-test('get_peers token: absent is fine; empty, too long or not a string is a FieldError', (t) => {
+test('get_peers token: absent or empty means none; too long or not a string is a FieldError', (t) => {
   t.true(parseReply('get_peers', body({ id: ID_R, token: filled(MAX_TOKEN_BYTES, 7), nodes: '' })).token?.equals(filled(MAX_TOKEN_BYTES, 7)));
   fieldError(t, () => parseReply('get_peers', body({ id: ID_R, token: filled(MAX_TOKEN_BYTES + 1, 7), nodes: '' })), /token/);
-  fieldError(t, () => parseReply('get_peers', body({ id: ID_R, token: '', nodes: '' })), /token/);
+  t.is(parseReply('get_peers', body({ id: ID_R, token: '', nodes: '' })).token, undefined, 'an empty token is no token');
   fieldError(t, () => parseReply('get_peers', body({ id: ID_R, token: 1234, nodes: '' })), /token/);
 });
 
@@ -275,15 +280,16 @@ test('sample_infohashes: samples of a partial length or the wrong type are Field
   fieldError(t, () => parseReply('sample_infohashes', body({ id: ID_R, interval: 60, samples: 20 })), /samples/);
 });
 
-test('sample_infohashes: an interval past 21600 is clamped; a negative one is rejected', (t) => {
+test('sample_infohashes: an interval past 21600 is clamped, a missing one is 0; a negative one is rejected', (t) => {
   const at = (interval: Encodable | undefined) => parseReply('sample_infohashes', body({ id: ID_R, interval, samples: '' }));
   t.is(at(MAX_SAMPLE_INTERVAL_SECONDS).interval, MAX_SAMPLE_INTERVAL_SECONDS);
   t.is(at(MAX_SAMPLE_INTERVAL_SECONDS + 1).interval, MAX_SAMPLE_INTERVAL_SECONDS);
+  t.is(at(21_601).interval, 21_600);
   t.is(at(Number.MAX_SAFE_INTEGER).interval, MAX_SAMPLE_INTERVAL_SECONDS);
   t.is(at(0).interval, 0);
   fieldError(t, () => at(-1), /interval/);
   fieldError(t, () => at('60'), /interval/);
-  fieldError(t, () => at(undefined), /interval/);
+  t.is(at(undefined).interval, 0, 'a missing interval reads as 0 (advisory field)');
 });
 
 test('sample_infohashes: num missing defaults to the samples count; negative num is rejected', (t) => {
