@@ -1,0 +1,343 @@
+import { isBep42Compliant } from './bep42.js';
+import { type Clock, type TimerHandle, systemClock } from './clock.js';
+import { type NodeInfo, type PeerAddress } from './compact.js';
+import { DEFAULT_LOOKUP_ALPHA, DEFAULT_LOOKUP_K, DEFAULT_LOOKUP_MAX_QUERIES, DEFAULT_LOOKUP_SHORTLIST, DEFAULT_SOFT_TIMEOUT_MS } from './constants.js';
+import { KrpcAbortError } from './errors.js';
+import { type QueryOptions, type QueryResult } from './krpc-socket.js';
+import { compareDistance, idToHex } from './node-id.js';
+import { type Method, type QueryOf, type Want } from './queries.js';
+
+/**
+ * Iterative Kademlia lookup (BEP 5 find_node / get_peers): a shortlist sorted by XOR distance
+ * (byte-wise), at most `alpha` queries in flight, a soft timeout that frees a slot while the
+ * slow query may still answer, and the socket's hard timeout that gives up on the node. It
+ * ends when the K closest known nodes have all answered (or failed), then aborts whatever is
+ * still in flight. Results stream as an async iterable; the whole thing is abortable.
+ */
+
+/** What the lookup needs from a socket; KrpcSocket satisfies it, tests and the node may wrap it. */
+export interface Querier {
+  query<M extends Method>(to: PeerAddress, query: QueryOf<M>, options?: QueryOptions): Promise<QueryResult<M>>;
+}
+
+export type LookupMethod = 'find_node' | 'get_peers';
+
+export interface LookupOptions {
+  querier: Querier;
+  ownId: Buffer;
+  target: Buffer;
+  method: LookupMethod;
+  /** Where to start: routing-table contacts (with ids) and/or bootstrap addresses (without). */
+  seeds: ReadonlyArray<PeerAddress & { id?: Buffer }>;
+  /** The IP family of our socket: which node list (`nodes` or `nodes6`) to follow. */
+  family?: 4 | 6;
+  want?: Want;
+  k?: number;
+  alpha?: number;
+  softTimeoutMs?: number;
+  /** Per-query hard timeout passed to the querier (its default when unset). */
+  hardTimeoutMs?: number;
+  maxQueries?: number;
+  /** BEP 42: answers from non-compliant nodes give no token and do not count toward the K closest. */
+  enforceBep42?: boolean;
+  signal?: AbortSignal;
+  clock?: Clock;
+}
+
+export interface ClosestNode {
+  node: NodeInfo;
+  /** get_peers write token, for a following announce_peer. */
+  token?: Buffer;
+}
+
+export type LookupEvent =
+  | { type: 'peers'; peers: PeerAddress[]; from: NodeInfo }
+  | { type: 'node-answered'; node: NodeInfo; rttMs: number }
+  | { type: 'done'; result: LookupResult };
+
+export interface LookupResult {
+  target: Buffer;
+  /** The K closest nodes that answered, closest first. */
+  closest: ClosestNode[];
+  /** Every distinct peer found (get_peers). */
+  peers: PeerAddress[];
+  queries: number;
+  answered: number;
+  failed: number;
+  /** True when the lookup stopped at maxQueries rather than converging. */
+  exhausted: boolean;
+}
+
+type CandidateState = 'new' | 'inflight' | 'slow' | 'answered' | 'failed';
+
+interface Candidate {
+  address: PeerAddress;
+  key: string;
+  /** Unknown for bootstrap addresses until they answer. */
+  id?: Buffer;
+  state: CandidateState;
+  token?: Buffer;
+  /** Answered but may not count toward termination (BEP 42 enforcement). */
+  trusted: boolean;
+  softTimer?: TimerHandle;
+  controller?: AbortController;
+}
+
+const addressKey = (a: PeerAddress): string => `${a.host}|${a.port}`;
+
+/** Runs a lookup, yielding events as they happen. Throws KrpcAbortError if the signal fires. */
+export async function* lookup(options: LookupOptions): AsyncGenerator<LookupEvent, LookupResult> {
+  const run = new LookupRun(options);
+  return yield* run.events();
+}
+
+/** Runs a lookup to completion and returns its result (peers arrive all at once). */
+export async function runLookup(options: LookupOptions): Promise<LookupResult> {
+  const it = lookup(options);
+  for (;;) {
+    const next = await it.next();
+    if (next.done) return next.value;
+  }
+}
+
+class LookupRun {
+  private readonly k: number;
+  private readonly alpha: number;
+  private readonly softTimeoutMs: number;
+  private readonly maxQueries: number;
+  private readonly clock: Clock;
+  private readonly family: 4 | 6;
+  /** Candidates with ids, closest first; id-less bootstrap addresses live in `unplaced`. */
+  private readonly shortlist: Candidate[] = [];
+  private readonly unplaced: Candidate[] = [];
+  private readonly byAddress = new Map<string, Candidate>();
+  private readonly byId = new Set<string>();
+  private readonly peers = new Map<string, PeerAddress>();
+  private readonly queue: LookupEvent[] = [];
+  private wake: (() => void) | undefined;
+  private active = 0; // in flight and not yet past the soft timeout
+  private outstanding = 0; // in flight, slow or not
+  private queries = 0;
+  private answered = 0;
+  private failed = 0;
+  private aborted = false;
+
+  constructor(private readonly o: LookupOptions) {
+    this.k = o.k ?? DEFAULT_LOOKUP_K;
+    this.alpha = o.alpha ?? DEFAULT_LOOKUP_ALPHA;
+    this.softTimeoutMs = o.softTimeoutMs ?? DEFAULT_SOFT_TIMEOUT_MS;
+    this.maxQueries = o.maxQueries ?? DEFAULT_LOOKUP_MAX_QUERIES;
+    this.clock = o.clock ?? systemClock;
+    this.family = o.family ?? 4;
+    for (const seed of o.seeds) this.addCandidate(seed, seed.id);
+  }
+
+  async *events(): AsyncGenerator<LookupEvent, LookupResult> {
+    const { signal } = this.o;
+    if (signal?.aborted) throw new KrpcAbortError(signal.reason);
+    const onAbort = (): void => {
+      this.aborted = true;
+      this.notify();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      for (;;) {
+        if (this.aborted) throw new KrpcAbortError(signal?.reason);
+        this.pump();
+        while (this.queue.length > 0) yield this.queue.shift()!;
+        if (this.finished()) break;
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        this.wake = undefined;
+      }
+      const result = this.result();
+      yield { type: 'done', result };
+      return result;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      this.stopAll();
+    }
+  }
+
+  private notify(): void {
+    this.wake?.();
+  }
+
+  private addCandidate(address: PeerAddress, id: Buffer | undefined): void {
+    const key = addressKey(address);
+    if (this.byAddress.has(key)) return;
+    if (id !== undefined) {
+      const hex = idToHex(id);
+      if (this.byId.has(hex) || id.equals(this.o.ownId)) return;
+      this.byId.add(hex);
+    }
+    const c: Candidate = { address: { host: address.host, port: address.port }, key, id, state: 'new', trusted: true };
+    this.byAddress.set(key, c);
+    if (id === undefined) this.unplaced.push(c);
+    else this.place(c);
+  }
+
+  /** Inserts by distance; trims the far end so the shortlist stays bounded. */
+  private place(c: Candidate): void {
+    const target = this.o.target;
+    let lo = 0;
+    let hi = this.shortlist.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareDistance(target, this.shortlist[mid]!.id!, c.id!) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    this.shortlist.splice(lo, 0, c);
+    const limit = Math.max(DEFAULT_LOOKUP_SHORTLIST, this.k * 4);
+    // Only untouched candidates are dropped; anything queried stays so results stay consistent.
+    for (let i = this.shortlist.length - 1; this.shortlist.length > limit && i >= 0; i--) {
+      const far = this.shortlist[i]!;
+      if (far.state === 'new') {
+        this.shortlist.splice(i, 1);
+        this.byAddress.delete(far.key);
+      }
+    }
+  }
+
+  /** The next candidate worth querying: closer than the K-th trusted answer, or a bootstrap address. */
+  private nextCandidate(): Candidate | undefined {
+    const fresh = this.unplaced.find((c) => c.state === 'new');
+    if (fresh) return fresh;
+    let settledCloser = 0;
+    for (const c of this.shortlist) {
+      if (settledCloser >= this.k) return undefined;
+      if (c.state === 'new') return c;
+      if (c.state === 'answered' && c.trusted) settledCloser++;
+    }
+    return undefined;
+  }
+
+  private pump(): void {
+    while (!this.aborted && this.active < this.alpha && this.queries < this.maxQueries) {
+      const c = this.nextCandidate();
+      if (c === undefined) return;
+      this.send(c);
+    }
+  }
+
+  /**
+   * Done when no query is worth sending and every one of the K closest candidates that can
+   * still matter has settled; far-away queries still in flight are abandoned.
+   */
+  private finished(): boolean {
+    if (this.nextCandidate() !== undefined && this.queries < this.maxQueries) return false;
+    if (this.unplaced.some((c) => c.state === 'inflight' || c.state === 'slow')) return false;
+    let counted = 0;
+    for (const c of this.shortlist) {
+      if (counted >= this.k) return true;
+      if (c.state === 'inflight' || c.state === 'slow') return false;
+      if (c.state === 'answered' && c.trusted) counted++;
+    }
+    return true;
+  }
+
+  private send(c: Candidate): void {
+    c.state = 'inflight';
+    c.controller = new AbortController();
+    this.active++;
+    this.outstanding++;
+    this.queries++;
+    c.softTimer = this.clock.setTimeout(() => {
+      if (c.state !== 'inflight') return;
+      c.state = 'slow';
+      this.active--;
+      this.notify();
+    }, this.softTimeoutMs);
+    c.softTimer.unref?.();
+
+    const { ownId, target, want } = this.o;
+    const query: QueryOf<LookupMethod> =
+      this.o.method === 'get_peers'
+        ? { method: 'get_peers', id: ownId, infoHash: target, want }
+        : { method: 'find_node', id: ownId, target, want };
+    this.o.querier
+      .query(c.address, query, { signal: c.controller.signal, timeoutMs: this.o.hardTimeoutMs })
+      .then(
+        (result) => this.onAnswer(c, result as QueryResult<LookupMethod>),
+        () => this.onFailure(c),
+      )
+      .finally(() => this.notify());
+  }
+
+  private settle(c: Candidate): void {
+    if (c.softTimer !== undefined) this.clock.clearTimeout(c.softTimer);
+    if (c.state === 'inflight') this.active--;
+    this.outstanding--;
+  }
+
+  private onFailure(c: Candidate): void {
+    if (c.state !== 'inflight' && c.state !== 'slow') return;
+    this.settle(c);
+    c.state = 'failed';
+    this.failed++;
+  }
+
+  private onAnswer(c: Candidate, result: QueryResult<LookupMethod>): void {
+    if (c.state !== 'inflight' && c.state !== 'slow') return;
+    this.settle(c);
+    c.state = 'answered';
+    this.answered++;
+    const { reply } = result;
+    if (c.id === undefined || !c.id.equals(reply.id)) {
+      // A bootstrap address told us its id, or a node answered with another id than it was
+      // advertised with: place it by the id it proves now.
+      const hex = idToHex(reply.id);
+      if (this.byId.has(hex)) return; // same node reached twice: count it once
+      this.byId.add(hex);
+      const inUnplaced = this.unplaced.indexOf(c);
+      if (inUnplaced >= 0) this.unplaced.splice(inUnplaced, 1);
+      else this.shortlist.splice(this.shortlist.indexOf(c), 1);
+      c.id = reply.id;
+      if (!reply.id.equals(this.o.ownId)) this.place(c);
+    }
+    const node: NodeInfo = { id: reply.id, host: c.address.host, port: c.address.port };
+    c.trusted = !this.o.enforceBep42 || isBep42Compliant(reply.id, c.address.host);
+    this.queue.push({ type: 'node-answered', node, rttMs: result.rttMs });
+
+    const nodes = this.family === 4 ? reply.nodes : reply.nodes6;
+    for (const n of nodes) this.addCandidate({ host: n.host, port: n.port }, n.id);
+    if ('values' in reply) {
+      if (c.trusted) c.token = reply.token;
+      const fresh: PeerAddress[] = [];
+      for (const p of reply.values) {
+        const key = addressKey(p);
+        if (this.peers.has(key)) continue;
+        this.peers.set(key, p);
+        fresh.push(p);
+      }
+      if (fresh.length > 0) this.queue.push({ type: 'peers', peers: fresh, from: node });
+    }
+  }
+
+  private stopAll(): void {
+    for (const c of [...this.unplaced, ...this.shortlist]) {
+      if (c.state === 'inflight' || c.state === 'slow') {
+        if (c.softTimer !== undefined) this.clock.clearTimeout(c.softTimer);
+        c.controller?.abort();
+      }
+    }
+  }
+
+  private result(): LookupResult {
+    const closest: ClosestNode[] = [];
+    for (const c of this.shortlist) {
+      if (closest.length >= this.k) break;
+      if (c.state === 'answered' && c.trusted && c.id) {
+        closest.push({ node: { id: c.id, host: c.address.host, port: c.address.port }, token: c.token });
+      }
+    }
+    return {
+      target: this.o.target,
+      closest,
+      peers: [...this.peers.values()],
+      queries: this.queries,
+      answered: this.answered,
+      failed: this.failed,
+      exhausted: this.queries >= this.maxQueries && this.nextCandidate() !== undefined,
+    };
+  }
+}
