@@ -131,3 +131,35 @@ export const DEFAULT_FAILURES_BEFORE_BAD = 2;
 
 /** Routing table: entries read from a saved table; a full one holds 160 × 8 = 1,280, so this bounds a tampered file. */
 export const MAX_PERSISTED_NODES = 2_048;
+
+/** Node: how often to look for buckets that need a refresh (BEP 5's 15 minutes is per bucket). */
+export const DEFAULT_REFRESH_CHECK_MS = 60_000;
+
+/** Node: how often expired peers are swept from storage (reads also skip expired ones). */
+export const DEFAULT_EXPIRE_INTERVAL_MS = 60_000;
+
+/** Node: how often the routing table is saved, besides at shutdown (a crash loses at most this). */
+export const DEFAULT_SAVE_INTERVAL_MS = 5 * 60_000;
+
+/** Node: first retry delay when no bootstrap node answers; doubles up to the maximum. */
+export const DEFAULT_BOOTSTRAP_MIN_BACKOFF_MS = 1_000;
+export const DEFAULT_BOOTSTRAP_MAX_BACKOFF_MS = 5 * 60_000;
+
+/**
+ * Node: incoming queries per second per IP (token bucket), and the burst allowed. A normal
+ * node sends a peer a handful of queries per lookup; 20/s with bursts of 50 never bites a
+ * well-behaved client and caps what one address can make us send back.
+ */
+export const DEFAULT_QUERY_RATE_PER_IP = 20;
+export const DEFAULT_QUERY_RATE_BURST = 50;
+
+/**
+ * Node: our own outgoing queries per second across all lookups (not replies). A lookup sends
+ * 20–60 queries; 100/s lets several run at once while staying far below what a home router's
+ * NAT table or uplink notices. The crawler has its own, explicit pacing.
+ */
+export const DEFAULT_OUTGOING_RATE = 100;
+export const DEFAULT_OUTGOING_BURST = 200;
+
+/** Node: announce_peer queries sent at once after the lookup (to the K closest with tokens). */
+export const DEFAULT_ANNOUNCE_CONCURRENCY = 8;

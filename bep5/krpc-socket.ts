@@ -87,6 +87,11 @@ export interface KrpcSocketOptions {
   /** BEP 42: put the requester's address in every response and error (default true). */
   replyWithIp?: boolean;
   maxSendBytes?: number;
+  /**
+   * Asked before an incoming query is handled (after it proved to be a well-formed query);
+   * false drops it, counted as 'rate-limited'. The node's per-IP limiter goes here.
+   */
+  admitQuery?: (from: PeerAddress) => boolean;
 }
 
 export interface QueryOptions {
@@ -126,6 +131,7 @@ export type DropReason =
   | 'invalid-reply'
   | 'handlers-busy'
   | 'read-only'
+  | 'rate-limited'
   | 'reply-too-large';
 
 export interface KrpcSocketStats {
@@ -183,6 +189,7 @@ const DROP_REASONS: DropReason[] = [
   'invalid-reply',
   'handlers-busy',
   'read-only',
+  'rate-limited',
   'reply-too-large',
 ];
 
@@ -200,6 +207,7 @@ export class KrpcSocket extends EventEmitter<KrpcSocketEvents> {
   private readonly readOnly: boolean;
   private readonly replyWithIp: boolean;
   private readonly maxSendBytes: number;
+  private readonly admitQuery: ((from: PeerAddress) => boolean) | undefined;
   private readonly pending = new Map<number, Pending>();
   private readonly handlers = new Map<string, QueryHandler<Method>>();
   private pendingHandlers = 0;
@@ -219,6 +227,7 @@ export class KrpcSocket extends EventEmitter<KrpcSocketEvents> {
     this.readOnly = options.readOnly ?? false;
     this.replyWithIp = options.replyWithIp ?? true;
     this.maxSendBytes = options.maxSendBytes ?? MAX_SEND_BYTES;
+    this.admitQuery = options.admitQuery;
     this.counters = {
       datagramsIn: 0,
       datagramsOut: 0,
@@ -460,6 +469,7 @@ export class KrpcSocket extends EventEmitter<KrpcSocketEvents> {
 
   private onQuery(message: IncomingQuery, from: PeerAddress): void {
     if (this.readOnly) return this.drop('read-only', from); // BEP 43: read-only nodes answer nothing
+    if (this.admitQuery !== undefined && !this.admitQuery(from)) return this.drop('rate-limited', from);
     const t = Buffer.from(message.t); // copied: the answer may be sent after the datagram is gone
     const handler = this.handlers.get(message.method);
     if (handler === undefined || !isMethod(message.method)) {

@@ -345,3 +345,15 @@ test('IPv6: a udp6 socket queries and answers on ::1', async (t) => {
   t.deepEqual(encodeNodes([node6], 6).length, 38);
   await Promise.all([a.close(), b.close()]);
 });
+
+test('admitQuery gates incoming queries: refused ones are dropped and counted as rate-limited', async (t) => {
+  let allowed = 2;
+  const b = await bound({ admitQuery: () => allowed-- > 0 });
+  b.handle('ping', () => ({ id: randomId() }));
+  const a = await bound({ timeoutMs: 200 });
+  await a.query(b.address(), ping());
+  await a.query(b.address(), ping());
+  await t.throwsAsync(a.query(b.address(), ping()), { instanceOf: KrpcTimeoutError });
+  t.is(b.stats().dropped['rate-limited'], 1);
+  await Promise.all([a.close(), b.close()]);
+});
