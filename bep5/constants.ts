@@ -163,3 +163,9 @@ export const DEFAULT_OUTGOING_BURST = 200;
 
 /** Node: announce_peer queries sent at once after the lookup (to the K closest with tokens). */
 export const DEFAULT_ANNOUNCE_CONCURRENCY = 8;
+
+/** Node: an unknown querier is pinged (to add it if it answers) at most once per BEP 5's 15 minutes. */
+export const VERIFY_QUERIER_EVERY_MS = 15 * 60_000;
+
+/** Node: addresses remembered for that rule; more are forgotten oldest first (memory bound). */
+export const VERIFY_QUERIER_MEMORY = 4_096;

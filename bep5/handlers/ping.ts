@@ -1,0 +1,7 @@
+import { type QueryHandler } from '../krpc-socket.js';
+import { type HandlerContext } from './context.js';
+
+/** BEP 5 ping: answer with our id. */
+export function pingHandler(ctx: HandlerContext): QueryHandler<'ping'> {
+  return () => ({ id: ctx.ownId() });
+}
