@@ -97,7 +97,7 @@ export interface DhtNodeEvents {
   warning: [message: string];
 }
 
-export interface AnnounceResult {
+export interface AnnounceOutcome {
   lookup: LookupResult;
   /** Nodes that accepted our announce_peer. */
   announced: NodeInfo[];
@@ -301,7 +301,7 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
   async announce(
     infoHash: Buffer,
     options: { port?: number; impliedPort?: boolean; seed?: boolean; family?: Family; signal?: AbortSignal } = {},
-  ): Promise<AnnounceResult> {
+  ): Promise<AnnounceOutcome> {
     const family = options.family ?? this.families[0]!;
     const fs = this.requireFamily(family);
     const impliedPort = options.impliedPort ?? options.port === undefined;
