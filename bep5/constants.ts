@@ -169,3 +169,9 @@ export const VERIFY_QUERIER_EVERY_MS = 15 * 60_000;
 
 /** Node: addresses remembered for that rule; more are forgotten oldest first (memory bound). */
 export const VERIFY_QUERIER_MEMORY = 4_096;
+
+/** Node: verification pings to unknown queriers in flight at once; more queriers are skipped. */
+export const VERIFY_QUERIER_MAX_PENDING = 16;
+
+/** Node: verification pings are sent only while at least this much outgoing budget is free. */
+export const VERIFY_QUERIER_BUDGET_RESERVE = 100;

@@ -33,7 +33,6 @@ export class IpError extends Error {
   }
 }
 
-const IPV4_OCTET = /^(?:0|[1-9][0-9]{0,2})$/;
 const IPV6_GROUP = /^[0-9a-fA-F]{1,4}$/;
 /**
  * A zone is an interface name or index. Linux names may hold almost any printable character,
@@ -50,18 +49,36 @@ export function parseIp(host: string): Buffer | undefined {
   return writeIpv4(host, out, 0) ? out : undefined;
 }
 
-function writeIpv4(text: string, out: Buffer, offset: number): boolean {
-  const parts = text.split('.');
-  if (parts.length !== 4) return false;
-  for (let i = 0; i < 4; i++) {
-    const part = parts[i]!;
-    if (!IPV4_OCTET.test(part)) return false;
-    const value = Number(part);
-    if (value > 255) return false;
-    out[offset + i] = value;
+/**
+ * Strict dotted quad (no leading zeros, each octet <= 255), one pass without allocating:
+ * this runs several times per datagram (socket, tokens, storage), so it must be cheap.
+ */
+function writeIpv4(text: string, out: Uint8Array, offset: number): boolean {
+  let part = 0;
+  let octet = 0;
+  let digits = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x2e /* . */) {
+      if (digits === 0 || part === 3) return false;
+      out[offset + part++] = octet;
+      octet = 0;
+      digits = 0;
+    } else if (c >= 0x30 && c <= 0x39) {
+      if (digits > 0 && octet === 0) return false; // leading zero
+      octet = octet * 10 + (c - 0x30);
+      if (octet > 255) return false;
+      digits++;
+    } else {
+      return false;
+    }
   }
+  if (part !== 3 || digits === 0) return false;
+  out[offset + 3] = octet;
   return true;
 }
+
+const scratchIpv4 = new Uint8Array(4);
 
 function parseIpv6(text: string): Buffer | undefined {
   let address = text;
@@ -180,12 +197,15 @@ export function unmapIp(bytes: Uint8Array): Buffer {
  * plain IPv4, everything else its canonical text, and non-IP text undefined.
  */
 export function normalizeHost(host: string): string | undefined {
+  // A valid dotted quad is already canonical: parsing is strict, so no formatting is needed.
+  if (!host.includes(':')) return writeIpv4(host, scratchIpv4, 0) ? host : undefined;
   const bytes = parseIp(host);
   return bytes === undefined ? undefined : formatIp(unmapIp(bytes));
 }
 
 /** The family of the literal as written: '::ffff:1.2.3.4' is 6 (normalize it first to get 4). */
 export function ipFamily(host: string): IpFamily | undefined {
+  if (!host.includes(':')) return writeIpv4(host, scratchIpv4, 0) ? 4 : undefined;
   const bytes = parseIp(host);
   if (bytes === undefined) return undefined;
   return bytes.length === 4 ? 4 : 6;

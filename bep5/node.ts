@@ -16,9 +16,12 @@ import {
   DEFAULT_QUERY_RATE_PER_IP,
   DEFAULT_REFRESH_CHECK_MS,
   DEFAULT_SAVE_INTERVAL_MS,
+  VERIFY_QUERIER_BUDGET_RESERVE,
   VERIFY_QUERIER_EVERY_MS,
+  VERIFY_QUERIER_MAX_PENDING,
   VERIFY_QUERIER_MEMORY,
 } from './constants.js';
+import { PacedQueue } from './paced-queue.js';
 import { KrpcAbortError, KrpcTimeoutError } from './errors.js';
 import { ExternalAddressVoter } from './external-address.js';
 import { announcePeerHandler } from './handlers/announce-peer.js';
@@ -83,6 +86,10 @@ export interface DhtNodeOptions {
   version?: Buffer | null;
   /** Per-query timeout (ms). */
   queryTimeoutMs?: number;
+  /** Queries in flight per socket (a crawler raises it). */
+  maxInflight?: number;
+  /** Answer BEP 51 sample_infohashes (default true); false answers it with 204, as older clients do. */
+  bep51?: boolean;
 }
 
 export interface DhtNodeEvents {
@@ -135,6 +142,8 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
   private loadedCandidates = new Map<Family, NodeInfo[]>();
   /** Addresses pinged to verify them as queriers, with when (bounded; oldest forgotten first). */
   private readonly verified = new Map<string, number>();
+  private verifying = 0;
+  private readonly paced: PacedQueue;
 
   constructor(options: DhtNodeOptions = {}) {
     super();
@@ -158,6 +167,7 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
       burst: options.outgoingBurst ?? DEFAULT_OUTGOING_BURST,
       clock: this.clock,
     });
+    this.paced = new PacedQueue(this.budget, this.clock);
   }
 
   get id(): Buffer {
@@ -191,6 +201,7 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
         random: this.random,
         version: this.o.version,
         timeoutMs: this.o.queryTimeoutMs,
+        maxInflight: this.o.maxInflight,
         admitQuery: (from) => this.admit(from),
       });
       const table = this.newTable();
@@ -380,6 +391,11 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
       store: this.store,
       k: this.k,
       enforceBep42Storage: this.o.enforceBep42 ?? false,
+      // Reported only once the token was verified and the peer stored: forged announces
+      // must not reach passive observers.
+      onAnnounce: (infoHash, peer, seed) => {
+        if (this.listenerCount('announce') > 0) this.emit('announce', { infoHash: Buffer.from(infoHash), peer, seed });
+      },
     };
     // Tables are looked up on each call, so a table rebuilt after an ID change is used at once.
     Object.defineProperty(ctx.tables, 4, { get: () => this.state.get(4)?.table, enumerable: true });
@@ -388,21 +404,18 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
       .handle('ping', pingHandler(ctx))
       .handle('find_node', findNodeHandler(ctx))
       .handle('get_peers', getPeersHandler(ctx))
-      .handle('announce_peer', announcePeerHandler(ctx))
-      .handle('sample_infohashes', sampleInfohashesHandler(ctx));
+      .handle('announce_peer', announcePeerHandler(ctx));
+    if (this.o.bep51 !== false) fs.socket.handle('sample_infohashes', sampleInfohashesHandler(ctx));
     fs.socket.on('query', (query, context) => {
       // BEP 5: a querier is never added for querying us, but a known one stays good; BEP 43:
       // read-only queriers are not touched at all.
       if (!context.readOnly) {
         fs.table.recordQuery({ id: query.id, host: context.from.host, port: context.from.port });
-        this.maybeVerifyQuerier(fs, query.id, context.from);
+        // After the reply (which is sent synchronously after this event): answer first, verify second.
+        const id = Buffer.from(query.id);
+        queueMicrotask(() => this.maybeVerifyQuerier(fs, id, context.from));
       }
-      if (query.method === 'announce_peer') {
-        if (this.listenerCount('announce') > 0) {
-          const port = query.impliedPort ? context.from.port : query.port;
-          this.emit('announce', { infoHash: Buffer.from(query.infoHash), peer: { host: context.from.host, port }, seed: query.seed ?? false });
-        }
-      } else if (query.method === 'get_peers' && this.listenerCount('get-peers') > 0) {
+      if (query.method === 'get_peers' && this.listenerCount('get-peers') > 0) {
         this.emit('get-peers', { infoHash: Buffer.from(query.infoHash), from: context.from });
       }
     });
@@ -421,10 +434,18 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
     const now = this.clock.now();
     const last = this.verified.get(key);
     if (last !== undefined && now - last < VERIFY_QUERIER_EVERY_MS) return;
+    // Best effort: never queued behind our own queries, never more than a few at once, and
+    // only while most of the outgoing budget is free, so spoofed queriers cannot starve us.
+    if (this.verifying >= VERIFY_QUERIER_MAX_PENDING || this.budget.available() < VERIFY_QUERIER_BUDGET_RESERVE) return;
+    if (!this.budget.take()) return;
     this.verified.delete(key);
     this.verified.set(key, now);
     if (this.verified.size > VERIFY_QUERIER_MEMORY) this.verified.delete(this.verified.keys().next().value!);
-    void fs.querier.query(from, { method: 'ping', id: this.idValue }, { signal: this.stopping.signal }).catch(() => undefined);
+    this.verifying++;
+    fs.socket
+      .query(from, { method: 'ping', id: this.idValue }, { signal: this.stopping.signal })
+      .then((result) => this.onAnswered(fs.family, result as QueryResult<Method>), () => undefined)
+      .finally(() => this.verifying--);
   }
 
   /** Per-IP token bucket on incoming queries; private and loopback sources exempt by default. */
@@ -454,10 +475,8 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
   }
 
   /** Waits for the global outgoing budget, so a burst of lookups cannot flood the link. */
-  private async spend(signal?: AbortSignal): Promise<void> {
-    while (!this.budget.take()) {
-      await sleep(this.clock, Math.max(1, this.budget.waitMs()), signal);
-    }
+  private spend(signal?: AbortSignal): Promise<void> {
+    return this.paced.acquire(signal);
   }
 
   private onAnswered(family: Family, result: QueryResult<Method>): void {

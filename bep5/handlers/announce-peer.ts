@@ -15,7 +15,11 @@ export function announcePeerHandler(ctx: HandlerContext): QueryHandler<'announce
       throw new QueryRejection(KRPC_ERROR_PROTOCOL, 'node id does not match your address (BEP 42)');
     }
     const port = query.impliedPort ? from.port : query.port;
-    ctx.store.announce(query.infoHash, { host: from.host, port }, query.seed ?? false);
+    const peer = { host: from.host, port };
+    const seed = query.seed ?? false;
+    // A refusal by the store's caps is still answered with success: the announcer cannot
+    // act on it, and telling it would help an attacker probe the caps.
+    if (ctx.store.announce(query.infoHash, peer, seed) !== 'rejected') ctx.onAnnounce?.(query.infoHash, peer, seed);
     return { id: ctx.ownId() };
   };
 }

@@ -16,6 +16,8 @@ export interface HandlerContext {
   k: number;
   /** BEP 42: refuse announces from nodes whose id does not match their address. */
   enforceBep42Storage: boolean;
+  /** Called after an announce passed every check and was stored (or refreshed). */
+  onAnnounce?: (infoHash: Buffer, peer: PeerAddress, seed: boolean) => void;
 }
 
 /**
