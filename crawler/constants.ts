@@ -1,0 +1,28 @@
+/**
+ * The crawler's defaults, each with its reason. They are polite enough for a home router:
+ * 200 queries/s is about 60 kB/s up and a few hundred NAT entries a second, which consumer
+ * routers handle; flags raise every one of them for a server with a real uplink.
+ */
+
+/** Queries per second, all kinds together. */
+export const CRAWL_DEFAULT_RATE = 200;
+
+/** Queries in flight. At 200/s and timeouts up to 3 s, 256 leaves room for slow replies. */
+export const CRAWL_DEFAULT_INFLIGHT = 256;
+
+/** Queries per second to one IP: several nodes may share an address (NAT), none is hammered. */
+export const CRAWL_DEFAULT_PER_IP_RATE = 2;
+
+/** get_peers per second for newly seen infohashes (asked of the node that sampled them). */
+export const CRAWL_DEFAULT_GET_PEERS_RATE = 20;
+
+/** Adaptive timeout bounds: 3x the 95th percentile RTT, within these limits. */
+export const CRAWL_MIN_TIMEOUT_MS = 300;
+export const CRAWL_MAX_TIMEOUT_MS = 3_000;
+
+/**
+ * Share of visits that ask a node for its own neighbourhood (what its table knows best);
+ * the rest ask for the thinnest-known prefix. Chosen by measurement on the testnet
+ * (bench/RESULTS.md).
+ */
+export const CRAWL_NEIGHBOURHOOD_SHARE = 0.5;

@@ -1,0 +1,445 @@
+import { EventEmitter } from 'node:events';
+import { isBep42Compliant } from '../bep5/bep42.js';
+import { type Clock, systemClock } from '../bep5/clock.js';
+import { type NodeInfo, type PeerAddress } from '../bep5/compact.js';
+import { KrpcRemoteError, KrpcInvalidReplyError, KrpcTimeoutError } from '../bep5/errors.js';
+import { isBogon } from '../bep5/ip.js';
+import { type KrpcSocket, type QueryResult } from '../bep5/krpc-socket.js';
+import { type DhtNode } from '../bep5/node.js';
+import { idToHex, randomIdInRange } from '../bep5/node-id.js';
+import { type RandomSource, cryptoRandom, randomInt } from '../bep5/random.js';
+import { RateBudget, TokenBucketLimiter } from '../bep5/rate-limit.js';
+import {
+  CRAWL_DEFAULT_INFLIGHT,
+  CRAWL_DEFAULT_GET_PEERS_RATE,
+  CRAWL_DEFAULT_PER_IP_RATE,
+  CRAWL_DEFAULT_RATE,
+  CRAWL_MAX_TIMEOUT_MS,
+  CRAWL_MIN_TIMEOUT_MS,
+  CRAWL_NEIGHBOURHOOD_SHARE,
+} from './constants.js';
+import { type Discovery, type DiscoverySink } from './discovery.js';
+import { NODE_FLAG, NodeIndex, ipv4ToNumber } from './node-index.js';
+import { RttTracker } from './rtt-tracker.js';
+
+/**
+ * The crawler: sweeps the ID space so that every node is queried about once per sweep, with
+ * one RPC that yields both its neighbours and its stored infohashes (BEP 51
+ * sample_infohashes; find_node for nodes without BEP 51). It is a polite node: it uses a
+ * real node's identity (which answers every query), paces itself globally and per IP, and
+ * asks each node for peers only of infohashes that node said it stores.
+ */
+
+export interface CrawlerOptions {
+  /** The crawler's node: its socket and ID are used; it must be started. */
+  node: DhtNode;
+  /** Where to start (resolved addresses). */
+  bootstrap: PeerAddress[];
+  /** Queries per second, all kinds together. */
+  rate?: number;
+  /** Queries in flight at once. */
+  maxInflight?: number;
+  /** Queries per second to one IP address. */
+  perIpRate?: number;
+  /** get_peers queries per second for newly seen infohashes; 0 turns peer discovery off. */
+  getPeersRate?: number;
+  /** Skip private, loopback and reserved addresses (default: unless the node allows private). */
+  skipBogons?: boolean;
+  /** How targets are chosen (see chooseTarget). */
+  strategy?: 'coverage' | 'random';
+  sink?: DiscoverySink;
+  clock?: Clock;
+  random?: RandomSource;
+}
+
+export interface CrawlProgress {
+  sweep: number;
+  known: number;
+  answered: number;
+  queued: number;
+  inflight: number;
+  queriesSent: number;
+  rps: number;
+  infohashes: number;
+  peers: number;
+  elapsedMs: number;
+}
+
+export interface SweepSummary extends CrawlProgress {
+  /** Nodes that answered in this sweep. */
+  answeredThisSweep: number;
+  failedThisSweep: number;
+  bep51: number;
+  noBep51: number;
+}
+
+export interface CrawlerEvents {
+  progress: [CrawlProgress];
+  'sweep-done': [SweepSummary];
+}
+
+interface Job {
+  kind: 'visit' | 'bootstrap' | 'peers';
+  index: number; // node index (-1 for bootstrap)
+  address?: PeerAddress;
+  infoHash?: Buffer;
+}
+
+export class Crawler extends EventEmitter<CrawlerEvents> {
+  readonly nodes = new NodeIndex();
+  private readonly socket: KrpcSocket;
+  private readonly clock: Clock;
+  private readonly random: RandomSource;
+  private readonly budget: RateBudget;
+  private readonly perIp: TokenBucketLimiter;
+  private readonly peersBudget: RateBudget | undefined;
+  private readonly maxInflight: number;
+  private readonly skipBogons: boolean;
+  private readonly rtt = new RttTracker();
+  private readonly infohashes = new Set<string>();
+  private visitQueue: number[] = [];
+  private readonly peerJobs: Job[] = [];
+  private readonly bootstrapJobs: Job[] = [];
+  private inflight = 0;
+  private queriesSent = 0;
+  private peersFound = 0;
+  private sweepNumber = 0;
+  private readonly startedAt: number;
+  private wake: (() => void) | undefined;
+  /** Known nodes per prefix of `depth` bits: where the map of the ID space is still thin. */
+  private depth = 4;
+  private prefixCounts = new Uint32Array(1 << 4);
+
+  constructor(private readonly o: CrawlerOptions) {
+    super();
+    const socket = o.node.socket(4);
+    if (socket === undefined) throw new Error('the crawler needs a started node with IPv4');
+    this.socket = socket;
+    this.clock = o.clock ?? systemClock;
+    this.random = o.random ?? cryptoRandom;
+    const rate = o.rate ?? CRAWL_DEFAULT_RATE;
+    this.budget = new RateBudget({ ratePerSecond: rate, burst: Math.max(1, Math.ceil(rate / 10)), clock: this.clock });
+    this.perIp = new TokenBucketLimiter({ ratePerSecond: o.perIpRate ?? CRAWL_DEFAULT_PER_IP_RATE, burst: 4, clock: this.clock, maxKeys: 100_000 });
+    const peersRate = o.getPeersRate ?? CRAWL_DEFAULT_GET_PEERS_RATE;
+    this.peersBudget = peersRate > 0 ? new RateBudget({ ratePerSecond: peersRate, burst: Math.max(1, Math.ceil(peersRate / 10)), clock: this.clock }) : undefined;
+    this.maxInflight = o.maxInflight ?? CRAWL_DEFAULT_INFLIGHT;
+    this.skipBogons = o.skipBogons ?? !o.node.allowPrivate;
+    this.startedAt = this.clock.now();
+    // Passive: what others ask of or announce to our node is also a discovery.
+    o.node.on('announce', ({ infoHash, peer }) => this.noteInfohash(infoHash, `${peer.host}:${peer.port}`, 'announce_peer'));
+    o.node.on('get-peers', ({ infoHash, from }) => this.noteInfohash(infoHash, `${from.host}:${from.port}`, 'get_peers'));
+  }
+
+  progress(): CrawlProgress {
+    const elapsedMs = this.clock.now() - this.startedAt;
+    let answered = 0;
+    for (let i = 0; i < this.nodes.size; i++) if (this.nodes.hasFlag(i, NODE_FLAG.ANSWERED)) answered++;
+    return {
+      sweep: this.sweepNumber,
+      known: this.nodes.size,
+      answered,
+      queued: this.visitQueue.length,
+      inflight: this.inflight,
+      queriesSent: this.queriesSent,
+      rps: elapsedMs > 0 ? (this.queriesSent * 1000) / elapsedMs : 0,
+      infohashes: this.infohashes.size,
+      peers: this.peersFound,
+      elapsedMs,
+    };
+  }
+
+  /** Infohashes seen so far (hex). */
+  knownInfohashes(): ReadonlySet<string> {
+    return this.infohashes;
+  }
+
+  /**
+   * One sweep: every known node (and every node learned during the sweep) is visited once.
+   * Resolves when nothing is left to visit and nothing is in flight, or when aborted.
+   */
+  async sweep(signal?: AbortSignal): Promise<SweepSummary> {
+    this.sweepNumber++;
+    for (let i = 0; i < this.nodes.size; i++) this.nodes.clearFlag(i, NODE_FLAG.QUERIED | NODE_FLAG.FAILED | NODE_FLAG.SEEN_THIS_SWEEP | NODE_FLAG.RETRIED);
+    this.visitQueue = [];
+    for (let i = 0; i < this.nodes.size; i++) this.visitQueue.push(i);
+    if (this.nodes.size === 0) for (const address of this.o.bootstrap) this.bootstrapJobs.push({ kind: 'bootstrap', index: -1, address });
+    const onAbort = (): void => this.wake?.();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      while (!signal?.aborted) {
+        const job = this.nextJob();
+        if (job === undefined) {
+          if (this.inflight === 0 && this.visitQueue.length === 0 && this.bootstrapJobs.length === 0 && this.peerJobs.length === 0) break;
+          await this.waitForWork();
+          continue;
+        }
+        if (!this.budget.take()) {
+          this.requeue(job);
+          await this.sleep(Math.max(1, this.budget.waitMs()));
+          continue;
+        }
+        this.send(job);
+      }
+      // Let what is in flight finish, so the summary counts it.
+      while (this.inflight > 0) await this.waitForWork();
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+    const summary = this.sweepSummary();
+    this.emit('sweep-done', summary);
+    return summary;
+  }
+
+  private sweepSummary(): SweepSummary {
+    let answeredThisSweep = 0;
+    let failedThisSweep = 0;
+    let bep51 = 0;
+    let noBep51 = 0;
+    for (let i = 0; i < this.nodes.size; i++) {
+      const f = this.nodes.flags[i]!;
+      if (f & NODE_FLAG.QUERIED && !(f & NODE_FLAG.FAILED) && f & NODE_FLAG.ANSWERED) answeredThisSweep++;
+      if (f & NODE_FLAG.FAILED) failedThisSweep++;
+      if (f & NODE_FLAG.BEP51) bep51++;
+      if (f & NODE_FLAG.NO_BEP51) noBep51++;
+    }
+    return { ...this.progress(), answeredThisSweep, failedThisSweep, bep51, noBep51 };
+  }
+
+  private requeue(job: Job): void {
+    if (job.kind === 'visit') this.visitQueue.unshift(job.index);
+    else if (job.kind === 'bootstrap') this.bootstrapJobs.unshift(job);
+    else this.peerJobs.unshift(job);
+  }
+
+  /** Bootstrap first, then peer lookups within their own budget, then node visits. */
+  private nextJob(): Job | undefined {
+    if (this.inflight >= this.maxInflight) return undefined;
+    const boot = this.bootstrapJobs.shift();
+    if (boot) return boot;
+    if (this.peerJobs.length > 0 && this.peersBudget?.take()) return this.peerJobs.shift();
+    // Visit nodes; an IP over its rate goes to the back of the queue, tried again later.
+    for (let tries = 0; tries < this.visitQueue.length && tries < 64; tries++) {
+      const index = this.visitQueue.shift()!;
+      if (!this.perIp.take(String(this.nodes.ipv4[index]))) {
+        this.visitQueue.push(index);
+        continue;
+      }
+      return { kind: 'visit', index };
+    }
+    return undefined;
+  }
+
+  private waitForWork(): Promise<void> {
+    // Woken by any reply; a timer catches budget refills and deferred per-IP work.
+    return new Promise((resolve) => {
+      const timer = this.clock.setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, 20);
+      timer.unref?.();
+      this.wake = () => {
+        this.clock.clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+    });
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = this.clock.setTimeout(resolve, ms);
+      t.unref?.();
+    });
+  }
+
+  private send(job: Job): void {
+    this.inflight++;
+    this.queriesSent++;
+    const done = (): void => {
+      this.inflight--;
+      this.wake?.();
+    };
+    const timeoutMs = this.rtt.timeoutMs(CRAWL_MIN_TIMEOUT_MS, CRAWL_MAX_TIMEOUT_MS);
+    const ownId = this.o.node.id;
+    if (job.kind === 'peers') {
+      const to = { host: this.nodes.host(job.index), port: this.nodes.ports[job.index]! };
+      this.socket
+        .query(to, { method: 'get_peers', id: ownId, infoHash: job.infoHash! }, { timeoutMs })
+        .then((r) => this.onPeers(job, r), () => undefined)
+        .finally(done);
+      return;
+    }
+    if (job.kind === 'bootstrap') {
+      this.socket
+        .query(job.address!, { method: 'find_node', id: ownId, target: this.randomTarget() }, { timeoutMs })
+        .then((r) => this.onNodes(-1, r.reply.nodes, r as QueryResult<'find_node'>), () => undefined)
+        .finally(done);
+      return;
+    }
+    const index = job.index;
+    this.nodes.setFlag(index, NODE_FLAG.QUERIED);
+    const to = { host: this.nodes.host(index), port: this.nodes.ports[index]! };
+    const target = this.chooseTarget(index);
+    const now = this.clock.now() - this.startedAt;
+    const sample = !this.nodes.hasFlag(index, NODE_FLAG.NO_BEP51) && this.nodes.nextSampleAt[index]! <= now;
+    const request = sample
+      ? this.socket.query(to, { method: 'sample_infohashes', id: ownId, target }, { timeoutMs })
+      : this.socket.query(to, { method: 'find_node', id: ownId, target }, { timeoutMs });
+    request
+      .then(
+        (r) => {
+          if ('samples' in r.reply) this.onSample(index, r as QueryResult<'sample_infohashes'>);
+          this.onNodes(index, r.reply.nodes, r as QueryResult<'find_node'>);
+        },
+        (err: unknown) => this.onFailure(index, err, sample),
+      )
+      .finally(done);
+  }
+
+  /**
+   * The target for a visit. A node's table knows its own neighbourhood best, so most visits
+   * ask for that (the reply is the node's nearest neighbours); the rest ask for a random ID in
+   * the thinnest of two random prefixes, which carries discovery across regions that
+   * neighbourhood queries alone never connect.
+   */
+  private chooseTarget(index: number): Buffer {
+    if (this.o.strategy === 'random') return this.randomTarget();
+    const id = this.nodes.id(index);
+    if (randomInt(this.random, 1000) < CRAWL_NEIGHBOURHOOD_SHARE * 1000) {
+      return randomIdInRange(id, Math.min(159, this.depth + 4), this.random);
+    }
+    const a = randomInt(this.random, this.prefixCounts.length);
+    const b = randomInt(this.random, this.prefixCounts.length);
+    const thin = this.prefixCounts[a]! <= this.prefixCounts[b]! ? a : b;
+    const prefix = Buffer.alloc(20);
+    prefix.writeUInt32BE((thin << (32 - this.depth)) >>> 0, 0);
+    return randomIdInRange(prefix, this.depth, this.random);
+  }
+
+  private randomTarget(): Buffer {
+    return this.random.bytes(20);
+  }
+
+  private onFailure(index: number, err: unknown, sampled: boolean): void {
+    if (err instanceof KrpcTimeoutError) {
+      // BEP 5 advises one retry before giving up on a node: at the back of the queue, so a
+      // momentary loss or overload has passed by then.
+      if (!this.nodes.hasFlag(index, NODE_FLAG.RETRIED)) {
+        this.nodes.setFlag(index, NODE_FLAG.RETRIED);
+        this.visitQueue.push(index);
+      } else {
+        this.nodes.setFlag(index, NODE_FLAG.FAILED);
+      }
+      return;
+    }
+    // A node without BEP 51 answers 204 (or a reply without samples): remember, and ask it
+    // for nodes with find_node in the same sweep.
+    if (sampled && ((err instanceof KrpcRemoteError && err.krpcCode === 204) || err instanceof KrpcInvalidReplyError)) {
+      this.nodes.setFlag(index, NODE_FLAG.NO_BEP51 | NODE_FLAG.ANSWERED);
+      this.visitQueue.unshift(index);
+      return;
+    }
+    this.nodes.setFlag(index, NODE_FLAG.FAILED);
+  }
+
+  private onNodes(index: number, found: NodeInfo[], result: QueryResult<'find_node'>): void {
+    const at = Date.now();
+    this.rtt.add(result.rttMs);
+    if (index === -1) {
+      // A bootstrap address: index it now that we know its ID.
+      const ip = ipv4ToNumber(result.from.host);
+      if (ip >= 0) index = this.learn(result.reply.id, result.from.host, result.from.port, false);
+    }
+    if (index >= 0) this.recordAnswer(index, result, at);
+    for (const n of found) this.learn(n.id, n.host, n.port, true);
+  }
+
+  private recordAnswer(index: number, result: QueryResult<'find_node'> | QueryResult<'sample_infohashes'>, at: number): void {
+    const firstAnswer = !this.nodes.hasFlag(index, NODE_FLAG.ANSWERED) || this.nodes.rttMs[index] === 0;
+    this.nodes.setFlag(index, NODE_FLAG.ANSWERED);
+    this.nodes.rttMs[index] = Math.min(65_535, Math.max(1, Math.round(result.rttMs)));
+    this.nodes.setVersion(index, result.v);
+    const host = this.nodes.host(index);
+    if (isBep42Compliant(result.reply.id, host)) this.nodes.setFlag(index, NODE_FLAG.BEP42);
+    if (firstAnswer && this.o.sink) {
+      const f = this.nodes.flags[index]!;
+      this.emitDiscovery({
+        type: 'node',
+        id: idToHex(this.nodes.id(index)),
+        address: `${host}:${this.nodes.ports[index]}`,
+        version: result.v ? result.v.toString('hex') : null,
+        rttMs: this.nodes.rttMs[index]!,
+        bep51: f & NODE_FLAG.BEP51 ? true : f & NODE_FLAG.NO_BEP51 ? false : null,
+        bep42: (f & NODE_FLAG.BEP42) !== 0,
+        at,
+      });
+    }
+  }
+
+  /** Adds a node we heard of; new ones are queued for this sweep. Returns its index or -1. */
+  private learn(id: Buffer, host: string, port: number, queue: boolean): number {
+    const ip = ipv4ToNumber(host);
+    if (ip < 0 || port === 0 || (this.skipBogons && isBogon(host))) return -1;
+    if (id.equals(this.o.node.id)) return -1;
+    const { index, added } = this.nodes.add(id, ip, port);
+    if (added) {
+      this.countPrefix(id);
+      if (queue) this.visitQueue.push(index);
+    }
+    return index;
+  }
+
+  private countPrefix(id: Buffer): void {
+    // Grow the depth with the network, so a prefix holds a handful of nodes.
+    const wanted = Math.max(4, Math.min(16, Math.floor(Math.log2(Math.max(1, this.nodes.size / 8)))));
+    if (wanted > this.depth) {
+      this.depth = wanted;
+      this.prefixCounts = new Uint32Array(1 << wanted);
+      for (let i = 0; i < this.nodes.size; i++) this.prefixCounts[this.nodes.ids.readUInt32BE(i * 20) >>> (32 - wanted)]!++;
+      return;
+    }
+    this.prefixCounts[id.readUInt32BE(0) >>> (32 - this.depth)]!++;
+  }
+
+  private onSample(index: number, result: QueryResult<'sample_infohashes'>): void {
+    const { reply } = result;
+    const at = Date.now();
+    this.nodes.setFlag(index, NODE_FLAG.BEP51);
+    // BEP 51: do not sample again before `interval` seconds.
+    this.nodes.nextSampleAt[index] = this.clock.now() - this.startedAt + reply.interval * 1000;
+    const address = this.nodes.address(index);
+    this.emitDiscovery({ type: 'sample', node: address, num: reply.num, interval: reply.interval, samples: reply.samples.length, at });
+    for (const s of reply.samples) {
+      const isNew = this.noteInfohash(s, address, 'sample');
+      if (isNew && this.peersBudget) this.peerJobs.push({ kind: 'peers', index, infoHash: s });
+    }
+  }
+
+  /** Records an infohash; true the first time it is seen. */
+  private noteInfohash(infoHash: Buffer, node: string, source: 'sample' | 'get_peers' | 'announce_peer'): boolean {
+    const hex = infoHash.toString('hex');
+    const isNew = !this.infohashes.has(hex);
+    if (isNew) this.infohashes.add(hex);
+    this.emitDiscovery({ type: 'infohash', infohash: hex, node, source, at: Date.now() });
+    return isNew;
+  }
+
+  private onPeers(job: Job, result: QueryResult<'get_peers'>): void {
+    const hex = job.infoHash!.toString('hex');
+    const values = result.reply.values;
+    if (values.length === 0) return;
+    this.peersFound += values.length;
+    this.emitDiscovery({
+      type: 'peers',
+      infohash: hex,
+      peers: values.map((p) => (p.host.includes(':') ? `[${p.host}]:${p.port}` : `${p.host}:${p.port}`)),
+      node: this.nodes.address(job.index),
+      at: Date.now(),
+    });
+    this.onNodes(job.index, result.reply.nodes, result as unknown as QueryResult<'find_node'>);
+  }
+
+  private emitDiscovery(event: Discovery): void {
+    this.o.sink?.write(event);
+  }
+}

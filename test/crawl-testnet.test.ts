@@ -1,0 +1,115 @@
+import test from 'ava';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DhtNode } from '../bep5/node.js';
+import { Crawler } from '../crawler/crawler.js';
+import { type Discovery, MemorySink, TeeSink } from '../crawler/discovery.js';
+import { NdjsonFileSink } from '../crawler/ndjson-sink.js';
+import { type GroundTruth, Testnet } from '../crawler/testnet/testnet.js';
+import { loopbackHost } from './helpers/udp.js';
+
+/**
+ * The issue's acceptance network: 2,000 nodes, 20,000 infohashes, 20% unresponsive, 10%
+ * without BEP 51. The ground-truth file written by the testnet is the judge.
+ */
+let testnet: Testnet;
+let truth: GroundTruth;
+let dir: string;
+
+test.before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'dhtscope-crawl-'));
+  const groundTruthPath = join(dir, 'ground-truth.json');
+  testnet = await Testnet.start({ nodes: 2000, infohashes: 20_000, unresponsive: 0.2, noBep51: 0.1, seed: 42, groundTruthPath });
+  truth = JSON.parse(await readFile(groundTruthPath, 'utf8')) as GroundTruth;
+});
+
+test.after.always(async () => {
+  await testnet?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+function bootstrapOf(t: GroundTruth) {
+  const [host, port] = t.bootstrap.split(':');
+  return [{ host: host!, port: Number(port) }];
+}
+
+test.serial('the ground truth describes the network asked for', (t) => {
+  t.is(truth.nodes.length, 2000);
+  const responsive = truth.nodes.filter((n) => n.responsive).length;
+  t.true(responsive > 1500 && responsive < 1700, `${responsive} responsive`);
+  const noBep51 = truth.nodes.filter((n) => !n.bep51).length;
+  t.true(noBep51 > 120 && noBep51 < 280, `${noBep51} without BEP 51`);
+  t.is(Object.keys(truth.infohashes).length, 20_000, 'every infohash was stored somewhere');
+  const replicas = Object.values(truth.infohashes).map((a) => a.length);
+  t.true(replicas.every((r) => r >= 6), 'each infohash on at least 6 nodes');
+});
+
+test.serial('one sweep reaches ≥ 99% of responsive nodes and ≥ 95% of infohashes held by BEP 51 nodes', async (t) => {
+  const node = new DhtNode({ host: loopbackHost(), port: 0, bootstrap: [truth.bootstrap], maxInflight: 1024, adoptBep42Id: false });
+  await node.start();
+  t.teardown(() => node.stop());
+  const memory = new MemorySink();
+  const file = await NdjsonFileSink.open(join(dir, 'crawl.ndjson'));
+  const crawler = new Crawler({ node, bootstrap: bootstrapOf(truth), rate: 1000, perIpRate: 100, getPeersRate: 0, sink: new TeeSink([memory, file]) });
+  const summary = await crawler.sweep();
+  await file.close();
+
+  const responsive = truth.nodes.filter((n) => n.responsive).map((n) => n.address);
+  const answered = new Set(memory.events.flatMap((e) => (e.type === 'node' ? [e.address] : [])));
+  const reached = responsive.filter((a) => answered.has(a)).length / responsive.length;
+  const bep51Nodes = new Set(truth.nodes.filter((n) => n.responsive && n.bep51).map((n) => n.address));
+  const heldByBep51 = Object.entries(truth.infohashes).filter(([, at]) => at.some((a) => bep51Nodes.has(a)));
+  const seen = crawler.knownInfohashes();
+  const found = heldByBep51.filter(([ih]) => seen.has(ih)).length / heldByBep51.length;
+  t.log(`nodes ${(reached * 100).toFixed(2)}%, infohashes ${(found * 100).toFixed(2)}%, ${summary.queriesSent} queries, ${(summary.queriesSent / answered.size).toFixed(2)} per node found`);
+  t.true(reached >= 0.99, `reached ${(reached * 100).toFixed(2)}% of responsive nodes`);
+  t.true(found >= 0.95, `found ${(found * 100).toFixed(2)}% of infohashes held by BEP 51 nodes`);
+  t.false([...answered].some((a) => !truth.nodes.find((n) => n.address === a)?.responsive), 'only real, responsive nodes reported');
+  t.true(summary.queriesSent < 2000 * 1.5, `${summary.queriesSent} queries: about one per node, plus one retry for the dead`);
+  t.is(summary.bep51 + summary.noBep51 >= answered.size - 2, true, 'BEP 51 support is known for every node that answered');
+  const trulyNoBep51 = new Set(truth.nodes.filter((n) => n.responsive && !n.bep51).map((n) => n.address));
+  const reportedNo = memory.events.filter((e): e is Extract<Discovery, { type: 'sample' }> => e.type === 'sample').every((e) => !trulyNoBep51.has(e.node));
+  t.true(reportedNo, 'no sample is ever attributed to a node without BEP 51');
+
+  // The NDJSON file holds the same discoveries, one object per line, in the documented form.
+  const lines = (await readFile(join(dir, 'crawl.ndjson'), 'utf8')).trim().split('\n');
+  t.is(lines.length, memory.events.length);
+  const parsed = lines.map((l) => JSON.parse(l) as Discovery);
+  const nodeEvent = parsed.find((e) => e.type === 'node');
+  t.regex((nodeEvent as { id: string }).id, /^[0-9a-f]{40}$/);
+  t.regex((nodeEvent as { address: string }).address, /^127\.\d+\.\d+\.\d+:6881$/);
+  const ihEvent = parsed.find((e) => e.type === 'infohash');
+  t.regex((ihEvent as { infohash: string }).infohash, /^[0-9a-f]{40}$/);
+});
+
+test.serial('peers: get_peers to the sampling node finds the announced peers, under its own budget', async (t) => {
+  const node = new DhtNode({ host: loopbackHost(), port: 0, bootstrap: [truth.bootstrap], maxInflight: 1024, adoptBep42Id: false });
+  await node.start();
+  t.teardown(() => node.stop());
+  const memory = new MemorySink();
+  const crawler = new Crawler({ node, bootstrap: bootstrapOf(truth), rate: 2000, perIpRate: 100, getPeersRate: 500, sink: memory });
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(), 8000).unref();
+  await crawler.sweep(controller.signal);
+  const peerEvents = memory.events.filter((e): e is Extract<Discovery, { type: 'peers' }> => e.type === 'peers');
+  t.true(peerEvents.length > 100, `${peerEvents.length} peer answers`);
+  for (const e of peerEvents.slice(0, 200)) t.true(e.peers.includes(truth.peers[e.infohash]!), `peer of ${e.infohash}`);
+});
+
+test.serial('passive: an announce to the crawler node is recorded as a discovery', async (t) => {
+  const node = new DhtNode({ host: loopbackHost(), port: 0, bootstrap: [truth.bootstrap], adoptBep42Id: false });
+  await node.start();
+  t.teardown(() => node.stop());
+  const memory = new MemorySink();
+  new Crawler({ node, bootstrap: bootstrapOf(truth), sink: memory, getPeersRate: 0 });
+  const client = new DhtNode({ host: loopbackHost(), port: 0, bootstrap: [], allowPrivate: true, adoptBep42Id: false });
+  await client.start();
+  t.teardown(() => client.stop());
+  const to = node.address()!;
+  const infoHash = Buffer.alloc(20, 0x77);
+  const { reply } = await client.socket()!.query(to, { method: 'get_peers', id: client.id, infoHash });
+  await client.socket()!.query(to, { method: 'announce_peer', id: client.id, infoHash, port: 4242, token: reply.token! });
+  const sources = memory.events.flatMap((e) => (e.type === 'infohash' && e.infohash === infoHash.toString('hex') ? [e.source] : []));
+  t.deepEqual(sources, ['get_peers', 'announce_peer']);
+});
