@@ -29,9 +29,10 @@ export function parseBootstrapEntry(entry: string): HostPort {
   return { host: normalizeHost(match[1]!) ?? match[1]!, port };
 }
 
-/** True when every entry is an IP literal in a private or loopback range: a local network. */
+/** True when every entry is `localhost` or an IP literal in a private or loopback range: a local network. */
 export function allPrivate(entries: HostPort[]): boolean {
-  return entries.length > 0 && entries.every((e) => ipFamily(e.host) !== undefined && isBogon(e.host));
+  const local = (host: string): boolean => host.toLowerCase() === 'localhost' || (ipFamily(host) !== undefined && isBogon(host));
+  return entries.length > 0 && entries.every((e) => local(e.host));
 }
 
 export interface Resolved {

@@ -90,6 +90,11 @@ export interface DhtNodeOptions {
   maxInflight?: number;
   /** Answer BEP 51 sample_infohashes (default true); false answers it with 204, as older clients do. */
   bep51?: boolean;
+  /**
+   * BEP 43 read-only: our queries carry ro=1 and we answer none, so other nodes do not put us
+   * in their tables. For short-lived clients (`peers`, `announce`) that will be gone soon.
+   */
+  readOnly?: boolean;
 }
 
 export interface DhtNodeEvents {
@@ -202,6 +207,7 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
         version: this.o.version,
         timeoutMs: this.o.queryTimeoutMs,
         maxInflight: this.o.maxInflight,
+        readOnly: this.o.readOnly,
         admitQuery: (from) => this.admit(from),
       });
       const table = this.newTable();
@@ -261,11 +267,12 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
       const { addresses, failures } = await resolveBootstrap(this.bootstrapEntries, family);
       for (const f of failures) this.emit('warning', `bootstrap ${f.entry}: cannot resolve (${f.reason})`);
       const seeds = [...(this.loadedCandidates.get(family) ?? []), ...fs.table.closest(this.idValue, this.k), ...addresses];
-      if (seeds.length === 0) {
+      if (seeds.length === 0 && this.bootstrapEntries.length === 0) {
+        // Nothing to try, now or later: a first node of a new network. Say so and return.
         this.emit('bootstrap-failed', { family, reason: 'no bootstrap address and no saved table', retryInMs: 0 });
         return fs.table.size;
       }
-      const result = await this.collect(this.lookup(this.idValue, { method: 'find_node', family, signal, seeds }));
+      const result = seeds.length > 0 ? await this.collect(this.lookup(this.idValue, { method: 'find_node', family, signal, seeds })) : { queries: 0 };
       if (fs.table.size > 0) {
         fs.bootstrapped = true;
         this.loadedCandidates.delete(family);

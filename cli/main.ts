@@ -1,9 +1,18 @@
 import { readFileSync } from 'node:fs';
+import { CommandError } from './command-error.js';
+import { announceCommand } from './commands/announce.js';
+import { nodeCommand } from './commands/node.js';
+import { peersCommand } from './commands/peers.js';
 import { pingCommand } from './commands/ping.js';
+import { sampleCommand } from './commands/sample.js';
 import { type Command, UsageError } from './usage-error.js';
 
-/** Every command, in the order `--help` lists them. Later issues add node, peers, crawl, … */
+/** Every command, in the order `--help` lists them. Later issues add crawl, … */
 const commands: Record<string, Command> = {
+  node: nodeCommand,
+  peers: peersCommand,
+  announce: announceCommand,
+  sample: sampleCommand,
   ping: pingCommand,
 };
 
@@ -27,6 +36,10 @@ ${list}
 Options:
   -h, --help      show this help (or a command's: dhtscope <command> --help)
   -v, --version   print the version
+
+Examples:
+  dhtscope node --json
+  dhtscope peers 'magnet:?xt=urn:btih:08ada5a7a6183aae1e09d831df6748d566095a10'
 
 Every packet dhtscope receives goes through its own strict bencode decoder and KRPC
 socket; see README.md.`;
@@ -53,6 +66,10 @@ try {
   if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
     process.stderr.write(`dhtscope: ${(err as Error).message}\n`);
     process.exitCode = 2;
+  } else if (err instanceof CommandError) {
+    const name = process.argv[2];
+    process.stderr.write(`dhtscope${name !== undefined && Object.hasOwn(commands, name) ? ` ${name}` : ''}: ${err.message}\n`);
+    process.exitCode = err.exitCode;
   } else {
     throw err;
   }

@@ -73,8 +73,8 @@ export interface SweepSummary extends CrawlProgress {
   noBep51: number;
 }
 
+/** Progress is polled with progress() (a status line reads it once a second). */
 export interface CrawlerEvents {
-  progress: [CrawlProgress];
   'sweep-done': [SweepSummary];
 }
 
@@ -188,6 +188,24 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     const summary = this.sweepSummary();
     this.emit('sweep-done', summary);
     return summary;
+  }
+
+  /**
+   * Sweeps again and again until `durationMs` has passed or the signal fires. Later sweeps
+   * re-visit every known node (that is what measures churn), sampling those whose BEP 51
+   * interval has passed and asking the rest only for nodes. Returns every sweep's summary.
+   */
+  async run(options: { durationMs?: number; signal?: AbortSignal; maxSweeps?: number } = {}): Promise<SweepSummary[]> {
+    const deadline = options.durationMs === undefined ? undefined : AbortSignal.timeout(options.durationMs);
+    const signals = [options.signal, deadline].filter((s): s is AbortSignal => s !== undefined);
+    const signal = signals.length > 0 ? AbortSignal.any(signals) : undefined;
+    const summaries: SweepSummary[] = [];
+    while (!signal?.aborted && summaries.length < (options.maxSweeps ?? Infinity)) {
+      summaries.push(await this.sweep(signal));
+      // A network that answered nothing: wait a little before knocking again.
+      if (this.nodes.size === 0 && !signal?.aborted) await this.sleep(1000);
+    }
+    return summaries;
   }
 
   private sweepSummary(): SweepSummary {

@@ -186,3 +186,39 @@ async function collectPeers(node: DhtNode, infoHash: Buffer, family: 4 | 6 = 4) 
   for await (const e of node.findPeers(infoHash, { family })) if (e.type === 'peers') peers.push(...e.peers);
   return peers;
 }
+
+test('a bootstrap host name that does not resolve is retried with backoff, not given up', async (t) => {
+  // `.invalid` never resolves (RFC 2606); the resolver answers at once with ENOTFOUND.
+  const node = new DhtNode(options({ bootstrap: ['no-such-router.invalid:6881'], allowPrivate: false }));
+  await node.start();
+  t.teardown(() => node.stop());
+  const failures: Array<{ reason: string; retryInMs: number }> = [];
+  const warnings: string[] = [];
+  node.on('warning', (w) => warnings.push(w));
+  const controller = new AbortController();
+  node.on('bootstrap-failed', (f) => {
+    failures.push(f);
+    if (failures.length === 2) controller.abort();
+  });
+  await t.throwsAsync(node.bootstrap({ signal: controller.signal }), { instanceOf: KrpcAbortError });
+  t.deepEqual(failures.map((f) => [f.reason, f.retryInMs]), [
+    ['no bootstrap host name resolved', 1000],
+    ['no bootstrap host name resolved', 2000],
+  ]);
+  t.regex(warnings[0] ?? '', /no-such-router\.invalid:6881: cannot resolve/);
+});
+
+test('read-only (BEP 43): a read-only node looks things up but is never put in others\' tables', async (t) => {
+  const a = new DhtNode(options({ bootstrap: [] }));
+  await a.start();
+  t.teardown(() => a.stop());
+  const addr = a.address()!;
+  const client = new DhtNode(options({ bootstrap: [`${addr.host}:${addr.port}`], readOnly: true }));
+  await client.start();
+  t.teardown(() => client.stop());
+  await client.bootstrap({ signal: AbortSignal.timeout(5000) });
+  t.is(client.table()!.size, 1, 'the client learned the node');
+  await new Promise((r) => setTimeout(r, 100));
+  t.is(a.table()!.size, 0, 'the node neither added nor pinged the read-only client');
+  t.is(a.socket()!.stats().queriesOut.ping ?? 0, 0);
+});

@@ -17,7 +17,9 @@ time, whether its ID is BEP 42-compliant for its address, and our address as it 
   --json          print one JSON object instead of text
   -h, --help      show this help
 
-Exit code 0 when the node answered, 1 when it did not, 2 on a usage error.`;
+Exit code 0 when the node answered, 1 when it did not, 2 on a usage error.
+
+Example: dhtscope ping 127.0.0.1:6881`;
 
 export const pingCommand: Command = {
   summary: 'ping one DHT node and show its ID, version and RTT',

@@ -1,0 +1,158 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { KrpcAbortError } from '../../bep5/errors.js';
+import { type AnnounceOutcome, DhtNode } from '../../bep5/node.js';
+import { idToHex } from '../../bep5/node-id.js';
+import { parseBootstrapOption } from '../bootstrap-option.js';
+import { CommandError } from '../command-error.js';
+import { parseInfohash } from '../infohash.js';
+import { formatSeconds, joinNetwork } from '../join.js';
+import {
+  allowPrivateOption,
+  bindOptions,
+  defaultBindHost,
+  commandSignal,
+  formatPeer,
+  parseBindHost,
+  parsePort,
+  parseTimeoutSeconds,
+  startNode,
+} from '../node-options.js';
+import { type Command, UsageError } from '../usage-error.js';
+
+const help = `Usage: dhtscope announce <infohash|magnet> (--port N | --implied-port) [--seed]
+                         [--bootstrap LIST] [--timeout S] [--json]
+                         [--host H] [--bind-port P] [--data-dir DIR] [--allow-private]
+
+Announces that this machine has a torrent: starts a short-lived node, joins the network,
+runs a get_peers lookup and sends announce_peer to the closest nodes that gave a write
+token. Prints how many nodes accepted.
+
+  <infohash|magnet>  40 hex or 32 base32 characters, or a magnet:?xt=urn:btih:... link
+  --port N           the port your BitTorrent client accepts peers on (1-65535)
+  --implied-port     announce the UDP source port of this command's socket instead
+                     (BEP 5 implied_port; pair it with --bind-port)
+  --seed             announce as a seed (BEP 33)
+  --bootstrap LIST   comma-separated host:port or [ipv6]:port entries, or "none"
+                     (default: router.bittorrent.com:6881 and the other well-known routers)
+  --timeout S        bound the whole command, bootstrap and lookup, to S seconds (default 30)
+  --json             print one JSON object:
+                     {"infohash","announcedTo":["ip:port",...],"failed","nodesQueried","ms"}
+  --host H           address to bind (default 0.0.0.0, or :: when every bootstrap entry is IPv6;
+                     an IPv6 address announces over IPv6)
+  --bind-port P      UDP port to bind (default 0: any free port)
+  --data-dir DIR     join from (and save back) the routing table saved in DIR (default: none)
+  --allow-private    accept private and loopback nodes (implied when every bootstrap
+                     address is one, or --host is one)
+  -h, --help         show this help
+
+Exit code 0 when at least one node accepted, 1 when none did (or no bootstrap node
+answered), 2 on a usage error (neither or both of --port and --implied-port, a bad port).
+
+Example: dhtscope announce 08ada5a7a6183aae1e09d831df6748d566095a10 --port 51413`;
+
+export const announceCommand: Command = {
+  summary: 'announce that you have a torrent (announce_peer to the closest nodes)',
+  help,
+  async run(argv) {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        port: { type: 'string' },
+        'implied-port': { type: 'boolean' },
+        seed: { type: 'boolean' },
+        bootstrap: { type: 'string' },
+        timeout: { type: 'string' },
+        json: { type: 'boolean' },
+        host: { type: 'string' },
+        'bind-port': { type: 'string' },
+        'data-dir': { type: 'string' },
+        'allow-private': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    if (values.help) {
+      process.stdout.write(help + '\n');
+      return 0;
+    }
+    if (positionals.length !== 1) throw new UsageError('announce takes exactly one <infohash|magnet> (try dhtscope announce --help)');
+    const { infoHash } = parseInfohash(positionals[0]!);
+    const impliedPort = values['implied-port'] ?? false;
+    if (impliedPort && values.port !== undefined) throw new UsageError('give either --port N or --implied-port, not both');
+    if (!impliedPort && values.port === undefined) throw new UsageError('announce needs --port N (your BitTorrent port) or --implied-port');
+    const announcedPort = impliedPort ? undefined : parsePort(values.port, '--port', 0, false);
+    const bootstrap = parseBootstrapOption(values.bootstrap);
+    const bind = parseBindHost(values.host, defaultBindHost(bootstrap.entries));
+    const bindPort = parsePort(values['bind-port'], '--bind-port', 0, true);
+    const timeoutMs = parseTimeoutSeconds(values.timeout, 30);
+    const json = values.json ?? false;
+    const log = (line: string): void => {
+      if (!json) process.stderr.write(`dhtscope announce: ${line}\n`);
+    };
+
+    const started = performance.now();
+    const node = new DhtNode({
+      ...bindOptions(bind, bindPort),
+      bootstrap: bootstrap.entries,
+      dataDir: values['data-dir'] ? resolve(values['data-dir']) : undefined,
+      allowPrivate: allowPrivateOption(values['allow-private'], bind),
+      // A one-shot client: BEP 43 read-only, so nobody adds a node that is about to vanish.
+      readOnly: true,
+    });
+    node.on('warning', (message) => log(`warning: ${message}`));
+    let outcome: AnnounceOutcome | undefined;
+    let error: string | undefined;
+    let nodesQueried = 0;
+    let ourPort = bindPort;
+    const cmd = commandSignal(timeoutMs);
+    try {
+      await startNode(node, bind.host, bindPort, '--bind-port');
+      ourPort = node.address(bind.family)?.port ?? bindPort;
+      try {
+        await joinNetwork(node, bootstrap, cmd.signal, { timeoutMs, timedOut: cmd.timedOut, log });
+        outcome = await node.announce(infoHash, { port: announcedPort, impliedPort, seed: values.seed ?? false, family: bind.family, signal: cmd.signal });
+        nodesQueried = outcome.lookup.queries;
+      } catch (err) {
+        if (err instanceof KrpcAbortError) {
+          error = cmd.timedOut() ? `timed out after ${formatSeconds(timeoutMs)} during the get_peers lookup` : 'interrupted during the get_peers lookup';
+        } else if (err instanceof CommandError) {
+          error = err.message;
+        } else {
+          throw err;
+        }
+      }
+      if (outcome === undefined) nodesQueried = node.stats().families[`ipv${bind.family}`]?.socket.queriesOut['get_peers'] ?? 0;
+    } finally {
+      cmd.dispose();
+      await node.stop();
+    }
+
+    const ms = Math.round(performance.now() - started);
+    const hex = idToHex(infoHash);
+    const announcedTo = (outcome?.announced ?? []).map(formatPeer);
+    const failed = outcome?.failed ?? 0;
+    if (json) {
+      const out: Record<string, unknown> = { infohash: hex, announcedTo, failed, nodesQueried, ms };
+      if (error !== undefined) out.error = error;
+      process.stdout.write(JSON.stringify(out) + '\n');
+    }
+    if (error !== undefined) {
+      process.stderr.write(`dhtscope announce: ${error}\n`);
+      return 1;
+    }
+    const what = impliedPort ? `implied port ${ourPort}` : `port ${announcedPort}`;
+    if (announcedTo.length === 0) {
+      const why = failed > 0 ? `all ${failed} refused or did not answer` : 'none of them gave a write token';
+      process.stderr.write(`dhtscope announce: no node accepted the announce of ${hex} (${nodesQueried} nodes queried, ${why})\n`);
+      return 1;
+    }
+    if (!json) {
+      process.stdout.write(
+        `announced ${hex} (${what}${values.seed ? ', seed' : ''}) to ${announcedTo.length} of ${announcedTo.length + failed} nodes` +
+          `${failed > 0 ? ` (${failed} failed)` : ''}; ${nodesQueried} nodes queried in ${ms} ms\n`,
+      );
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,145 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { KrpcAbortError } from '../../bep5/errors.js';
+import { DhtNode } from '../../bep5/node.js';
+import { idToHex } from '../../bep5/node-id.js';
+import { parseBootstrapOption } from '../bootstrap-option.js';
+import { CommandError } from '../command-error.js';
+import { parseInfohash } from '../infohash.js';
+import { formatSeconds, joinNetwork } from '../join.js';
+import {
+  allowPrivateOption,
+  bindOptions,
+  defaultBindHost,
+  commandSignal,
+  formatPeer,
+  parseBindHost,
+  parsePort,
+  parseTimeoutSeconds,
+  startNode,
+} from '../node-options.js';
+import { type Command, UsageError } from '../usage-error.js';
+
+const help = `Usage: dhtscope peers <infohash|magnet> [--bootstrap LIST] [--timeout S] [--json]
+                      [--host H] [--port P] [--data-dir DIR] [--allow-private]
+
+Finds a torrent's peers on the DHT, without a tracker: starts a short-lived node, joins the
+network, runs a get_peers lookup and prints each peer as ip:port ([ip]:port for IPv6), one per
+line, as it arrives. Progress and the summary go to stderr.
+
+  <infohash|magnet>  40 hex or 32 base32 characters, or a magnet:?xt=urn:btih:... link
+  --bootstrap LIST   comma-separated host:port or [ipv6]:port entries, or "none"
+                     (default: router.bittorrent.com:6881 and the other well-known routers)
+  --timeout S        bound the whole command, bootstrap and lookup, to S seconds (default 30)
+  --json             print one JSON object at the end instead:
+                     {"infohash","peers":["ip:port",...],"nodesQueried","ms"}
+  --host H           address to bind (default 0.0.0.0, or :: when every bootstrap entry is IPv6;
+                     an IPv6 address runs the lookup over IPv6)
+  --port P           UDP port to bind (default 0: any free port)
+  --data-dir DIR     join from (and save back) the routing table saved in DIR (default: none)
+  --allow-private    accept private and loopback nodes (implied when every bootstrap
+                     address is one, or --host is one)
+  -h, --help         show this help
+
+Exit code 0 when peers were found, 1 when none were (or no bootstrap node answered), 2 on a
+usage error such as a malformed infohash.
+
+Example: dhtscope peers 'magnet:?xt=urn:btih:08ada5a7a6183aae1e09d831df6748d566095a10' --timeout 20`;
+
+export const peersCommand: Command = {
+  summary: 'find the peers of an infohash or magnet link (get_peers lookup)',
+  help,
+  async run(argv) {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        bootstrap: { type: 'string' },
+        timeout: { type: 'string' },
+        json: { type: 'boolean' },
+        host: { type: 'string' },
+        port: { type: 'string' },
+        'data-dir': { type: 'string' },
+        'allow-private': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    if (values.help) {
+      process.stdout.write(help + '\n');
+      return 0;
+    }
+    if (positionals.length !== 1) throw new UsageError('peers takes exactly one <infohash|magnet> (try dhtscope peers --help)');
+    const { infoHash } = parseInfohash(positionals[0]!);
+    const bootstrap = parseBootstrapOption(values.bootstrap);
+    const bind = parseBindHost(values.host, defaultBindHost(bootstrap.entries));
+    const port = parsePort(values.port, '--port', 0, true);
+    const timeoutMs = parseTimeoutSeconds(values.timeout, 30);
+    const json = values.json ?? false;
+    const log = (line: string): void => {
+      if (!json) process.stderr.write(`dhtscope peers: ${line}\n`);
+    };
+
+    const started = performance.now();
+    const node = new DhtNode({
+      ...bindOptions(bind, port),
+      bootstrap: bootstrap.entries,
+      dataDir: values['data-dir'] ? resolve(values['data-dir']) : undefined,
+      allowPrivate: allowPrivateOption(values['allow-private'], bind),
+      // A one-shot client: BEP 43 read-only, so nobody adds a node that is about to vanish.
+      readOnly: true,
+    });
+    node.on('warning', (message) => log(`warning: ${message}`));
+    const peers = new Set<string>();
+    let nodesQueried = 0;
+    let error: string | undefined;
+    let timedOut = false;
+    const cmd = commandSignal(timeoutMs);
+    try {
+      await startNode(node, bind.host, port);
+      try {
+        await joinNetwork(node, bootstrap, cmd.signal, { timeoutMs, timedOut: cmd.timedOut, log });
+        try {
+          for await (const event of node.findPeers(infoHash, { signal: cmd.signal })) {
+            if (event.type !== 'peers') continue;
+            for (const p of event.peers) {
+              const text = formatPeer(p);
+              if (peers.has(text)) continue;
+              peers.add(text);
+              if (!json) process.stdout.write(text + '\n');
+            }
+          }
+        } catch (err) {
+          if (!(err instanceof KrpcAbortError)) throw err;
+          timedOut = cmd.timedOut();
+        }
+      } catch (err) {
+        if (!(err instanceof CommandError)) throw err;
+        error = err.message;
+      }
+      nodesQueried = node.stats().families[`ipv${bind.family}`]?.socket.queriesOut['get_peers'] ?? 0;
+    } finally {
+      cmd.dispose();
+      await node.stop();
+    }
+
+    const ms = Math.round(performance.now() - started);
+    const hex = idToHex(infoHash);
+    if (json) {
+      const out: Record<string, unknown> = { infohash: hex, peers: [...peers], nodesQueried, ms };
+      if (timedOut) out.timedOut = true;
+      if (error !== undefined) out.error = error;
+      process.stdout.write(JSON.stringify(out) + '\n');
+    }
+    if (error !== undefined) {
+      process.stderr.write(`dhtscope peers: ${error}\n`);
+      return 1;
+    }
+    const ending = timedOut ? `; stopped by --timeout after ${formatSeconds(timeoutMs)}` : cmd.interrupted() ? '; interrupted' : '';
+    if (peers.size === 0) {
+      process.stderr.write(`dhtscope peers: no peers found for ${hex} (${nodesQueried} nodes queried in ${ms} ms${ending})\n`);
+      return 1;
+    }
+    log(`${peers.size} peer${peers.size === 1 ? '' : 's'} for ${hex} (${nodesQueried} nodes queried in ${ms} ms${ending})`);
+    return 0;
+  },
+};

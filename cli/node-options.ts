@@ -1,0 +1,122 @@
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { type PeerAddress } from '../bep5/compact.js';
+import { ipFamily, isLoopback, isPrivate, normalizeHost } from '../bep5/ip.js';
+import { type DhtNode, type Family } from '../bep5/node.js';
+import { CommandError } from './command-error.js';
+import { UsageError } from './usage-error.js';
+
+/** Option parsing and start-up shared by the commands that run a DhtNode (node, peers, announce). */
+
+export interface BindHost {
+  host: string;
+  family: Family;
+}
+
+/** `--host`: an IPv4 or IPv6 literal to bind; the family follows from it. */
+export function parseBindHost(value: string | undefined, fallback = '0.0.0.0'): BindHost {
+  const text = value ?? fallback;
+  const host = normalizeHost(text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text);
+  const family = host === undefined ? undefined : ipFamily(host);
+  if (host === undefined || family === undefined) throw new UsageError(`--host must be an IPv4 or IPv6 address, got "${text}"`);
+  return { host, family };
+}
+
+/**
+ * The bind address when --host is not given: `::` when every bootstrap entry is an IPv6
+ * literal (an IPv4 node could not reach any of them), else 0.0.0.0.
+ */
+export function defaultBindHost(bootstrapEntries: string[]): string {
+  const v6 = bootstrapEntries.length > 0 && bootstrapEntries.every((e) => {
+    const m = /^\[([^\]]+)\]:\d+$/.exec(e);
+    return m !== null && ipFamily(m[1]!) === 6;
+  });
+  return v6 ? '::' : '0.0.0.0';
+}
+
+/** A port option: an integer 1..65535, or 0 (any free port) when `allowZero`. */
+export function parsePort(value: string | undefined, option: string, fallback: number, allowZero: boolean): number {
+  if (value === undefined) return fallback;
+  const port = /^\d+$/.test(value) ? Number(value) : NaN;
+  const min = allowZero ? 0 : 1;
+  if (!Number.isInteger(port) || port < min || port > 65_535) {
+    throw new UsageError(`${option} must be an integer ${min}-65535${allowZero ? ' (0: any free port)' : ''}, got "${value}"`);
+  }
+  return port;
+}
+
+/** `--timeout S` in seconds (decimals allowed), returned in milliseconds. */
+export function parseTimeoutSeconds(value: string | undefined, fallbackSeconds: number, option = '--timeout'): number {
+  if (value === undefined) return fallbackSeconds * 1000;
+  const seconds = Number(value);
+  if (value.trim() === '' || !Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`${option} must be a positive number of seconds, got "${value}"`);
+  return Math.round(seconds * 1000);
+}
+
+/** `$DHTSCOPE_DATA_DIR`, else `~/.dhtscope`. */
+export function defaultDataDir(): string {
+  const fromEnv = process.env.DHTSCOPE_DATA_DIR;
+  return fromEnv !== undefined && fromEnv !== '' ? resolve(fromEnv) : join(homedir(), '.dhtscope');
+}
+
+/**
+ * `--allow-private`, or implied: a node bound to a loopback or private address can only reach
+ * such addresses, so refusing them in its table would leave it empty (e.g. the first node of
+ * a local network, started with `--bootstrap none`). Otherwise undefined: DhtNode then allows
+ * them when every bootstrap address is private or loopback.
+ */
+export function allowPrivateOption(flag: boolean | undefined, bind: BindHost): boolean | undefined {
+  if (flag) return true;
+  if (isLoopback(bind.host) || isPrivate(bind.host)) return true;
+  return undefined;
+}
+
+/** DhtNode options for the address family of the bind host. */
+export function bindOptions(bind: BindHost, port: number): { families: Family[]; host?: string; host6?: string; port: number } {
+  return bind.family === 4 ? { families: [4], host: bind.host, port } : { families: [6], host6: bind.host, port };
+}
+
+/** Starts the node; a bind failure becomes a one-line CommandError (exit 1) instead of a stack trace. */
+export async function startNode(node: DhtNode, host: string, port: number, portOption = '--port'): Promise<void> {
+  try {
+    await node.start();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new CommandError(`port ${port} is in use on ${host}; choose another with ${portOption}`);
+    if (code === 'EADDRNOTAVAIL') throw new CommandError(`cannot bind to ${host}: not an address of this machine; choose another with --host`);
+    if (code === 'EACCES') throw new CommandError(`permission denied binding ${formatPeer({ host, port })} (ports below 1024 need privileges); choose another with ${portOption}`);
+    if (code !== undefined && typeof (err as NodeJS.ErrnoException).syscall === 'string') {
+      throw new CommandError(`cannot bind ${formatPeer({ host, port })}: ${(err as Error).message}`);
+    }
+    throw err;
+  }
+}
+
+/** `ip:port`, or `[ip]:port` for IPv6. */
+export function formatPeer(p: PeerAddress): string {
+  return p.host.includes(':') ? `[${p.host}]:${p.port}` : `${p.host}:${p.port}`;
+}
+
+/** Calls `handler` on SIGINT or SIGTERM (replacing the default exit); returns the unsubscribe. */
+export function onTerminate(handler: (signal: NodeJS.Signals) => void): () => void {
+  const listener = (signal: NodeJS.Signals): void => handler(signal);
+  process.on('SIGINT', listener);
+  process.on('SIGTERM', listener);
+  return () => {
+    process.off('SIGINT', listener);
+    process.off('SIGTERM', listener);
+  };
+}
+
+/** An abort signal for the whole command: fires after `timeoutMs`, or on SIGINT/SIGTERM. */
+export function commandSignal(timeoutMs: number): { signal: AbortSignal; timedOut: () => boolean; interrupted: () => boolean; dispose: () => void } {
+  const interrupt = new AbortController();
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const dispose = onTerminate((signal) => interrupt.abort(signal));
+  return {
+    signal: AbortSignal.any([timeout, interrupt.signal]),
+    timedOut: () => timeout.aborted,
+    interrupted: () => interrupt.signal.aborted,
+    dispose,
+  };
+}

@@ -1,0 +1,250 @@
+import type { Discovery } from './discovery.js';
+
+/**
+ * What a crawl saw, summarized: how many nodes answered, which clients they run, how many
+ * speak BEP 51 and have BEP 42 IDs, how fast they answer; and churn between two crawls.
+ * Pure functions over plain records, so they work equally on a live NodeIndex dump, an NDJSON
+ * file (through `fromDiscoveries`) or hand-made test data.
+ */
+
+/** One node as the census sees it. */
+export interface CensusNode {
+  /** 40 hex characters. */
+  id: string;
+  /** "ip:port". */
+  address: string;
+  /** The `v` value it sent, hex-encoded; null if it sent none (or never answered). */
+  version: string | null;
+  /** Last round-trip time in ms; 0 (or anything not positive and finite) means unknown. */
+  rttMs: number;
+  /** BEP 51 sample_infohashes: true = answered with samples, false = refused, null = not asked. */
+  bep51: boolean | null;
+  /** Its ID is BEP 42-compliant for its address (or the address is exempt). */
+  bep42: boolean;
+  /** It answered at least one query. */
+  answered: boolean;
+}
+
+export interface VersionShare {
+  /** The two-letter client code ("LT"), or "?" for a value that is not one. */
+  client: string;
+  /** Decoded where the client's scheme is known ("1.2.3"), else the version bytes in hex. */
+  version: string;
+  count: number;
+  /** count / the number of nodes that sent a version. */
+  share: number;
+}
+
+export interface Percentiles {
+  /** How many RTTs went in: answered nodes with a known RTT. */
+  samples: number;
+  /** Nearest-rank percentiles (see `percentile`) and the arithmetic mean, in ms; null without samples. */
+  p50: number | null;
+  p90: number | null;
+  p99: number | null;
+  mean: number | null;
+}
+
+export interface Census {
+  nodes: number;
+  answered: number;
+  /** answered / nodes (0 for no nodes). */
+  responseRate: number;
+  /** Nodes that sent a `v`: the denominator of the version shares. */
+  withVersion: number;
+  /** By (client, version), most common first; ties by client, then version. */
+  versions: VersionShare[];
+  bep51: {
+    supported: number;
+    unsupported: number;
+    unknown: number;
+    /** supported / (supported + unsupported): the share among nodes that were asked (0 if none were). */
+    share: number;
+  };
+  /** Nodes with BEP 42-compliant (or exempt) IDs / nodes (0 for no nodes). */
+  bep42Share: number;
+  rtt: Percentiles;
+}
+
+export interface Churn {
+  /** Distinct keys in each crawl. */
+  before: number;
+  after: number;
+  /** In both. */
+  stayed: number;
+  /** In `before` only. */
+  left: number;
+  /** In `after` only. */
+  joined: number;
+  /** left / before: the share of the first crawl that is gone (0 if it was empty). */
+  leftShare: number;
+  /** joined / after: the share of the second crawl that is new (0 if it is empty). */
+  joinedShare: number;
+}
+
+/** Longest version hex shown for a value that is not a BEP 20-style client code. */
+const MAX_GARBAGE_HEX = 32;
+
+const HEX = /^(?:[0-9a-fA-F]{2})+$/;
+const isAsciiAlnum = (b: number): boolean => (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a);
+
+/**
+ * Decodes a hex-encoded `v`. The convention (BEP 20's client codes, as the DHT uses them) is
+ * 4 bytes: two ASCII characters naming the client, then two version bytes. How the two bytes
+ * encode a version is up to the client; the schemes known here:
+ *
+ * - "LT" libtorrent: major, then (minor << 4) | tiny, so 01 23 is "1.2.3".
+ * - "DS" dhtscope (us): major, minor, so 00 01 is "0.1".
+ *
+ * Anything else with a two-character alphanumeric code keeps the two bytes as hex ("UT" +
+ * "8d53"). A value of any other shape (wrong length, a non-alphanumeric code, not even hex)
+ * becomes client "?" with its bytes in hex, cut to 16 bytes with a trailing "…". Never throws.
+ */
+export function decodeVersion(hex: string): { client: string; version: string } {
+  // A string that is not hex (a hostile or corrupted record) is shown as its UTF-8 bytes.
+  const bytes = HEX.test(hex) ? Buffer.from(hex, 'hex') : Buffer.from(hex, 'utf8');
+  if (HEX.test(hex) && bytes.length === 4 && isAsciiAlnum(bytes[0]!) && isAsciiAlnum(bytes[1]!)) {
+    const client = bytes.toString('latin1', 0, 2);
+    const hi = bytes[2]!;
+    const lo = bytes[3]!;
+    if (client === 'LT') return { client, version: `${hi}.${lo >> 4}.${lo & 0x0f}` };
+    if (client === 'DS') return { client, version: `${hi}.${lo}` };
+    return { client, version: bytes.toString('hex', 2, 4) };
+  }
+  const shown = bytes.toString('hex');
+  return { client: '?', version: shown.length > MAX_GARBAGE_HEX ? `${shown.slice(0, MAX_GARBAGE_HEX)}…` : shown };
+}
+
+/**
+ * The nearest-rank p-th percentile of ascending `sorted`: the smallest value such that at
+ * least p% of the values are less than or equal to it, i.e. sorted[ceil(p n / 100) - 1]
+ * (p = 0 gives the minimum). It is always one of the observed values, never an interpolation.
+ * Undefined for no values; p outside [0, 100] throws.
+ */
+export function percentile(sorted: readonly number[], p: number): number | undefined {
+  if (!(p >= 0 && p <= 100)) throw new RangeError(`percentile must be in [0, 100], got ${p}`);
+  if (sorted.length === 0) return undefined;
+  const rank = Math.max(1, Math.ceil((p * sorted.length) / 100));
+  return sorted[Math.min(rank, sorted.length) - 1];
+}
+
+const ratio = (part: number, whole: number): number => (whole > 0 ? part / whole : 0);
+
+export function census(nodes: Iterable<CensusNode>): Census {
+  let count = 0;
+  let answered = 0;
+  let withVersion = 0;
+  let supported = 0;
+  let unsupported = 0;
+  let unknown = 0;
+  let bep42 = 0;
+  const rtts: number[] = [];
+  const groups = new Map<string, VersionShare>();
+  for (const n of nodes) {
+    count++;
+    if (n.answered) {
+      answered++;
+      if (Number.isFinite(n.rttMs) && n.rttMs > 0) rtts.push(n.rttMs);
+    }
+    if (n.bep51 === true) supported++;
+    else if (n.bep51 === false) unsupported++;
+    else unknown++;
+    if (n.bep42) bep42++;
+    if (n.version !== null) {
+      withVersion++;
+      const { client, version } = decodeVersion(n.version);
+      const key = `${client}\u0000${version}`;
+      const group = groups.get(key);
+      if (group) group.count++;
+      else groups.set(key, { client, version, count: 1, share: 0 });
+    }
+  }
+  const versions = [...groups.values()];
+  for (const v of versions) v.share = v.count / withVersion;
+  versions.sort((a, b) => b.count - a.count || cmp(a.client, b.client) || cmp(a.version, b.version));
+  rtts.sort((a, b) => a - b);
+  let rttSum = 0;
+  for (const r of rtts) rttSum += r;
+  return {
+    nodes: count,
+    answered,
+    responseRate: ratio(answered, count),
+    withVersion,
+    versions,
+    bep51: { supported, unsupported, unknown, share: ratio(supported, supported + unsupported) },
+    bep42Share: ratio(bep42, count),
+    rtt: {
+      samples: rtts.length,
+      p50: percentile(rtts, 50) ?? null,
+      p90: percentile(rtts, 90) ?? null,
+      p99: percentile(rtts, 99) ?? null,
+      mean: rtts.length > 0 ? rttSum / rtts.length : null,
+    },
+  };
+}
+
+/** Code-unit order, the same on every machine (localeCompare is not). */
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * The key `churn` compares nodes by: ID and address together, so a node that restarted with
+ * a new ID, or moved to a new address, counts as one leaving and one joining.
+ */
+export function nodeKey(node: { id: string; address: string }): string {
+  return `${node.id.toLowerCase()}@${node.address}`;
+}
+
+/** Which keys stayed, left and joined between two crawls. Repeated keys count once. */
+export function churn(before: Iterable<string>, after: Iterable<string>): Churn {
+  const a = new Set(before);
+  const b = new Set(after);
+  let stayed = 0;
+  for (const key of b) if (a.has(key)) stayed++;
+  const left = a.size - stayed;
+  const joined = b.size - stayed;
+  return {
+    before: a.size,
+    after: b.size,
+    stayed,
+    left,
+    joined,
+    leftShare: ratio(left, a.size),
+    joinedShare: ratio(joined, b.size),
+  };
+}
+
+/**
+ * The census input from a crawl's events (as in its NDJSON file). The crawler writes a `node`
+ * event when a node first answers, so every node here has `answered: true`; nodes that were
+ * only heard of never appear in the events. One entry per address, in order of first
+ * appearance; a later node event for the same address replaces ID, RTT and BEP 42, and its
+ * version unless it has none. BEP 51: a `sample` event from the address (before or after its
+ * node event) means supported; otherwise the latest non-null `bep51` of its node events.
+ * Sample events from addresses without a node event are ignored (their ID is unknown).
+ */
+export function fromDiscoveries(events: Iterable<Discovery>): CensusNode[] {
+  const byAddress = new Map<string, CensusNode>();
+  const sampled = new Set<string>();
+  for (const e of events) {
+    if (e.type === 'sample') {
+      sampled.add(e.node);
+      continue;
+    }
+    if (e.type !== 'node') continue;
+    const prev = byAddress.get(e.address);
+    byAddress.set(e.address, {
+      id: e.id,
+      address: e.address,
+      version: e.version ?? prev?.version ?? null,
+      rttMs: e.rttMs,
+      bep51: e.bep51 ?? prev?.bep51 ?? null,
+      bep42: e.bep42,
+      answered: true,
+    });
+  }
+  const out: CensusNode[] = [];
+  for (const n of byAddress.values()) out.push(sampled.has(n.address) ? { ...n, bep51: true } : n);
+  return out;
+}
