@@ -7,6 +7,9 @@ import { Crawler } from '../crawler/crawler.js';
 import { type Discovery, MemorySink, TeeSink } from '../crawler/discovery.js';
 import { NdjsonFileSink } from '../crawler/ndjson-sink.js';
 import { type GroundTruth, Testnet } from '../crawler/testnet/testnet.js';
+import { seededRandom } from '../bep5/random.js';
+import { estimateNetworkSize } from '../crawler/estimate.js';
+import { lookupSamples } from '../crawler/lookup-samples.js';
 import { loopbackHost } from './helpers/udp.js';
 
 /**
@@ -112,4 +115,19 @@ test.serial('passive: an announce to the crawler node is recorded as a discovery
   await client.socket()!.query(to, { method: 'announce_peer', id: client.id, infoHash, port: 4242, token: reply.token! });
   const sources = memory.events.flatMap((e) => (e.type === 'infohash' && e.infohash === infoHash.toString('hex') ? [e.source] : []));
   t.deepEqual(sources, ['get_peers', 'announce_peer']);
+});
+
+test.serial('size estimate from lookups to 256 random targets is within 10% of the live nodes, and its interval contains them', async (t) => {
+  // Loopback replies take milliseconds: a short timeout stops dead nodes from dominating the time.
+  const node = new DhtNode({ host: loopbackHost(), port: 0, bootstrap: [truth.bootstrap], adoptBep42Id: false, outgoingRate: 20_000, outgoingBurst: 20_000, queryTimeoutMs: 500 });
+  await node.start();
+  t.teardown(() => node.stop());
+  await node.bootstrap({ signal: AbortSignal.timeout(10_000) });
+  const samples = await lookupSamples(node, { targets: 256, random: seededRandom(5), concurrency: 32 });
+  t.true(samples.length >= 250, `${samples.length} lookups converged`);
+  const estimate = estimateNetworkSize(samples, 8, seededRandom(6));
+  const live = truth.nodes.filter((n) => n.responsive).length;
+  t.log(`live ${live}, estimate ${estimate.estimate.toFixed(0)} [${estimate.low.toFixed(0)}, ${estimate.high.toFixed(0)}] (${estimate.method})`);
+  t.true(Math.abs(estimate.estimate - live) / live <= 0.1, `estimate ${estimate.estimate} vs ${live}`);
+  t.true(estimate.low <= live && live <= estimate.high, `[${estimate.low}, ${estimate.high}] should contain ${live}`);
 });
