@@ -7,6 +7,7 @@
  */
 import test from 'ava';
 import fc from 'fast-check';
+import { params } from './helpers/fast-check.js';
 import bencode from 'bencode';
 import {
   decode,
@@ -23,13 +24,6 @@ import {
 /** Per decode call; generous for a 2-core CI box (typical calls take microseconds). */
 const MAX_MS_PER_CALL = 50;
 
-const seed = process.env['FC_SEED'] === undefined ? undefined : Number(process.env['FC_SEED']);
-const path = process.env['FC_PATH'];
-const params = <T>(numRuns: number): fc.Parameters<T> => ({
-  numRuns,
-  ...(seed === undefined ? {} : { seed }),
-  ...(path === undefined ? {} : { path }),
-});
 
 const FAILURES: ReadonlySet<BencodeFailure> = new Set<BencodeFailure>([
   'empty', 'too-large', 'truncated', 'unexpected-byte', 'bad-integer', 'leading-zero', 'negative-zero',

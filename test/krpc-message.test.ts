@@ -6,6 +6,7 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
+import { params } from './helpers/fast-check.js';
 import { decode, encode, tryDecode, BencodeDecodeError, type BencodeDict, type BencodeValue, type Encodable } from '../bep5/bencode.js';
 import { CLIENT_VERSION, MAX_ERROR_MESSAGE_CHARS, MAX_INCOMING_TRANSACTION_ID_BYTES, MAX_VERSION_BYTES } from '../bep5/constants.js';
 import {
@@ -20,13 +21,6 @@ import {
   type IncomingResponse,
 } from '../bep5/krpc-message.js';
 
-const seed = process.env['FC_SEED'] === undefined ? undefined : Number(process.env['FC_SEED']);
-const path = process.env['FC_PATH'];
-const params = <T>(numRuns: number): fc.Parameters<T> => ({
-  numRuns,
-  ...(seed === undefined ? {} : { seed }),
-  ...(path === undefined ? {} : { path }),
-});
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

@@ -6,6 +6,7 @@
  */
 import test from 'ava';
 import fc from 'fast-check';
+import { params } from './helpers/fast-check.js';
 import { deepStrictEqual } from 'node:assert/strict';
 import { decode, encode, type BencodeDict, type Encodable } from '../bep5/bencode.js';
 import { MAX_TOKEN_BYTES, MAX_WANT_ITEMS } from '../bep5/constants.js';
@@ -22,13 +23,6 @@ import {
   type Want,
 } from '../bep5/queries.js';
 
-const seed = process.env['FC_SEED'] === undefined ? undefined : Number(process.env['FC_SEED']);
-const path = process.env['FC_PATH'];
-const params = <T>(numRuns: number): fc.Parameters<T> => ({
-  numRuns,
-  ...(seed === undefined ? {} : { seed }),
-  ...(path === undefined ? {} : { path }),
-});
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

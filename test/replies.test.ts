@@ -6,6 +6,7 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
+import { params } from './helpers/fast-check.js';
 import { deepStrictEqual } from 'node:assert/strict';
 import { decode, encode, type BencodeDict, type Encodable } from '../bep5/bencode.js';
 import { type NodeInfo, type PeerAddress } from '../bep5/compact.js';
@@ -15,13 +16,6 @@ import { formatIp, isIpv4Mapped } from '../bep5/ip.js';
 import { METHODS, type Method } from '../bep5/queries.js';
 import { encodeReply, parseReply, type ReplyInput, type ReplyOf } from '../bep5/replies.js';
 
-const seed = process.env['FC_SEED'] === undefined ? undefined : Number(process.env['FC_SEED']);
-const path = process.env['FC_PATH'];
-const params = <T>(numRuns: number): fc.Parameters<T> => ({
-  numRuns,
-  ...(seed === undefined ? {} : { seed }),
-  ...(path === undefined ? {} : { path }),
-});
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
