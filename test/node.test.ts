@@ -222,3 +222,26 @@ test('read-only (BEP 43): a read-only node looks things up but is never put in o
   t.is(a.table()!.size, 0, 'the node neither added nor pinged the read-only client');
   t.is(a.socket()!.stats().queriesOut.ping ?? 0, 0);
 });
+
+test('dual stack (BEP 32): one node, two sockets and two tables; want n4+n6 gets both node lists', async (t) => {
+  const hub = new DhtNode({ families: [4, 6], host: loopbackHost(), host6: '::1', port: 0, bootstrap: [], allowPrivate: true, adoptBep42Id: false });
+  await hub.start();
+  t.teardown(() => hub.stop());
+  const v4 = hub.address(4)!;
+  const v6 = hub.address(6)!;
+  const a = new DhtNode(options({ bootstrap: [`${v4.host}:${v4.port}`] }));
+  const b = new DhtNode({ families: [6], host6: '::1', port: 0, bootstrap: [`[::1]:${v6.port}`], adoptBep42Id: false });
+  await Promise.all([a.start(), b.start()]);
+  t.teardown(() => Promise.all([a.stop(), b.stop()]).then(() => undefined));
+  await a.bootstrap({ signal: AbortSignal.timeout(5000) });
+  await b.bootstrap({ signal: AbortSignal.timeout(5000), family: 6 });
+  // The hub pinged each querier back (verification) and so knows one node per family.
+  for (let i = 0; i < 50 && (hub.table(4)!.size < 1 || hub.table(6)!.size < 1); i++) await new Promise((r) => setTimeout(r, 20));
+  t.is(hub.table(4)!.size, 1);
+  t.is(hub.table(6)!.size, 1);
+  const { reply } = await a.socket()!.query(v4, { method: 'find_node', id: a.id, target: randomId(), want: { n4: true, n6: true } });
+  t.deepEqual(reply.nodes.map((n) => n.port), [a.address()!.port]);
+  t.deepEqual(reply.nodes6.map((n) => `${n.host}|${n.port}`), [`::1|${b.address(6)!.port}`]);
+  const plain = await a.socket()!.query(v4, { method: 'find_node', id: a.id, target: randomId() });
+  t.is(plain.reply.nodes6.length, 0, 'without want, only the querier\'s own family');
+});
