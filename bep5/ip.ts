@@ -188,6 +188,7 @@ export function isIpv4Mapped(bytes: Uint8Array): boolean {
  * A dual-stack socket reports IPv4 peers as mapped addresses, and they are the same peer.
  */
 export function unmapIp(bytes: Uint8Array): Buffer {
+  if (bytes.length === 4 && Buffer.isBuffer(bytes)) return bytes;
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return isIpv4Mapped(bytes) ? view.subarray(12, 16) : view;
 }

@@ -211,6 +211,9 @@ export class KrpcSocket extends EventEmitter<KrpcSocketEvents> {
   private readonly pending = new Map<number, Pending>();
   private readonly handlers = new Map<string, QueryHandler<Method>>();
   private pendingHandlers = 0;
+  /** Random bytes drawn 1 KB at a time for transaction IDs: one CSPRNG call per 256 queries. */
+  private txPool: Buffer = Buffer.alloc(0);
+  private txOffset = 0;
   private state: 'new' | 'bound' | 'closed' = 'new';
   private readonly counters: KrpcSocketStats;
 
@@ -375,7 +378,12 @@ export class KrpcSocket extends EventEmitter<KrpcSocketEvents> {
   /** A random transaction ID not in use; the in-flight cap keeps collisions rare. */
   private newTransaction(): number {
     for (;;) {
-      const key = this.random.bytes(TRANSACTION_ID_BYTES).readUInt32BE(0);
+      if (this.txOffset + TRANSACTION_ID_BYTES > this.txPool.length) {
+        this.txPool = this.random.bytes(1024);
+        this.txOffset = 0;
+      }
+      const key = this.txPool.readUInt32BE(this.txOffset);
+      this.txOffset += TRANSACTION_ID_BYTES;
       if (!this.pending.has(key)) return key;
     }
   }

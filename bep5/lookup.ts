@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { isBep42Compliant } from './bep42.js';
 import { type Clock, type TimerHandle, systemClock } from './clock.js';
 import { type NodeInfo, type PeerAddress } from './compact.js';
@@ -80,7 +81,6 @@ interface Candidate {
   /** Answered but may not count toward termination (BEP 42 enforcement). */
   trusted: boolean;
   softTimer?: TimerHandle;
-  controller?: AbortController;
 }
 
 const addressKey = (a: PeerAddress): string => `${a.host}|${a.port}`;
@@ -121,6 +121,8 @@ class LookupRun {
   private answered = 0;
   private failed = 0;
   private aborted = false;
+  /** One signal for every query of this lookup: aborted once when the lookup ends. */
+  private readonly stopper = new AbortController();
 
   constructor(private readonly o: LookupOptions) {
     this.k = o.k ?? DEFAULT_LOOKUP_K;
@@ -130,6 +132,7 @@ class LookupRun {
     this.clock = o.clock ?? systemClock;
     this.family = o.family ?? 4;
     for (const seed of o.seeds) this.addCandidate(seed, seed.id);
+    setMaxListeners(0, this.stopper.signal);
   }
 
   async *events(): AsyncGenerator<LookupEvent, LookupResult> {
@@ -237,7 +240,6 @@ class LookupRun {
 
   private send(c: Candidate): void {
     c.state = 'inflight';
-    c.controller = new AbortController();
     this.active++;
     this.outstanding++;
     this.queries++;
@@ -255,7 +257,7 @@ class LookupRun {
         ? { method: 'get_peers', id: ownId, infoHash: target, want }
         : { method: 'find_node', id: ownId, target, want };
     this.o.querier
-      .query(c.address, query, { signal: c.controller.signal, timeoutMs: this.o.hardTimeoutMs })
+      .query(c.address, query, { signal: this.stopper.signal, timeoutMs: this.o.hardTimeoutMs })
       .then(
         (result) => this.onAnswer(c, result as QueryResult<LookupMethod>),
         () => this.onFailure(c),
@@ -314,12 +316,14 @@ class LookupRun {
   }
 
   private stopAll(): void {
+    let any = false;
     for (const c of [...this.unplaced, ...this.shortlist]) {
       if (c.state === 'inflight' || c.state === 'slow') {
         if (c.softTimer !== undefined) this.clock.clearTimeout(c.softTimer);
-        c.controller?.abort();
+        any = true;
       }
     }
+    if (any) this.stopper.abort();
   }
 
   private result(): LookupResult {

@@ -377,6 +377,15 @@ export class RoutingTable {
    * through a bounded heap rather than a full sort. Throws for a target that is not 20 bytes.
    */
   closest(target: Uint8Array, count: number = this.k, options: { includeBad?: boolean; filter?: (c: Contact) => boolean } = {}): Contact[] {
+    return this.closestEntries(target, count, options).map(snapshot);
+  }
+
+  /** As `closest`, but id/host/port only and without copies: for replies, which copy the bytes out anyway. */
+  closestInfo(target: Uint8Array, count: number = this.k): Array<{ id: Buffer; host: string; port: number }> {
+    return this.closestEntries(target, count, {}).map((e) => ({ id: e.id, host: e.host, port: e.port }));
+  }
+
+  private closestEntries(target: Uint8Array, count: number, options: { includeBad?: boolean; filter?: (c: Contact) => boolean }): Entry[] {
     if (!Number.isInteger(count) || count < 0) throw new RangeError(`closest: bad count ${String(count)}`);
     const last = this.table.length - 1;
     const d = Math.min(commonPrefixBits(target, this.self), last);
@@ -401,7 +410,7 @@ export class RoutingTable {
     if (!take(d, d) && (d === last || !take(d + 1, last))) {
       for (let i = d - 1; i >= 0 && !take(i, i); i--);
     }
-    return out.map(snapshot);
+    return out;
   }
 
   get(id: Uint8Array): Contact | undefined {

@@ -58,6 +58,9 @@ export class TokenIssuer {
   /** When the current secret's epoch began. */
   private epochStart: number;
 
+  /** Tokens issued under the current secret, by IP: one HMAC per IP per rotation (cleared on rotation; bounded). */
+  private readonly issued = new Map<string, Buffer>();
+
   constructor(opts: TokenIssuerOptions = {}) {
     this.clock = opts.clock ?? systemClock;
     this.random = opts.random ?? cryptoRandom;
@@ -74,7 +77,14 @@ export class TokenIssuer {
     const ip = ipBytes(host);
     if (ip === undefined) throw new TokenError('bad-host', `not an IP address: ${JSON.stringify(host)}`);
     this.rotate();
-    return tag(this.current, ip);
+    const key = ip.toString('latin1');
+    let token = this.issued.get(key);
+    if (token === undefined) {
+      token = tag(this.current, ip);
+      if (this.issued.size >= 4096) this.issued.clear();
+      this.issued.set(key, token);
+    }
+    return token;
   }
 
   /** Whether `token` was issued to `host`'s IP within the last 5–10 minutes. False for anything malformed. */
@@ -97,6 +107,7 @@ export class TokenIssuer {
       this.epochStart = this.clock.now();
     }
     this.current = this.random.bytes(SECRET_BYTES);
+    this.issued.clear();
   }
 }
 

@@ -1,19 +1,25 @@
 import { readFileSync } from 'node:fs';
 import { CommandError } from './command-error.js';
 import { announceCommand } from './commands/announce.js';
+import { crawlCommand } from './commands/crawl.js';
+import { measureCommand } from './commands/measure.js';
 import { nodeCommand } from './commands/node.js';
 import { peersCommand } from './commands/peers.js';
 import { pingCommand } from './commands/ping.js';
 import { sampleCommand } from './commands/sample.js';
+import { testnetCommand } from './commands/testnet.js';
 import { type Command, UsageError } from './usage-error.js';
 
-/** Every command, in the order `--help` lists them. Later issues add crawl, … */
+/** Every command, in the order `--help` lists them. */
 const commands: Record<string, Command> = {
   node: nodeCommand,
   peers: peersCommand,
   announce: announceCommand,
   sample: sampleCommand,
   ping: pingCommand,
+  crawl: crawlCommand,
+  measure: measureCommand,
+  testnet: testnetCommand,
 };
 
 function version(): string {
@@ -40,6 +46,9 @@ Options:
 Examples:
   dhtscope node --json
   dhtscope peers 'magnet:?xt=urn:btih:08ada5a7a6183aae1e09d831df6748d566095a10'
+  dhtscope crawl --duration 600 --out crawl.ndjson
+  dhtscope measure --targets 256 --sweeps 2 --duration 1800
+  dhtscope testnet --nodes 2000 --infohashes 20000   # then: dhtscope crawl --bootstrap 127.20.1.1:6881
 
 Every packet dhtscope receives goes through its own strict bencode decoder and KRPC
 socket; see README.md.`;

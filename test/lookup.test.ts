@@ -133,7 +133,16 @@ class SimNetwork implements Querier {
     this.inflight++;
     this.maxInflight = Math.max(this.maxInflight, this.inflight);
     return new Promise((resolve, reject) => {
+      // Settles once, as a real socket does: a later abort of a shared signal changes nothing.
+      let settled = false;
+      const onAbort = (): void => {
+        this.clock.clearTimeout(timer);
+        finish(() => reject(new KrpcAbortError()));
+      };
       const finish = (fn: () => void): void => {
+        if (settled) return;
+        settled = true;
+        options.signal?.removeEventListener('abort', onAbort);
         this.inflight--;
         fn();
       };
@@ -141,10 +150,7 @@ class SimNetwork implements Querier {
         () => finish(() => reject(new KrpcTimeoutError(2000))),
         options.timeoutMs ?? 2000,
       );
-      options.signal?.addEventListener('abort', () => {
-        this.clock.clearTimeout(timer);
-        finish(() => reject(new KrpcAbortError()));
-      });
+      options.signal?.addEventListener('abort', onAbort);
       if (node === undefined || node.silent) return;
       const target = 'target' in q ? q.target : (q as QueryOf<'get_peers'>).infoHash;
       const nodes = [...node.view].sort((a, b) => Buffer.compare(xorDistance(a.id, target), xorDistance(b.id, target))).slice(0, this.replyCount);

@@ -34,7 +34,7 @@ export function closestNodes(
   const wants4 = want ? want.n4 : family === 4;
   const wants6 = want ? want.n6 : family === 6;
   const pick = (t: RoutingTable | undefined): NodeInfo[] =>
-    (t?.closest(target, ctx.k) ?? []).map((c) => ({ id: c.id, host: c.host, port: c.port }));
+    t?.closestInfo(target, ctx.k) ?? [];
   return {
     nodes: wants4 ? pick(ctx.tables[4]) : undefined,
     nodes6: wants6 ? pick(ctx.tables[6]) : undefined,

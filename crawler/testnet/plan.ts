@@ -19,6 +19,11 @@ export interface TestnetOptions {
   workers?: number;
   /** Distinct announcing peers (each on its own address); infohashes are spread over them. */
   announcers?: number;
+  /**
+   * First octet of the node addresses (127.<base>.1.1 and up; default 20); announcers follow
+   * right after the nodes. Testnets with different bases can run side by side.
+   */
+  addressBase?: number;
 }
 
 export interface NodeSpec {
@@ -46,6 +51,7 @@ export function planTestnet(options: TestnetOptions, defaultWorkers: number): Te
   const fraction = (p: number): boolean => randomInt(random, 1_000_000) < p * 1_000_000;
   const unresponsive = options.unresponsive ?? 0;
   const noBep51 = options.noBep51 ?? 0;
+  const base = options.addressBase ?? 20;
   const nodes: NodeSpec[] = [];
   for (let i = 0; i < options.nodes; i++) {
     // Node 0 is the bootstrap node and always answers.
@@ -53,7 +59,7 @@ export function planTestnet(options: TestnetOptions, defaultWorkers: number): Te
     nodes.push({
       index: i,
       id: randomId(random).toString('hex'),
-      host: testnetAddress(i),
+      host: testnetAddress(i, base),
       port: TESTNET_PORT,
       responsive,
       bep51: !fraction(noBep51),
@@ -61,7 +67,8 @@ export function planTestnet(options: TestnetOptions, defaultWorkers: number): Te
   }
   const infohashes = Array.from({ length: options.infohashes }, () => randomId(random).toString('hex'));
   const announcers = Math.max(1, options.announcers ?? Math.min(1024, Math.ceil(options.infohashes / 16)));
-  const announcerHosts = Array.from({ length: announcers }, (_, i) => testnetAddress(i, 240));
+  const announcerBase = base + Math.ceil(options.nodes / (254 * 254));
+  const announcerHosts = Array.from({ length: announcers }, (_, i) => testnetAddress(i, announcerBase));
   const announcerOf = infohashes.map(() => randomInt(random, announcers));
   return {
     options: {
@@ -73,6 +80,7 @@ export function planTestnet(options: TestnetOptions, defaultWorkers: number): Te
       latencyMs: options.latencyMs ?? [0, 0],
       loss: options.loss ?? 0,
       announcers,
+      addressBase: base,
       workers: Math.max(1, Math.min(options.workers ?? defaultWorkers, options.nodes)),
     },
     nodes,

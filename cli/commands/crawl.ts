@@ -1,0 +1,292 @@
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parseBootstrapEntry, resolveBootstrap } from '../../bep5/bootstrap.js';
+import { type PeerAddress } from '../../bep5/compact.js';
+import { DEFAULT_MAX_INFLIGHT } from '../../bep5/constants.js';
+import { KrpcAbortError } from '../../bep5/errors.js';
+import { DhtNode } from '../../bep5/node.js';
+import { idToHex } from '../../bep5/node-id.js';
+import {
+  CRAWL_DEFAULT_GET_PEERS_RATE,
+  CRAWL_DEFAULT_INFLIGHT,
+  CRAWL_DEFAULT_PER_IP_RATE,
+  CRAWL_DEFAULT_RATE,
+} from '../../crawler/constants.js';
+import { type CrawlProgress, Crawler, type SweepSummary } from '../../crawler/crawler.js';
+import { NdjsonFileSink } from '../../crawler/ndjson-sink.js';
+import { type BootstrapOption, parseBootstrapOption } from '../bootstrap-option.js';
+import { CommandError } from '../command-error.js';
+import {
+  allowPrivateOption,
+  bindOptions,
+  defaultDataDir,
+  formatPeer,
+  onTerminate,
+  parseBindHost,
+  parsePort,
+  parseTimeoutSeconds,
+  startNode,
+} from '../node-options.js';
+import { StatusLine, count, duration } from '../status-line.js';
+import { type Command, UsageError } from '../usage-error.js';
+
+const help = `Usage: dhtscope crawl [--bootstrap LIST] [--duration S] [--rate R] [--inflight N]
+                      [--per-ip-rate R] [--get-peers-rate R] [--out FILE] [--host H] [--port P]
+                      [--json] [--allow-private]
+
+Crawls the DHT: starts a node (the crawler queries with its identity and it answers others
+as any node does), then sweeps the ID space so that every node is queried about once per
+sweep, with BEP 51 sample_infohashes (find_node for nodes without it). Every discovery -
+nodes that answered, infohashes, samples, peers - is written to an NDJSON file, one JSON
+object per line with a "type" field. A status line shows progress; Ctrl-C (SIGINT) or
+SIGTERM stops early, still closes the file and prints the summary.
+
+  --bootstrap LIST      comma-separated host:port entries to start from (default: the
+                        well-known routers router.bittorrent.com:6881, router.utorrent.com:6881,
+                        dht.transmissionbt.com:6881, dht.libtorrent.org:25401)
+  --duration S          sweep again and again for S seconds (later sweeps re-visit every known
+                        node); default: one sweep, then stop
+  --rate R              queries per second, all kinds together (default ${CRAWL_DEFAULT_RATE})
+  --inflight N          queries in flight at once (default ${CRAWL_DEFAULT_INFLIGHT})
+  --per-ip-rate R       queries per second to one IP address (default ${CRAWL_DEFAULT_PER_IP_RATE})
+  --get-peers-rate R    get_peers per second for newly seen infohashes, asked of the node that
+                        sampled them (default ${CRAWL_DEFAULT_GET_PEERS_RATE}; 0: no peer discovery)
+  --out FILE            the NDJSON file (default: <data dir>/crawls/crawl-<time>.ndjson,
+                        the data dir being $DHTSCOPE_DATA_DIR, else ~/.dhtscope)
+  --host H              IPv4 address to bind (default 0.0.0.0; the crawler is IPv4 only)
+  --port P              UDP port (default 0: any free port)
+  --json                print one JSON object at the end instead of the text summary:
+                        {"nodes","answered","queries","rps","infohashes","peers","sweeps","out",
+                        "events","ms","interrupted"}; progress goes to stderr
+  --allow-private       crawl private and loopback addresses too (implied when every bootstrap
+                        address is one, or --host is one)
+  -h, --help            show this help
+
+The defaults are polite enough for a home connection: ${CRAWL_DEFAULT_RATE} queries/s is about 60 kB/s up.
+Exit code 0 after the crawl (also when stopped early), 1 when no node answered or the node
+or file cannot be opened, 2 on a usage error.
+
+Example: dhtscope crawl --duration 600 --out crawl.ndjson`;
+
+/** Numeric option parsers shared by crawl, measure and testnet. */
+
+/** An integer option in [min, max]. */
+export function parseInteger(value: string | undefined, option: string, fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
+  if (value === undefined) return fallback;
+  const n = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? (min === 1 ? 'a positive integer' : `an integer >= ${min}`) : `an integer ${min}-${max}`;
+    throw new UsageError(`${option} must be ${range}, got "${value}"`);
+  }
+  return n;
+}
+
+/** A rate (per second): a positive number, or also 0 when `allowZero`. */
+export function parseRate(value: string | undefined, option: string, fallback: number, allowZero = false): number {
+  if (value === undefined) return fallback;
+  const n = value.trim() === '' ? NaN : Number(value);
+  if (!Number.isFinite(n) || n < 0 || (n === 0 && !allowZero)) {
+    throw new UsageError(`${option} must be a ${allowZero ? 'non-negative' : 'positive'} number per second, got "${value}"`);
+  }
+  return n;
+}
+
+/** The bootstrap list of a crawling command: `none` is refused (a crawl needs somewhere to start). */
+export function crawlBootstrap(value: string | undefined, command: string): BootstrapOption {
+  const bootstrap = parseBootstrapOption(value);
+  if (bootstrap.entries.length === 0) throw new UsageError(`${command} needs somewhere to start: give --bootstrap host:port (or leave it out for the well-known routers)`);
+  return bootstrap;
+}
+
+/** Resolves the bootstrap entries to IPv4 addresses; none at all is a CommandError. */
+export async function resolveCrawlBootstrap(bootstrap: BootstrapOption): Promise<PeerAddress[]> {
+  const { addresses, failures } = await resolveBootstrap(bootstrap.entries.map(parseBootstrapEntry), 4);
+  if (addresses.length > 0) return addresses;
+  const why = failures.length > 0 ? `: ${failures.map((f) => `${f.entry} (${f.reason})`).join(', ')}` : ' (the crawler is IPv4 only)';
+  throw new CommandError(`no bootstrap entry resolved to an IPv4 address${why}`);
+}
+
+/** The one-line progress of a crawl: what the status line shows. */
+export function progressText(p: CrawlProgress, rps: number): string {
+  return (
+    `sweep ${p.sweep} · nodes ${count(p.known)} known / ${count(p.answered)} answered · ${count(rps)} RPC/s · ` +
+    `${count(p.infohashes)} infohashes · ${count(p.peers)} peers · queue ${count(p.queued)} · ${duration(p.elapsedMs)}`
+  );
+}
+
+/** Queries per second since the last call (the status line's "now" rate, not the average). */
+export function rateMeter(read: () => number): () => number {
+  let last = read();
+  let at = performance.now();
+  return () => {
+    const value = read();
+    const now = performance.now();
+    const rps = now > at ? ((value - last) * 1000) / (now - at) : 0;
+    last = value;
+    at = now;
+    return rps;
+  };
+}
+
+/** A file name part from the time: 2024-05-01T12-00-00Z (no colons, so it works everywhere). */
+function fileTime(date: Date): string {
+  return date.toISOString().replace(/\.\d+Z$/, 'Z').replaceAll(':', '-');
+}
+
+async function openSink(path: string): Promise<NdjsonFileSink> {
+  try {
+    return await NdjsonFileSink.open(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== undefined) throw new CommandError(`cannot write ${path} (${code}); choose another file with --out`);
+    throw err;
+  }
+}
+
+export const crawlCommand: Command = {
+  summary: 'crawl the DHT: every node, its infohashes and their peers, to an NDJSON file',
+  help,
+  async run(argv) {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        bootstrap: { type: 'string' },
+        duration: { type: 'string' },
+        rate: { type: 'string' },
+        inflight: { type: 'string' },
+        'per-ip-rate': { type: 'string' },
+        'get-peers-rate': { type: 'string' },
+        out: { type: 'string' },
+        host: { type: 'string' },
+        port: { type: 'string' },
+        json: { type: 'boolean' },
+        'allow-private': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    if (values.help) {
+      process.stdout.write(help + '\n');
+      return 0;
+    }
+    if (positionals.length > 0) throw new UsageError(`crawl takes no arguments, got "${positionals[0]}" (try dhtscope crawl --help)`);
+    const bootstrap = crawlBootstrap(values.bootstrap, 'crawl');
+    const bind = parseBindHost(values.host, '0.0.0.0');
+    if (bind.family !== 4) throw new UsageError(`--host must be an IPv4 address (the crawler is IPv4 only), got "${values.host}"`);
+    const port = parsePort(values.port, '--port', 0, true);
+    const durationMs = values.duration === undefined ? undefined : parseTimeoutSeconds(values.duration, 0, '--duration');
+    const rate = parseRate(values.rate, '--rate', CRAWL_DEFAULT_RATE);
+    const inflight = parseInteger(values.inflight, '--inflight', CRAWL_DEFAULT_INFLIGHT, 1, 65_536);
+    const perIpRate = parseRate(values['per-ip-rate'], '--per-ip-rate', CRAWL_DEFAULT_PER_IP_RATE);
+    const getPeersRate = parseRate(values['get-peers-rate'], '--get-peers-rate', CRAWL_DEFAULT_GET_PEERS_RATE, true);
+    if (values.out === '') throw new UsageError('--out needs a file name');
+    const out = values.out !== undefined ? resolve(values.out) : join(defaultDataDir(), 'crawls', `crawl-${fileTime(new Date())}.ndjson`);
+    const json = values.json ?? false;
+
+    // Text goes to stdout; with --json stdout holds only the summary, so progress goes to stderr.
+    const status = new StatusLine({ stream: json ? process.stderr : process.stdout, prefix: 'dhtscope crawl: ' });
+    const say = (line: string): void => status.log(json ? `dhtscope crawl: ${line}` : line);
+
+    const addresses = await resolveCrawlBootstrap(bootstrap);
+    const sink = await openSink(out);
+    const node = new DhtNode({
+      ...bindOptions(bind, port),
+      bootstrap: bootstrap.entries,
+      allowPrivate: allowPrivateOption(values['allow-private'], bind),
+      // The crawler's queries share the node's socket with the node's own (bootstrap, refresh, answers' pings).
+      maxInflight: inflight + DEFAULT_MAX_INFLIGHT,
+    });
+    node.on('warning', (message) => {
+      if (!json) say(`warning: ${message}`);
+    });
+
+    const stop = new AbortController();
+    let interrupted: NodeJS.Signals | undefined;
+    const dispose = onTerminate((signal) => {
+      if (interrupted !== undefined) {
+        process.stderr.write(`\ndhtscope crawl: ${signal} again, exiting without closing ${out}\n`);
+        process.exit(1);
+      }
+      interrupted = signal;
+      stop.abort(signal);
+    });
+
+    const started = performance.now();
+    let summaries: SweepSummary[] = [];
+    let crawler: Crawler;
+    try {
+      try {
+        await startNode(node, bind.host, port);
+      } catch (err) {
+        await sink.close().catch(() => undefined);
+        throw err;
+      }
+      const address = node.address(4)!;
+      say(`crawling from ${bootstrap.entries.join(', ')} as ${idToHex(node.id)} on ${formatPeer(address)}`);
+      say(`writing discoveries to ${out}`);
+      // The node joins in the background: it then answers queries like any node and learns its
+      // external address; the crawler starts from the bootstrap addresses at once.
+      const joining = node.bootstrap({ signal: stop.signal }).catch((err: unknown) => {
+        if (!(err instanceof KrpcAbortError) && !json) say(`bootstrap stopped: ${String(err)}`);
+      });
+      crawler = new Crawler({ node, bootstrap: addresses, rate, maxInflight: inflight, perIpRate, getPeersRate, sink });
+      crawler.on('sweep-done', (s) => {
+        if (durationMs !== undefined && !stop.signal.aborted) {
+          say(`sweep ${s.sweep} done: ${count(s.answeredThisSweep)} nodes answered, ${count(s.failedThisSweep)} failed, ${count(s.infohashes)} infohashes so far`);
+        }
+      });
+      const meter = rateMeter(() => crawler.progress().queriesSent);
+      status.follow(() => progressText(crawler.progress(), meter()));
+      try {
+        summaries = durationMs === undefined ? [await crawler.sweep(stop.signal)] : await crawler.run({ durationMs, signal: stop.signal });
+      } finally {
+        status.clear();
+        stop.abort();
+        await joining;
+        await sink.close();
+      }
+    } finally {
+      dispose();
+      await node.stop();
+    }
+
+    const ms = Math.round(performance.now() - started);
+    const last = summaries.at(-1) ?? { ...crawler.progress(), bep51: 0, noBep51: 0 };
+    const seconds = last.elapsedMs / 1000;
+    const rps = seconds > 0 ? Math.round((last.queriesSent / seconds) * 10) / 10 : 0;
+    const summary = {
+      nodes: last.known,
+      answered: last.answered,
+      queries: last.queriesSent,
+      rps,
+      infohashes: last.infohashes,
+      peers: last.peers,
+      sweeps: last.sweep,
+      bep51: last.bep51,
+      noBep51: last.noBep51,
+      out,
+      events: sink.written,
+      ms,
+      interrupted: interrupted !== undefined,
+    };
+    if (json) process.stdout.write(JSON.stringify(summary) + '\n');
+    else {
+      const ending = interrupted !== undefined ? ` (stopped by ${interrupted})` : '';
+      process.stdout.write(
+        `crawled ${summary.sweeps} sweep${summary.sweeps === 1 ? '' : 's'} in ${duration(ms)}${ending}\n` +
+          `  nodes        ${count(summary.answered)} answered of ${count(summary.nodes)} known` +
+          (summary.bep51 + summary.noBep51 > 0 ? ` (${count(summary.bep51)} with BEP 51, ${count(summary.noBep51)} without)` : '') +
+          '\n' +
+          `  queries      ${count(summary.queries)} (${count(rps)} RPC/s)\n` +
+          `  infohashes   ${count(summary.infohashes)}\n` +
+          `  peers        ${count(summary.peers)}\n` +
+          `  written to   ${out} (${count(summary.events)} events)\n`,
+      );
+    }
+    if (summary.answered === 0 && interrupted === undefined) {
+      process.stderr.write(`dhtscope crawl: no node answered (tried: ${bootstrap.entries.join(', ')})\n`);
+      return 1;
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,238 @@
+import { parseArgs } from 'node:util';
+import { DEFAULT_MAX_INFLIGHT } from '../../bep5/constants.js';
+import { DhtNode } from '../../bep5/node.js';
+import { type Census, type Churn, type VersionShare } from '../../crawler/census.js';
+import { CRAWL_DEFAULT_INFLIGHT, CRAWL_DEFAULT_PER_IP_RATE, CRAWL_DEFAULT_RATE } from '../../crawler/constants.js';
+import { Crawler } from '../../crawler/crawler.js';
+import { type SizeEstimate } from '../../crawler/estimate.js';
+import { type Measurement, type MeasurePhase, measure } from '../../crawler/measure.js';
+import { CommandError } from '../command-error.js';
+import { joinNetwork } from '../join.js';
+import { allowPrivateOption, bindOptions, formatPeer, onTerminate, parseBindHost, parsePort, parseTimeoutSeconds, startNode } from '../node-options.js';
+import { StatusLine, count, duration } from '../status-line.js';
+import { type Command, UsageError } from '../usage-error.js';
+import { crawlBootstrap, parseInteger, parseRate, progressText, rateMeter, resolveCrawlBootstrap } from './crawl.js';
+
+const JOIN_TIMEOUT_S = 30;
+
+const help = `Usage: dhtscope measure [--bootstrap LIST] [--targets M] [--sweeps 1|2] [--rate R] [--json]
+                        [--host H] [--port P] [--duration S] [--allow-private]
+
+Measures the DHT: its size, from the distances of the K closest nodes to M random targets
+(pooled maximum likelihood on the k-th distance, with a 95% bootstrap interval); and a census
+from crawler sweeps: client versions, BEP 51 and BEP 42 shares, response rate and round-trip
+times; with --sweeps 2, churn between the two sweeps. It runs as a read-only node (BEP 43),
+so nobody keeps it in their routing table after it is gone. Once it has joined, Ctrl-C
+(SIGINT) or SIGTERM stops early and reports what was measured so far.
+
+  --bootstrap LIST   comma-separated host:port entries to start from (default: the well-known
+                     routers router.bittorrent.com:6881 and the others)
+  --targets M        random lookups for the size estimate (default 64; the interval narrows
+                     as 1/sqrt(8 M))
+  --sweeps 1|2       crawler sweeps (default 1); 2 also measures churn between them
+  --rate R           queries per second for lookups and sweeps (default ${CRAWL_DEFAULT_RATE}; ${CRAWL_DEFAULT_INFLIGHT} in
+                     flight, ${CRAWL_DEFAULT_PER_IP_RATE} per second per IP, as for crawl)
+  --json             print ONE JSON object with every figure: {"size","lookups","census",
+                     "churn","sweeps","known","interrupted","ms"}; progress goes to stderr
+  --host H           IPv4 address to bind (default 0.0.0.0; IPv4 only)
+  --port P           UDP port (default 0: any free port)
+  --duration S       stop the sweeps after S seconds in all (a sweep of the whole public DHT
+                     takes hours at the default rate); cut sweeps are marked partial
+  --allow-private    count private and loopback addresses too (implied when every bootstrap
+                     address is one, or --host is one)
+  -h, --help         show this help
+
+Joining the network is bounded to ${JOIN_TIMEOUT_S} s. Exit code 0 after the report (also when stopped
+early), 1 when no bootstrap node answered or nothing could be measured, 2 on a usage error.
+
+Example: dhtscope measure --targets 256 --sweeps 2 --duration 1800`;
+
+/** Client codes (BEP 20 style, as the DHT's "v" uses them) and who they are. */
+const CLIENTS: Record<string, string> = {
+  LT: 'libtorrent (rasterbar)',
+  lt: 'libTorrent (rakshasa)',
+  UT: 'µTorrent',
+  UM: 'µTorrent Mac',
+  BT: 'BitTorrent',
+  TR: 'Transmission',
+  qB: 'qBittorrent',
+  DE: 'Deluge',
+  AZ: 'Vuze (Azureus)',
+  BC: 'BitComet',
+  XL: 'Xunlei',
+  SD: 'Thunder (Xunlei)',
+  TX: 'Tixati',
+  KT: 'KTorrent',
+  WW: 'WebTorrent',
+  ML: 'MLdonkey',
+  BN: 'Baidu Netdisk',
+  FD: 'Free Download Manager',
+  DS: 'dhtscope',
+  '?': 'unrecognized',
+};
+
+export function clientName(code: string): string {
+  return CLIENTS[code] ?? code;
+}
+
+const percent = (x: number): string => `${(x * 100).toFixed(1)}%`;
+const ms = (x: number | null): string => (x === null ? '-' : `${x} ms`);
+
+function sizeLines(size: SizeEstimate | null, m: Measurement): string[] {
+  if (size === null) return [`network size   not estimated: ${m.sizeError ?? 'no lookups'}`];
+  return [
+    `network size   ~${count(size.estimate)} nodes, ${Math.round(size.confidence * 100)}% interval ${count(size.low)}-${count(size.high)}`,
+    `               estimator ${size.method} (pooled ML on the k-th closest distance, k = ${size.k},`,
+    `               ${size.targets} of ${m.lookups.targets} random lookups converged, ${count(size.replicates)} bootstrap replicates)`,
+  ];
+}
+
+function censusLines(c: Census, top = 10): string[] {
+  const lines = [
+    `census of ${count(c.nodes)} queried nodes`,
+    `  response rate  ${percent(c.responseRate)} (${count(c.answered)} answered)`,
+    `  BEP 51         ${percent(c.bep51.share)} of ${count(c.bep51.supported + c.bep51.unsupported)} asked support sample_infohashes` +
+      (c.bep51.unknown > 0 ? ` (${count(c.bep51.unknown)} not asked)` : ''),
+    `  BEP 42         ${percent(c.bep42Share)} with a compliant (or exempt) node ID`,
+    `  RTT            p50 ${ms(c.rtt.p50)}, p90 ${ms(c.rtt.p90)}, p99 ${ms(c.rtt.p99)} (${count(c.rtt.samples)} nodes)`,
+    `  clients        ${count(c.withVersion)} nodes sent a version`,
+  ];
+  const shown = c.versions.slice(0, top);
+  const name = (v: VersionShare): string => `${clientName(v.client)} ${v.version}`;
+  const width = Math.max(10, ...shown.map((v) => name(v).length));
+  for (const v of shown) lines.push(`    ${name(v).padEnd(width)}  ${count(v.count).padStart(8)}  ${percent(v.share).padStart(6)}`);
+  const rest = c.versions.slice(top);
+  if (rest.length > 0) {
+    const n = rest.reduce((a, v) => a + v.count, 0);
+    lines.push(`    ${`${rest.length} others`.padEnd(width)}  ${count(n).padStart(8)}  ${percent(n / c.withVersion).padStart(6)}`);
+  }
+  return lines;
+}
+
+function churnLines(ch: Churn | undefined, m: Measurement): string[] {
+  if (ch === undefined) return [];
+  const lines = [
+    `churn          sweep 1 -> 2: ${count(ch.before)} -> ${count(ch.after)} answering nodes; ${count(ch.stayed)} stayed, ` +
+      `${count(ch.left)} left (${percent(ch.leftShare)}), ${count(ch.joined)} joined (${percent(ch.joinedShare)})`,
+  ];
+  if (m.complete[1] === false) lines.push('               (sweep 2 was cut short: "left" counts nodes it did not reach)');
+  return lines;
+}
+
+export const measureCommand: Command = {
+  summary: 'measure the DHT: size estimate with a 95% interval, client census, churn',
+  help,
+  async run(argv) {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        bootstrap: { type: 'string' },
+        targets: { type: 'string' },
+        sweeps: { type: 'string' },
+        rate: { type: 'string' },
+        json: { type: 'boolean' },
+        host: { type: 'string' },
+        port: { type: 'string' },
+        duration: { type: 'string' },
+        'allow-private': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    if (values.help) {
+      process.stdout.write(help + '\n');
+      return 0;
+    }
+    if (positionals.length > 0) throw new UsageError(`measure takes no arguments, got "${positionals[0]}" (try dhtscope measure --help)`);
+    const bootstrap = crawlBootstrap(values.bootstrap, 'measure');
+    const bind = parseBindHost(values.host, '0.0.0.0');
+    if (bind.family !== 4) throw new UsageError(`--host must be an IPv4 address (measure is IPv4 only), got "${values.host}"`);
+    const port = parsePort(values.port, '--port', 0, true);
+    const targets = parseInteger(values.targets, '--targets', 64, 1, 100_000);
+    const sweeps = parseInteger(values.sweeps, '--sweeps', 1, 1, 2);
+    const rate = parseRate(values.rate, '--rate', CRAWL_DEFAULT_RATE);
+    const crawlMs = values.duration === undefined ? undefined : parseTimeoutSeconds(values.duration, 0, '--duration');
+    const json = values.json ?? false;
+    const status = new StatusLine({ stream: json ? process.stderr : process.stdout, prefix: 'dhtscope measure: ' });
+
+    const addresses = await resolveCrawlBootstrap(bootstrap);
+    const node = new DhtNode({
+      ...bindOptions(bind, port),
+      bootstrap: bootstrap.entries,
+      allowPrivate: allowPrivateOption(values['allow-private'], bind),
+      readOnly: true,
+      // --rate bounds the lookups too (they go through the node's own outgoing budget).
+      outgoingRate: rate,
+      outgoingBurst: Math.max(16, Math.ceil(rate / 10)),
+      maxInflight: CRAWL_DEFAULT_INFLIGHT + DEFAULT_MAX_INFLIGHT,
+    });
+    node.on('warning', (message) => {
+      if (!json) status.log(`warning: ${message}`);
+    });
+
+    const stop = new AbortController();
+    let interrupted: NodeJS.Signals | undefined;
+    const dispose = onTerminate((signal) => {
+      if (interrupted !== undefined) {
+        process.stderr.write(`\ndhtscope measure: ${signal} again, exiting without a report\n`);
+        process.exit(1);
+      }
+      interrupted = signal;
+      stop.abort(signal);
+    });
+
+    const started = performance.now();
+    let result: Measurement;
+    try {
+      await startNode(node, bind.host, port);
+      const join = AbortSignal.any([stop.signal, AbortSignal.timeout(JOIN_TIMEOUT_S * 1000)]);
+      status.update(`joining through ${bootstrap.entries.join(', ')} from ${formatPeer(node.address(4)!)}`, { force: true });
+      await joinNetwork(node, bootstrap, join, { timeoutMs: JOIN_TIMEOUT_S * 1000, timedOut: () => !stop.signal.aborted, log: (line) => status.log(`dhtscope measure: ${line}`) });
+      const c = new Crawler({ node, bootstrap: addresses, rate, getPeersRate: 0 });
+      const meter = rateMeter(() => c.progress().queriesSent);
+      const onPhase = (p: MeasurePhase): void => {
+        if (p.phase === 'lookups') status.update(`size: ${p.targets} random lookups…`, { force: true });
+        if (p.phase === 'sweep') {
+          status.update(`census: sweep ${p.sweep} of ${p.of}`, { force: true });
+          status.follow(() => progressText(c.progress(), meter()));
+        }
+      };
+      try {
+        result = await measure({ node, crawler: c, targets, k: 8, sweeps, signal: stop.signal, concurrency: 32, crawlMs, onPhase });
+      } finally {
+        status.clear();
+      }
+    } finally {
+      dispose();
+      await node.stop();
+    }
+
+    const elapsed = Math.round(performance.now() - started);
+    if (json) {
+      const out = {
+        size: result.size,
+        ...(result.sizeError !== undefined ? { sizeError: result.sizeError } : {}),
+        lookups: result.lookups,
+        census: { ...result.census, versions: result.census.versions.map((v) => ({ ...v, name: clientName(v.client) })) },
+        churn: result.churn ?? null,
+        sweeps: result.sweeps.map((s, i) => ({ ...s, complete: result.complete[i] ?? false })),
+        known: result.known,
+        interrupted: interrupted !== undefined,
+        ms: elapsed,
+      };
+      process.stdout.write(JSON.stringify(out) + '\n');
+    } else {
+      const partial = result.complete.some((c) => !c);
+      const header =
+        `measured ${count(result.known)} known nodes in ${duration(elapsed)}: ${result.lookups.targets} lookups, ` +
+        `${result.sweeps.length} sweep${result.sweeps.length === 1 ? '' : 's'}${partial ? ' (partial)' : ''}` +
+        (interrupted !== undefined ? `, stopped by ${interrupted}` : '');
+      const lines = [header, '', ...sizeLines(result.size, result), '', ...censusLines(result.census), ...(result.churn ? ['', ...churnLines(result.churn, result)] : [])];
+      process.stdout.write(lines.join('\n') + '\n');
+    }
+    if (result.size === null && result.census.answered === 0 && interrupted === undefined) {
+      throw new CommandError('nothing could be measured: no lookup converged and no node answered the sweeps');
+    }
+    return 0;
+  },
+};

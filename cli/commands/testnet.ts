@@ -1,0 +1,255 @@
+import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { TESTNET_PORT } from '../../crawler/testnet/addresses.js';
+import { Testnet, TestnetError, type TestnetProgress } from '../../crawler/testnet/testnet.js';
+import { CommandError } from '../command-error.js';
+import { defaultDataDir, onTerminate } from '../node-options.js';
+import { StatusLine, count, duration } from '../status-line.js';
+import { type Command, UsageError } from '../usage-error.js';
+import { parseInteger } from './crawl.js';
+
+/**
+ * Node i of a testnet lives at 127.<base + i / 254²>.x.y (crawler/testnet/addresses.ts, base 20
+ * unless --address-base), and the announcing peers right after the nodes.
+ */
+const FIRST_OCTET = 20;
+const ANNOUNCER_OCTET = 240;
+export const MAX_TESTNET_NODES = (ANNOUNCER_OCTET - FIRST_OCTET) * 254 * 254;
+
+const help = `Usage: dhtscope testnet --nodes N --infohashes M [--seed S] [--unresponsive F]
+                        [--no-bep51 F] [--latency MIN-MAXms] [--loss P] [--workers W]
+                        [--ground-truth FILE] [--json]
+
+Runs a realistic DHT on this machine for crawling, measuring and demos, until Ctrl-C (SIGINT)
+or SIGTERM: N real nodes, each on its own loopback address (127.${FIRST_OCTET}.1.1:${TESTNET_PORT} and up; any
+127.x.y.z binds on Linux), spread over worker processes, with routing tables shaped like a
+long-running network's and M infohashes announced through real get_peers / announce_peer
+traffic. It prints the bootstrap address to crawl from and writes a ground-truth file (every
+node, whether it answers and speaks BEP 51, and which nodes store which infohash) that says
+what a perfect crawler would find. Everything follows from the seed.
+
+  --nodes N            nodes in the network (1-${count(MAX_TESTNET_NODES)}, one loopback address each)
+  --infohashes M       infohashes to announce (0 or more)
+  --seed S             integer 0-4294967295 (default 1): the same options and seed give the
+                       same network
+  --unresponsive F     fraction 0-1 of nodes that are in routing tables but never answer
+                       (default 0; the bootstrap node always answers)
+  --no-bep51 F         fraction 0-1 of nodes that answer sample_infohashes with error 204
+                       (default 0)
+  --latency MIN-MAX    reply delay per datagram in ms, uniform in [MIN, MAX], e.g. 50-300ms
+                       (default none)
+  --loss P             probability 0-1 (below 1) that a node's outgoing datagram is lost
+                       (default 0)
+  --workers W          worker processes (default: one per core, at most one per node)
+  --address-base B     first octet of node addresses, 127.B.1.1 and up (default 20); testnets
+                       with different bases run side by side
+  --ground-truth FILE  where to write the ground truth (default: <data dir>/testnet-<seed>-
+                       ground-truth.json; the data dir is $DHTSCOPE_DATA_DIR, else ~/.dhtscope)
+  --json               one JSON object per stdout line: first {"event":"ready","bootstrap":
+                       "ip:port","groundTruth":"path","nodes":N,"responsive":n,"infohashes":M,
+                       "ms":T,...}, then {"event":"stopped"}; progress goes to stderr
+  -h, --help           show this help
+
+Only one testnet runs at a time (they share the addresses). Exit code 0 after a clean stop,
+1 when it cannot start (addresses in use, ...), 2 on a usage error.
+
+Example: dhtscope testnet --nodes 2000 --infohashes 20000 --unresponsive 0.2 --latency 50-300ms`;
+
+/** A fraction in [0, 1] (or [0, 1) when `belowOne`). */
+export function parseFraction(value: string | undefined, option: string, belowOne = false): number {
+  if (value === undefined) return 0;
+  const n = value.trim() === '' ? NaN : Number(value);
+  if (!Number.isFinite(n) || n < 0 || n > 1 || (belowOne && n === 1)) {
+    throw new UsageError(`${option} must be a fraction from 0 to ${belowOne ? '1 (exclusive)' : '1'}, e.g. 0.1, got "${value}"`);
+  }
+  return n;
+}
+
+/** `50-300ms`, `50-300` or `100ms` (a fixed delay), in milliseconds. */
+export function parseLatency(value: string | undefined): [number, number] | undefined {
+  if (value === undefined) return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(?:ms)?\s*(?:-\s*(\d+(?:\.\d+)?))?\s*(?:ms)?\s*$/i.exec(value);
+  const bad = (why: string): UsageError => new UsageError(`--latency must be MIN-MAX in milliseconds, like 50-300ms or 50-300${why}, got "${value}"`);
+  if (!m) throw bad('');
+  const min = Number(m[1]);
+  const max = m[2] === undefined ? min : Number(m[2]);
+  if (min > max) throw bad(' (MIN must not exceed MAX)');
+  if (max > 60_000) throw bad(' (at most 60000 ms)');
+  return [min, max];
+}
+
+function progressText(p: TestnetProgress, workers: number, nodes: number, infohashes: number): string {
+  if (p.phase === 'starting') return `starting ${count(nodes)} nodes: ${p.workersReady ?? 0} of ${workers} workers ready`;
+  if (p.phase === 'announcing') return `${workers === 1 ? 'the worker is' : `all ${workers} workers are`} ready; announcing ${count(infohashes)} infohashes`;
+  return `${count(p.nodes ?? nodes)} nodes ready`;
+}
+
+/** A start-up failure as one line the user can act on. */
+function startError(err: unknown, groundTruthPath: string): Error {
+  if (err instanceof RangeError) return new CommandError(`cannot lay out the testnet: ${err.message}`);
+  if (err instanceof TestnetError) {
+    const first = err.message.split('\n')[0] ?? err.message;
+    if (err.message.includes('EADDRINUSE')) {
+      return new CommandError(`the testnet's addresses (127.${FIRST_OCTET}.1.1:${TESTNET_PORT} and up) are in use: is another testnet running? Stop it first`);
+    }
+    if (err.message.includes('EADDRNOTAVAIL')) {
+      return new CommandError(`cannot bind the testnet's loopback addresses (127.${FIRST_OCTET}.x.y): every 127.x.y.z must be local, as on Linux (${first})`);
+    }
+    return new CommandError(first);
+  }
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code !== undefined && typeof (err as NodeJS.ErrnoException).syscall === 'string') {
+    return new CommandError(`cannot write the ground truth to ${groundTruthPath} (${code}); choose another file with --ground-truth`);
+  }
+  return err as Error;
+}
+
+export const testnetCommand: Command = {
+  summary: 'run a local test DHT (loopback addresses) with a ground-truth file, until Ctrl-C',
+  help,
+  async run(argv) {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        nodes: { type: 'string' },
+        infohashes: { type: 'string' },
+        seed: { type: 'string' },
+        unresponsive: { type: 'string' },
+        'no-bep51': { type: 'string' },
+        latency: { type: 'string' },
+        loss: { type: 'string' },
+        workers: { type: 'string' },
+        'address-base': { type: 'string' },
+        'ground-truth': { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    if (values.help) {
+      process.stdout.write(help + '\n');
+      return 0;
+    }
+    if (positionals.length > 0) throw new UsageError(`testnet takes no arguments, got "${positionals[0]}" (try dhtscope testnet --help)`);
+    if (values.nodes === undefined || values.infohashes === undefined) {
+      throw new UsageError('testnet needs --nodes N and --infohashes M (try dhtscope testnet --help)');
+    }
+    const nodes = parseInteger(values.nodes, '--nodes', 0, 1);
+    if (nodes > MAX_TESTNET_NODES) {
+      throw new UsageError(
+        `--nodes ${values.nodes} does not fit: a testnet has room for ${count(MAX_TESTNET_NODES)} nodes ` +
+          `(one address each, 127.${FIRST_OCTET}.1.1 to 127.${ANNOUNCER_OCTET - 1}.254.254)`,
+      );
+    }
+    const infohashes = parseInteger(values.infohashes, '--infohashes', 0, 0);
+    const seed = parseInteger(values.seed, '--seed', 1, 0, 0xffff_ffff);
+    const unresponsive = parseFraction(values.unresponsive, '--unresponsive');
+    const noBep51 = parseFraction(values['no-bep51'], '--no-bep51');
+    const latencyMs = parseLatency(values.latency);
+    const loss = parseFraction(values.loss, '--loss', true);
+    const workersOption = values.workers === undefined ? undefined : parseInteger(values.workers, '--workers', 1, 1, 1024);
+    const addressBase = parseInteger(values['address-base'], '--address-base', FIRST_OCTET, 1, 200);
+    if (values['ground-truth'] === '') throw new UsageError('--ground-truth needs a file name');
+    const groundTruthPath =
+      values['ground-truth'] !== undefined ? resolve(values['ground-truth']) : join(defaultDataDir(), `testnet-${seed}-ground-truth.json`);
+    const json = values.json ?? false;
+    const workers = Math.max(1, Math.min(workersOption ?? availableParallelism(), nodes));
+
+    const status = new StatusLine({ stream: json ? process.stderr : process.stdout, prefix: 'dhtscope testnet: ' });
+    const say = (line: string): void => (json ? undefined : status.log(line));
+
+    // Signals are caught from the start. During start-up there is nothing to save: the workers
+    // exit when this process does (they watch their IPC channel).
+    let ready = false;
+    let stopSignal: NodeJS.Signals | undefined;
+    let wake: (signal: NodeJS.Signals) => void = () => undefined;
+    const stopRequested = new Promise<NodeJS.Signals>((r) => (wake = r));
+    const stopped = (signal: NodeJS.Signals): void => {
+      if (json) process.stdout.write(JSON.stringify({ event: 'stopped', signal }) + '\n');
+      else say('stopped');
+    };
+    const dispose = onTerminate((signal) => {
+      if (stopSignal !== undefined) {
+        process.stderr.write(`\ndhtscope testnet: ${signal} again, exiting at once\n`);
+        process.exit(1);
+      }
+      stopSignal = signal;
+      wake(signal);
+      if (!ready) {
+        status.clear();
+        say(`${signal} during start-up: stopping`);
+        stopped(signal);
+        process.exit(0);
+      }
+    });
+
+    const started = performance.now();
+    let current: TestnetProgress = { phase: 'starting', workersReady: 0 };
+    const render = (): string => `${progressText(current, workers, nodes, infohashes)} (${duration(performance.now() - started)})`;
+    status.follow(render);
+    let testnet: Testnet;
+    try {
+      testnet = await Testnet.start({
+        addressBase,
+        nodes,
+        infohashes,
+        seed,
+        unresponsive,
+        noBep51,
+        latencyMs,
+        loss,
+        workers: workersOption,
+        groundTruthPath,
+        onProgress: (p) => {
+          current = p;
+          if (p.phase !== 'ready') status.update(render(), { force: true });
+        },
+      });
+    } catch (err) {
+      status.clear();
+      // A Ctrl-C on a terminal reaches the workers too; their exit may be seen before our handler runs.
+      if (stopSignal === undefined) await new Promise((r) => setTimeout(r, 250));
+      dispose();
+      throw startError(err, groundTruthPath);
+    }
+    status.clear();
+    ready = true;
+    const ms = Math.round(performance.now() - started);
+    const truth = testnet.groundTruth;
+    const responsive = truth.nodes.filter((n) => n.responsive).length;
+    if (json) {
+      const event = {
+        event: 'ready',
+        bootstrap: testnet.bootstrap,
+        groundTruth: groundTruthPath,
+        nodes: truth.nodes.length,
+        responsive,
+        infohashes,
+        ms,
+        stored: Object.keys(truth.infohashes).length,
+        seed,
+        workers: testnet.plan.options.workers,
+        announceFailures: truth.announceFailures,
+      };
+      process.stdout.write(JSON.stringify(event) + '\n');
+    } else {
+      const failures = truth.announceFailures > 0 ? ` (${count(truth.announceFailures)} announces lost)` : '';
+      process.stdout.write(
+        `testnet ready in ${duration(ms)}: ${count(truth.nodes.length)} nodes (${count(responsive)} responsive), ` +
+          `${count(Object.keys(truth.infohashes).length)} infohashes stored${failures}\n` +
+          `  bootstrap     ${testnet.bootstrap}\n` +
+          `  ground truth  ${groundTruthPath}\n` +
+          `Try: dhtscope crawl --bootstrap ${testnet.bootstrap}\n` +
+          `Ctrl-C to stop\n`,
+      );
+    }
+
+    const signal = await stopRequested;
+    say(`${signal}: stopping ${count(truth.nodes.length)} nodes`);
+    await testnet.stop();
+    stopped(signal);
+    dispose();
+    return 0;
+  },
+};

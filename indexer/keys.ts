@@ -1,0 +1,171 @@
+/**
+ * The Redis key layout of the dhtscope index (documented key by key in indexer/SCHEMA.md).
+ *
+ * Every key starts with the hash tag `{<prefix>}`, so the whole index lives in ONE hash slot.
+ * That is what lets one Lua script apply a whole batch atomically on Redis Cluster too (a
+ * script may only touch keys of one slot). The cost: on a cluster the index is served by one
+ * shard (plus its replicas); see SCHEMA.md "Cluster" for why that is acceptable and the
+ * alternative. Nothing outside indexer/ and migrations/ should build these names by hand.
+ */
+
+export const DEFAULT_PREFIX = 'dhtscope';
+
+/** Letters, digits and `_ . : -`; no braces (they would change the hash tag), 1–64 chars. */
+const PREFIX_RE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
+const HEX40 = /^[0-9a-f]{40}$/;
+const LABEL_RE = /^[A-Za-z0-9_.-]{1,40}$/;
+
+export class InvalidPrefixError extends Error {
+  override readonly name = 'InvalidPrefixError';
+  readonly code = 'ERR_REDIS_PREFIX';
+  constructor(prefix: string) {
+    super(`invalid Redis key prefix ${JSON.stringify(prefix)}: use 1-64 of A-Z a-z 0-9 _ . : - (no braces)`);
+  }
+}
+
+/** The prefix from `DHTSCOPE_REDIS_PREFIX`, else the default; validated. */
+export function prefixFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+  const p = env['DHTSCOPE_REDIS_PREFIX'];
+  return p === undefined || p === '' ? DEFAULT_PREFIX : validatePrefix(p);
+}
+
+export function validatePrefix(prefix: string): string {
+  if (!PREFIX_RE.test(prefix)) throw new InvalidPrefixError(prefix);
+  return prefix;
+}
+
+/** Metrics kept as per-minute time series (`stats:<metric>:<day>`). */
+export const METRICS = [
+  'events:node',
+  'events:infohash',
+  'events:sample',
+  'events:peers',
+  'infohashes:new',
+  'peers:reported',
+  'samples:returned',
+  'rtt:sum',
+  'rtt:count',
+  'batches',
+] as const;
+export type Metric = (typeof METRICS)[number];
+
+export type NodeFlag = 'bep51:yes' | 'bep51:no' | 'bep42:yes' | 'bep42:no';
+
+/** UTC day of a time in ms as `YYYYMMDD`: the suffix of per-day keys. */
+export function dayOf(ms: number): string {
+  const d = new Date(ms);
+  return `${d.getUTCFullYear()}${String(d.getUTCMonth() + 1).padStart(2, '0')}${String(d.getUTCDate()).padStart(2, '0')}`;
+}
+
+/** The start of the UTC day holding `ms`. */
+export function dayStartMs(ms: number): number {
+  return Math.floor(ms / 86_400_000) * 86_400_000;
+}
+
+/** Minute of the UTC day (0–1439): the field of per-day time-series hashes. */
+export function minuteOfDay(ms: number): number {
+  return Math.floor((ms % 86_400_000) / 60_000);
+}
+
+export class IndexKeys {
+  /** `{<prefix>}`: the hash tag every key starts with. */
+  readonly tag: string;
+
+  constructor(readonly prefix: string = DEFAULT_PREFIX) {
+    validatePrefix(prefix);
+    this.tag = `{${prefix}}`;
+  }
+
+  // ---- infohashes ----
+  /** HASH first, last, seen, sources, peers. */
+  infohash(hex: string): string {
+    return `${this.tag}:ih:${checkHex(hex)}`;
+  }
+  /** HYPERLOGLOG of the addresses of the DHT nodes that reported the infohash. */
+  infohashSources(hex: string): string {
+    return `${this.tag}:ih:${checkHex(hex)}:src`;
+  }
+  /** ZSET peer "ip:port" → last seen (ms); capped, trimmed by age, expiring (schema ≥ 2; a SET in schema 1). */
+  infohashPeers(hex: string): string {
+    return `${this.tag}:ih:${checkHex(hex)}:peers`;
+  }
+  /** ZSET infohash → first seen (ms): the registry of every infohash (exact count, migrations iterate it). */
+  get infohashes(): string {
+    return `${this.tag}:ihs`;
+  }
+  /** ZSET infohash → last seen (ms), capped to the most recent. */
+  get recent(): string {
+    return `${this.tag}:recent`;
+  }
+  /** ZSET infohash → live peer count at its last update, capped to the top. */
+  get popular(): string {
+    return `${this.tag}:popular`;
+  }
+
+  // ---- node census ----
+  /** HYPERLOGLOG of node IDs ever seen. */
+  get nodes(): string {
+    return `${this.tag}:nodes:hll`;
+  }
+  /** HYPERLOGLOG of node IDs seen on one UTC day (`YYYYMMDD`); expires with the stats retention. */
+  nodesDay(day: string): string {
+    return `${this.tag}:nodes:hll:${day}`;
+  }
+  /** SET of version labels (capped); each has a HYPERLOGLOG `nodesVersion(label)`. */
+  get nodeVersions(): string {
+    return `${this.tag}:nodes:versions`;
+  }
+  /** HYPERLOGLOG of node IDs that sent version `label` ("none", "other", "invalid" or the `v` bytes in hex). */
+  nodesVersion(label: string): string {
+    if (!LABEL_RE.test(label)) throw new Error(`bad version label ${JSON.stringify(label)}`);
+    return `${this.tag}:nodes:v:${label}`;
+  }
+  /** HYPERLOGLOG of node IDs by BEP 51 / BEP 42 observation. */
+  nodesFlag(flag: NodeFlag): string {
+    return `${this.tag}:nodes:${flag}`;
+  }
+
+  // ---- crawl statistics ----
+  /** HASH minute-of-day (0–1439) → value for one metric and UTC day; expires after the retention. */
+  stats(metric: Metric, day: string): string {
+    return `${this.tag}:stats:${metric}:${day}`;
+  }
+  /** HASH metric → all-time total. */
+  get totals(): string {
+    return `${this.tag}:totals`;
+  }
+
+  // ---- bookkeeping ----
+  /** STRING "1" with a TTL: the batch was applied (idempotency marker). */
+  applied(batchId: string): string {
+    if (!/^[0-9a-f]{40}$/.test(batchId)) throw new Error(`bad batch id ${JSON.stringify(batchId)}`);
+    return `${this.tag}:applied:${batchId}`;
+  }
+  /** STRING integer: the schema version (absent = 0, a fresh database). */
+  get schemaVersion(): string {
+    return `${this.tag}:schema:version`;
+  }
+  /** STRING random token with a PX TTL: held while migrations run. */
+  get schemaLock(): string {
+    return `${this.tag}:schema:lock`;
+  }
+  /** HASH version → JSON {name, appliedAt, durationMs}: what `migrate --status` shows. */
+  get schemaHistory(): string {
+    return `${this.tag}:schema:history`;
+  }
+  /** HASH created_at, prefix: written by migration 001. */
+  get meta(): string {
+    return `${this.tag}:meta`;
+  }
+}
+
+function checkHex(hex: string): string {
+  if (!HEX40.test(hex)) throw new Error(`bad infohash ${JSON.stringify(hex)}: want 40 lowercase hex digits`);
+  return hex;
+}
+
+/**
+ * The schema version this code reads and writes. migrations/ owns the schema: its latest
+ * migration must have this number (checked when migrations/index.ts loads).
+ */
+export const SCHEMA_VERSION = 2;

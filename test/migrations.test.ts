@@ -1,0 +1,384 @@
+import test, { type ExecutionContext } from 'ava';
+import { type Redis } from 'ioredis';
+import type { Discovery } from '../crawler/discovery.js';
+import { applyBatch, batchId, DEFAULT_INDEX_CONFIG } from '../indexer/apply-batch.js';
+import { IndexKeys, SCHEMA_VERSION } from '../indexer/keys.js';
+import { LuaScript } from '../indexer/lua.js';
+import { getInfohash, popularInfohashes, recentInfohashes, totals } from '../indexer/queries.js';
+import { peersZset } from '../migrations/002-peers-zset.js';
+import { runMigrate } from '../migrations/command.js';
+import { MigrationLockBusyError, MigrationLockLostError, MigrationTargetError, SchemaOutdatedError, SchemaTooNewError } from '../migrations/errors.js';
+import { MIGRATIONS } from '../migrations/index.js';
+import { ensureSchema, formatStatus, MigrationRunner } from '../migrations/runner.js';
+import { type Migration } from '../migrations/types.js';
+import { randomPrefix, snapshot, useRedisServer } from './helpers/redis.js';
+
+const redis = useRedisServer(test);
+
+const IH = (n: number): string => `e${n.toString(16).padStart(39, '0')}`;
+const ADDR = (n: number): string => `10.0.${n >> 8}.${n & 255}:6881`;
+const PEER = (n: number): string => `203.0.113.${n & 255}:${3000 + n}`;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves once someone holds the migration lock. */
+async function lockTaken(c: Redis, keys: IndexKeys): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if ((await c.exists(keys.schemaLock)) === 1) return;
+    await sleep(5);
+  }
+  throw new Error('nobody took the lock');
+}
+
+function fresh(t: ExecutionContext): { c: Redis; keys: IndexKeys } {
+  return { c: redis.client(t), keys: new IndexKeys(randomPrefix()) };
+}
+
+// ---------------------------------------------------------------------------------------
+// The schema-1 writer, frozen as it was: peers per infohash in a plain SET (no times, full
+// sets refuse new peers, no expiry), `popular` scored by the set's size. Everything else as in
+// schema 2. Only infohash and peers events matter for this migration.
+
+const V1_PEERS_CAP = 200;
+const V1_LUA = `#!lua
+-- KEYS: 1 applied, 2 version, 3 recent, 4 popular, 5 registry, 6 totals, then (hash, src, peers) per infohash
+-- ARGV: 1 JSON [[hex, first, last, seen, [sources], [peers]], ...]
+if (redis.call('GET', KEYS[2]) or '0') ~= '1' then return -1 end
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', 604800) then return 0 end
+local ihs = cjson.decode(ARGV[1])
+for i, e in ipairs(ihs) do
+  local hk, sk, pk = KEYS[3 * i + 4], KEYS[3 * i + 5], KEYS[3 * i + 6]
+  local cur = redis.call('HMGET', hk, 'first', 'last')
+  local first, last = e[2], e[3]
+  if cur[1] and tonumber(cur[1]) <= tonumber(first) then first = cur[1] end
+  if cur[2] and tonumber(cur[2]) >= tonumber(last) then last = cur[2] end
+  if not cur[1] then redis.call('HINCRBY', KEYS[6], 'infohashes:new', 1) end
+  redis.call('ZADD', KEYS[5], 'LT', first, e[1])
+  redis.call('HINCRBY', hk, 'seen', e[4])
+  for _, s in ipairs(e[5]) do redis.call('PFADD', sk, s) end
+  for _, p in ipairs(e[6]) do
+    if redis.call('SCARD', pk) < ${V1_PEERS_CAP} then redis.call('SADD', pk, p) end
+  end
+  local peers = redis.call('SCARD', pk)
+  redis.call('HSET', hk, 'first', first, 'last', last, 'sources', redis.call('PFCOUNT', sk), 'peers', peers)
+  if peers > 0 then redis.call('ZADD', KEYS[4], peers, e[1]) end
+  redis.call('ZADD', KEYS[3], 'GT', last, e[1])
+end
+redis.call('HINCRBY', KEYS[6], 'batches', 1)
+return 1
+`;
+const v1Script = new LuaScript(V1_LUA);
+
+async function applyBatchV1(c: Redis, keys: IndexKeys, events: Discovery[]): Promise<void> {
+  const agg = new Map<string, { first: number; last: number; seen: number; sources: Set<string>; peers: Set<string> }>();
+  for (const e of events) {
+    if (e.type !== 'infohash' && e.type !== 'peers') continue;
+    let a = agg.get(e.infohash);
+    if (a === undefined) agg.set(e.infohash, (a = { first: e.at, last: e.at, seen: 0, sources: new Set(), peers: new Set() }));
+    a.first = Math.min(a.first, e.at);
+    a.last = Math.max(a.last, e.at);
+    if (e.type === 'infohash') {
+      a.seen++;
+      a.sources.add(e.node);
+    } else for (const p of e.peers) a.peers.add(p);
+  }
+  const scriptKeys = [keys.applied(batchId(events)), keys.schemaVersion, keys.recent, keys.popular, keys.infohashes, keys.totals];
+  const data = [...agg].map(([hex, a]) => {
+    scriptKeys.push(keys.infohash(hex), keys.infohashSources(hex), keys.infohashPeers(hex));
+    return [hex, String(a.first), String(a.last), a.seen, [...a.sources], [...a.peers]];
+  });
+  const r = await v1Script.run(c, scriptKeys, [JSON.stringify(data)]);
+  if (r !== 1) throw new Error(`v1 writer refused: ${String(r)}`);
+}
+
+// ---------------------------------------------------------------------------------------
+
+test('a fresh database migrates to the latest version; a re-run is a no-op', async (t) => {
+  const { c, keys } = fresh(t);
+  const now = 1_790_000_000_000;
+  const runner = new MigrationRunner(c, keys, { now: () => now });
+  t.is(runner.latest, SCHEMA_VERSION);
+  t.is(runner.latest, MIGRATIONS.length);
+  t.is(await runner.currentVersion(), 0);
+  t.deepEqual(await runner.migrate(), { from: 0, to: SCHEMA_VERSION, applied: [1, 2] });
+  t.is(await c.get(keys.schemaVersion), String(SCHEMA_VERSION));
+  t.deepEqual(await c.hgetall(keys.meta), { prefix: keys.prefix, created_at: String(now) });
+  t.is(await c.exists(keys.schemaLock), 0, 'the lock is released');
+  const state = await snapshot(c, keys.prefix);
+
+  t.deepEqual(await runner.migrate(), { from: 2, to: 2, applied: [] });
+  t.deepEqual(await new MigrationRunner(c, keys).migrate({ to: 2 }), { from: 2, to: 2, applied: [] });
+  t.deepEqual(await snapshot(c, keys.prefix), state);
+});
+
+test('--to N stops at N; the rest later; no way down', async (t) => {
+  const { c, keys } = fresh(t);
+  const runner = new MigrationRunner(c, keys);
+  t.deepEqual(await runner.migrate({ to: 1 }), { from: 0, to: 1, applied: [1] });
+  t.is(await runner.currentVersion(), 1);
+  await t.throwsAsync(runner.migrate({ to: 3 }), { instanceOf: MigrationTargetError, code: 'ERR_MIGRATION_TARGET' });
+  t.deepEqual(await runner.migrate(), { from: 1, to: 2, applied: [2] });
+  await t.throwsAsync(runner.migrate({ to: 1 }), { instanceOf: MigrationTargetError, message: /not supported/ });
+});
+
+test('two runners at once: one does the work, the other waits and finds nothing to do', async (t) => {
+  const { c, keys } = fresh(t);
+  const c2 = redis.client(t);
+  const calls: number[] = [];
+  const slow = (version: number, name: string): Migration => ({
+    version,
+    name,
+    description: name,
+    async up(ctx) {
+      calls.push(version);
+      await sleep(150);
+      ctx.assertLock();
+      await ctx.redis.hincrby(ctx.keys.meta, `ran${version}`, 1);
+    },
+  });
+  const migrations = [slow(1, 'one'), slow(2, 'two')];
+  const logs: string[] = [];
+  const a = new MigrationRunner(c, keys, { migrations, pollMs: 20, onLog: (l) => logs.push(l) });
+  const b = new MigrationRunner(c2, keys, { migrations, pollMs: 20, onLog: (l) => logs.push(l) });
+  const results = await Promise.all([a.migrate(), b.migrate()]);
+  // Whichever took the lock first did the work; the other waited, then found nothing to do.
+  t.deepEqual(
+    results.map((r) => r.applied).sort((x, y) => x.length - y.length),
+    [[], [1, 2]],
+  );
+  t.true(results.every((r) => r.to === 2));
+  t.deepEqual(calls, [1, 2], 'each migration ran once');
+  t.deepEqual(await c.hgetall(keys.meta), { ran1: '1', ran2: '1' });
+  t.true(logs.some((l) => /waiting for another process's migration lock/.test(l)));
+
+  // Not allowed to wait: the second reports the lock.
+  const { keys: keys2 } = fresh(t);
+  const a2 = new MigrationRunner(c, keys2, { migrations });
+  const b2 = new MigrationRunner(c2, keys2, { migrations, waitMs: 0 });
+  const first = a2.migrate();
+  await lockTaken(c, keys2);
+  await t.throwsAsync(b2.migrate(), { instanceOf: MigrationLockBusyError, code: 'ERR_MIGRATION_LOCKED' });
+  const status = await b2.status();
+  t.true(status.lock.held);
+  t.regex(formatStatus(status), /locked: another process is migrating/);
+  t.deepEqual((await first).applied, [1, 2]);
+  t.is(await new MigrationRunner(c, keys2, { migrations }).currentVersion(), 2);
+});
+
+test('two runners at once on real schema-1 data: migrated once, correctly', async (t) => {
+  const { c, keys } = fresh(t);
+  const c2 = redis.client(t);
+  await new MigrationRunner(c, keys).migrate({ to: 1 });
+  const now = Date.now();
+  const events: Discovery[] = [];
+  for (let i = 0; i < 500; i++) {
+    events.push({ type: 'infohash', infohash: IH(i), node: ADDR(i), source: 'sample', at: now - 60_000 });
+    events.push({ type: 'peers', infohash: IH(i), peers: [PEER(i), PEER(i + 1)], node: ADDR(i), at: now - 60_000 });
+  }
+  await applyBatchV1(c, keys, events);
+  const [ra, rb] = await Promise.all([new MigrationRunner(c, keys, { pollMs: 10 }).migrate(), new MigrationRunner(c2, keys, { pollMs: 10 }).migrate()]);
+  t.deepEqual([...ra.applied, ...rb.applied], [2]);
+  for (const i of [0, 250, 499]) {
+    t.is(await c.type(keys.infohashPeers(IH(i))), 'zset');
+    t.deepEqual((await c.zrange(keys.infohashPeers(IH(i)), 0, '-1')).sort(), [PEER(i), PEER(i + 1)].sort());
+  }
+});
+
+test('data written by schema 1 migrates to the schema-2 shape with the same information', async (t) => {
+  const { c, keys } = fresh(t);
+  await new MigrationRunner(c, keys).migrate({ to: 1 });
+  const now = Date.now();
+  const ttl = DEFAULT_INDEX_CONFIG.peerTtlMs;
+  const events: Discovery[] = [
+    // IH(1): two sightings, three peers, recent
+    { type: 'infohash', infohash: IH(1), node: ADDR(1), source: 'sample', at: now - 120_000 },
+    { type: 'infohash', infohash: IH(1), node: ADDR(2), source: 'get_peers', at: now - 60_000 },
+    { type: 'peers', infohash: IH(1), peers: [PEER(1), PEER(2)], node: ADDR(1), at: now - 100_000 },
+    { type: 'peers', infohash: IH(1), peers: [PEER(2), PEER(3)], node: ADDR(2), at: now - 90_000 },
+    // IH(2): no peers
+    { type: 'infohash', infohash: IH(2), node: ADDR(3), source: 'announce_peer', at: now - 30_000 },
+    // IH(3): last seen longer ago than the peer TTL: its peers are stale under schema 2
+    { type: 'infohash', infohash: IH(3), node: ADDR(4), source: 'sample', at: now - ttl - 3_600_000 },
+    { type: 'peers', infohash: IH(3), peers: [PEER(7)], node: ADDR(4), at: now - ttl - 3_600_000 },
+    // IH(4): more peers than schema 2 keeps (250 > 200)
+    { type: 'infohash', infohash: IH(4), node: ADDR(5), source: 'sample', at: now - 10_000 },
+  ];
+  await applyBatchV1(c, keys, events);
+  // A second v1 batch: IH(4) gets 250 peers, the v1 set stops at 200.
+  await applyBatchV1(c, keys, [{ type: 'peers', infohash: IH(4), peers: Array.from({ length: 250 }, (_, i) => `198.51.100.${i}:${4000 + i}`), node: ADDR(5), at: now - 5_000 }]);
+
+  // What schema 1 holds.
+  t.is(await c.type(keys.infohashPeers(IH(1))), 'set');
+  t.is(await c.scard(keys.infohashPeers(IH(4))), V1_PEERS_CAP);
+  t.is(await c.pttl(keys.infohashPeers(IH(1))), -1, 'schema 1 peers never expire');
+  const v1Hashes = await Promise.all([1, 2, 3, 4].map((i) => c.hgetall(keys.infohash(IH(i)))));
+  const v1Peers1 = (await c.smembers(keys.infohashPeers(IH(1)))).sort();
+  const v1Peers4 = (await c.smembers(keys.infohashPeers(IH(4)))).sort();
+  const v1Recent = await recentInfohashes(c, keys);
+  const v1Totals = await totals(c, keys);
+  // The schema-2 writer refuses schema-1 data.
+  await t.throwsAsync(applyBatch(c, events, { keys }), { code: 'ERR_SCHEMA_MISMATCH' });
+
+  const logs: string[] = [];
+  const r = await new MigrationRunner(c, keys, { onLog: (l) => logs.push(l) }).migrate();
+  t.deepEqual(r, { from: 1, to: 2, applied: [2] });
+  t.true(logs.some((l) => /3 peer sets converted \(4 infohashes walked\)/.test(l)), logs.join('\n'));
+
+  // Peers: the same members, as a ZSET scored by the infohash's last sighting, expiring.
+  const last1 = Number(v1Hashes[0]!['last']);
+  t.is(await c.type(keys.infohashPeers(IH(1))), 'zset');
+  const z1 = await c.zrange(keys.infohashPeers(IH(1)), 0, '-1', 'WITHSCORES');
+  t.deepEqual(
+    z1.filter((_, i) => i % 2 === 0).sort(),
+    v1Peers1,
+  );
+  t.true(z1.filter((_, i) => i % 2 === 1).every((s) => Number(s) === last1));
+  const pttl = await c.pttl(keys.infohashPeers(IH(1)));
+  t.true(pttl > 0 && pttl <= last1 + ttl - now + 1000, `pttl ${pttl}`);
+  // IH(4): 200 of them (the v1 cap, also the v2 cap); all members came from the v1 set.
+  const z4 = await c.zrange(keys.infohashPeers(IH(4)), 0, '-1');
+  t.is(z4.length, DEFAULT_INDEX_CONFIG.peersCap);
+  t.true(z4.every((m) => v1Peers4.includes(m)));
+  // IH(3): stale under schema 2: gone, count 0, out of popular.
+  t.is(await c.exists(keys.infohashPeers(IH(3))), 0);
+  t.is(await c.hget(keys.infohash(IH(3)), 'peers'), '0');
+  t.deepEqual(
+    (await popularInfohashes(c, keys)).map((p) => [p.infohash, p.peers]),
+    [
+      [IH(4), 200],
+      [IH(1), 3],
+    ],
+  );
+  // Everything else is unchanged.
+  const v2Hashes = await Promise.all([1, 2, 3, 4].map((i) => c.hgetall(keys.infohash(IH(i)))));
+  for (const [i, h] of v2Hashes.entries()) {
+    const { peers: _p1, ...rest2 } = h;
+    const { peers: _p2, ...rest1 } = v1Hashes[i]!;
+    t.deepEqual(rest2, rest1);
+  }
+  t.is(v2Hashes[0]!['peers'], '3');
+  t.deepEqual(await recentInfohashes(c, keys), v1Recent);
+  t.deepEqual(await totals(c, keys), v1Totals);
+  t.like(await getInfohash(c, keys, IH(1)), { seen: 2, sources: 2, peerCount: 3, firstSeen: now - 120_000, lastSeen: now - 60_000 });
+
+  // Running the step again (as after a crash) changes nothing: only SETs are converted.
+  const state = await snapshot(c, keys.prefix);
+  await c.set(keys.schemaLock, 'tok', 'PX', 10_000);
+  await peersZset.up({ redis: c, keys, config: { ...DEFAULT_INDEX_CONFIG }, now: () => now, log: () => {}, lock: { key: keys.schemaLock, token: 'tok' }, assertLock: () => {} });
+  await c.del(keys.schemaLock);
+  const after = await snapshot(c, keys.prefix);
+  for (const s of [state, after]) for (const v of Object.values(s)) (v as { ttl: boolean }).ttl = false;
+  t.deepEqual(after, state);
+
+  // The schema-2 writer works on migrated data: a newer sighting of PEER(1) moves it to the front.
+  await applyBatch(c, [{ type: 'peers', infohash: IH(1), peers: [PEER(1), PEER(9)], node: ADDR(1), at: now }], { keys, now });
+  const rec = await getInfohash(c, keys, IH(1), { now });
+  t.deepEqual(rec!.peers.slice(0, 2).map((p) => p.address).sort(), [PEER(1), PEER(9)].sort());
+  t.is(rec!.peerCount, 4);
+});
+
+test('the lock is renewed while a step runs longer than its TTL', async (t) => {
+  const { c, keys } = fresh(t);
+  const migrations: Migration[] = [
+    {
+      version: 1,
+      name: 'long',
+      description: 'outlives the lock TTL',
+      async up(ctx) {
+        await sleep(600);
+        ctx.assertLock();
+      },
+    },
+  ];
+  const running = new MigrationRunner(c, keys, { migrations, lockTtlMs: 150 }).migrate();
+  await lockTaken(c, keys);
+  await sleep(400);
+  t.true((await c.pttl(keys.schemaLock)) > 0, 'still held after more than twice its TTL');
+  await t.throwsAsync(new MigrationRunner(redis.client(t), keys, { migrations, waitMs: 0 }).migrate(), { instanceOf: MigrationLockBusyError });
+  t.deepEqual((await running).applied, [1]);
+  t.is(await c.exists(keys.schemaLock), 0);
+});
+
+test('a migration step that loses its lock cannot record its version', async (t) => {
+  const { c, keys } = fresh(t);
+  const migrations: Migration[] = [
+    {
+      version: 1,
+      name: 'hijacked',
+      description: 'loses the lock half-way',
+      async up(ctx) {
+        await ctx.redis.set(ctx.keys.schemaLock, 'someone-else', 'PX', 10_000);
+      },
+    },
+  ];
+  await t.throwsAsync(new MigrationRunner(c, keys, { migrations }).migrate(), { instanceOf: MigrationLockLostError, code: 'ERR_MIGRATION_LOCK_LOST' });
+  t.is(await c.get(keys.schemaVersion), null);
+  t.is(await c.get(keys.schemaLock), 'someone-else', "another holder's lock is not released");
+});
+
+test('a database at version 99 is refused with a typed error', async (t) => {
+  const { c, keys } = fresh(t);
+  await c.set(keys.schemaVersion, '99');
+  const runner = new MigrationRunner(c, keys);
+  await t.throwsAsync(runner.migrate(), { instanceOf: SchemaTooNewError, code: 'ERR_SCHEMA_TOO_NEW', message: /version 99, newer than this dhtscope knows \(2\)/ });
+  await t.throwsAsync(runner.assertCompatible(), { instanceOf: SchemaTooNewError });
+  await t.throwsAsync(ensureSchema(c, keys, { migrate: true }), { instanceOf: SchemaTooNewError });
+  const err = await t.throwsAsync(runner.migrate({ to: 2 }), { instanceOf: SchemaTooNewError });
+  t.like(err, { found: 99, known: 2 });
+  const status = await runner.status();
+  t.true(status.tooNew);
+  t.regex(formatStatus(status), /newer than this dhtscope: upgrade/);
+  const out: string[] = [];
+  t.is(await runMigrate(['--status'], { redis: c, keys, out: (s) => out.push(s) }), 1);
+  t.is(await c.get(keys.schemaVersion), '99', 'untouched');
+});
+
+test('ensureSchema: refuses an outdated schema unless allowed to migrate', async (t) => {
+  const { c, keys } = fresh(t);
+  await t.throwsAsync(ensureSchema(c, keys, { migrate: false }), { instanceOf: SchemaOutdatedError, code: 'ERR_SCHEMA_OUTDATED', message: /run "dhtscope migrate"/ });
+  t.is(await ensureSchema(c, keys, { migrate: true }), SCHEMA_VERSION);
+  t.is(await ensureSchema(c, keys, { migrate: false }), SCHEMA_VERSION);
+});
+
+test('the initial migration refuses to adopt index data that has no version', async (t) => {
+  const { c, keys } = fresh(t);
+  await c.zadd(keys.infohashes, 1, IH(1));
+  await t.throwsAsync(new MigrationRunner(c, keys).migrate(), { message: /exist but no schema version/ });
+  t.is(await c.get(keys.schemaVersion), null);
+  t.is(await c.exists(keys.schemaLock), 0);
+});
+
+test('status: data for `migrate --status`, as JSON and text', async (t) => {
+  const { c, keys } = fresh(t);
+  const at = Date.UTC(2026, 10, 24, 12, 0, 0);
+  const runner = new MigrationRunner(c, keys, { now: () => at });
+  const before = await runner.status();
+  t.like(before, { prefix: keys.prefix, current: 0, latest: 2, tooNew: false, pending: [1, 2], lock: { held: false } });
+  t.deepEqual(
+    before.migrations.map((m) => [m.version, m.name, m.state]),
+    [
+      [1, 'initial', 'pending'],
+      [2, 'peers-zset', 'pending'],
+    ],
+  );
+  t.regex(formatStatus(before), /run "dhtscope migrate" to apply 1, 2/);
+
+  const out: string[] = [];
+  const io = { redis: c, keys, out: (s: string) => out.push(s), runner: { now: () => at } };
+  t.is(await runMigrate(['--to', '1'], io), 0);
+  t.is(out.pop(), `schema of prefix "${keys.prefix}" migrated from 0 to 1 (applied 1)`);
+  t.is(await runMigrate(['--status', '--json'], io), 0);
+  const mid = JSON.parse(out.pop()!) as Awaited<ReturnType<MigrationRunner['status']>>;
+  t.like(mid, { current: 1, pending: [2] });
+  t.like(mid.migrations[0], { version: 1, state: 'applied', appliedAt: at });
+  t.is(await runMigrate(['--json'], io), 0);
+  t.deepEqual(JSON.parse(out.pop()!), { from: 1, to: 2, applied: [2] });
+  t.is(await runMigrate([], io), 0);
+  t.is(out.pop(), `schema of prefix "${keys.prefix}" is at version 2: nothing to do`);
+  t.is(await runMigrate(['--status'], io), 0);
+  const text = out.pop()!;
+  t.regex(text, new RegExp(`^schema of prefix "${keys.prefix}": version 2, latest known 2`));
+  t.regex(text, /001 initial\s+applied 2026-11-24T12:00:00.000Z \(\d+ ms\)/);
+  t.regex(text, /002 peers-zset\s+applied/);
+  await t.throwsAsync(runMigrate(['--to', 'x'], io), { code: 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' });
+  await t.throwsAsync(runMigrate(['--bogus'], io), { code: 'ERR_PARSE_ARGS_UNKNOWN_OPTION' });
+});
