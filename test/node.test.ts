@@ -168,7 +168,7 @@ test('ExternalAddressVoter: one vote per /24, latest vote wins, needs quorum and
 });
 
 test('bootstrap entries: parsing, localhost resolution, and private-only lists', async (t) => {
-  t.deepEqual(parseBootstrapEntry('router.bittorrent.com:6881'), { host: 'router.bittorrent.com', port: 6881 });
+  t.deepEqual(parseBootstrapEntry('router.example.org:6881'), { host: 'router.example.org', port: 6881 });
   t.deepEqual(parseBootstrapEntry('[::1]:6881'), { host: '::1', port: 6881 });
   t.throws(() => parseBootstrapEntry('no-port'), { code: 'ERR_BOOTSTRAP_ADDRESS' });
   t.throws(() => parseBootstrapEntry('host:99999'), { code: 'ERR_BOOTSTRAP_ADDRESS' });
@@ -177,7 +177,7 @@ test('bootstrap entries: parsing, localhost resolution, and private-only lists',
   t.true(resolved.addresses.some((a) => a.host === '127.0.0.5'));
   t.false(resolved.addresses.some((a) => a.host === '::1'), 'other-family literals are left out');
   t.true(allPrivate([{ host: '127.0.0.1', port: 1 }, { host: '10.0.0.1', port: 1 }]));
-  t.false(allPrivate([{ host: '127.0.0.1', port: 1 }, { host: 'router.bittorrent.com', port: 6881 }]));
+  t.false(allPrivate([{ host: '127.0.0.1', port: 1 }, { host: 'router.example.org', port: 6881 }]));
   t.false(allPrivate([]));
 });
 
