@@ -120,3 +120,12 @@ export function commandSignal(timeoutMs: number): { signal: AbortSignal; timedOu
     dispose,
   };
 }
+
+/** The parseArgs options every command that starts a node shares (node, peers, announce, crawl, measure). */
+export const NODE_COMMAND_OPTIONS = {
+  bootstrap: { type: 'string' },
+  host: { type: 'string' },
+  json: { type: 'boolean' },
+  'allow-private': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;

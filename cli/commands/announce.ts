@@ -17,6 +17,7 @@ import {
   parsePort,
   parseTimeoutSeconds,
   startNode,
+  NODE_COMMAND_OPTIONS,
 } from '../node-options.js';
 import { type Command, UsageError } from '../usage-error.js';
 
@@ -59,17 +60,13 @@ export const announceCommand: Command = {
       args: argv,
       allowPositionals: true,
       options: {
+        ...NODE_COMMAND_OPTIONS,
         port: { type: 'string' },
         'implied-port': { type: 'boolean' },
         seed: { type: 'boolean' },
-        bootstrap: { type: 'string' },
         timeout: { type: 'string' },
-        json: { type: 'boolean' },
-        host: { type: 'string' },
         'bind-port': { type: 'string' },
         'data-dir': { type: 'string' },
-        'allow-private': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
       },
     });
     if (values.help) {

@@ -26,6 +26,7 @@ import {
   parsePort,
   parseTimeoutSeconds,
   startNode,
+  NODE_COMMAND_OPTIONS,
 } from '../node-options.js';
 import { StatusLine, count, duration } from '../status-line.js';
 import { type Command, UsageError } from '../usage-error.js';
@@ -151,18 +152,14 @@ export const crawlCommand: Command = {
       args: argv,
       allowPositionals: true,
       options: {
-        bootstrap: { type: 'string' },
+        ...NODE_COMMAND_OPTIONS,
         duration: { type: 'string' },
         rate: { type: 'string' },
         inflight: { type: 'string' },
         'per-ip-rate': { type: 'string' },
         'get-peers-rate': { type: 'string' },
         out: { type: 'string' },
-        host: { type: 'string' },
         port: { type: 'string' },
-        json: { type: 'boolean' },
-        'allow-private': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
       },
     });
     if (values.help) {

@@ -8,7 +8,7 @@ import { type SizeEstimate } from '../../crawler/estimate.js';
 import { type Measurement, type MeasurePhase, measure } from '../../crawler/measure.js';
 import { CommandError } from '../command-error.js';
 import { joinNetwork } from '../join.js';
-import { allowPrivateOption, bindOptions, formatPeer, onTerminate, parseBindHost, parsePort, parseTimeoutSeconds, startNode } from '../node-options.js';
+import { allowPrivateOption, bindOptions, formatPeer, onTerminate, parseBindHost, parsePort, parseTimeoutSeconds, startNode, NODE_COMMAND_OPTIONS } from '../node-options.js';
 import { StatusLine, count, duration } from '../status-line.js';
 import { type Command, UsageError } from '../usage-error.js';
 import { crawlBootstrap, parseInteger, parseRate, progressText, rateMeter, resolveCrawlBootstrap } from './crawl.js';
@@ -127,16 +127,12 @@ export const measureCommand: Command = {
       args: argv,
       allowPositionals: true,
       options: {
-        bootstrap: { type: 'string' },
+        ...NODE_COMMAND_OPTIONS,
         targets: { type: 'string' },
         sweeps: { type: 'string' },
         rate: { type: 'string' },
-        json: { type: 'boolean' },
-        host: { type: 'string' },
         port: { type: 'string' },
         duration: { type: 'string' },
-        'allow-private': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
       },
     });
     if (values.help) {

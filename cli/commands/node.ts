@@ -17,6 +17,7 @@ import {
   parsePort,
   parseTimeoutSeconds,
   startNode,
+  NODE_COMMAND_OPTIONS,
 } from '../node-options.js';
 import { type Command, UsageError } from '../usage-error.js';
 
@@ -58,14 +59,10 @@ export const nodeCommand: Command = {
       args: argv,
       allowPositionals: true,
       options: {
-        host: { type: 'string' },
+        ...NODE_COMMAND_OPTIONS,
         port: { type: 'string' },
-        bootstrap: { type: 'string' },
         'data-dir': { type: 'string' },
-        json: { type: 'boolean' },
-        'allow-private': { type: 'boolean' },
         'stats-interval': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
       },
     });
     if (values.help) {

@@ -17,6 +17,7 @@ import {
   parsePort,
   parseTimeoutSeconds,
   startNode,
+  NODE_COMMAND_OPTIONS,
 } from '../node-options.js';
 import { type Command, UsageError } from '../usage-error.js';
 
@@ -54,14 +55,10 @@ export const peersCommand: Command = {
       args: argv,
       allowPositionals: true,
       options: {
-        bootstrap: { type: 'string' },
+        ...NODE_COMMAND_OPTIONS,
         timeout: { type: 'string' },
-        json: { type: 'boolean' },
-        host: { type: 'string' },
         port: { type: 'string' },
         'data-dir': { type: 'string' },
-        'allow-private': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
       },
     });
     if (values.help) {
