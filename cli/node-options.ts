@@ -2,7 +2,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type PeerAddress } from '../bep5/compact.js';
 import { ipFamily, isLoopback, isPrivate, normalizeHost } from '../bep5/ip.js';
-import { type DhtNode, type Family } from '../bep5/node.js';
+import { DhtNode, type Family } from '../bep5/node.js';
 import { CommandError } from './command-error.js';
 import { UsageError } from './usage-error.js';
 
@@ -129,3 +129,26 @@ export const NODE_COMMAND_OPTIONS = {
   'allow-private': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+/**
+ * The node a one-shot command (peers, announce) runs: BEP 43 read-only, so nobody adds a
+ * node that is about to vanish; its warnings go to `log`.
+ */
+export function oneShotClient(options: {
+  bind: BindHost;
+  port: number;
+  bootstrap: string[];
+  dataDir: string | undefined;
+  allowPrivate: boolean | undefined;
+  log: (line: string) => void;
+}): DhtNode {
+  const node = new DhtNode({
+    ...bindOptions(options.bind, options.port),
+    bootstrap: options.bootstrap,
+    dataDir: options.dataDir ? resolve(options.dataDir) : undefined,
+    allowPrivate: allowPrivateOption(options.allowPrivate, options.bind),
+    readOnly: true,
+  });
+  node.on('warning', (message) => options.log(`warning: ${message}`));
+  return node;
+}

@@ -1,15 +1,12 @@
-import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KrpcAbortError } from '../../bep5/errors.js';
-import { type AnnounceOutcome, DhtNode } from '../../bep5/node.js';
+import { type AnnounceOutcome } from '../../bep5/node.js';
 import { idToHex } from '../../bep5/node-id.js';
 import { parseBootstrapOption } from '../bootstrap-option.js';
 import { CommandError } from '../command-error.js';
 import { parseInfohash } from '../infohash.js';
 import { formatSeconds, joinNetwork } from '../join.js';
 import {
-  allowPrivateOption,
-  bindOptions,
   defaultBindHost,
   commandSignal,
   formatPeer,
@@ -18,6 +15,7 @@ import {
   parseTimeoutSeconds,
   startNode,
   NODE_COMMAND_OPTIONS,
+  oneShotClient,
 } from '../node-options.js';
 import { type Command, UsageError } from '../usage-error.js';
 
@@ -89,15 +87,14 @@ export const announceCommand: Command = {
     };
 
     const started = performance.now();
-    const node = new DhtNode({
-      ...bindOptions(bind, bindPort),
+    const node = oneShotClient({
+      bind,
+      port: bindPort,
       bootstrap: bootstrap.entries,
-      dataDir: values['data-dir'] ? resolve(values['data-dir']) : undefined,
-      allowPrivate: allowPrivateOption(values['allow-private'], bind),
-      // A one-shot client: BEP 43 read-only, so nobody adds a node that is about to vanish.
-      readOnly: true,
+      dataDir: values['data-dir'],
+      allowPrivate: values['allow-private'],
+      log,
     });
-    node.on('warning', (message) => log(`warning: ${message}`));
     let outcome: AnnounceOutcome | undefined;
     let error: string | undefined;
     let nodesQueried = 0;

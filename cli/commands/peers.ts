@@ -1,15 +1,11 @@
-import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KrpcAbortError } from '../../bep5/errors.js';
-import { DhtNode } from '../../bep5/node.js';
 import { idToHex } from '../../bep5/node-id.js';
 import { parseBootstrapOption } from '../bootstrap-option.js';
 import { CommandError } from '../command-error.js';
 import { parseInfohash } from '../infohash.js';
 import { formatSeconds, joinNetwork } from '../join.js';
 import {
-  allowPrivateOption,
-  bindOptions,
   defaultBindHost,
   commandSignal,
   formatPeer,
@@ -18,6 +14,7 @@ import {
   parseTimeoutSeconds,
   startNode,
   NODE_COMMAND_OPTIONS,
+  oneShotClient,
 } from '../node-options.js';
 import { type Command, UsageError } from '../usage-error.js';
 
@@ -77,15 +74,14 @@ export const peersCommand: Command = {
     };
 
     const started = performance.now();
-    const node = new DhtNode({
-      ...bindOptions(bind, port),
+    const node = oneShotClient({
+      bind,
+      port: port,
       bootstrap: bootstrap.entries,
-      dataDir: values['data-dir'] ? resolve(values['data-dir']) : undefined,
-      allowPrivate: allowPrivateOption(values['allow-private'], bind),
-      // A one-shot client: BEP 43 read-only, so nobody adds a node that is about to vanish.
-      readOnly: true,
+      dataDir: values['data-dir'],
+      allowPrivate: values['allow-private'],
+      log,
     });
-    node.on('warning', (message) => log(`warning: ${message}`));
     const peers = new Set<string>();
     let nodesQueried = 0;
     let error: string | undefined;
