@@ -3,6 +3,7 @@ import { CommandError } from './command-error.js';
 import { announceCommand } from './commands/announce.js';
 import { crawlCommand } from './commands/crawl.js';
 import { measureCommand } from './commands/measure.js';
+import { migrateCommand } from './commands/migrate.js';
 import { nodeCommand } from './commands/node.js';
 import { peersCommand } from './commands/peers.js';
 import { pingCommand } from './commands/ping.js';
@@ -20,6 +21,7 @@ const commands: Record<string, Command> = {
   crawl: crawlCommand,
   measure: measureCommand,
   testnet: testnetCommand,
+  migrate: migrateCommand,
 };
 
 function version(): string {

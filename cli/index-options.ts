@@ -1,0 +1,83 @@
+import { resolve } from 'node:path';
+import { IndexKeys, InvalidPrefixError, prefixFromEnv, validatePrefix } from '../indexer/keys.js';
+import { connectRedis, RedisConnectError, type RedisConnection } from '../indexer/redis-connection.js';
+import { MigrationLockBusyError, MigrationLockLostError, MigrationTargetError, SchemaOutdatedError, SchemaTooNewError } from '../migrations/errors.js';
+import { CommandError } from './command-error.js';
+import { defaultDataDir } from './node-options.js';
+import { UsageError } from './usage-error.js';
+
+/**
+ * Options and start-up shared by every command that uses the Redis index (migrate, workers,
+ * query, run): where Redis is, which key prefix, which data directory holds the embedded server.
+ */
+
+export const INDEX_COMMAND_OPTIONS = {
+  'redis-url': { type: 'string' },
+  prefix: { type: 'string' },
+  'data-dir': { type: 'string' },
+} as const;
+
+export const INDEX_OPTIONS_HELP = `  --redis-url URL   Redis to use (default: $REDIS_URL, else 127.0.0.1:6379 if it answers,
+                    else an embedded redis-server with its data under the data directory)
+  --prefix P        key prefix of the index (default: $DHTSCOPE_REDIS_PREFIX or "dhtscope")
+  --data-dir DIR    data directory (default: $DHTSCOPE_DATA_DIR or ~/.dhtscope)`;
+
+export interface IndexOptionValues {
+  'redis-url'?: string | undefined;
+  prefix?: string | undefined;
+  'data-dir'?: string | undefined;
+}
+
+export interface OpenIndex {
+  connection: RedisConnection;
+  keys: IndexKeys;
+  dataDir: string;
+}
+
+/** The keys for `--prefix` (or the environment's); a bad prefix is a usage error. */
+export function indexKeysOption(values: IndexOptionValues): IndexKeys {
+  try {
+    return new IndexKeys(values.prefix === undefined ? prefixFromEnv() : validatePrefix(values.prefix));
+  } catch (err) {
+    if (err instanceof InvalidPrefixError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+/**
+ * Connects to the index's Redis. Connection failures (nothing answering, redis-server not
+ * installed, a password wanted) become one-line CommandErrors that say what to do.
+ */
+export async function openIndex(
+  values: IndexOptionValues,
+  options: { log?: (line: string) => void; clientOptions?: import('ioredis').RedisOptions } = {},
+): Promise<OpenIndex> {
+  const keys = indexKeysOption(values);
+  const dataDir = values['data-dir'] !== undefined ? resolve(values['data-dir']) : defaultDataDir();
+  try {
+    const connection = await connectRedis({
+      ...(values['redis-url'] !== undefined ? { url: values['redis-url'] } : {}),
+      dataDir,
+      ...(options.log ? { onLog: options.log } : {}),
+      ...(options.clientOptions ? { clientOptions: options.clientOptions } : {}),
+    });
+    return { connection, keys, dataDir };
+  } catch (err) {
+    throw toCommandError(err);
+  }
+}
+
+/** Typed index errors as one-line CommandErrors; anything else unchanged. */
+export function toCommandError(err: unknown): unknown {
+  if (err instanceof RedisConnectError) return new CommandError(err.message);
+  if (
+    err instanceof SchemaTooNewError ||
+    err instanceof SchemaOutdatedError ||
+    err instanceof MigrationLockBusyError ||
+    err instanceof MigrationLockLostError ||
+    err instanceof MigrationTargetError
+  ) {
+    return new CommandError(err.message);
+  }
+  return err;
+}
