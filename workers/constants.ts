@@ -1,0 +1,66 @@
+/**
+ * Every default of the workers and producers, with the reason for its value. Options that a
+ * user may change take these as defaults; nothing else in workers/ hard-codes a number.
+ */
+
+/** Events per discovery batch: large enough that one Lua call amortises its round trip, small enough to keep Redis's blocking time per script at a few ms. */
+export const BATCH_MAX_EVENTS = 500;
+
+/** A partial batch is sent after this long, so the index lags a crawl by well under a second. */
+export const BATCH_MAX_DELAY_MS = 250;
+
+/**
+ * Batches held in memory while Redis is unreachable before they spill to the spool file. 40
+ * batches are 20,000 events (a few MB): enough for a short blip without touching the disk.
+ */
+export const MEMORY_BATCHES_MAX = 40;
+
+/**
+ * The spool on disk is capped so a long outage cannot fill the disk. 1 GiB holds about 6
+ * million events (~170 B each): hours of a busy crawl, far over the 5 minutes we promise.
+ * Beyond it, new events are dropped and counted (`droppedEvents`), never silently.
+ */
+export const SPOOL_MAX_BYTES = 1024 ** 3;
+
+/** How long one delivery (queue add) may take before the producer treats Redis as down and spools. */
+export const DELIVERY_TIMEOUT_MS = 2_000;
+
+/** While Redis is down, the producer retries delivery this often. */
+export const REDELIVERY_INTERVAL_MS = 1_000;
+
+/** Attempts per job, with exponential backoff from the delay below (1, 2, 4, … s: about 8.5 min in all). */
+export const JOB_ATTEMPTS = 10;
+export const JOB_BACKOFF_MS = 1_000;
+
+/**
+ * A job whose worker stops renewing its lock (the process died) is moved back to waiting
+ * after this long. BullMQ's default is 30 s; 15 s recovers faster and still leaves a busy
+ * event loop plenty of slack.
+ */
+export const STALLED_INTERVAL_MS = 15_000;
+export const LOCK_DURATION_MS = 30_000;
+
+/** Completed jobs kept for inspection; failed ones kept longer for diagnosis. */
+export const KEEP_COMPLETED_JOBS = 1_000;
+export const KEEP_FAILED_JOBS = 10_000;
+
+/** Discovery jobs processed at once per worker process (each is one Lua call; Redis serialises them anyway). */
+export const DISCOVERY_CONCURRENCY = 4;
+
+/** Peer lookups at once per worker process: each is a DHT lookup of ~20–60 queries. */
+export const PEER_LOOKUP_CONCURRENCY = 8;
+
+/** Peer lookups started per second across all workers (BullMQ's global limiter): a polite DHT citizen. */
+export const PEER_LOOKUPS_PER_SECOND = 10;
+
+/** A peer lookup gives up after this long. */
+export const PEER_LOOKUP_TIMEOUT_MS = 15_000;
+
+/** An infohash gets at most one peer lookup per this window (the job id carries the window). */
+export const PEER_LOOKUP_REFRESH_MS = 3_600_000;
+
+/** No new peer lookups are queued while this many wait: the queue cannot grow without bound. */
+export const PEER_LOOKUP_QUEUE_MAX = 10_000;
+
+/** Graceful shutdown waits this long for running jobs before closing anyway (they are then retried). */
+export const SHUTDOWN_GRACE_MS = 10_000;

@@ -1,0 +1,29 @@
+import { type IndexKeys } from '../indexer/keys.js';
+import { type Discovery } from '../crawler/discovery.js';
+
+/**
+ * Queue names and the BullMQ key prefix for an index. BullMQ's keys get their own hash tag,
+ * `{<prefix>:bull}`, so every key of a queue is in one slot on Redis Cluster (BullMQ's Lua
+ * scripts need that), apart from the index's `{<prefix>}` slot.
+ */
+export interface QueueNames {
+  /** The `prefix` option for every BullMQ Queue, Worker and QueueEvents. */
+  bullPrefix: string;
+  discoveries: string;
+  peerLookups: string;
+}
+
+export function queueNames(keys: IndexKeys): QueueNames {
+  return { bullPrefix: `{${keys.prefix}:bull}`, discoveries: 'discoveries', peerLookups: 'peer-lookups' };
+}
+
+/** The data of a discovery job. `id` is fixed when the batch is formed and is also the job id, so a batch delivered twice (a timed-out add that did land, a spool replay) is applied once. */
+export interface DiscoveryBatchJob {
+  id: string;
+  events: Discovery[];
+}
+
+/** The data of a peer-lookup job. */
+export interface PeerLookupJob {
+  infohash: string;
+}
