@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { isBep42Compliant } from './bep42.js';
 import { type Clock, type TimerHandle, systemClock } from './clock.js';
 import { type NodeInfo, type PeerAddress } from './compact.js';
-import { DEFAULT_LOOKUP_ALPHA, DEFAULT_LOOKUP_K, DEFAULT_LOOKUP_MAX_QUERIES, DEFAULT_LOOKUP_SHORTLIST, DEFAULT_SOFT_TIMEOUT_MS } from './constants.js';
+import { DEFAULT_LOOKUP_ALPHA, DEFAULT_LOOKUP_CLOSE_WINDOW, DEFAULT_LOOKUP_K, DEFAULT_LOOKUP_WIDE_RTT_MS, DEFAULT_LOOKUP_MAX_QUERIES, DEFAULT_LOOKUP_SHORTLIST, DEFAULT_SOFT_TIMEOUT_MS } from './constants.js';
 import { KrpcAbortError } from './errors.js';
 import { type QueryOptions, type QueryResult } from './krpc-socket.js';
 import { compareDistance, idToHex } from './node-id.js';
@@ -23,6 +23,23 @@ export interface Querier {
 
 export type LookupMethod = 'find_node' | 'get_peers';
 
+/**
+ * A moving average of lookup round trips. Parallelism only pays when round trips dominate: on
+ * a LAN or loopback an answer takes a fraction of a millisecond and extra queries just cost
+ * CPU, on the Internet they take 50-300 ms and every saved round trip is time saved.
+ */
+export class RttEstimate {
+  ms: number | undefined;
+  /**
+   * Falls fast and rises slowly: it follows the base latency of the path, not queueing in a
+   * busy process (a loaded event loop makes loopback answers look slow now and then).
+   */
+  observe(rttMs: number): void {
+    if (this.ms === undefined) this.ms = rttMs;
+    else this.ms = rttMs < this.ms ? (this.ms + rttMs) / 2 : this.ms * 0.9 + rttMs * 0.1;
+  }
+}
+
 export interface LookupOptions {
   querier: Querier;
   ownId: Buffer;
@@ -35,6 +52,15 @@ export interface LookupOptions {
   want?: Want;
   k?: number;
   alpha?: number;
+  /** Queries in flight at once to candidates among the K closest (at least alpha; alpha disables it). */
+  closeWindow?: number;
+  /**
+   * The round-trip estimate that decides whether the close window is used; shared across a
+   * node's lookups so the first hop of the next lookup already knows. Default: a fresh one.
+   */
+  rtt?: RttEstimate;
+  /** The close window is used only while the round-trip estimate is at least this (ms). */
+  wideRttMs?: number;
   softTimeoutMs?: number;
   /** Per-query hard timeout passed to the querier (its default when unset). */
   hardTimeoutMs?: number;
@@ -103,6 +129,9 @@ export async function runLookup(options: LookupOptions): Promise<LookupResult> {
 class LookupRun {
   private readonly k: number;
   private readonly alpha: number;
+  private readonly closeWindow: number;
+  private readonly rtt: RttEstimate;
+  private readonly wideRttMs: number;
   private readonly softTimeoutMs: number;
   private readonly maxQueries: number;
   private readonly clock: Clock;
@@ -127,6 +156,9 @@ class LookupRun {
   constructor(private readonly o: LookupOptions) {
     this.k = o.k ?? DEFAULT_LOOKUP_K;
     this.alpha = o.alpha ?? DEFAULT_LOOKUP_ALPHA;
+    this.closeWindow = Math.max(this.alpha, o.closeWindow ?? DEFAULT_LOOKUP_CLOSE_WINDOW);
+    this.rtt = o.rtt ?? new RttEstimate();
+    this.wideRttMs = o.wideRttMs ?? DEFAULT_LOOKUP_WIDE_RTT_MS;
     this.softTimeoutMs = o.softTimeoutMs ?? DEFAULT_SOFT_TIMEOUT_MS;
     this.maxQueries = o.maxQueries ?? DEFAULT_LOOKUP_MAX_QUERIES;
     this.clock = o.clock ?? systemClock;
@@ -201,21 +233,33 @@ class LookupRun {
     }
   }
 
-  /** The next candidate worth querying: closer than the K-th trusted answer, or a bootstrap address. */
-  private nextCandidate(): Candidate | undefined {
+  /**
+   * The next candidate worth querying: a bootstrap address, or a candidate closer than the
+   * K-th trusted answer. Far candidates get `alpha` slots; a candidate already among the K
+   * closest still in play may use up to `closeWindow` slots, since the lookup cannot end
+   * before it has answered or failed anyway: querying it now costs no extra packet in the
+   * common case and saves the round trips a strict alpha would spend on the last hop.
+   */
+  private nextCandidate(ignoreSlots = false): Candidate | undefined {
     const fresh = this.unplaced.find((c) => c.state === 'new');
-    if (fresh) return fresh;
+    if (fresh) return ignoreSlots || this.active < this.alpha ? fresh : undefined;
     let settledCloser = 0;
+    let inPlay = 0;
+    const window = this.rtt.ms !== undefined && this.rtt.ms >= this.wideRttMs ? this.closeWindow : this.alpha;
     for (const c of this.shortlist) {
       if (settledCloser >= this.k) return undefined;
-      if (c.state === 'new') return c;
+      if (c.state === 'new') {
+        if (ignoreSlots || this.active < this.alpha || (inPlay < this.k && this.active < window)) return c;
+        return undefined;
+      }
       if (c.state === 'answered' && c.trusted) settledCloser++;
+      if (c.state !== 'failed' && !(c.state === 'answered' && !c.trusted)) inPlay++;
     }
     return undefined;
   }
 
   private pump(): void {
-    while (!this.aborted && this.active < this.alpha && this.queries < this.maxQueries) {
+    while (!this.aborted && this.queries < this.maxQueries) {
       const c = this.nextCandidate();
       if (c === undefined) return;
       this.send(c);
@@ -227,7 +271,7 @@ class LookupRun {
    * still matter has settled; far-away queries still in flight are abandoned.
    */
   private finished(): boolean {
-    if (this.nextCandidate() !== undefined && this.queries < this.maxQueries) return false;
+    if (this.nextCandidate(true) !== undefined && this.queries < this.maxQueries) return false;
     if (this.unplaced.some((c) => c.state === 'inflight' || c.state === 'slow')) return false;
     let counted = 0;
     for (const c of this.shortlist) {
@@ -299,6 +343,7 @@ class LookupRun {
     const node: NodeInfo = { id: reply.id, host: c.address.host, port: c.address.port };
     c.trusted = !this.o.enforceBep42 || isBep42Compliant(reply.id, c.address.host);
     this.queue.push({ type: 'node-answered', node, rttMs: result.rttMs });
+    this.rtt.observe(result.rttMs);
 
     const nodes = this.family === 4 ? reply.nodes : reply.nodes6;
     for (const n of nodes) this.addCandidate({ host: n.host, port: n.port }, n.id);
@@ -341,7 +386,7 @@ class LookupRun {
       queries: this.queries,
       answered: this.answered,
       failed: this.failed,
-      exhausted: this.queries >= this.maxQueries && this.nextCandidate() !== undefined,
+      exhausted: this.queries >= this.maxQueries && this.nextCandidate(true) !== undefined,
     };
   }
 }

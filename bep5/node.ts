@@ -32,7 +32,7 @@ import { pingHandler } from './handlers/ping.js';
 import { sampleInfohashesHandler } from './handlers/sample-infohashes.js';
 import { isBogon } from './ip.js';
 import { type DatagramSocket, KrpcSocket, type QueryOptions, type QueryResult, type SocketFamily } from './krpc-socket.js';
-import { type LookupEvent, type LookupMethod, type LookupResult, type Querier, lookup } from './lookup.js';
+import { type LookupEvent, type LookupMethod, type LookupResult, type Querier, lookup, RttEstimate } from './lookup.js';
 import { idToHex, randomId } from './node-id.js';
 import { PeerStore } from './peer-store.js';
 import { type Method, type QueryOf } from './queries.js';
@@ -121,6 +121,8 @@ interface FamilyState {
   socket: KrpcSocket;
   table: RoutingTable;
   querier: Querier;
+  /** Round trips of this family's lookups: decides their parallelism (bep5/lookup.ts). */
+  lookupRtt: RttEstimate;
   bootstrapped: boolean;
   /** Buckets with a ping-for-replacement under way, so one bucket is not probed twice at once. */
   probing: Set<string>;
@@ -211,7 +213,7 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
         admitQuery: (from) => this.admit(from),
       });
       const table = this.newTable();
-      const fs: FamilyState = { family, socket, table, querier: this.trackingQuerier(family, socket), bootstrapped: false, probing: new Set() };
+      const fs: FamilyState = { family, socket, table, querier: this.trackingQuerier(family, socket), lookupRtt: new RttEstimate(), bootstrapped: false, probing: new Set() };
       this.state.set(family, fs);
       this.registerHandlers(fs);
       const host = family === 4 ? (this.o.host ?? '0.0.0.0') : (this.o.host6 ?? '::');
@@ -304,6 +306,7 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
       family,
       k: this.k,
       alpha: this.o.alpha ?? DEFAULT_LOOKUP_ALPHA,
+      rtt: fs.lookupRtt,
       enforceBep42: this.o.enforceBep42,
       signal: options.signal,
       clock: this.clock,

@@ -4,7 +4,7 @@ import { ManualClock } from '../bep5/clock.js';
 import { type NodeInfo, type PeerAddress } from '../bep5/compact.js';
 import { KrpcAbortError, KrpcTimeoutError } from '../bep5/errors.js';
 import { KrpcSocket, type QueryOptions, type QueryResult } from '../bep5/krpc-socket.js';
-import { type LookupEvent, type Querier, lookup, runLookup } from '../bep5/lookup.js';
+import { type LookupEvent, type Querier, lookup, RttEstimate, runLookup } from '../bep5/lookup.js';
 import { randomId, xorDistance } from '../bep5/node-id.js';
 import { type Method, type QueryOf } from '../bep5/queries.js';
 import { seededRandom } from '../bep5/random.js';
@@ -189,7 +189,7 @@ test('never more than alpha queries hold a slot; a slow node frees its slot afte
   const { net, infos } = simNetwork(50, 4, clock, () => ({ delayMs: 1500 }));
   const result = await drive(
     clock,
-    runLookup({ querier: net, ownId: randomId(), target: randomId(seededRandom(1)), method: 'find_node', seeds: infos.slice(0, 8), alpha: 3, clock }),
+    runLookup({ querier: net, ownId: randomId(), target: randomId(seededRandom(1)), method: 'find_node', seeds: infos.slice(0, 8), alpha: 3, closeWindow: 3, clock }),
   );
   t.true(net.maxInflight > 3, 'soft timeouts let extra queries out');
   t.true(net.maxInflight <= 8, `at most ${net.maxInflight} in flight`);
@@ -197,8 +197,31 @@ test('never more than alpha queries hold a slot; a slow node frees its slot afte
   t.is(net.inflight, 0, 'everything still in flight at the end was aborted');
 
   const fast = simNetwork(50, 4, clock);
-  await drive(clock, runLookup({ querier: fast.net, ownId: randomId(), target: randomId(), method: 'find_node', seeds: fast.infos.slice(0, 8), alpha: 3, clock }));
+  await drive(clock, runLookup({ querier: fast.net, ownId: randomId(), target: randomId(), method: 'find_node', seeds: fast.infos.slice(0, 8), alpha: 3, closeWindow: 3, clock }));
   t.is(fast.net.maxInflight, 3, 'with fast nodes exactly alpha in flight');
+});
+
+test('with round trips over wideRttMs, the close window queries the K closest in parallel: same result, fewer round trips', async (t) => {
+  const clock = new ManualClock();
+  const target = randomId(seededRandom(9));
+  const strict = simNetwork(200, 6, clock, () => ({ delayMs: 20 }));
+  const strictStart = clock.now();
+  const strictResult = await drive(clock, runLookup({ querier: strict.net, ownId: randomId(), target, method: 'find_node', seeds: strict.infos.slice(0, 8), alpha: 3, closeWindow: 3, clock }));
+  const strictMs = clock.now() - strictStart;
+  const wide = simNetwork(200, 6, clock, () => ({ delayMs: 20 }));
+  const started = clock.now();
+  const wideResult = await drive(clock, runLookup({ querier: wide.net, ownId: randomId(), target, method: 'find_node', seeds: wide.infos.slice(0, 8), alpha: 3, closeWindow: 8, wideRttMs: 5, clock }));
+  const wideMs = clock.now() - started;
+  t.deepEqual(
+    wideResult.closest.map((c) => c.node.host),
+    strictResult.closest.map((c) => c.node.host),
+    'both converge on the same 8 closest',
+  );
+  t.true(wide.net.maxInflight > 3, `the window lets more than alpha out (${wide.net.maxInflight})`);
+  t.true(wide.net.maxInflight <= 8, `never more than the window (${wide.net.maxInflight})`);
+  t.true(wideResult.queries <= strictResult.queries * 2, `queries ${wideResult.queries} vs ${strictResult.queries} with a strict alpha`);
+  t.true(wideMs < strictMs, `fewer round trips in simulated time: ${wideMs} ms vs ${strictMs} ms`);
+  t.log(`strict: ${strictResult.queries} queries, ${strictMs} ms; window 8: ${wideResult.queries} queries, ${wideMs} ms`);
 });
 
 test('silent nodes fail by the hard timeout and do not count among the closest', async (t) => {
@@ -264,4 +287,13 @@ test('BEP 42 enforcement: non-compliant answers give no token and do not count t
   );
   t.true(result.closest.every((c) => c.token !== undefined));
   t.true(result.answered > result.closest.length, 'non-compliant nodes answered but were not counted');
+});
+
+test('with fast round trips (under wideRttMs) the close window stays shut: exactly alpha in flight', async (t) => {
+  const clock = new ManualClock();
+  const { net, infos } = simNetwork(200, 7, clock, () => ({ delayMs: 0 }));
+  const rtt = new RttEstimate();
+  await drive(clock, runLookup({ querier: net, ownId: randomId(), target: randomId(seededRandom(3)), method: 'find_node', seeds: infos.slice(0, 8), alpha: 3, closeWindow: 8, wideRttMs: 1000, rtt, clock }));
+  t.is(net.maxInflight, 3);
+  t.not(rtt.ms, undefined, 'the shared estimate learned from the answers');
 });
