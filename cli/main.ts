@@ -7,6 +7,7 @@ import { migrateCommand } from './commands/migrate.js';
 import { nodeCommand } from './commands/node.js';
 import { peersCommand } from './commands/peers.js';
 import { pingCommand } from './commands/ping.js';
+import { queryCommand } from './commands/query.js';
 import { sampleCommand } from './commands/sample.js';
 import { testnetCommand } from './commands/testnet.js';
 import { type Command, UsageError } from './usage-error.js';
@@ -22,6 +23,7 @@ const commands: Record<string, Command> = {
   measure: measureCommand,
   testnet: testnetCommand,
   migrate: migrateCommand,
+  query: queryCommand,
 };
 
 function version(): string {

@@ -1,6 +1,7 @@
 import { DEFAULT_INDEX_CONFIG } from './apply-batch.js';
-import { dayOf, dayStartMs, type IndexKeys, type Metric, type NodeFlag } from './keys.js';
-import { type RedisClient } from './lua.js';
+import { type CursorPosition } from './cursor.js';
+import { dayOf, dayStartMs, type IndexKeys, type Metric, minuteOfDay, type NodeFlag } from './keys.js';
+import { LuaScript, type RedisClient } from './lua.js';
 
 /**
  * Read side of the index. Every query reads keys whose names it computes (one infohash, one
@@ -145,4 +146,167 @@ export async function statsSeries(redis: RedisClient, keys: IndexKeys, metric: M
 export async function totals(redis: RedisClient, keys: IndexKeys): Promise<Record<string, number>> {
   const h = await redis.hgetall(keys.totals);
   return Object.fromEntries(Object.entries(h).map(([k, v]) => [k, Number(v)]));
+}
+
+// ---------------------------------------------------------------------------------------
+// Paging (cursors: indexer/cursor.ts; the rules: SCHEMA.md "Reading: pages and cursors")
+
+/**
+ * One page of a sorted set in `ZRANGE … REV` order (score descending, then member descending,
+ * byte-wise), starting strictly after the position (score, member) when one is given.
+ * ARGV: 1 lowest score to include ("-inf" or "(<n>"), 2 how many, 3 the position's score
+ * ("" for the first page), 4 its member. Read-only (`no-writes`): runs on replicas too.
+ *
+ * The members that share the position's score come in descending byte order, so the ones at
+ * or above the position's member are a prefix of them; a binary search over their ranks
+ * (O(log n) single-item ZRANGEs) counts that prefix, which the final ZRANGE then skips. This
+ * holds whether or not the position's member is still in the set: it may have moved (seen
+ * again) or left (trimmed) since the previous page.
+ */
+const PAGE_LUA = `#!lua flags=no-writes
+local key, min, count = KEYS[1], ARGV[1], tonumber(ARGV[2])
+if ARGV[3] == '' then
+  return redis.call('ZRANGE', key, '+inf', min, 'BYSCORE', 'REV', 'LIMIT', 0, count, 'WITHSCORES')
+end
+local score, member = ARGV[3], ARGV[4]
+-- Byte-wise a < b, as Redis orders members (Lua's own < follows the server's locale).
+local function less(a, b)
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+local above = redis.call('ZCOUNT', key, '(' .. score, '+inf')
+local lo, hi = 0, redis.call('ZCOUNT', key, score, score)
+while lo < hi do
+  local mid = math.floor((lo + hi) / 2)
+  local m = redis.call('ZRANGE', key, above + mid, above + mid, 'REV')[1]
+  if m == nil or less(m, member) then hi = mid else lo = mid + 1 end
+end
+return redis.call('ZRANGE', key, score, min, 'BYSCORE', 'REV', 'LIMIT', lo, count, 'WITHSCORES')
+`;
+const pageScript = new LuaScript(PAGE_LUA);
+
+/** Pages are at most this long (the API and CLI allow less; see indexer/api/constants.ts). */
+const PAGE_LIMIT_MAX = 10_000;
+
+export interface SortedSetPage {
+  items: Array<{ member: string; score: number }>;
+  /** The last item's position when more follow, else null. */
+  next: CursorPosition | null;
+}
+
+export interface PageOptions {
+  limit: number;
+  /** Start strictly after this position (the previous page's `next`). */
+  after?: CursorPosition | null;
+  /** Only members with a score above this (exclusive). */
+  scoreAbove?: number;
+}
+
+/** One page of the sorted set `key`, newest/largest first; see PAGE_LUA. */
+export async function pageSortedSet(redis: RedisClient, key: string, opts: PageOptions): Promise<SortedSetPage> {
+  if (!Number.isSafeInteger(opts.limit) || opts.limit < 1 || opts.limit > PAGE_LIMIT_MAX) throw new RangeError(`page limit must be an integer in 1..${PAGE_LIMIT_MAX}`);
+  const min = opts.scoreAbove === undefined ? '-inf' : `(${opts.scoreAbove}`;
+  const after = opts.after ?? null;
+  // One more than asked: whether it comes back says whether there is a next page.
+  const flat = (await pageScript.run(redis, [key], [min, opts.limit + 1, after === null ? '' : String(after.score), after?.member ?? ''])) as string[];
+  const items = pairs(flat).map(([member, score]) => ({ member, score }));
+  if (items.length <= opts.limit) return { items, next: null };
+  items.length = opts.limit;
+  const last = items[items.length - 1]!;
+  return { items, next: { score: last.score, member: last.member } };
+}
+
+/** One page of the infohashes by last seen, most recent first. */
+export function pageRecent(redis: RedisClient, keys: IndexKeys, opts: PageOptions): Promise<SortedSetPage> {
+  return pageSortedSet(redis, keys.recent, opts);
+}
+
+/** One page of the infohashes by peer count at their last update, most first. */
+export function pagePopular(redis: RedisClient, keys: IndexKeys, opts: PageOptions): Promise<SortedSetPage> {
+  return pageSortedSet(redis, keys.popular, opts);
+}
+
+/**
+ * One page of an infohash's live peers, most recently seen first (score = last seen), or
+ * null when the infohash is not in the index. Both reads leave in the same write, so they
+ * cost one round trip.
+ */
+export async function pagePeers(
+  redis: RedisClient,
+  keys: IndexKeys,
+  infohash: string,
+  opts: Omit<PageOptions, 'scoreAbove'> & QueryOptions,
+): Promise<SortedSetPage | null> {
+  const hex = infohash.toLowerCase();
+  const now = opts.now ?? Date.now();
+  const [exists, page] = await Promise.all([
+    redis.exists(keys.infohash(hex)),
+    pageSortedSet(redis, keys.infohashPeers(hex), { limit: opts.limit, after: opts.after ?? null, scoreAbove: now - (opts.peerTtlMs ?? DEFAULT_INDEX_CONFIG.peerTtlMs) }),
+  ]);
+  return exists === 0 ? null : page;
+}
+
+/**
+ * An infohash's record without its peers: what list pages show per item. Its `peerCount` is
+ * the live count when the infohash was last written (what `popular` ranks by), not a count
+ * as of now.
+ */
+export type InfohashSummary = Omit<InfohashRecord, 'peers'>;
+
+const SUMMARY_FIELDS = ['first', 'last', 'seen', 'sources', 'peers'] as const;
+
+/** The summaries of `infohashes` (lowercase hex), in the same order, in one round trip. */
+export async function infohashSummaries(redis: RedisClient, keys: IndexKeys, infohashes: readonly string[]): Promise<InfohashSummary[]> {
+  if (infohashes.length === 0) return [];
+  const m = redis.multi();
+  for (const hex of infohashes) m.hmget(keys.infohash(hex), ...SUMMARY_FIELDS);
+  const res = await m.exec();
+  if (res === null) throw new Error('transaction aborted');
+  return infohashes.map((infohash, i) => {
+    const [err, v] = res[i]!;
+    if (err) throw err;
+    // Every field is written with the record, which is permanent; 0 only guards a hand-edited key.
+    const [first, last, seen, sources, peers] = (v as Array<string | null>).map((x) => Number(x ?? 0));
+    return { infohash, firstSeen: first!, lastSeen: last!, seen: seen!, sources: sources!, peerCount: peers! };
+  });
+}
+
+/**
+ * Dense per-minute series: for each metric, `minutes` values for the minutes starting at
+ * `from` (a minute start), 0 where nothing was counted. One HMGET per metric and UTC day, in
+ * one round trip.
+ */
+export async function statsWindow(redis: RedisClient, keys: IndexKeys, metrics: readonly Metric[], from: number, minutes: number): Promise<Record<string, number[]>> {
+  if (from % 60_000 !== 0) throw new RangeError('from must be the start of a minute');
+  if (!Number.isSafeInteger(minutes) || minutes < 1 || minutes > 400 * 1440) throw new RangeError('minutes must be an integer in 1..576000');
+  // The window's minutes grouped by UTC day: [day, first index in the window, fields].
+  const days: Array<{ day: string; offset: number; fields: string[] }> = [];
+  for (let i = 0; i < minutes; i++) {
+    const t = from + i * 60_000;
+    const day = dayOf(t);
+    if (days.at(-1)?.day !== day) days.push({ day, offset: i, fields: [] });
+    days.at(-1)!.fields.push(String(minuteOfDay(t)));
+  }
+  const m = redis.multi();
+  for (const metric of metrics) for (const d of days) m.hmget(keys.stats(metric, d.day), ...d.fields);
+  const res = await m.exec();
+  if (res === null) throw new Error('transaction aborted');
+  const out: Record<string, number[]> = {};
+  let r = 0;
+  for (const metric of metrics) {
+    const values = new Array<number>(minutes).fill(0);
+    for (const d of days) {
+      const [err, v] = res[r++]!;
+      if (err) throw err;
+      (v as Array<string | null>).forEach((x, j) => {
+        if (x !== null) values[d.offset + j] = Number(x);
+      });
+    }
+    out[metric] = values;
+  }
+  return out;
 }

@@ -1,0 +1,167 @@
+import { parseArgs } from 'node:util';
+import { DEFAULT_PAGE_LIMIT, DEFAULT_STATS_MINUTES, MAX_PAGE_LIMIT, MAX_STATS_MINUTES } from '../../indexer/api/constants.js';
+import { ApiError } from '../../indexer/api/errors.js';
+import { type Cursor, type CursorKind } from '../../indexer/cursor.js';
+import { parseCursor, parseInfohashParam, parseLimit, parseMinutes } from '../../indexer/api/params.js';
+import { censusView, infohashListView, infohashView, peersView, statsView, type ViewContext } from '../../indexer/api/views.js';
+import { MigrationRunner } from '../../migrations/runner.js';
+import { SchemaOutdatedError } from '../../migrations/errors.js';
+import { CommandError } from '../command-error.js';
+import { INDEX_COMMAND_OPTIONS, INDEX_OPTIONS_HELP, type IndexOptionValues, openIndex, toCommandError } from '../index-options.js';
+import { formatCensus, formatInfohash, formatList, formatPeers, formatStats } from '../query-format.js';
+import { type Command, UsageError } from '../usage-error.js';
+
+const help = `Usage: dhtscope query <infohash|peers|recent|popular|stats|census> [<ih>] [options]
+
+Reads the crawl index in Redis: the same queries, and with --json the same JSON, as the
+HTTP API (GET /api/...).
+
+  infohash <ih>    one infohash: first and last seen, sightings, sources, newest live peers
+  peers <ih>       its live peers, most recently seen first (paged)
+  recent           infohashes, most recently seen first (paged)
+  popular          infohashes with the most live peers first (paged)
+  stats            all-time totals and per-minute counts of the last --minutes
+  census           DHT nodes seen: total, clients, BEP 51 / BEP 42 support, per day
+
+  <ih>             40 hex or 32 base32 characters, or a magnet:?xt=urn:btih:... link
+  --json           print the API's JSON body for the same query
+  --limit N        peers/recent/popular: items per page, 1-${MAX_PAGE_LIMIT} (default ${DEFAULT_PAGE_LIMIT})
+  --cursor C       peers/recent/popular: the page after a previous one (its nextCursor,
+                   printed as "more: ..." without --json)
+  --minutes N      stats: minutes of per-minute counts, 1-${MAX_STATS_MINUTES} (default ${DEFAULT_STATS_MINUTES})
+${INDEX_OPTIONS_HELP}
+  -h, --help       show this help
+
+Only reads. While \`dhtscope run\` is running with the embedded Redis of the same data
+directory, query connects to that server (and leaves it running).
+
+Exit code 0 on success, 1 when the infohash is not in the index or Redis fails, 2 on a
+usage error such as a malformed infohash.
+
+Example: dhtscope query recent --limit 20
+         dhtscope query infohash 08ada5a7a6183aae1e09d831df6748d566095a10 --json`;
+
+const WHATS = ['infohash', 'peers', 'recent', 'popular', 'stats', 'census'] as const;
+type What = (typeof WHATS)[number];
+const PAGED: ReadonlySet<What> = new Set(['peers', 'recent', 'popular']);
+const WITH_INFOHASH: ReadonlySet<What> = new Set(['infohash', 'peers']);
+
+interface Request {
+  index: IndexOptionValues;
+  what: What;
+  infohash: string;
+  json: boolean;
+  limit: number;
+  /** ` --limit N` when given, repeated in the "more:" hint. */
+  limitArg: string;
+  cursor: Cursor | null;
+  minutes: number;
+}
+
+/** Checks everything before connecting: a usage error never waits for Redis. */
+function parseRequest(argv: string[]): Request | null {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      ...INDEX_COMMAND_OPTIONS,
+      json: { type: 'boolean' },
+      limit: { type: 'string' },
+      cursor: { type: 'string' },
+      minutes: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return null;
+  const [what, ...args] = positionals;
+  if (what === undefined) throw new UsageError(`query needs one of ${WHATS.join(', ')} (see dhtscope query --help)`);
+  if (!(WHATS as readonly string[]).includes(what)) throw new UsageError(`unknown query "${what}": use one of ${WHATS.join(', ')}`);
+  const w = what as What;
+  const wanted = WITH_INFOHASH.has(w) ? 1 : 0;
+  if (args.length !== wanted) throw new UsageError(wanted === 1 ? `query ${w} takes one infohash or magnet link` : `query ${w} takes no arguments, got "${args[0]}"`);
+  if (!PAGED.has(w) && (values.limit !== undefined || values.cursor !== undefined)) throw new UsageError('--limit and --cursor apply to peers, recent and popular');
+  if (w !== 'stats' && values.minutes !== undefined) throw new UsageError('--minutes applies to stats');
+  return asUsage(() => ({
+    index: { 'redis-url': values['redis-url'], prefix: values.prefix, 'data-dir': values['data-dir'] },
+    what: w,
+    infohash: wanted === 1 ? parseInfohashParam(args[0]) : '',
+    json: values.json === true,
+    limit: parseLimit(values.limit),
+    limitArg: values.limit === undefined ? '' : ` --limit ${values.limit}`,
+    cursor: PAGED.has(w) ? parseCursor(values.cursor, w as CursorKind) : null,
+    minutes: parseMinutes(values.minutes),
+  }));
+}
+
+/** A 400 ApiError (bad input) as a UsageError: same message, exit code 2. */
+function asUsage<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof ApiError && err.statusCode === 400) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+/** The API's body for the request (views.ts), and its text for people. */
+async function answer(vc: ViewContext, r: Request): Promise<{ body: unknown; text: () => string }> {
+  const now = vc.now;
+  switch (r.what) {
+    case 'infohash': {
+      const body = await infohashView(vc, r.infohash);
+      return { body, text: () => formatInfohash(body, now) };
+    }
+    case 'peers': {
+      const body = await peersView(vc, r.infohash, { limit: r.limit, cursor: r.cursor });
+      return { body, text: () => formatPeers(body, now, r.limitArg) };
+    }
+    case 'recent':
+    case 'popular': {
+      const body = await infohashListView(vc, { sort: r.what, limit: r.limit, cursor: r.cursor });
+      return { body, text: () => formatList(body, now, r.limitArg) };
+    }
+    case 'stats': {
+      const body = await statsView(vc, r.minutes);
+      return { body, text: () => formatStats(body) };
+    }
+    case 'census': {
+      const body = await censusView(vc);
+      return { body, text: () => formatCensus(body) };
+    }
+  }
+}
+
+export const queryCommand: Command = {
+  summary: 'query the Redis index: an infohash, its peers, recent, popular, stats, census',
+  help,
+  async run(argv) {
+    const request = parseRequest(argv);
+    if (request === null) {
+      process.stdout.write(help + '\n');
+      return 0;
+    }
+    const index = await openIndex(request.index);
+    try {
+      const redis = index.connection.client;
+      // A fresh database (version 0) reads as an empty index; an older schema needs migrating.
+      const runner = new MigrationRunner(redis, index.keys);
+      const version = await runner.assertCompatible();
+      if (version !== 0 && version !== runner.latest) throw new SchemaOutdatedError(version, runner.latest);
+      const { body, text } = await answer({ redis, keys: index.keys, now: Date.now() }, request);
+      process.stdout.write((request.json ? JSON.stringify(body) : text()) + '\n');
+      return 0;
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'ERR_INFOHASH_NOT_FOUND') {
+        if (request.json) process.stdout.write(JSON.stringify(err.toBody()) + '\n');
+        else process.stderr.write(`dhtscope query: ${err.message}\n`);
+        return 1;
+      }
+      const mapped = toCommandError(err);
+      if (mapped !== err) throw mapped;
+      if (err instanceof Error && !(err instanceof ApiError) && /^(?:WRONGTYPE|ERR|NOAUTH|NOPERM)\b/.test(err.message)) throw new CommandError(`Redis refused the query: ${err.message}`);
+      throw err;
+    } finally {
+      await index.connection.close();
+    }
+  },
+};

@@ -1,0 +1,142 @@
+import { decodeVersion } from '../../crawler/census.js';
+import { type Cursor, encodeCursor } from '../cursor.js';
+import { type IndexKeys, METRICS } from '../keys.js';
+import { type RedisClient } from '../lua.js';
+import {
+  getInfohash,
+  infohashCount,
+  type InfohashRecord,
+  type InfohashSummary,
+  infohashSummaries,
+  nodeCensus,
+  nodesPerDay,
+  pagePeers,
+  pagePopular,
+  pageRecent,
+  type PeerSeen,
+  statsWindow,
+  totals,
+} from '../queries.js';
+import { CENSUS_DAYS, RECORD_PEERS } from './constants.js';
+import { ApiError } from './errors.js';
+import { type ListSort } from './params.js';
+
+/**
+ * The response bodies of the API, built from the index. The HTTP routes and `dhtscope query
+ * --json` both call these, so the two always print the same JSON for the same query. Each
+ * takes already-validated parameters (params.ts) and throws ApiError for "not found".
+ *
+ * Times are milliseconds since the Unix epoch; days are UTC `YYYY-MM-DD`.
+ */
+
+export interface ViewContext {
+  redis: RedisClient;
+  keys: IndexKeys;
+  /** The time the answer is for (live peers, the stats window, the census days). */
+  now: number;
+  /** Peers older than this are not live; must match the writers' IndexConfig.peerTtlMs. */
+  peerTtlMs?: number;
+}
+
+function notFound(infohash: string): ApiError {
+  return new ApiError('ERR_INFOHASH_NOT_FOUND', `infohash ${infohash} is not in the index`);
+}
+
+/** `GET /api/infohashes/:ih`: the record with its RECORD_PEERS newest live peers. */
+export async function infohashView(ctx: ViewContext, infohash: string): Promise<InfohashRecord> {
+  const record = await getInfohash(ctx.redis, ctx.keys, infohash, { now: ctx.now, peersLimit: RECORD_PEERS, ...peerTtl(ctx) });
+  if (record === null) throw notFound(infohash);
+  return record;
+}
+
+export interface PeersView {
+  infohash: string;
+  /** Live peers, most recently seen first. */
+  peers: PeerSeen[];
+  nextCursor: string | null;
+}
+
+/** `GET /api/infohashes/:ih/peers`: one page of the live peers. */
+export async function peersView(ctx: ViewContext, infohash: string, page: { limit: number; cursor: Cursor | null }): Promise<PeersView> {
+  const res = await pagePeers(ctx.redis, ctx.keys, infohash, { limit: page.limit, after: page.cursor, now: ctx.now, ...peerTtl(ctx) });
+  if (res === null) throw notFound(infohash);
+  return {
+    infohash,
+    peers: res.items.map(({ member, score }) => ({ address: member, lastSeen: score })),
+    nextCursor: res.next === null ? null : encodeCursor({ kind: 'peers', ...res.next }),
+  };
+}
+
+export interface InfohashListView {
+  sort: ListSort;
+  items: InfohashSummary[];
+  nextCursor: string | null;
+}
+
+/** `GET /api/infohashes?sort=recent|popular`: one page of summaries. */
+export async function infohashListView(ctx: ViewContext, page: { sort: ListSort; limit: number; cursor: Cursor | null }): Promise<InfohashListView> {
+  const read = page.sort === 'recent' ? pageRecent : pagePopular;
+  const res = await read(ctx.redis, ctx.keys, { limit: page.limit, after: page.cursor });
+  const items = await infohashSummaries(ctx.redis, ctx.keys, res.items.map((i) => i.member));
+  return { sort: page.sort, items, nextCursor: res.next === null ? null : encodeCursor({ kind: page.sort, ...res.next }) };
+}
+
+export type LiveStats = Record<string, unknown>;
+
+export interface StatsView {
+  /** Exact number of infohashes in the index. */
+  infohashes: number;
+  /** All-time totals per metric (every METRICS entry, 0 when never counted, plus any others kept). */
+  totals: Record<string, number>;
+  /** Per-minute values of every metric for the `minutes` minutes ending with the current one. */
+  series: { from: number; to: number; stepMs: 60_000; minutes: number; metrics: Record<string, number[]> };
+  /** Figures of the process serving the API (crawler, node, queues), or null when it has none. */
+  live: LiveStats | null;
+}
+
+/** `GET /api/stats?minutes=N`. `live` is awaited alongside the index reads. */
+export async function statsView(ctx: ViewContext, minutes: number, live: LiveStats | null | Promise<LiveStats | null> = null): Promise<StatsView> {
+  // The window depends on the current minute only, so answers within a minute agree.
+  const to = Math.floor(ctx.now / 60_000) * 60_000;
+  const from = to - (minutes - 1) * 60_000;
+  const [count, all, metrics, liveStats] = await Promise.all([
+    infohashCount(ctx.redis, ctx.keys),
+    totals(ctx.redis, ctx.keys),
+    statsWindow(ctx.redis, ctx.keys, METRICS, from, minutes),
+    live,
+  ]);
+  const zeros = Object.fromEntries(METRICS.map((m) => [m, 0]));
+  return { infohashes: count, totals: { ...zeros, ...all }, series: { from, to, stepMs: 60_000, minutes, metrics }, live: liveStats };
+}
+
+export interface CensusView {
+  /** Distinct node IDs ever seen (HyperLogLog, ±0.81%). */
+  nodes: number;
+  bep51: { yes: number; no: number };
+  bep42: { yes: number; no: number };
+  /** Per version label, most nodes first; `client`/`version` decoded when the label is a `v` value. */
+  versions: Array<{ label: string; nodes: number; client: string | null; version: string | null }>;
+  /** Distinct nodes per UTC day, oldest first, the last CENSUS_DAYS days (today included). */
+  perDay: Array<{ day: string; nodes: number }>;
+}
+
+const SPECIAL_LABELS = new Set(['none', 'other', 'invalid']);
+
+/** `GET /api/nodes/census`. */
+export async function censusView(ctx: ViewContext): Promise<CensusView> {
+  const [census, days] = await Promise.all([
+    nodeCensus(ctx.redis, ctx.keys),
+    nodesPerDay(ctx.redis, ctx.keys, ctx.now - (CENSUS_DAYS - 1) * 86_400_000, ctx.now),
+  ]);
+  return {
+    nodes: census.nodes,
+    bep51: census.bep51,
+    bep42: census.bep42,
+    versions: census.versions.map(({ label, nodes }) => ({ label, nodes, ...(SPECIAL_LABELS.has(label) ? { client: null, version: null } : decodeVersion(label)) })),
+    perDay: days.map(({ day, nodes }) => ({ day: `${day.slice(0, 4)}-${day.slice(4, 6)}-${day.slice(6, 8)}`, nodes })),
+  };
+}
+
+function peerTtl(ctx: ViewContext): { peerTtlMs?: number } {
+  return ctx.peerTtlMs === undefined ? {} : { peerTtlMs: ctx.peerTtlMs };
+}
