@@ -18,7 +18,8 @@ export const INDEX_COMMAND_OPTIONS = {
 } as const;
 
 export const INDEX_OPTIONS_HELP = `  --redis-url URL   Redis to use (default: $REDIS_URL, else 127.0.0.1:6379 if it answers,
-                    else an embedded redis-server with its data under the data directory)
+                    else the embedded redis-server of the data directory: the one a running
+                    dhtscope run started, or a new one)
   --prefix P        key prefix of the index (default: $DHTSCOPE_REDIS_PREFIX or "dhtscope")
   --data-dir DIR    data directory (default: $DHTSCOPE_DATA_DIR or ~/.dhtscope)`;
 

@@ -30,7 +30,7 @@ import { type RedisClient } from './lua.js';
  * left running by a dead owner is shut down (SIGTERM: AOF flushed) before a new one starts.
  */
 
-export type RedisMode = 'url' | 'local' | 'embedded';
+export type RedisMode = 'url' | 'local' | 'embedded' | 'attached';
 
 export type RedisConnectErrorCode =
   | 'ERR_REDIS_SERVER_NOT_INSTALLED'
@@ -78,6 +78,12 @@ export interface ConnectOptions {
   startTimeoutMs?: number;
   /** Extra ioredis options for every client (e.g. `{ maxRetriesPerRequest: null }`). */
   clientOptions?: RedisOptions;
+  /**
+   * When another live process owns the embedded server of this data directory, connect to it
+   * ("attached": its lifetime stays with its owner) instead of refusing. Default true, so
+   * `dhtscope query` works next to a running `dhtscope run`; `run` itself passes false.
+   */
+  attachToRunning?: boolean;
 }
 
 export interface RedisConnection {
@@ -251,6 +257,11 @@ export async function connectRedis(opts: ConnectOptions): Promise<RedisConnectio
     if (found === 'other') log(`something that is not Redis answers on ${local.host}:${local.port}; starting an embedded redis-server`);
   }
 
+  if (opts.attachToRunning !== false) {
+    const running = runningEmbedded(opts.dataDir);
+    if (running !== null) return open({ kind: 'standalone', url: running }, 'attached', running, null);
+  }
+
   const startOptions: EmbeddedOptions = { dataDir: opts.dataDir, env, onLog: log, startTimeoutMs: opts.startTimeoutMs ?? 60_000 };
   if (opts.redisServerPath !== undefined) startOptions.redisServerPath = opts.redisServerPath;
   const embedded = await startEmbeddedRedis(startOptions);
@@ -351,7 +362,7 @@ export function findExecutable(name: string, pathVar: string | undefined): strin
  */
 const WATCHDOG = 'exec 3<&0; bin="$1"; shift; "$bin" "$@" </dev/null & pid=$!; echo "$pid"; (read -r _ <&3; kill -TERM "$pid" 2>/dev/null) & wait "$pid"';
 
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -382,6 +393,28 @@ function tail(file: string, lines = 5): string {
   } catch {
     return '';
   }
+}
+
+/**
+ * The URL of the embedded server of `dataDir` when a live process owns it, else null. The
+ * password comes from its redis.conf (mode 0600 in a 0700 directory: only the same user can
+ * read it, the same user who could read the data files anyway).
+ */
+export function runningEmbedded(dataDir: string): string | null {
+  const dir = resolve(dataDir, 'redis');
+  let state: EmbeddedState;
+  let conf: string;
+  try {
+    state = JSON.parse(readFileSync(join(dir, 'embedded.json'), 'utf8')) as EmbeddedState;
+    conf = readFileSync(join(dir, 'redis.conf'), 'utf8');
+  } catch {
+    return null;
+  }
+  if (!isAlive(state.ownerPid) || !isAlive(state.redisPid)) return null;
+  const password = /^requirepass (\S+)$/m.exec(conf)?.[1];
+  const port = /^port (\d+)$/m.exec(conf)?.[1];
+  if (password === undefined || port === undefined || Number(port) !== state.port) return null;
+  return `redis://:${password}@127.0.0.1:${port}`;
 }
 
 /** Deals with a previous embedded.json: refuses if its owner lives, stops an orphaned server. */

@@ -137,8 +137,17 @@ test('embedded: starts redis-server with AOF under <dataDir>/redis, stops it on 
   t.is(await probeRedis('127.0.0.1', emb.port), 'auth');
   t.like(JSON.parse(readFileSync(join(emb.dir, 'embedded.json'), 'utf8')), { ownerPid: process.pid, redisPid: emb.pid, port: emb.port });
 
-  // A second process on the same data directory is refused while we own it.
-  await t.throwsAsync(connectRedis({ ...o, onLog: () => {} }), { code: 'ERR_REDIS_EMBEDDED_BUSY', message: /belongs to running process/ });
+  // A second server on the same data directory is refused while we own it (dhtscope run)...
+  await t.throwsAsync(connectRedis({ ...o, onLog: () => {}, attachToRunning: false }), { code: 'ERR_REDIS_EMBEDDED_BUSY', message: /belongs to running process/ });
+  // ...while other commands (query, migrate, workers) attach to it, and leave it running.
+  await conn.client.set('shared', 'yes');
+  const attached = await connectRedis({ ...o, onLog: () => {} });
+  t.is(attached.mode, 'attached');
+  t.is(attached.embedded, null);
+  t.is(await attached.client.get('shared'), 'yes');
+  await attached.close();
+  t.true(alive(emb.pid), 'closing the attached connection does not stop the owner\'s server');
+  t.is(await conn.client.get('shared'), 'yes');
 
   await conn.client.set('persisted', 'yes');
   await conn.client.rpush('list', 'a', 'b', 'c');
