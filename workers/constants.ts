@@ -40,6 +40,13 @@ export const JOB_BACKOFF_MS = 1_000;
 export const STALLED_INTERVAL_MS = 15_000;
 export const LOCK_DURATION_MS = 30_000;
 
+/**
+ * Times a job may be recovered from a stalled state before BullMQ fails it (its default is 1).
+ * Processors are idempotent, so running a batch again is harmless; failing it would lose its
+ * events if its workers happened to die twice (a crash loop, two machines rebooted).
+ */
+export const MAX_STALLED_COUNT = 5;
+
 /** Completed jobs kept for inspection; failed ones kept longer for diagnosis. */
 export const KEEP_COMPLETED_JOBS = 1_000;
 export const KEEP_FAILED_JOBS = 10_000;
@@ -64,3 +71,27 @@ export const PEER_LOOKUP_QUEUE_MAX = 10_000;
 
 /** Graceful shutdown waits this long for running jobs before closing anyway (they are then retried). */
 export const SHUTDOWN_GRACE_MS = 10_000;
+
+// ---- discovery producer and its spool (workers/discovery-producer.ts, workers/spool.ts) ----
+
+/** Queue adds in flight at once: enough to keep one connection busy, and the most an outage can leave hanging in the client. */
+export const DELIVERY_MAX_INFLIGHT = 4;
+
+/** close() waits this long for Redis to take what is pending before it spools the rest. */
+export const CLOSE_DRAIN_TIMEOUT_MS = 5_000;
+
+/**
+ * Sealed batches waiting for the spool's disk at most (each append is fsync'ed in turn). A
+ * burst of a fast crawl fits; a stalled disk cannot make memory grow past it (batches beyond
+ * are dropped and counted).
+ */
+export const SPOOL_WRITE_BACKLOG_MAX = 100;
+
+/** A spool file is closed and a new one started past this size: a delivered file is deleted whole, so files stay small. */
+export const SPOOL_FILE_MAX_BYTES = 16 * 1024 ** 2;
+
+/** The longest spool line read back (one batch). A batch of BATCH_MAX_EVENTS is a few MB at most; longer means corruption. */
+export const SPOOL_LINE_MAX_BYTES = 64 * 1024 ** 2;
+
+/** Spool files are read back in chunks of this size. */
+export const SPOOL_READ_CHUNK_BYTES = 1024 ** 2;

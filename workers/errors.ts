@@ -1,0 +1,59 @@
+/**
+ * Errors of the discovery producer's spool. Each has a stable `code`, as everywhere in
+ * dhtscope. None of them reaches the crawl: the producer logs and counts instead.
+ */
+
+export class SpoolError extends Error {
+  override readonly name: string = 'SpoolError';
+  readonly code: string = 'ERR_SPOOL';
+}
+
+/** Another live process spools into this directory; two writers would delete each other's files. */
+export class SpoolBusyError extends SpoolError {
+  override readonly name = 'SpoolBusyError';
+  override readonly code = 'ERR_SPOOL_BUSY';
+  constructor(
+    readonly dir: string,
+    readonly pid: number,
+  ) {
+    super(`the spool ${dir} is in use by process ${pid}; stop it, or delete ${dir}/lock if that process is not dhtscope`);
+  }
+}
+
+/** A spool file could not be read or written: an I/O error (a corrupt line is not one: those are skipped and counted). */
+export abstract class SpoolFileError extends SpoolError {
+  constructor(
+    readonly path: string,
+    action: 'read' | 'write',
+    options: { cause: unknown },
+  ) {
+    super(`cannot ${action} the spool file ${path}: ${options.cause instanceof Error ? options.cause.message : String(options.cause)}`, options);
+  }
+}
+
+/** Appending a batch to the spool failed (disk full, permissions): the batch was not spooled. */
+export class SpoolWriteError extends SpoolFileError {
+  override readonly name = 'SpoolWriteError';
+  override readonly code = 'ERR_SPOOL_WRITE';
+  constructor(path: string, options: { cause: unknown }) {
+    super(path, 'write', options);
+  }
+}
+
+/** Reading a spool file back failed. */
+export class SpoolReadError extends SpoolFileError {
+  override readonly name = 'SpoolReadError';
+  override readonly code = 'ERR_SPOOL_READ';
+  constructor(path: string, options: { cause: unknown }) {
+    super(path, 'read', options);
+  }
+}
+
+/** The spool was used after close(). */
+export class SpoolClosedError extends SpoolError {
+  override readonly name = 'SpoolClosedError';
+  override readonly code = 'ERR_SPOOL_CLOSED';
+  constructor() {
+    super('the spool is closed');
+  }
+}
