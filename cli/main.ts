@@ -7,13 +7,16 @@ import { migrateCommand } from './commands/migrate.js';
 import { nodeCommand } from './commands/node.js';
 import { peersCommand } from './commands/peers.js';
 import { pingCommand } from './commands/ping.js';
+import { runCommand } from './commands/run.js';
 import { queryCommand } from './commands/query.js';
 import { sampleCommand } from './commands/sample.js';
 import { testnetCommand } from './commands/testnet.js';
+import { workersCommand } from './commands/workers.js';
 import { type Command, UsageError } from './usage-error.js';
 
 /** Every command, in the order `--help` lists them. */
 const commands: Record<string, Command> = {
+  run: runCommand,
   node: nodeCommand,
   peers: peersCommand,
   announce: announceCommand,
@@ -24,6 +27,7 @@ const commands: Record<string, Command> = {
   testnet: testnetCommand,
   migrate: migrateCommand,
   query: queryCommand,
+  workers: workersCommand,
 };
 
 function version(): string {

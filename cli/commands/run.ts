@@ -1,0 +1,209 @@
+import { parseArgs } from 'node:util';
+import { CRAWL_DEFAULT_RATE } from '../../crawler/constants.js';
+import { TestnetError } from '../../crawler/testnet/testnet.js';
+import { SpoolBusyError } from '../../workers/errors.js';
+import { API_DEFAULT_HOST, API_DEFAULT_PORT } from '../../indexer/api/constants.js';
+import { parseBootstrapOption } from '../bootstrap-option.js';
+import { CommandError } from '../command-error.js';
+import { INDEX_COMMAND_OPTIONS, INDEX_OPTIONS_HELP, indexKeysOption, toCommandError } from '../index-options.js';
+import { defaultDataDir, onTerminate, parseBindHost, parsePort } from '../node-options.js';
+import { StatusLine, count, duration } from '../status-line.js';
+import { DhtscopeSystem, type SystemSummary } from '../system.js';
+import { type Command, UsageError } from '../usage-error.js';
+import { parseInteger, parseRate } from './crawl.js';
+import { resolve } from 'node:path';
+
+const help = `Usage: dhtscope run [--testnet N] [--api-host H] [--api-port P] [--host H] [--port P]
+                    [--bootstrap LIST] [--concurrency N] [--no-peer-lookups] [--rate R]
+                    [--redis-url URL] [--prefix P] [--data-dir DIR] [--json]
+
+Runs the whole system in one process tree: a DHT node, the crawler, the BullMQ workers that
+write discoveries into the Redis index, and the HTTP API, with Redis migrations applied at
+start. Without --redis-url or $REDIS_URL (and nothing on 127.0.0.1:6379) it starts its own
+redis-server with its data under the data directory. Runs until Ctrl-C (SIGINT) or SIGTERM,
+then stops the crawl, hands every discovery to Redis (or the spool file, if Redis is down)
+and exits 0.
+
+  --testnet N            crawl a local testnet of N nodes on 127.x.y.z instead of the public
+                         DHT: an offline demo (its ground truth goes to <data dir>/testnet/)
+  --testnet-infohashes M infohashes announced in the testnet (default 10 per node)
+  --testnet-address-base B  first octet of the testnet's 127.B.x.y addresses (default 20)
+  --api-host H           address of the HTTP API (default ${API_DEFAULT_HOST})
+  --api-port P           port of the HTTP API (default ${API_DEFAULT_PORT}; 0: any free port)
+  --host H               IPv4 address of the DHT node (default 0.0.0.0; 127.0.0.1 with --testnet)
+  --port P               UDP port of the DHT node (default 6881; 0 with --testnet)
+  --bootstrap LIST       host:port entries to join from (default: the well-known routers)
+  --allow-private        accept private and loopback nodes
+  --concurrency N        discovery jobs at once in this process's workers (default 4)
+  --no-peer-lookups      do not look up peers for infohashes that have none
+  --rate R               crawler queries per second (default ${CRAWL_DEFAULT_RATE})
+${INDEX_OPTIONS_HELP}
+  --json                 one JSON object per stdout line: {"event":"ready",...} with where the
+                         API listens and where data lives, then {"event":"stats",...} every
+                         10 s, and {"event":"stopped"}
+  -h, --help             show this help
+
+Exit code 0 after a clean stop, 1 when something cannot start (port in use, Redis
+unreachable, ...), 2 on a usage error.
+
+Examples:
+  dhtscope run                      # the public DHT; API on http://${API_DEFAULT_HOST}:${API_DEFAULT_PORT}
+  dhtscope run --testnet 500        # offline demo against 500 local nodes`;
+
+export const runCommand: Command = {
+  summary: 'run everything: node, crawler, workers, Redis index and HTTP API',
+  help,
+  async run(argv) {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        ...INDEX_COMMAND_OPTIONS,
+        testnet: { type: 'string' },
+        'testnet-infohashes': { type: 'string' },
+        'testnet-address-base': { type: 'string' },
+        'api-host': { type: 'string' },
+        'api-port': { type: 'string' },
+        host: { type: 'string' },
+        port: { type: 'string' },
+        bootstrap: { type: 'string' },
+        'allow-private': { type: 'boolean' },
+        concurrency: { type: 'string' },
+        'no-peer-lookups': { type: 'boolean' },
+        rate: { type: 'string' },
+        'stats-interval': { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    if (values.help) {
+      process.stdout.write(help + '\n');
+      return 0;
+    }
+    if (positionals.length > 0) throw new UsageError(`run takes no arguments, got "${positionals[0]}" (try dhtscope run --help)`);
+    const keys = indexKeysOption(values);
+    const dataDir = values['data-dir'] !== undefined ? resolve(values['data-dir']) : defaultDataDir();
+    const testnetNodes = values.testnet === undefined ? undefined : parseInteger(values.testnet, '--testnet', 0, 2, 100_000);
+    if (testnetNodes !== undefined && values.bootstrap !== undefined) throw new UsageError('--testnet and --bootstrap exclude each other');
+    const testnet =
+      testnetNodes === undefined
+        ? undefined
+        : {
+            nodes: testnetNodes,
+            infohashes: parseInteger(values['testnet-infohashes'], '--testnet-infohashes', testnetNodes * 10, 0, 10_000_000),
+            addressBase: parseInteger(values['testnet-address-base'], '--testnet-address-base', 20, 1, 250),
+          };
+    const bind = parseBindHost(values.host, testnet ? '127.0.0.1' : '0.0.0.0');
+    if (bind.family !== 4) throw new UsageError(`--host must be an IPv4 address (the crawler is IPv4 only), got "${values.host}"`);
+    const port = parsePort(values.port, '--port', testnet ? 0 : 6881, true);
+    const apiHost = parseBindHost(values['api-host'], API_DEFAULT_HOST).host;
+    const apiPort = parsePort(values['api-port'], '--api-port', API_DEFAULT_PORT, true);
+    const bootstrap = parseBootstrapOption(values.bootstrap);
+    if (!testnet && bootstrap.entries.length === 0) throw new UsageError('run needs somewhere to start: give --bootstrap host:port (or leave it out for the well-known routers)');
+    const concurrency = values.concurrency === undefined ? undefined : parseInteger(values.concurrency, '--concurrency', 4, 1, 1000);
+    const rate = parseRate(values.rate, '--rate', CRAWL_DEFAULT_RATE);
+    const statsMs = parseInteger(values['stats-interval'], '--stats-interval', 10, 1, 86_400) * 1000;
+    const json = values.json ?? false;
+
+    const status = new StatusLine({ stream: json ? process.stderr : process.stdout, prefix: 'dhtscope run: ' });
+    const say = (line: string): void => status.log(json ? `dhtscope run: ${line}` : line);
+    const emit = (event: Record<string, unknown>): void => {
+      if (json) process.stdout.write(JSON.stringify(event) + '\n');
+    };
+
+    let stopSignal: NodeJS.Signals | undefined;
+    let wake: () => void = () => {};
+    const stopped = new Promise<void>((r) => (wake = r));
+    let firstSignalAt = 0;
+    const dispose = onTerminate((signal) => {
+      // A second signal within a second is the same stop delivered twice (a terminal or
+      // timeout(1) signals the whole process group), not an impatient user.
+      if (stopSignal !== undefined && performance.now() - firstSignalAt < 1000) return;
+      if (stopSignal !== undefined) {
+        process.stderr.write(`\ndhtscope run: ${signal} again, exiting at once (queued work stays in Redis and the spool)\n`);
+        process.exit(1);
+      }
+      stopSignal = signal;
+      firstSignalAt = performance.now();
+      wake();
+    });
+
+    // Start-up takes seconds (Redis, a testnet, BullMQ): a terminal shows that it is under way.
+    const startedAt = performance.now();
+    if (status.tty) status.follow(() => `starting… ${duration(performance.now() - startedAt)}`);
+    let system: DhtscopeSystem;
+    try {
+      system = await DhtscopeSystem.start({
+        dataDir,
+        keys,
+        ...(values['redis-url'] !== undefined ? { redisUrl: values['redis-url'] } : {}),
+        node: { host: bind.host, port, bootstrap: bootstrap.entries, ...(values['allow-private'] ? { allowPrivate: true } : {}) },
+        ...(testnet ? { testnet } : {}),
+        api: { host: apiHost, port: apiPort },
+        workers: { ...(concurrency !== undefined ? { concurrency } : {}), peerLookups: !values['no-peer-lookups'] },
+        crawl: { rate },
+        log: (line) => say(line),
+      });
+    } catch (err) {
+      status.clear();
+      dispose();
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EADDRINUSE') throw addressInUse(err as AddressError);
+      if (err instanceof SpoolBusyError) throw new CommandError(err.message);
+      if (err instanceof TestnetError) {
+        const hint = /EADDRINUSE/.test(err.message) ? ' (is another testnet running? choose another --testnet-address-base)' : '';
+        throw new CommandError(`${err.message}${hint}`);
+      }
+      throw toCommandError(err);
+    }
+
+    const summary = system.summary;
+    emit({ event: 'ready', ...summary });
+    if (!json) process.stdout.write(summaryText(summary));
+
+    const tick = setInterval(() => {
+      void system.liveStats().then((live) => emit({ event: 'stats', ...live }), (err: unknown) => say(`stats: ${String(err)}`));
+    }, statsMs);
+    status.follow(() => {
+      const p = system.crawler.progress();
+      const w = system.workers.stats();
+      const prod = system.producer.stats();
+      return (
+        `nodes ${count(p.answered)} answered · ${count(p.infohashes)} infohashes · ${count(p.peers)} peers · ` +
+        `${count(w.eventsApplied)} events indexed` +
+        (prod.redisUp ? '' : ` · Redis DOWN, ${count(prod.spooledBatches + prod.memoryBatches)} batches held`)
+      );
+    });
+
+    await stopped;
+    clearInterval(tick);
+    status.clear();
+    say(`${stopSignal}: stopping (crawl, then queue hand-off, workers, node, Redis)`);
+    await system.stop();
+    dispose();
+    emit({ event: 'stopped', signal: stopSignal });
+    return 0;
+  },
+};
+
+type AddressError = NodeJS.ErrnoException & { address?: string; port?: number };
+
+/** Which port was taken (the node binds UDP, the API listens on TCP), and the option that moves it. */
+function addressInUse(err: AddressError): CommandError {
+  const where = err.address !== undefined && err.port !== undefined ? `port ${err.port} is in use on ${err.address}` : `an address is in use (${err.message})`;
+  if (err.syscall === 'listen') return new CommandError(`${where} (the HTTP API); choose another with --api-port`);
+  return new CommandError(`${where} (the DHT node, UDP); choose another with --port`);
+}
+
+function summaryText(s: SystemSummary): string {
+  return (
+    `dhtscope is running${s.testnet ? ` against a local testnet of ${count(s.testnet.nodes)} nodes` : ' on the public DHT'}\n` +
+    `  API         ${s.api}  (try ${s.api}/api/stats)\n` +
+    `  data        ${s.dataDir}\n` +
+    `  redis       ${s.redis} (${s.redisMode}), key prefix "${s.prefix}", schema v${s.schemaVersion}\n` +
+    `  DHT node    ${s.node.address}  id ${s.node.id}\n` +
+    `  bootstrap   ${s.bootstrap.join(', ')}\n` +
+    (s.testnet ? `  testnet     ${count(s.testnet.infohashes)} infohashes; ground truth in ${s.testnet.groundTruth}\n` : '') +
+    `Ctrl-C stops it.\n`
+  );
+}

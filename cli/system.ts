@@ -1,0 +1,245 @@
+import { join } from 'node:path';
+import { parseBootstrapEntry, resolveBootstrap } from '../bep5/bootstrap.js';
+import { type PeerAddress } from '../bep5/compact.js';
+import { DEFAULT_MAX_INFLIGHT } from '../bep5/constants.js';
+import { KrpcAbortError } from '../bep5/errors.js';
+import { DhtNode } from '../bep5/node.js';
+import { idToHex } from '../bep5/node-id.js';
+import { CRAWL_DEFAULT_GET_PEERS_RATE, CRAWL_DEFAULT_INFLIGHT, CRAWL_DEFAULT_RATE } from '../crawler/constants.js';
+import { Crawler } from '../crawler/crawler.js';
+import { type SizeEstimate } from '../crawler/estimate.js';
+import { liveSizeEstimate, type PrefixCoverage, prefixCoverage } from '../crawler/live-view.js';
+import { Testnet } from '../crawler/testnet/testnet.js';
+import { createApiServer } from '../indexer/api/server.js';
+import { apiExtensions } from './api-extensions.js';
+import { type IndexKeys } from '../indexer/keys.js';
+import { connectRedis, type RedisConnection } from '../indexer/redis-connection.js';
+import { ensureSchema } from '../migrations/runner.js';
+import { DiscoveryProducer } from '../workers/discovery-producer.js';
+import { startWorkers, type WorkerSet } from '../workers/worker-set.js';
+
+/**
+ * The composition root of `dhtscope run`: Redis (embedded by default) with migrations applied,
+ * a DHT node, the crawler writing through a DiscoveryProducer into BullMQ, the workers that
+ * apply batches and look up peers, and the HTTP API, in one process (plus the redis-server
+ * child and, with a testnet, its worker processes). Everything is started in dependency order
+ * and stopped in reverse, so a stop never loses a discovery: the crawler stops first, the
+ * producer flushes (or spools), then the workers drain what is queued.
+ */
+
+export interface SystemOptions {
+  dataDir: string;
+  keys: IndexKeys;
+  /** Redis URL; default: REDIS_URL, 127.0.0.1:6379, else an embedded redis-server. */
+  redisUrl?: string;
+  /** The node: where it binds and where it starts from. */
+  node: { host: string; port: number; bootstrap: string[]; allowPrivate?: boolean };
+  /** Instead of the public DHT: a local testnet of this many nodes (the node bootstraps from it). */
+  testnet?: { nodes: number; infohashes: number; addressBase?: number; seed?: number };
+  api: { host: string; port: number };
+  workers: { concurrency?: number; peerLookups: boolean };
+  crawl: { rate?: number; maxInflight?: number; getPeersRate?: number };
+  log: (line: string) => void;
+}
+
+export interface SystemSummary {
+  api: string;
+  dataDir: string;
+  redis: string;
+  redisMode: string;
+  prefix: string;
+  schemaVersion: number;
+  node: { id: string; address: string };
+  bootstrap: string[];
+  testnet: { nodes: number; infohashes: number; groundTruth: string } | null;
+}
+
+/** Something to undo at stop, in reverse order of start. */
+type Closer = { name: string; close: () => Promise<void> };
+
+export class DhtscopeSystem {
+  private readonly closers: Closer[] = [];
+  private readonly crawlStop = new AbortController();
+  private crawling: Promise<void> = Promise.resolve();
+  private stopping: Promise<void> | null = null;
+  connection!: RedisConnection;
+  node!: DhtNode;
+  crawler!: Crawler;
+  producer!: DiscoveryProducer;
+  workers!: WorkerSet;
+  testnet: Testnet | null = null;
+  summary!: SystemSummary;
+
+  /** The index's key names (the dashboard's infohash search reads the index with them). */
+  get keys(): IndexKeys {
+    return this.options.keys;
+  }
+
+  private constructor(private readonly options: SystemOptions) {}
+
+  /** Starts everything; on any failure, stops what had started and rethrows. */
+  static async start(options: SystemOptions): Promise<DhtscopeSystem> {
+    const system = new DhtscopeSystem(options);
+    try {
+      await system.startAll();
+    } catch (err) {
+      await system.stop();
+      throw err;
+    }
+    return system;
+  }
+
+  private async startAll(): Promise<void> {
+    const o = this.options;
+    const log = o.log;
+
+    this.connection = await connectRedis({ ...(o.redisUrl !== undefined ? { url: o.redisUrl } : {}), dataDir: o.dataDir, onLog: log, attachToRunning: false });
+    this.closers.push({ name: 'redis', close: () => this.connection.close() });
+    const schemaVersion = await ensureSchema(this.connection.client, o.keys, { migrate: true });
+
+    let bootstrap = o.node.bootstrap;
+    let allowPrivate = o.node.allowPrivate;
+    if (o.testnet) {
+      const groundTruthPath = join(o.dataDir, 'testnet', 'ground-truth.json');
+      log(`starting a local testnet of ${o.testnet.nodes} nodes with ${o.testnet.infohashes} infohashes`);
+      this.testnet = await Testnet.start({ ...o.testnet, groundTruthPath });
+      this.closers.push({ name: 'testnet', close: () => this.testnet!.stop() });
+      bootstrap = [this.testnet.bootstrap];
+      allowPrivate = true;
+    }
+
+    const crawlInflight = o.crawl.maxInflight ?? CRAWL_DEFAULT_INFLIGHT;
+    this.node = new DhtNode({
+      families: [4],
+      host: o.node.host,
+      port: o.node.port,
+      bootstrap,
+      dataDir: o.dataDir,
+      allowPrivate,
+      // The crawler's queries share the node's socket with the node's own.
+      maxInflight: crawlInflight + DEFAULT_MAX_INFLIGHT,
+    });
+    this.node.on('warning', (message) => log(`node: ${message}`));
+    await this.node.start();
+    this.closers.push({ name: 'node', close: () => this.node.stop() });
+    const address = this.node.address(4)!;
+
+    this.workers = await startWorkers({
+      connection: this.connection,
+      keys: o.keys,
+      ...(o.workers.concurrency !== undefined ? { concurrency: o.workers.concurrency } : {}),
+      peerLookups: o.workers.peerLookups ? { node: this.node } : null,
+      log,
+    });
+    this.closers.push({ name: 'workers', close: () => this.workers.close() });
+
+    this.producer = await DiscoveryProducer.open({
+      connection: this.connection,
+      keys: o.keys,
+      spoolDir: join(o.dataDir, 'spool', o.keys.prefix),
+      log,
+    });
+    this.closers.push({ name: 'producer', close: () => this.producer.close() });
+
+    const api = await createApiServer({
+      redis: this.connection.client,
+      keys: o.keys,
+      liveStats: () => this.liveStats(),
+      extensions: apiExtensions(this),
+    });
+    this.closers.push({ name: 'api', close: () => api.close() });
+    const apiUrl = await api.listen({ host: o.api.host, port: o.api.port });
+
+    const addresses = await resolveAddresses(bootstrap);
+    this.crawler = new Crawler({
+      node: this.node,
+      bootstrap: addresses,
+      rate: o.crawl.rate ?? CRAWL_DEFAULT_RATE,
+      maxInflight: crawlInflight,
+      getPeersRate: o.crawl.getPeersRate ?? CRAWL_DEFAULT_GET_PEERS_RATE,
+      sink: this.producer,
+    });
+    const joining = this.node.bootstrap({ signal: this.crawlStop.signal }).catch((err: unknown) => {
+      if (!(err instanceof KrpcAbortError)) log(`bootstrap stopped: ${String(err)}`);
+    });
+    // Sweeps until stopped: later sweeps re-visit every known node (churn, new samples).
+    this.crawling = this.crawler
+      .run({ signal: this.crawlStop.signal })
+      .then(() => undefined)
+      .catch((err: unknown) => {
+        if (!(err instanceof KrpcAbortError)) log(`crawler stopped: ${String(err)}`);
+      })
+      .finally(() => joining);
+
+    this.summary = {
+      api: apiUrl,
+      dataDir: o.dataDir,
+      redis: this.connection.description,
+      redisMode: this.connection.mode,
+      prefix: o.keys.prefix,
+      schemaVersion,
+      node: { id: idToHex(this.node.id), address: `${address.host}:${address.port}` },
+      bootstrap,
+      testnet: this.testnet
+        ? { nodes: o.testnet!.nodes, infohashes: o.testnet!.infohashes, groundTruth: this.testnet.groundTruthPath ?? '' }
+        : null,
+    };
+  }
+
+  /** The size estimate and coverage are recomputed at most this often (they walk every node). */
+  private static readonly VIEW_REFRESH_MS = 10_000;
+  private view: { at: number; estimate: SizeEstimate | null; coverage: PrefixCoverage } | null = null;
+
+  private crawlView(): { estimate: SizeEstimate | null; coverage: PrefixCoverage } | null {
+    if (!this.crawler) return null;
+    const now = performance.now();
+    if (this.view === null || now - this.view.at >= DhtscopeSystem.VIEW_REFRESH_MS) {
+      this.view = { at: now, estimate: liveSizeEstimate(this.crawler.nodes), coverage: prefixCoverage(this.crawler.nodes, 8) };
+    }
+    return { estimate: this.view.estimate, coverage: this.view.coverage };
+  }
+
+  /**
+   * What the API's /api/stats shows under "live" (and the dashboard draws): the crawl's
+   * counters, the network size estimate with its 95% interval, coverage of the ID space per
+   * 8-bit prefix, the producer and workers, queue depths, and the node's packet counters.
+   */
+  async liveStats(): Promise<Record<string, unknown>> {
+    const view = this.crawlView();
+    return {
+      at: Date.now(),
+      crawl: this.crawler?.progress() ?? null,
+      estimate: view?.estimate ?? null,
+      coverage: view?.coverage ?? null,
+      producer: this.producer?.stats() ?? null,
+      workers: this.workers?.stats() ?? null,
+      queues: this.workers ? await this.workers.queueDepths() : null,
+      node: this.node ? this.node.stats() : null,
+    };
+  }
+
+  /**
+   * Stops in reverse order: the crawl first (no new discoveries), then the producer flushes
+   * into the queue, the workers finish their jobs, and only then the node, testnet and Redis.
+   * Idempotent.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.crawlStop.abort();
+      await this.crawling;
+      for (const closer of this.closers.reverse()) {
+        try {
+          await closer.close();
+        } catch (err) {
+          this.options.log(`stopping ${closer.name}: ${String(err)}`);
+        }
+      }
+    })();
+    return this.stopping;
+  }
+}
+
+async function resolveAddresses(entries: string[]): Promise<PeerAddress[]> {
+  const { addresses } = await resolveBootstrap(entries.map(parseBootstrapEntry), 4);
+  return addresses;
+}

@@ -1,0 +1,67 @@
+import test from 'ava';
+import { IndexKeys } from '../indexer/keys.js';
+import { totals } from '../indexer/queries.js';
+import { addBatches, discoveryQueue, expectedSightings, knownBatch, waitUntil } from './fixtures/discovery-batches.js';
+import { startCli } from './helpers/cli.js';
+import { randomPrefix, useRedisServer } from './helpers/redis.js';
+
+/**
+ * A real worker process (`dhtscope workers`) killed with SIGKILL while it holds jobs, then a
+ * new one started: BullMQ's stalled check hands the dead worker's jobs to the new one, and the
+ * idempotent batches keep every count exact. Lock and stalled intervals are shortened (the
+ * CLI's tuning options) so the recovery takes seconds, not the production 30 + 15 s.
+ */
+
+const redis = useRedisServer(test);
+
+const BATCHES = 200;
+const SIZE = 500;
+const DISTINCT = 3_000;
+
+test('SIGKILL mid-batch and a restart leave exact counts, no batch applied twice', async (t) => {
+  t.timeout(120_000);
+  const c = redis.client(t, { maxRetriesPerRequest: null });
+  const keys = new IndexKeys(randomPrefix());
+  const queue = discoveryQueue(c, keys);
+  t.teardown(() => queue.close());
+  const batches = Array.from({ length: BATCHES }, (_, b) => knownBatch(b, SIZE, DISTINCT));
+  await addBatches(queue, batches);
+
+  const args = ['workers', '--redis-url', redis.server.url, '--prefix', keys.prefix, '--no-peer-lookups', '--json'];
+  const tuning = ['--lock-duration', '2000', '--stalled-interval', '1000', '--stats-interval', '1'];
+  const first = startCli(t, [...args, ...tuning]);
+  await first.nextEvent('ready', 60_000);
+  await waitUntil('some batches done and some running', async () => {
+    const n = await queue.getJobCounts('completed', 'active');
+    return (n['completed'] ?? 0) >= 10 && (n['active'] ?? 0) >= 1;
+  }, 60_000, 5);
+  first.child.kill('SIGKILL');
+  t.is((await first.exit()).signal, 'SIGKILL');
+  const left = await queue.getJobCounts('active', 'completed');
+  t.true((left['active'] ?? 0) >= 1, 'the dead worker left jobs active');
+  t.true((left['completed'] ?? 0) < BATCHES, 'killed before the end');
+
+  const second = startCli(t, [...args, ...tuning]);
+  await second.nextEvent('ready', 60_000);
+  await waitUntil('every batch to complete', async () => (await queue.getJobCounts('completed'))['completed'] === BATCHES, 90_000, 100);
+  t.like(await queue.getJobCounts('waiting', 'active', 'delayed', 'failed'), { waiting: 0, active: 0, delayed: 0, failed: 0 });
+
+  second.child.kill('SIGTERM');
+  const stopped = await second.nextEvent('stopped', 30_000);
+  t.is((await second.exit()).code, 0);
+  t.true((stopped['stalledJobs'] as number) >= 1, 'the new worker recovered the dead one\'s jobs');
+
+  // Exact counts: every event once, every batch once.
+  const sums = await totals(c, keys);
+  t.is(sums['batches'], BATCHES);
+  t.is(sums['events:infohash'], (BATCHES * SIZE * 9) / 10);
+  t.is(sums['events:node'], (BATCHES * SIZE) / 10);
+  t.is(sums['events:invalid'], undefined);
+  const expected = expectedSightings(BATCHES, SIZE, DISTINCT);
+  const p = c.pipeline();
+  for (const ih of expected.keys()) p.hget(keys.infohash(ih), 'seen');
+  const seen = ((await p.exec()) ?? []).map(([, v]) => Number(v));
+  t.deepEqual(seen, [...expected.values()]);
+  t.is(await c.zcard(keys.infohashes), expected.size);
+  t.is(await c.exists(...batches.map((b) => keys.applied(b.id))), BATCHES);
+});

@@ -1,0 +1,81 @@
+import { type Job } from 'bullmq';
+import { applyBatch, type ApplyResult, BatchTooLargeError, DEFAULT_INDEX_CONFIG, type IndexConfig, SchemaMismatchError, validateDiscovery } from '../indexer/apply-batch.js';
+import { type IndexKeys } from '../indexer/keys.js';
+import { type RedisClient } from '../indexer/lua.js';
+import { parseDiscoveryJob } from './job-data.js';
+import { type PeerLookupScheduler, type ScheduleResult } from './peer-lookup-scheduler.js';
+import { type DiscoveryBatchJob } from './queues.js';
+import { InvalidJobDataError, JobSchemaMismatchError } from './worker-errors.js';
+
+/**
+ * The processor of the discovery queue: one job is one batch of Discovery events, applied with
+ * applyBatch (one atomic Lua call, idempotent by the batch id). A job run twice, because its
+ * worker died after the script ran or the producer delivered it twice, finds the batch's
+ * applied marker and changes nothing, so counts stay exact whatever BullMQ retries.
+ *
+ * After the batch, infohashes it saw that have no live peers get a peer lookup queued (when a
+ * scheduler is given). That runs for a duplicate batch too: a worker that died between the
+ * two steps must not lose the lookups, and the scheduler's per-window job id makes it harmless.
+ */
+
+export interface DiscoveryJobResult {
+  applied: boolean;
+  events: number;
+  invalid: number;
+  newInfohashes: number;
+  lookups: ScheduleResult | null;
+}
+
+export interface DiscoveryProcessorOptions {
+  client: RedisClient;
+  keys: IndexKeys;
+  config?: Partial<IndexConfig>;
+  now?: () => number;
+  scheduler?: PeerLookupScheduler | null;
+  /** Called after each batch (applied or a duplicate): the worker set's counters. */
+  onResult?: (result: DiscoveryJobResult) => void;
+  /** Called when the index is at another schema version: the worker set stops taking jobs. */
+  onSchemaMismatch?: (err: JobSchemaMismatchError) => void;
+}
+
+export type DiscoveryProcessor = (job: Pick<Job<DiscoveryBatchJob>, 'data'>) => Promise<DiscoveryJobResult>;
+
+/** The distinct infohashes of a batch's `infohash` events (normalised; malformed ones left out). */
+export function sightedInfohashes(events: readonly unknown[]): string[] {
+  const out = new Set<string>();
+  for (const raw of events) {
+    const e = validateDiscovery(raw);
+    if (e?.type === 'infohash') out.add(e.infohash);
+  }
+  return [...out];
+}
+
+export function createDiscoveryProcessor(o: DiscoveryProcessorOptions): DiscoveryProcessor {
+  const now = o.now ?? Date.now;
+  const maxEvents = o.config?.maxBatchEvents ?? DEFAULT_INDEX_CONFIG.maxBatchEvents;
+  return async (job) => {
+    const batch = parseDiscoveryJob(job.data, maxEvents);
+    let applied: ApplyResult;
+    try {
+      applied = await applyBatch(o.client, batch.events, { keys: o.keys, batchId: batch.id, now: now(), ...(o.config ? { config: o.config } : {}) });
+    } catch (err) {
+      if (err instanceof SchemaMismatchError) {
+        const fatal = new JobSchemaMismatchError(err.message, err.found, err.expected);
+        o.onSchemaMismatch?.(fatal);
+        throw fatal;
+      }
+      if (err instanceof BatchTooLargeError) throw new InvalidJobDataError(err.message);
+      throw err; // Redis unreachable, a script error: transient, BullMQ retries with backoff
+    }
+    const lookups = o.scheduler ? await o.scheduler.schedule(sightedInfohashes(batch.events)) : null;
+    const result: DiscoveryJobResult = {
+      applied: applied.applied,
+      events: applied.events,
+      invalid: applied.invalid,
+      newInfohashes: applied.newInfohashes,
+      lookups,
+    };
+    o.onResult?.(result);
+    return result;
+  };
+}

@@ -1,0 +1,362 @@
+import { hostname } from 'node:os';
+import { type Job, Queue, UnrecoverableError, type Worker, type WorkerOptions } from 'bullmq';
+import { type DhtNode } from '../bep5/node.js';
+import { type IndexConfig } from '../indexer/apply-batch.js';
+import { type IndexKeys } from '../indexer/keys.js';
+import { type RedisClient } from '../indexer/lua.js';
+import { type RedisConnection } from '../indexer/redis-connection.js';
+import {
+  DISCOVERY_CONCURRENCY,
+  KEEP_COMPLETED_JOBS,
+  KEEP_FAILED_JOBS,
+  LOCK_DURATION_MS,
+  MAX_STALLED_COUNT,
+  PEER_LOOKUP_CONCURRENCY,
+  PEER_LOOKUP_QUEUE_MAX,
+  PEER_LOOKUP_REFRESH_MS,
+  PEER_LOOKUP_TIMEOUT_MS,
+  PEER_LOOKUPS_PER_SECOND,
+  SHUTDOWN_GRACE_MS,
+  STALLED_INTERVAL_MS,
+} from './constants.js';
+import { AbandonableWorker } from './abandonable-worker.js';
+import { createDiscoveryProcessor, type DiscoveryJobResult } from './discovery-processor.js';
+import { createPeerLookupProcessor, type PeerLookupResult } from './peer-lookup-processor.js';
+import { PeerLookupScheduler } from './peer-lookup-scheduler.js';
+import { type DiscoveryBatchJob, type PeerLookupJob, queueNames } from './queues.js';
+import { type JobSchemaMismatchError } from './worker-errors.js';
+
+/**
+ * The consumer side of the pipeline: BullMQ workers for the discovery queue and (with a DHT
+ * node) the peer-lookup queue, on one Redis connection of their own (BullMQ adds a blocking
+ * one per worker). Any number of these may run, in one process or on many machines, against
+ * the same Redis and prefix: BullMQ hands each job to one of them, and a job whose worker died
+ * (its lock not renewed for `lockDurationMs`) is moved back to waiting by the stalled check of
+ * any survivor, every `stalledIntervalMs`. Processors are idempotent, so that rerun is safe.
+ */
+
+export interface PeerLookupWorkerOptions {
+  /** A started node (bootstrapped, or bootstrapping: lookups wait for contacts). */
+  node: DhtNode;
+  /** Lookups at once in this process (default PEER_LOOKUP_CONCURRENCY). */
+  concurrency?: number;
+  /** Lookups started per second across every worker on this queue (default PEER_LOOKUPS_PER_SECOND). */
+  perSecond?: number;
+  timeoutMs?: number;
+  refreshMs?: number;
+  queueMax?: number;
+}
+
+export interface StartWorkersOptions {
+  connection: RedisConnection;
+  keys: IndexKeys;
+  /** Discovery jobs at once (default DISCOVERY_CONCURRENCY). */
+  concurrency?: number;
+  /** Without a node, the peer-lookup queue is neither consumed nor fed. */
+  peerLookups?: PeerLookupWorkerOptions | null;
+  config?: Partial<IndexConfig>;
+  stalledIntervalMs?: number;
+  lockDurationMs?: number;
+  shutdownGraceMs?: number;
+  now?: () => number;
+  log?: (line: string) => void;
+  /** The set stopped taking jobs by itself (the index is at another schema version). */
+  onFatal?: (err: Error) => void;
+}
+
+export interface WorkerStats {
+  /** Discovery jobs finished (applied or duplicate). */
+  discoveryJobsDone: number;
+  /** Failed attempts (retried later unless unrecoverable or out of attempts). */
+  discoveryJobsFailed: number;
+  batchesApplied: number;
+  /** Batches that had been applied before: nothing changed. */
+  batchesDuplicate: number;
+  eventsApplied: number;
+  eventsInvalid: number;
+  newInfohashes: number;
+  /** Jobs of either queue that a stalled check moved back to waiting (some worker died). */
+  stalledJobs: number;
+  peerLookupsDone: number;
+  peerLookupsFailed: number;
+  peerLookupsQueued: number;
+  /** Not queued: the peer-lookup queue was full. */
+  peerLookupsSkipped: number;
+  peersFound: number;
+  /** Why the set stopped by itself, if it did. */
+  fatal: string | null;
+}
+
+export interface QueueDepth {
+  waiting: number;
+  active: number;
+  delayed: number;
+  failed: number;
+}
+
+export interface QueueDepths {
+  discoveries: QueueDepth;
+  peerLookups: QueueDepth;
+}
+
+export interface WorkerSetInfo {
+  prefix: string;
+  bullPrefix: string;
+  concurrency: number;
+  peerLookups: { concurrency: number; perSecond: number } | null;
+}
+
+const emptyStats = (): WorkerStats => ({
+  discoveryJobsDone: 0,
+  discoveryJobsFailed: 0,
+  batchesApplied: 0,
+  batchesDuplicate: 0,
+  eventsApplied: 0,
+  eventsInvalid: 0,
+  newInfohashes: 0,
+  stalledJobs: 0,
+  peerLookupsDone: 0,
+  peerLookupsFailed: 0,
+  peerLookupsQueued: 0,
+  peerLookupsSkipped: 0,
+  peersFound: 0,
+  fatal: null,
+});
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${String(value)}`);
+  return v;
+}
+
+/** What the set does with its workers, whatever their job types. */
+type RunningWorker = Pick<AbandonableWorker<unknown, unknown>, 'name' | 'run' | 'waitUntilReady' | 'pause' | 'close' | 'cancelAllJobs' | 'abandon'>;
+
+const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
+
+/**
+ * QUIT, or a plain disconnect when Redis does not answer within a second. Never waits on the
+ * QUIT itself: with Redis down, ioredis holds it (and its 'end' event) back for good.
+ */
+async function closeClient(client: RedisClient): Promise<void> {
+  if (client.status === 'end') return;
+  if (client.status === 'ready') {
+    const ended = new Promise<void>((r) => client.once('end', () => r()));
+    client.quit().catch(() => undefined);
+    await Promise.race([ended, pause(1_000)]);
+  }
+  client.disconnect(); // a no-op once QUIT has ended it
+}
+
+export class WorkerSet {
+  private closing: Promise<void> | null = null;
+
+  /** @internal use startWorkers() */
+  constructor(
+    readonly info: WorkerSetInfo,
+    private readonly counters: WorkerStats,
+    private readonly client: RedisClient,
+    private readonly queues: { discoveries: Queue<DiscoveryBatchJob>; peerLookups: Queue<PeerLookupJob> },
+    private readonly workers: RunningWorker[],
+    private readonly graceMs: number,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  stats(): WorkerStats {
+    return { ...this.counters };
+  }
+
+  /** Job counts of both queues (of every worker on this Redis and prefix, not just this set). */
+  async queueDepths(): Promise<QueueDepths> {
+    const depth = async (q: Queue): Promise<QueueDepth> => {
+      const c = await q.getJobCounts('waiting', 'active', 'delayed', 'failed');
+      return { waiting: c['waiting'] ?? 0, active: c['active'] ?? 0, delayed: c['delayed'] ?? 0, failed: c['failed'] ?? 0 };
+    };
+    const [discoveries, peerLookups] = await Promise.all([depth(this.queues.discoveries), depth(this.queues.peerLookups)]);
+    return { discoveries, peerLookups };
+  }
+
+  /**
+   * Stops taking jobs, lets running ones finish (up to the grace period; after it they are
+   * cancelled and BullMQ retries them later, here or elsewhere), then closes every connection
+   * the set opened. Idempotent.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    const finished = Promise.all(this.workers.map((w) => w.close())).then(
+      () => true,
+      () => true,
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<false>((r) => (timer = setTimeout(() => r(false), this.graceMs)));
+    const inTime = await Promise.race([finished, graceOver]);
+    clearTimeout(timer);
+    if (!inTime) {
+      this.log(`workers still busy after ${this.graceMs} ms: cancelling running jobs (BullMQ retries them later)`);
+      for (const w of this.workers) w.cancelAllJobs('worker shutting down');
+      // Cancelled processors end at once; one stuck on Redis is cut loose by the disconnect below.
+      await Promise.race([finished, pause(1_000)]);
+    }
+    await Promise.all([this.queues.discoveries.close(), this.queues.peerLookups.close()]).catch(() => undefined);
+    await closeClient(this.client);
+    if (inTime) return;
+    // A job that was stuck on Redis fails now that its connection is gone; let the workers
+    // unwind. With Redis unreachable they cannot: give them up (see AbandonableWorker).
+    if (await Promise.race([finished, pause(1_000).then(() => false)])) return;
+    this.log('Redis does not answer: leaving the jobs still held to be retried once their locks expire');
+    await Promise.all(this.workers.map((w) => w.abandon()));
+  }
+}
+
+/**
+ * Starts the workers. The caller has brought the index to the current schema first
+ * (migrations/runner.ts ensureSchema); a worker that meets another schema version anyway
+ * fails that job without retry, stops taking jobs and calls `onFatal`.
+ */
+export async function startWorkers(o: StartWorkersOptions): Promise<WorkerSet> {
+  const log = o.log ?? (() => undefined);
+  const now = o.now ?? Date.now;
+  const concurrency = positive('concurrency', o.concurrency, DISCOVERY_CONCURRENCY);
+  const lookups = o.peerLookups ?? null;
+  // Every number is checked before anything connects, so a bad option leaves no socket behind.
+  const lookupConcurrency = lookups ? positive('peer lookup concurrency', lookups.concurrency, PEER_LOOKUP_CONCURRENCY) : 0;
+  const perSecond = lookups ? positive('peer lookups per second', lookups.perSecond, PEER_LOOKUPS_PER_SECOND) : 0;
+  const lookupTimeoutMs = lookups ? positive('peer lookup timeoutMs', lookups.timeoutMs, PEER_LOOKUP_TIMEOUT_MS) : 0;
+  const refreshMs = lookups ? positive('peer lookup refreshMs', lookups.refreshMs, PEER_LOOKUP_REFRESH_MS) : 0;
+  const queueMax = lookups ? positive('peer lookup queueMax', lookups.queueMax, PEER_LOOKUP_QUEUE_MAX) : 0;
+  const stalledInterval = positive('stalledIntervalMs', o.stalledIntervalMs, STALLED_INTERVAL_MS);
+  const lockDuration = positive('lockDurationMs', o.lockDurationMs, LOCK_DURATION_MS);
+  const graceMs = positive('shutdownGraceMs', o.shutdownGraceMs, SHUTDOWN_GRACE_MS);
+  const names = queueNames(o.keys);
+  // BullMQ wants maxRetriesPerRequest: null (see ../shared/notes/toolchain.md pitfall 19); the
+  // index writes share this connection, so during an outage they wait for Redis, as BullMQ does.
+  const client = o.connection.newClient({ maxRetriesPerRequest: null });
+  const shared = { connection: client, prefix: names.bullPrefix };
+  const queues = {
+    discoveries: new Queue<DiscoveryBatchJob>(names.discoveries, shared),
+    peerLookups: new Queue<PeerLookupJob>(names.peerLookups, shared),
+  };
+  for (const q of Object.values(queues)) q.on('error', (err: Error) => log(`queue ${q.name}: ${err.message}`));
+
+  const workerOptions: WorkerOptions = {
+    ...shared,
+    name: `${hostname()}:${process.pid}`,
+    stalledInterval,
+    lockDuration,
+    maxStalledCount: MAX_STALLED_COUNT,
+    removeOnComplete: { count: KEEP_COMPLETED_JOBS },
+    removeOnFail: { count: KEEP_FAILED_JOBS },
+    autorun: false,
+  };
+  const info: WorkerSetInfo = {
+    prefix: o.keys.prefix,
+    bullPrefix: names.bullPrefix,
+    concurrency,
+    peerLookups: lookups ? { concurrency: lookupConcurrency, perSecond } : null,
+  };
+  const workers: RunningWorker[] = [];
+  const stats = emptyStats();
+  const set = new WorkerSet(info, stats, client, queues, workers, graceMs, log);
+
+  const scheduler = lookups
+    ? new PeerLookupScheduler({
+        client,
+        keys: o.keys,
+        queue: queues.peerLookups,
+        now,
+        refreshMs,
+        queueMax,
+        ...(o.config?.peerTtlMs !== undefined ? { peerTtlMs: o.config.peerTtlMs } : {}),
+      })
+    : null;
+
+  const onSchemaMismatch = (err: JobSchemaMismatchError): void => {
+    if (stats.fatal !== null) return;
+    stats.fatal = err.message;
+    log(`stopping: ${err.message}`);
+    for (const w of workers) void w.pause(true);
+    o.onFatal?.(err);
+  };
+  const processDiscovery = createDiscoveryProcessor({
+    client,
+    keys: o.keys,
+    now,
+    scheduler,
+    ...(o.config ? { config: o.config } : {}),
+    onResult(r) {
+      if (r.applied) {
+        stats.batchesApplied++;
+        stats.eventsApplied += r.events - r.invalid;
+        stats.eventsInvalid += r.invalid;
+        stats.newInfohashes += r.newInfohashes;
+      } else stats.batchesDuplicate++;
+      if (r.lookups) {
+        stats.peerLookupsQueued += r.lookups.queued;
+        stats.peerLookupsSkipped += r.lookups.skipped;
+      }
+    },
+    onSchemaMismatch,
+  });
+  const discoveryWorker = new AbandonableWorker<DiscoveryBatchJob, DiscoveryJobResult>(names.discoveries, (job) => processDiscovery(job), { ...workerOptions, concurrency });
+  watch(discoveryWorker, 'discovery', log, {
+    done: () => stats.discoveryJobsDone++,
+    failed: () => stats.discoveryJobsFailed++,
+    stalled: () => stats.stalledJobs++,
+  });
+  workers.push(discoveryWorker);
+
+  if (lookups) {
+    const processLookup = createPeerLookupProcessor({
+      node: lookups.node,
+      client,
+      keys: o.keys,
+      now,
+      timeoutMs: lookupTimeoutMs,
+      ...(o.config ? { config: o.config } : {}),
+      onResult: (r: PeerLookupResult) => (stats.peersFound += r.peers),
+      onSchemaMismatch,
+    });
+    const lookupWorker = new AbandonableWorker<PeerLookupJob, PeerLookupResult>(names.peerLookups, (job, token, signal) => processLookup(job, token, signal), {
+      ...workerOptions,
+      concurrency: lookupConcurrency,
+      limiter: { max: perSecond, duration: 1_000 },
+    });
+    watch(lookupWorker, 'peer lookup', log, {
+      done: () => stats.peerLookupsDone++,
+      failed: () => stats.peerLookupsFailed++,
+      stalled: () => stats.stalledJobs++,
+    });
+    workers.push(lookupWorker);
+  }
+
+  try {
+    await Promise.all([...workers.map((w) => w.waitUntilReady()), ...Object.values(queues).map((q) => q.waitUntilReady())]);
+  } catch (err) {
+    await set.close();
+    throw err;
+  }
+  for (const w of workers) {
+    w.run().catch((err: unknown) => log(`${w.name} stopped: ${err instanceof Error ? err.message : String(err)}`));
+  }
+  return set;
+}
+
+/** Counts and logs what a worker does. Every failure is one line with the job and attempt. */
+function watch(worker: Worker, what: string, log: (line: string) => void, count: { done: () => void; failed: () => void; stalled: () => void }): void {
+  worker.on('error', (err: Error) => log(`${what} worker: ${err.message}`));
+  worker.on('completed', () => count.done());
+  worker.on('failed', (job: Job | undefined, err: Error) => {
+    count.failed();
+    const attempts = job?.opts.attempts ?? 1;
+    const retry = job !== undefined && job.attemptsMade < attempts && !(err instanceof UnrecoverableError);
+    log(`${what} job ${job?.id ?? '?'} failed (attempt ${job?.attemptsMade ?? '?'} of ${attempts}${retry ? ', will retry' : ''}): ${err.message}`);
+  });
+  worker.on('stalled', (jobId: string) => {
+    count.stalled();
+    log(`${what} job ${jobId} stalled (its worker stopped): queued again`);
+  });
+}
