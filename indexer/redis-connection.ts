@@ -190,12 +190,17 @@ async function quitClient(c: RedisClient): Promise<void> {
   if (c.status === 'end') return;
   const ended = new Promise<void>((r) => c.once('end', () => r()));
   const timer = setTimeout(() => c.disconnect(), 2000);
+  // quit() waits forever while Redis is down (the command sits in the offline queue), and a
+  // client between reconnect attempts may never emit 'end': every wait here is bounded.
+  const bounded = <T>(p: Promise<T>, ms: number): Promise<T | undefined> =>
+    Promise.race([p, new Promise<undefined>((r) => setTimeout(r, ms).unref())]);
   try {
-    await c.quit();
+    await bounded(c.quit(), 2500);
   } catch {
-    c.disconnect();
+    // already closing or closed
   }
-  await ended;
+  c.disconnect();
+  await bounded(ended, 1000);
   clearTimeout(timer);
 }
 

@@ -239,3 +239,21 @@ test('test harness: restart keeps the port, clients reconnect', async (t) => {
   t.is(await conn.client.get('k'), null, 'no persistence in the harness');
   t.is(await conn.client.ping(), 'PONG');
 });
+
+test('close() returns while Redis is down: quit cannot hang on the offline queue', async (t) => {
+  const s = await startRedisServer();
+  t.teardown(() => s.stop());
+  const conn = await connectRedis({ url: s.url, dataDir: mkdtempSync(join(tmpdir(), 'dhtscope-close-')), clientOptions: { maxRetriesPerRequest: null } });
+  const extra = conn.newClient({ maxRetriesPerRequest: null });
+  await extra.ping();
+  await s.kill();
+  await new Promise((r) => setTimeout(r, 500));
+  const closing = conn.close().then(() => 'closed' as const);
+  const verdict = await Promise.race([closing, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 15_000))]);
+  t.is(verdict, 'closed');
+  // Closed for good: with the server back, neither client reconnects.
+  await s.start();
+  await new Promise((r) => setTimeout(r, 1500));
+  t.not(conn.client.status, 'ready');
+  t.not(extra.status, 'ready');
+});
