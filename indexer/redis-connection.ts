@@ -193,7 +193,7 @@ async function quitClient(c: RedisClient): Promise<void> {
   // quit() waits forever while Redis is down (the command sits in the offline queue), and a
   // client between reconnect attempts may never emit 'end': every wait here is bounded.
   const bounded = <T>(p: Promise<T>, ms: number): Promise<T | undefined> =>
-    Promise.race([p, new Promise<undefined>((r) => setTimeout(r, ms).unref())]);
+    Promise.race([p, new Promise<undefined>((r) => setTimeout(() => r(undefined), ms).unref())]);
   try {
     await bounded(c.quit(), 2500);
   } catch {
