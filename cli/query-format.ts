@@ -1,5 +1,5 @@
-import { type CensusView, type InfohashListView, type PeersView, type StatsView } from '../indexer/api/views.js';
-import { type InfohashRecord } from '../indexer/queries.js';
+import { type CensusView, type InfohashListView, type InfohashView, type PeersView, type SearchView, type StatsView } from '../indexer/api/views.js';
+import { type StoredMetadata } from '../indexer/metadata-store.js';
 
 /**
  * `dhtscope query` output for people: aligned columns, times as ISO plus how long ago,
@@ -39,19 +39,62 @@ export function sparkline(values: readonly number[]): string {
   return values.map((v) => BARS[Math.min(BARS.length - 1, Math.floor((v / max) * (BARS.length - 1) + 0.5))]).join('');
 }
 
-export function formatInfohash(r: InfohashRecord, now: number): string {
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+
+/** "4.7 GiB", "512 B": binary units, 3 significant digits. */
+export function bytes(n: number): string {
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < UNITS.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${n} B` : `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} ${UNITS[u]}`;
+}
+
+/** Files shown by `query infohash` (the JSON has every stored one). */
+const SHOWN_FILES = 20;
+/** Names are cut to this many characters in search results (the JSON has them whole). */
+const NAME_COLUMN_CHARS = 100;
+
+const cut = (text: string, max: number): string => ([...text].length > max ? `${[...text].slice(0, max - 1).join('')}…` : text);
+
+/** Rows about the torrent (name, size, pieces, fetch), shown under the infohash. */
+function metadataRows(m: StoredMetadata, now: number): string[][] {
+  const rows = [
+    ['name', `${m.name.display}${m.name.truncated ? '  (cut: the name is longer)' : ''}`],
+    ['size', `${bytes(m.totalSize)} (${count(m.totalSize)} bytes) in ${count(m.fileCount)} file${m.fileCount === 1 ? '' : 's'}`],
+    ['pieces', `${count(m.pieceCount)} of ${bytes(m.pieceLength)}`],
+    ['metadata', `fetched ${when(m.fetchedAt, now)} from ${m.peer}`],
+  ];
+  if (m.private) rows.push(['private', 'yes (BEP 27: peers only from its trackers)']);
+  return rows;
+}
+
+/** The first stored files as "size  path" lines. */
+function fileLines(m: StoredMetadata): string[] {
+  if (m.files.length === 0) return [];
+  const shown = m.files.slice(0, SHOWN_FILES);
+  const more = m.fileCount > shown.length ? ` (first ${shown.length} of ${count(m.fileCount)})` : '';
+  return [`files${more}`, ...table(shown.map((f) => ['', bytes(f.size), `${f.path}${f.truncated ? '  (path cut)' : ''}`]), [false, true, false])];
+}
+
+export function formatInfohash(r: InfohashView, now: number): string {
   const lines = table([
     ['infohash', r.infohash],
+    ...(r.metadata === null ? [] : metadataRows(r.metadata, now)),
     ['first seen', when(r.firstSeen, now)],
     ['last seen', when(r.lastSeen, now)],
     ['sightings', count(r.seen)],
     ['sources', `${count(r.sources)} DHT node${r.sources === 1 ? '' : 's'}`],
     ['live peers', count(r.peerCount)],
+    ...(r.metadata === null ? [['metadata', 'not fetched yet']] : []),
   ]);
   if (r.peers.length > 0) {
     lines.push(`newest peers${r.peers.length < r.peerCount ? ` (${r.peers.length} of ${count(r.peerCount)}: dhtscope query peers ${r.infohash})` : ''}`);
     lines.push(...table(r.peers.map((p) => ['', p.address, when(p.lastSeen, now)])));
   }
+  if (r.metadata !== null) lines.push(...fileLines(r.metadata));
   return lines.join('\n');
 }
 
@@ -103,5 +146,21 @@ export function formatCensus(v: CensusView): string {
     ...(versions.length === 0 ? ['no client versions yet'] : table([['CLIENT', 'V', 'NODES'], ...versions], [false, false, true])),
     '',
     ...table([['DAY (UTC)', 'NODES'], ...v.perDay.map((d) => [d.day, count(d.nodes)])], [false, true]),
+  ].join('\n');
+}
+
+/** A shell word for `text` (single-quoted unless plainly safe), for the "more:" hint. */
+function shellWord(text: string): string {
+  return /^[\w.,:@%+=/-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
+}
+
+export function formatSearch(v: SearchView, now: number, limitArg: string): string {
+  if (v.items.length === 0) return v.total === 0 ? `no torrent names with every word of ${JSON.stringify(v.q)}` : `no more results for ${JSON.stringify(v.q)} (${count(v.total)} in all)`;
+  const rows = v.items.map((i) => [i.infohash, bytes(i.totalSize), count(i.fileCount), count(i.peers), ago(i.lastSeen, now), cut(i.name, NAME_COLUMN_CHARS)]);
+  const shown = `${count(v.offset + 1)}-${count(v.offset + v.items.length)}`;
+  return [
+    `${shown} of ${count(v.total)} torrent${v.total === 1 ? '' : 's'} named with every word of ${JSON.stringify(v.q)}, most peers first`,
+    ...table([['INFOHASH', 'SIZE', 'FILES', 'PEERS', 'LAST SEEN', 'NAME'], ...rows], [false, true, true, true, false, false]),
+    ...(v.nextOffset === null ? [] : [`more: dhtscope query search ${v.q.split(/\s+/).filter(Boolean).map(shellWord).join(' ')}${limitArg} --offset ${v.nextOffset}`]),
   ].join('\n');
 }

@@ -1,3 +1,6 @@
+import { MAX_TOKEN_CHARS } from './metadata-constants.js';
+import { TOKEN_RE } from './search-tokens.js';
+
 /**
  * The Redis key layout of the dhtscope index (documented key by key in indexer/SCHEMA.md).
  *
@@ -102,6 +105,29 @@ export class IndexKeys {
     return `${this.tag}:popular`;
   }
 
+  // ---- torrent metadata and search (schema ≥ 3) ----
+  /** HASH the torrent's metadata (name raw + display, sizes, first files, fetchedAt, peer, indexed tokens). */
+  infohashMetadata(hex: string): string {
+    return `${this.tag}:ih:${checkHex(hex)}:meta`;
+  }
+  /** HASH failed metadata fetches: attempts, lastAttemptAt, lastError, nextAttemptAt, gaveUp; expiring. */
+  infohashFetch(hex: string): string {
+    return `${this.tag}:ih:${checkHex(hex)}:fetch`;
+  }
+  /** ZSET infohash → fetchedAt (ms): every infohash that has metadata. */
+  get metadataFetched(): string {
+    return `${this.tag}:metadata:fetched`;
+  }
+  /** ZSET infohash → when its next fetch attempt is due (ms): infohashes whose fetch failed; capped. */
+  get metadataWait(): string {
+    return `${this.tag}:metadata:wait`;
+  }
+  /** ZSET infohash → live peers when its metadata was stored: the posting list of one name token; capped. */
+  searchToken(token: string): string {
+    if (!TOKEN_RE.test(token) || [...token].length > MAX_TOKEN_CHARS) throw new Error(`bad search token ${JSON.stringify(token)}`);
+    return `${this.tag}:search:t:${token}`;
+  }
+
   // ---- node census ----
   /** HYPERLOGLOG of node IDs ever seen. */
   get nodes(): string {
@@ -168,4 +194,4 @@ function checkHex(hex: string): string {
  * The schema version this code reads and writes. migrations/ owns the schema: its latest
  * migration must have this number (checked when migrations/index.ts loads).
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;

@@ -1,6 +1,7 @@
 import { SCHEMA_VERSION } from '../indexer/keys.js';
 import { initial } from './001-initial.js';
 import { peersZset } from './002-peers-zset.js';
+import { metadata } from './003-metadata.js';
 import { type Migration } from './types.js';
 
 /**
@@ -8,7 +9,7 @@ import { type Migration } from './types.js';
  * version NNN, append it here, and raise SCHEMA_VERSION in indexer/keys.ts to NNN (the writer
  * and readers then speak the new schema). Numbers are contiguous from 1.
  */
-export const MIGRATIONS: readonly Migration[] = Object.freeze([initial, peersZset]);
+export const MIGRATIONS: readonly Migration[] = Object.freeze([initial, peersZset, metadata]);
 
 export function checkMigrations(list: readonly Migration[]): void {
   list.forEach((m, i) => {

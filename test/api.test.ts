@@ -91,8 +91,9 @@ test('GET /api/infohashes/:ih returns the record as applied, newest peers first'
       { address: PEER(3), lastSeen: T0 + 20_000 },
       { address: PEER(1), lastSeen: T0 + 20_000 },
     ],
+    metadata: null,
   });
-  t.deepEqual(res.body, await getInfohash(c, keys, IH(1), { now: NOW }));
+  t.deepEqual(res.body, { ...(await getInfohash(c, keys, IH(1), { now: NOW })), metadata: null });
   // Known only from a peers reply: seen 0, one peer.
   t.like((await get(app, `/api/infohashes/${IH(3)}`)).body, { seen: 0, sources: 0, peerCount: 1, firstSeen: T0 + 40_000 });
 });

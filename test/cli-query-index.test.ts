@@ -10,14 +10,13 @@
 import test, { type ExecutionContext } from 'ava';
 import { type Redis } from 'ioredis';
 import { queryCommand } from '../cli/commands/query.js';
-import { CommandError } from '../cli/command-error.js';
-import { UsageError } from '../cli/usage-error.js';
 import type { Discovery } from '../crawler/discovery.js';
 import { createApiServer } from '../indexer/api/server.js';
 import { applyBatch } from '../indexer/apply-batch.js';
 import { IndexKeys } from '../indexer/keys.js';
 import { ensureSchema, MigrationRunner } from '../migrations/runner.js';
 import { runCli } from './helpers/cli.js';
+import { type InProcessRun, runInProcess } from './helpers/in-process-command.js';
 import { randomPrefix, useRedisServer } from './helpers/redis.js';
 
 const redis = useRedisServer(test);
@@ -70,31 +69,8 @@ async function index(t: ExecutionContext, events: Discovery[] = batch()): Promis
   };
 }
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** `dhtscope query ...argv` in this process, with main.ts's mapping of errors to exit codes. */
-async function query(argv: string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const out = process.stdout.write;
-  const err = process.stderr.write;
-  process.stdout.write = ((chunk: string) => ((stdout += chunk), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string) => ((stderr += chunk), true)) as typeof process.stderr.write;
-  try {
-    return { code: await queryCommand.run(argv), stdout, stderr };
-  } catch (e) {
-    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) return { code: 2, stdout, stderr: stderr + (e as Error).message };
-    if (e instanceof CommandError) return { code: e.exitCode, stdout, stderr: stderr + e.message };
-    throw e;
-  } finally {
-    process.stdout.write = out;
-    process.stderr.write = err;
-  }
-}
+const query = (argv: string[]): Promise<InProcessRun> => runInProcess(queryCommand, argv);
 
 const json = (r: { stdout: string }): any => JSON.parse(r.stdout);
 
@@ -225,7 +201,7 @@ test.serial('an index not yet created reads as empty; an older schema is a one-l
   await new MigrationRunner(c, keys).migrate({ to: 1 });
   const old = await query(['recent', '--redis-url', redis.server.url, '--prefix', keys.prefix]);
   t.is(old.code, 1);
-  t.regex(old.stderr, /schema version 1, this dhtscope needs 2: run "dhtscope migrate"/);
+  t.regex(old.stderr, /schema version 1, this dhtscope needs 3: run "dhtscope migrate"/);
 });
 
 test.serial('--help and -h print the usage, every query and an example, and return 0', async (t) => {

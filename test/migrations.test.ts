@@ -1,11 +1,14 @@
 import test, { type ExecutionContext } from 'ava';
 import { type Redis } from 'ioredis';
 import type { Discovery } from '../crawler/discovery.js';
-import { applyBatch, batchId, DEFAULT_INDEX_CONFIG } from '../indexer/apply-batch.js';
+import { applyBatch, applyScript, batchId, DEFAULT_INDEX_CONFIG, planBatch } from '../indexer/apply-batch.js';
 import { IndexKeys, SCHEMA_VERSION } from '../indexer/keys.js';
 import { LuaScript } from '../indexer/lua.js';
+import { getMetadata, metadataCandidates, storeMetadata } from '../indexer/metadata-store.js';
 import { getInfohash, popularInfohashes, recentInfohashes, totals } from '../indexer/queries.js';
+import { searchMetadata } from '../indexer/search.js';
 import { peersZset } from '../migrations/002-peers-zset.js';
+import { metadata } from '../migrations/003-metadata.js';
 import { runMigrate } from '../migrations/command.js';
 import { MigrationLockBusyError, MigrationLockLostError, MigrationTargetError, SchemaOutdatedError, SchemaTooNewError } from '../migrations/errors.js';
 import { MIGRATIONS } from '../migrations/index.js';
@@ -99,14 +102,14 @@ test('a fresh database migrates to the latest version; a re-run is a no-op', asy
   t.is(runner.latest, SCHEMA_VERSION);
   t.is(runner.latest, MIGRATIONS.length);
   t.is(await runner.currentVersion(), 0);
-  t.deepEqual(await runner.migrate(), { from: 0, to: SCHEMA_VERSION, applied: [1, 2] });
+  t.deepEqual(await runner.migrate(), { from: 0, to: SCHEMA_VERSION, applied: [1, 2, 3] });
   t.is(await c.get(keys.schemaVersion), String(SCHEMA_VERSION));
-  t.deepEqual(await c.hgetall(keys.meta), { prefix: keys.prefix, created_at: String(now) });
+  t.deepEqual(await c.hgetall(keys.meta), { prefix: keys.prefix, created_at: String(now), metadata_since: String(now) });
   t.is(await c.exists(keys.schemaLock), 0, 'the lock is released');
   const state = await snapshot(c, keys.prefix);
 
-  t.deepEqual(await runner.migrate(), { from: 2, to: 2, applied: [] });
-  t.deepEqual(await new MigrationRunner(c, keys).migrate({ to: 2 }), { from: 2, to: 2, applied: [] });
+  t.deepEqual(await runner.migrate(), { from: 3, to: 3, applied: [] });
+  t.deepEqual(await new MigrationRunner(c, keys).migrate({ to: 3 }), { from: 3, to: 3, applied: [] });
   t.deepEqual(await snapshot(c, keys.prefix), state);
 });
 
@@ -115,8 +118,8 @@ test('--to N stops at N; the rest later; no way down', async (t) => {
   const runner = new MigrationRunner(c, keys);
   t.deepEqual(await runner.migrate({ to: 1 }), { from: 0, to: 1, applied: [1] });
   t.is(await runner.currentVersion(), 1);
-  await t.throwsAsync(runner.migrate({ to: 3 }), { instanceOf: MigrationTargetError, code: 'ERR_MIGRATION_TARGET' });
-  t.deepEqual(await runner.migrate(), { from: 1, to: 2, applied: [2] });
+  await t.throwsAsync(runner.migrate({ to: 4 }), { instanceOf: MigrationTargetError, code: 'ERR_MIGRATION_TARGET' });
+  t.deepEqual(await runner.migrate(), { from: 1, to: 3, applied: [2, 3] });
   await t.throwsAsync(runner.migrate({ to: 1 }), { instanceOf: MigrationTargetError, message: /not supported/ });
 });
 
@@ -176,7 +179,7 @@ test('two runners at once on real schema-1 data: migrated once, correctly', asyn
   }
   await applyBatchV1(c, keys, events);
   const [ra, rb] = await Promise.all([new MigrationRunner(c, keys, { pollMs: 10 }).migrate(), new MigrationRunner(c2, keys, { pollMs: 10 }).migrate()]);
-  t.deepEqual([...ra.applied, ...rb.applied], [2]);
+  t.deepEqual([...ra.applied, ...rb.applied], [2, 3]);
   for (const i of [0, 250, 499]) {
     t.is(await c.type(keys.infohashPeers(IH(i))), 'zset');
     t.deepEqual((await c.zrange(keys.infohashPeers(IH(i)), 0, '-1')).sort(), [PEER(i), PEER(i + 1)].sort());
@@ -220,7 +223,7 @@ test('data written by schema 1 migrates to the schema-2 shape with the same info
 
   const logs: string[] = [];
   const r = await new MigrationRunner(c, keys, { onLog: (l) => logs.push(l) }).migrate();
-  t.deepEqual(r, { from: 1, to: 2, applied: [2] });
+  t.deepEqual(r, { from: 1, to: 3, applied: [2, 3] });
   t.true(logs.some((l) => /3 peer sets converted \(4 infohashes walked\)/.test(l)), logs.join('\n'));
 
   // Peers: the same members, as a ZSET scored by the infohash's last sighting, expiring.
@@ -269,11 +272,93 @@ test('data written by schema 1 migrates to the schema-2 shape with the same info
   for (const s of [state, after]) for (const v of Object.values(s)) (v as { ttl: boolean }).ttl = false;
   t.deepEqual(after, state);
 
-  // The schema-2 writer works on migrated data: a newer sighting of PEER(1) moves it to the front.
+  // The current writer works on migrated data: a newer sighting of PEER(1) moves it to the front.
   await applyBatch(c, [{ type: 'peers', infohash: IH(1), peers: [PEER(1), PEER(9)], node: ADDR(1), at: now }], { keys, now });
   const rec = await getInfohash(c, keys, IH(1), { now });
   t.deepEqual(rec!.peers.slice(0, 2).map((p) => p.address).sort(), [PEER(1), PEER(9)].sort());
   t.is(rec!.peerCount, 4);
+});
+
+/**
+ * The schema-2 batch writer: version 2's script is version 3's (schema 3 only adds metadata
+ * keys, written elsewhere); only the version it checks differs. Resolves to the script's status
+ * (1 applied, -1 refused for another version).
+ */
+async function applyBatchV2(c: Redis, keys: IndexKeys, events: Discovery[], now: number): Promise<number> {
+  const plan = planBatch(events, { keys, now });
+  const args = JSON.stringify({ ...(JSON.parse(plan.args[0]) as object), v: '2' });
+  const [status] = (await applyScript.run(c, plan.keys, [args])) as [number];
+  return status;
+}
+
+test('data written by schema 2 migrates to 3 unchanged but for metadata_since; metadata, search and candidates work on it', async (t) => {
+  const { c, keys } = fresh(t);
+  await new MigrationRunner(c, keys).migrate({ to: 2 });
+  const now = Date.now();
+  const events: Discovery[] = [
+    { type: 'infohash', infohash: IH(1), node: ADDR(1), source: 'sample', at: now - 60_000 },
+    { type: 'peers', infohash: IH(1), peers: [PEER(1), PEER(2), PEER(3)], node: ADDR(1), at: now - 50_000 },
+    { type: 'infohash', infohash: IH(2), node: ADDR(2), source: 'get_peers', at: now - 40_000 },
+    { type: 'peers', infohash: IH(3), peers: [PEER(4)], node: ADDR(3), at: now - 30_000 },
+    { type: 'node', id: IH(9), address: ADDR(9), version: null, rttMs: 12, bep51: true, bep42: false, at: now - 20_000 },
+  ];
+  t.is(await applyBatchV2(c, keys, events, now), 1);
+  await t.throwsAsync(applyBatch(c, events, { keys, now }), { code: 'ERR_SCHEMA_MISMATCH', message: /version 2, this dhtscope needs 3/ });
+  const before = await snapshot(c, keys.prefix);
+
+  const since = now + 5;
+  const logs: string[] = [];
+  t.deepEqual(await new MigrationRunner(c, keys, { now: () => since, onLog: (l) => logs.push(l) }).migrate(), { from: 2, to: 3, applied: [3] });
+  t.true(logs.some((l) => /metadata: keeping torrent metadata from /.test(l)), logs.join('\n'));
+  const after = await snapshot(c, keys.prefix);
+  const changed = Object.keys(after).filter((k) => JSON.stringify(after[k]) !== JSON.stringify(before[k]));
+  t.deepEqual(changed.sort(), [keys.meta, keys.schemaHistory, keys.schemaVersion].sort(), 'nothing else changed');
+  t.is(await c.hget(keys.meta, 'metadata_since'), String(since));
+  t.is(await applyBatchV2(c, keys, [{ ...events[0]!, at: now }], now), -1, 'the schema-2 writer refuses the migrated index');
+
+  // The step again (as after a crash between its write and the version bump): nothing changes.
+  const state = await snapshot(c, keys.prefix);
+  await c.set(keys.schemaLock, 'tok', 'PX', 10_000);
+  await metadata.up({ redis: c, keys, config: { ...DEFAULT_INDEX_CONFIG }, now: () => since + 1000, log: () => {}, lock: { key: keys.schemaLock, token: 'tok' }, assertLock: () => {} });
+  await c.del(keys.schemaLock);
+  t.deepEqual(await snapshot(c, keys.prefix), state);
+  // ...and without the lock it writes nothing.
+  await t.throwsAsync(
+    metadata.up({ redis: c, keys, config: { ...DEFAULT_INDEX_CONFIG }, now: () => since, log: () => {}, lock: { key: keys.schemaLock, token: 'tok' }, assertLock: () => {} }),
+    { instanceOf: MigrationLockLostError },
+  );
+
+  // The version-3 code on the migrated data.
+  t.deepEqual(await metadataCandidates(c, keys, { limit: 10, now }), [
+    { infohash: IH(1), peers: 3, retry: false },
+    { infohash: IH(3), peers: 1, retry: false },
+  ]);
+  const summary = {
+    name: { raw: Buffer.from('Debian 12 netinst') },
+    totalSize: 10,
+    pieceLength: 16_384,
+    pieceCount: 1,
+    fileCount: 1,
+    files: [{ path: [{ raw: Buffer.from('debian.iso') }], size: 10 }],
+    singleFile: true,
+    private: false,
+    metaVersion: 1,
+  };
+  t.is((await storeMetadata(c, keys, IH(1), summary, { fetchedAt: now, peer: PEER(1) })).status, 'stored');
+  t.is((await getMetadata(c, keys, IH(1)))!.name.display, 'Debian 12 netinst');
+  t.deepEqual((await searchMetadata(c, keys, ['debian', 'netinst'], { limit: 5, offset: 0 })).items.map((i) => i.infohash), [IH(1)]);
+  t.deepEqual((await metadataCandidates(c, keys, { limit: 10, now })).map((x) => x.infohash), [IH(3)]);
+  t.like(await applyBatch(c, [{ ...events[0]!, at: now }], { keys, now }), { applied: true });
+});
+
+test('migration 3 refuses metadata keys that a schema-2 index cannot have written', async (t) => {
+  const { c, keys } = fresh(t);
+  await new MigrationRunner(c, keys).migrate({ to: 2 });
+  await c.zadd(keys.metadataWait, 1, IH(1));
+  await t.throwsAsync(new MigrationRunner(c, keys).migrate(), { message: /metadata keys under prefix .* exist in a version-2 index: refusing/ });
+  t.is(await c.get(keys.schemaVersion), '2');
+  t.is(await c.hget(keys.meta, 'metadata_since'), null);
+  t.is(await c.exists(keys.schemaLock), 0);
 });
 
 test('the lock is renewed while a step runs longer than its TTL', async (t) => {
@@ -319,11 +404,11 @@ test('a database at version 99 is refused with a typed error', async (t) => {
   const { c, keys } = fresh(t);
   await c.set(keys.schemaVersion, '99');
   const runner = new MigrationRunner(c, keys);
-  await t.throwsAsync(runner.migrate(), { instanceOf: SchemaTooNewError, code: 'ERR_SCHEMA_TOO_NEW', message: /version 99, newer than this dhtscope knows \(2\)/ });
+  await t.throwsAsync(runner.migrate(), { instanceOf: SchemaTooNewError, code: 'ERR_SCHEMA_TOO_NEW', message: /version 99, newer than this dhtscope knows \(3\)/ });
   await t.throwsAsync(runner.assertCompatible(), { instanceOf: SchemaTooNewError });
   await t.throwsAsync(ensureSchema(c, keys, { migrate: true }), { instanceOf: SchemaTooNewError });
   const err = await t.throwsAsync(runner.migrate({ to: 2 }), { instanceOf: SchemaTooNewError });
-  t.like(err, { found: 99, known: 2 });
+  t.like(err, { found: 99, known: 3 });
   const status = await runner.status();
   t.true(status.tooNew);
   t.regex(formatStatus(status), /newer than this dhtscope: upgrade/);
@@ -352,15 +437,16 @@ test('status: data for `migrate --status`, as JSON and text', async (t) => {
   const at = Date.UTC(2026, 10, 24, 12, 0, 0);
   const runner = new MigrationRunner(c, keys, { now: () => at });
   const before = await runner.status();
-  t.like(before, { prefix: keys.prefix, current: 0, latest: 2, tooNew: false, pending: [1, 2], lock: { held: false } });
+  t.like(before, { prefix: keys.prefix, current: 0, latest: 3, tooNew: false, pending: [1, 2, 3], lock: { held: false } });
   t.deepEqual(
     before.migrations.map((m) => [m.version, m.name, m.state]),
     [
       [1, 'initial', 'pending'],
       [2, 'peers-zset', 'pending'],
+      [3, 'metadata', 'pending'],
     ],
   );
-  t.regex(formatStatus(before), /run "dhtscope migrate" to apply 1, 2/);
+  t.regex(formatStatus(before), /run "dhtscope migrate" to apply 1, 2, 3/);
 
   const out: string[] = [];
   const io = { redis: c, keys, out: (s: string) => out.push(s), runner: { now: () => at } };
@@ -368,17 +454,18 @@ test('status: data for `migrate --status`, as JSON and text', async (t) => {
   t.is(out.pop(), `schema of prefix "${keys.prefix}" migrated from 0 to 1 (applied 1)`);
   t.is(await runMigrate(['--status', '--json'], io), 0);
   const mid = JSON.parse(out.pop()!) as Awaited<ReturnType<MigrationRunner['status']>>;
-  t.like(mid, { current: 1, pending: [2] });
+  t.like(mid, { current: 1, pending: [2, 3] });
   t.like(mid.migrations[0], { version: 1, state: 'applied', appliedAt: at });
   t.is(await runMigrate(['--json'], io), 0);
-  t.deepEqual(JSON.parse(out.pop()!), { from: 1, to: 2, applied: [2] });
+  t.deepEqual(JSON.parse(out.pop()!), { from: 1, to: 3, applied: [2, 3] });
   t.is(await runMigrate([], io), 0);
-  t.is(out.pop(), `schema of prefix "${keys.prefix}" is at version 2: nothing to do`);
+  t.is(out.pop(), `schema of prefix "${keys.prefix}" is at version 3: nothing to do`);
   t.is(await runMigrate(['--status'], io), 0);
   const text = out.pop()!;
-  t.regex(text, new RegExp(`^schema of prefix "${keys.prefix}": version 2, latest known 2`));
+  t.regex(text, new RegExp(`^schema of prefix "${keys.prefix}": version 3, latest known 3`));
   t.regex(text, /001 initial\s+applied 2026-11-24T12:00:00.000Z \(\d+ ms\)/);
   t.regex(text, /002 peers-zset\s+applied/);
+  t.regex(text, /003 metadata\s+applied/);
   await t.throwsAsync(runMigrate(['--to', 'x'], io), { code: 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' });
   await t.throwsAsync(runMigrate(['--bogus'], io), { code: 'ERR_PARSE_ARGS_UNKNOWN_OPTION' });
 });

@@ -95,3 +95,29 @@ export const SPOOL_LINE_MAX_BYTES = 64 * 1024 ** 2;
 
 /** Spool files are read back in chunks of this size. */
 export const SPOOL_READ_CHUNK_BYTES = 1024 ** 2;
+
+// ---- metadata (BEP 9) jobs ----
+
+/** How often a worker process looks for infohashes that have peers and no metadata yet. */
+export const METADATA_SWEEP_MS = 15_000;
+
+/** Candidates queued per sweep at most (the fetcher's own gate caps the connections). */
+export const METADATA_SWEEP_BATCH = 200;
+
+/** No new metadata jobs while this many wait: each is up to 24 peers * 30 s of TCP work. */
+export const METADATA_QUEUE_MAX = 2_000;
+
+/**
+ * Metadata jobs at once per worker process. Each tries 3 peers at a time; the process-wide
+ * connection gate (workers/metadata/constants.ts) holds the total at 32 connections.
+ */
+export const METADATA_CONCURRENCY = 6;
+
+/**
+ * An infohash is queued at most once per this window. Shorter than the first retry delay of
+ * the fetch-state policy (indexer/metadata-constants.ts: 10 min), so a due retry is queued.
+ */
+export const METADATA_DEDUP_MS = 5 * 60_000;
+
+/** Peers read from the index per metadata job (the most recently seen first). */
+export const METADATA_PEERS_PER_JOB = 24;

@@ -1,4 +1,4 @@
-import { type DiscoveryBatchJob, type PeerLookupJob } from './queues.js';
+import { type DiscoveryBatchJob, type MetadataJob, type PeerLookupJob } from './queues.js';
 import { InvalidJobDataError } from './worker-errors.js';
 
 /**
@@ -27,6 +27,13 @@ export function parseDiscoveryJob(data: unknown, maxEvents: number): DiscoveryBa
 export function parsePeerLookupJob(data: unknown): PeerLookupJob {
   if (!isRecord(data) || typeof data['infohash'] !== 'string' || !INFOHASH.test(data['infohash'])) {
     throw new InvalidJobDataError('peer lookup job data must be {infohash: 40 lowercase hex digits}');
+  }
+  return { infohash: data['infohash'] };
+}
+
+export function parseMetadataJob(data: unknown): MetadataJob {
+  if (!isRecord(data) || typeof data['infohash'] !== 'string' || !INFOHASH.test(data['infohash'])) {
+    throw new InvalidJobDataError('metadata job data must be {infohash: 40 lowercase hex digits}');
   }
   return { infohash: data['infohash'] };
 }

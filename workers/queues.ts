@@ -11,10 +11,11 @@ export interface QueueNames {
   bullPrefix: string;
   discoveries: string;
   peerLookups: string;
+  metadata: string;
 }
 
 export function queueNames(keys: IndexKeys): QueueNames {
-  return { bullPrefix: `{${keys.prefix}:bull}`, discoveries: 'discoveries', peerLookups: 'peer-lookups' };
+  return { bullPrefix: `{${keys.prefix}:bull}`, discoveries: 'discoveries', peerLookups: 'peer-lookups', metadata: 'metadata' };
 }
 
 /** The data of a discovery job. `id` is fixed when the batch is formed and is also the job id, so a batch delivered twice (a timed-out add that did land, a spool replay) is applied once. */
@@ -25,5 +26,10 @@ export interface DiscoveryBatchJob {
 
 /** The data of a peer-lookup job. */
 export interface PeerLookupJob {
+  infohash: string;
+}
+
+/** The data of a metadata (BEP 9) job. */
+export interface MetadataJob {
   infohash: string;
 }

@@ -1,33 +1,40 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_PAGE_LIMIT, DEFAULT_STATS_MINUTES, MAX_PAGE_LIMIT, MAX_STATS_MINUTES } from '../../indexer/api/constants.js';
+import { SEARCH_DEFAULT_LIMIT, SEARCH_MAX_LIMIT, SEARCH_RANK_WINDOW } from '../../indexer/metadata-constants.js';
 import { ApiError } from '../../indexer/api/errors.js';
 import { type Cursor, type CursorKind } from '../../indexer/cursor.js';
-import { parseCursor, parseInfohashParam, parseLimit, parseMinutes } from '../../indexer/api/params.js';
-import { censusView, infohashListView, infohashView, peersView, statsView, type ViewContext } from '../../indexer/api/views.js';
+import { parseCursor, parseInfohashParam, parseLimit, parseMinutes, parseOffset, parseSearchLimit, parseSearchQuery, type SearchQuery } from '../../indexer/api/params.js';
+import { censusView, infohashListView, infohashView, peersView, searchView, statsView, type ViewContext } from '../../indexer/api/views.js';
 import { MigrationRunner } from '../../migrations/runner.js';
 import { SchemaOutdatedError } from '../../migrations/errors.js';
 import { CommandError } from '../command-error.js';
 import { INDEX_COMMAND_OPTIONS, INDEX_OPTIONS_HELP, type IndexOptionValues, openIndex, toCommandError } from '../index-options.js';
-import { formatCensus, formatInfohash, formatList, formatPeers, formatStats } from '../query-format.js';
+import { formatCensus, formatInfohash, formatList, formatPeers, formatSearch, formatStats } from '../query-format.js';
 import { type Command, UsageError } from '../usage-error.js';
 
 const help = `Usage: dhtscope query <infohash|peers|recent|popular|stats|census> [<ih>] [options]
+       dhtscope query search <words...> [--limit N] [--offset N] [--json]
 
 Reads the crawl index in Redis: the same queries, and with --json the same JSON, as the
 HTTP API (GET /api/...).
 
-  infohash <ih>    one infohash: first and last seen, sightings, sources, newest live peers
+  infohash <ih>    one infohash: first and last seen, sightings, sources, newest live peers,
+                   and its name, size and first files once its metadata was fetched
   peers <ih>       its live peers, most recently seen first (paged)
   recent           infohashes, most recently seen first (paged)
   popular          infohashes with the most live peers first (paged)
   stats            all-time totals and per-minute counts of the last --minutes
   census           DHT nodes seen: total, clients, BEP 51 / BEP 42 support, per day
+  search <words>   torrents whose name has every word (case, accents and punctuation
+                   ignored), most peers first
 
   <ih>             40 hex or 32 base32 characters, or a magnet:?xt=urn:btih:... link
   --json           print the API's JSON body for the same query
   --limit N        peers/recent/popular: items per page, 1-${MAX_PAGE_LIMIT} (default ${DEFAULT_PAGE_LIMIT})
   --cursor C       peers/recent/popular: the page after a previous one (its nextCursor,
                    printed as "more: ..." without --json)
+  --limit N        search: results per page, 1-${SEARCH_MAX_LIMIT} (default ${SEARCH_DEFAULT_LIMIT})
+  --offset N       search: results to skip, 0-${SEARCH_RANK_WINDOW - 1} (the best ${SEARCH_RANK_WINDOW} are ranked)
   --minutes N      stats: minutes of per-minute counts, 1-${MAX_STATS_MINUTES} (default ${DEFAULT_STATS_MINUTES})
 ${INDEX_OPTIONS_HELP}
   -h, --help       show this help
@@ -39,9 +46,10 @@ Exit code 0 on success, 1 when the infohash is not in the index or Redis fails, 
 usage error such as a malformed infohash.
 
 Example: dhtscope query recent --limit 20
-         dhtscope query infohash 08ada5a7a6183aae1e09d831df6748d566095a10 --json`;
+         dhtscope query infohash 08ada5a7a6183aae1e09d831df6748d566095a10 --json
+         dhtscope query search ubuntu desktop --limit 5`;
 
-const WHATS = ['infohash', 'peers', 'recent', 'popular', 'stats', 'census'] as const;
+const WHATS = ['infohash', 'peers', 'recent', 'popular', 'stats', 'census', 'search'] as const;
 type What = (typeof WHATS)[number];
 const PAGED: ReadonlySet<What> = new Set(['peers', 'recent', 'popular']);
 const WITH_INFOHASH: ReadonlySet<What> = new Set(['infohash', 'peers']);
@@ -56,6 +64,9 @@ interface Request {
   limitArg: string;
   cursor: Cursor | null;
   minutes: number;
+  /** search: the words and their tokens; null for the other queries. */
+  search: SearchQuery | null;
+  offset: number;
 }
 
 /** Checks everything before connecting: a usage error never waits for Redis. */
@@ -69,6 +80,7 @@ function parseRequest(argv: string[]): Request | null {
       limit: { type: 'string' },
       cursor: { type: 'string' },
       minutes: { type: 'string' },
+      offset: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -77,19 +89,25 @@ function parseRequest(argv: string[]): Request | null {
   if (what === undefined) throw new UsageError(`query needs one of ${WHATS.join(', ')} (see dhtscope query --help)`);
   if (!(WHATS as readonly string[]).includes(what)) throw new UsageError(`unknown query "${what}": use one of ${WHATS.join(', ')}`);
   const w = what as What;
+  const search = w === 'search';
   const wanted = WITH_INFOHASH.has(w) ? 1 : 0;
-  if (args.length !== wanted) throw new UsageError(wanted === 1 ? `query ${w} takes one infohash or magnet link` : `query ${w} takes no arguments, got "${args[0]}"`);
-  if (!PAGED.has(w) && (values.limit !== undefined || values.cursor !== undefined)) throw new UsageError('--limit and --cursor apply to peers, recent and popular');
+  if (search && args.length === 0) throw new UsageError('query search takes the words to look for in torrent names');
+  if (!search && args.length !== wanted) throw new UsageError(wanted === 1 ? `query ${w} takes one infohash or magnet link` : `query ${w} takes no arguments, got "${args[0]}"`);
+  if (search && values.cursor !== undefined) throw new UsageError('search pages with --offset, not --cursor');
+  if (!PAGED.has(w) && !search && (values.limit !== undefined || values.cursor !== undefined)) throw new UsageError('--limit and --cursor apply to peers, recent and popular (and --limit to search)');
   if (w !== 'stats' && values.minutes !== undefined) throw new UsageError('--minutes applies to stats');
+  if (!search && values.offset !== undefined) throw new UsageError('--offset applies to search');
   return asUsage(() => ({
     index: { 'redis-url': values['redis-url'], prefix: values.prefix, 'data-dir': values['data-dir'] },
     what: w,
     infohash: wanted === 1 ? parseInfohashParam(args[0]) : '',
     json: values.json === true,
-    limit: parseLimit(values.limit),
+    limit: search ? parseSearchLimit(values.limit) : parseLimit(values.limit),
     limitArg: values.limit === undefined ? '' : ` --limit ${values.limit}`,
     cursor: PAGED.has(w) ? parseCursor(values.cursor, w as CursorKind) : null,
     minutes: parseMinutes(values.minutes),
+    search: search ? parseSearchQuery(args.join(' ')) : null,
+    offset: parseOffset(values.offset),
   }));
 }
 
@@ -128,11 +146,15 @@ async function answer(vc: ViewContext, r: Request): Promise<{ body: unknown; tex
       const body = await censusView(vc);
       return { body, text: () => formatCensus(body) };
     }
+    case 'search': {
+      const body = await searchView(vc, r.search!, { limit: r.limit, offset: r.offset });
+      return { body, text: () => formatSearch(body, now, r.limitArg) };
+    }
   }
 }
 
 export const queryCommand: Command = {
-  summary: 'query the Redis index: an infohash, its peers, recent, popular, stats, census',
+  summary: 'query the Redis index: an infohash, its peers, recent, popular, stats, census, name search',
   help,
   async run(argv) {
     const request = parseRequest(argv);

@@ -17,6 +17,10 @@ export const API_ERROR_STATUS = {
   ERR_BAD_SORT: 400,
   /** `minutes` is not an integer in 1..MAX_STATS_MINUTES. */
   ERR_BAD_MINUTES: 400,
+  /** `q` is missing, repeated, longer than MAX_QUERY_CHARS, or has no searchable word. */
+  ERR_BAD_QUERY: 400,
+  /** `offset` is not an integer in 0..SEARCH_RANK_WINDOW - 1. */
+  ERR_BAD_OFFSET: 400,
   /** Any other malformed request (bad URL encoding, and the like). */
   ERR_BAD_REQUEST: 400,
   /** The infohash is not in the index. */

@@ -1,6 +1,8 @@
 import { parseInfohash } from '../../cli/infohash.js';
 import { UsageError } from '../../cli/usage-error.js';
 import { type Cursor, type CursorKind, decodeCursor, InvalidCursorError } from '../cursor.js';
+import { MAX_QUERY_CHARS, MAX_QUERY_TOKENS, SEARCH_DEFAULT_LIMIT, SEARCH_MAX_LIMIT, SEARCH_RANK_WINDOW } from '../metadata-constants.js';
+import { tokenize } from '../search-tokens.js';
 import { DEFAULT_PAGE_LIMIT, DEFAULT_STATS_MINUTES, MAX_PAGE_LIMIT, MAX_STATS_MINUTES } from './constants.js';
 import { ApiError, type ApiErrorCode } from './errors.js';
 
@@ -76,4 +78,34 @@ export function parseSort(value: unknown): ListSort {
   if (text === undefined) return 'recent';
   if (!(LIST_SORTS as readonly string[]).includes(text)) throw new ApiError('ERR_BAD_SORT', `sort must be one of ${LIST_SORTS.join(', ')}, got ${quote(text)}`);
   return text as ListSort;
+}
+
+export interface SearchQuery {
+  /** The query as given. */
+  q: string;
+  /** Its distinct tokens (search-tokens.ts): a result's name has all of them. */
+  tokens: string[];
+}
+
+/** `q`: 1..MAX_QUERY_CHARS characters with at least one token and at most MAX_QUERY_TOKENS. */
+export function parseSearchQuery(value: unknown): SearchQuery {
+  const q = single(value, 'q', 'ERR_BAD_QUERY');
+  if (q === undefined || q === '') throw new ApiError('ERR_BAD_QUERY', 'q is required: the words to search torrent names for');
+  if ([...q].length > MAX_QUERY_CHARS) throw new ApiError('ERR_BAD_QUERY', `q must be at most ${MAX_QUERY_CHARS} characters`);
+  const tokens = tokenize(q);
+  if (tokens.length === 0) {
+    throw new ApiError('ERR_BAD_QUERY', `q has no searchable word (words of 2 or more letters or digits, not "the", "www" and the like), got ${quote(q)}`);
+  }
+  if (tokens.length > MAX_QUERY_TOKENS) throw new ApiError('ERR_BAD_QUERY', `q has ${tokens.length} words, at most ${MAX_QUERY_TOKENS} are searched together`);
+  return { q, tokens };
+}
+
+/** Search results per page: an integer in 1..SEARCH_MAX_LIMIT, SEARCH_DEFAULT_LIMIT when absent. */
+export function parseSearchLimit(value: unknown): number {
+  return integerIn(value, 'limit', 'ERR_BAD_LIMIT', 1, SEARCH_MAX_LIMIT, SEARCH_DEFAULT_LIMIT);
+}
+
+/** Results to skip: an integer in 0..SEARCH_RANK_WINDOW - 1 (only the best SEARCH_RANK_WINDOW are ranked), 0 when absent. */
+export function parseOffset(value: unknown): number {
+  return integerIn(value, 'offset', 'ERR_BAD_OFFSET', 0, SEARCH_RANK_WINDOW - 1, 0);
 }

@@ -5,6 +5,7 @@ import { MAX_PARAM_LENGTH, REDIS_TIMEOUT_MS, RETRY_AFTER_SECONDS } from './const
 import { type ApiContext, type LiveStatsProvider } from './context.js';
 import { ApiError } from './errors.js';
 import { registerInfohashRoutes } from './routes/infohashes.js';
+import { registerSearchRoutes } from './routes/search.js';
 import { registerStatsRoutes } from './routes/stats.js';
 
 /**
@@ -12,8 +13,9 @@ import { registerStatsRoutes } from './routes/stats.js';
  * errors.ts; details: indexer/api/README.md):
  *
  *   GET /api/infohashes?sort=recent|popular&limit=&cursor=   a page of infohash summaries
- *   GET /api/infohashes/:ih                                  one infohash's record
+ *   GET /api/infohashes/:ih                                  one infohash's record and metadata
  *   GET /api/infohashes/:ih/peers?limit=&cursor=             a page of its live peers
+ *   GET /api/search?q=&limit=&offset=                        torrent names with every word of q
  *   GET /api/stats?minutes=                                  totals, per-minute series, `live`
  *   GET /api/nodes/census                                    node census and nodes per day
  *
@@ -88,6 +90,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
 
   for (const extend of options.extensions ?? []) await extend(app);
   registerInfohashRoutes(app, ctx);
+  registerSearchRoutes(app, ctx);
   registerStatsRoutes(app, ctx);
   return app;
 }

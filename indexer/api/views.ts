@@ -2,6 +2,7 @@ import { decodeVersion } from '../../crawler/census.js';
 import { type Cursor, encodeCursor } from '../cursor.js';
 import { type IndexKeys, METRICS } from '../keys.js';
 import { type RedisClient } from '../lua.js';
+import { getMetadata, type StoredMetadata } from '../metadata-store.js';
 import {
   getInfohash,
   infohashCount,
@@ -17,9 +18,10 @@ import {
   statsWindow,
   totals,
 } from '../queries.js';
+import { type SearchHit, searchMetadata } from '../search.js';
 import { CENSUS_DAYS, RECORD_PEERS } from './constants.js';
 import { ApiError } from './errors.js';
-import { type ListSort } from './params.js';
+import { type ListSort, type SearchQuery } from './params.js';
 
 /**
  * The response bodies of the API, built from the index. The HTTP routes and `dhtscope query
@@ -42,11 +44,36 @@ function notFound(infohash: string): ApiError {
   return new ApiError('ERR_INFOHASH_NOT_FOUND', `infohash ${infohash} is not in the index`);
 }
 
-/** `GET /api/infohashes/:ih`: the record with its RECORD_PEERS newest live peers. */
-export async function infohashView(ctx: ViewContext, infohash: string): Promise<InfohashRecord> {
-  const record = await getInfohash(ctx.redis, ctx.keys, infohash, { now: ctx.now, peersLimit: RECORD_PEERS, ...peerTtl(ctx) });
+export interface InfohashView extends InfohashRecord {
+  /** The torrent's name, size and first files once fetched (metadata-store.ts), else null. */
+  metadata: StoredMetadata | null;
+}
+
+/** `GET /api/infohashes/:ih`: the record with its RECORD_PEERS newest live peers, and its metadata. */
+export async function infohashView(ctx: ViewContext, infohash: string): Promise<InfohashView> {
+  const [record, metadata] = await Promise.all([
+    getInfohash(ctx.redis, ctx.keys, infohash, { now: ctx.now, peersLimit: RECORD_PEERS, ...peerTtl(ctx) }),
+    getMetadata(ctx.redis, ctx.keys, infohash),
+  ]);
   if (record === null) throw notFound(infohash);
-  return record;
+  return { ...record, metadata };
+}
+
+export interface SearchView extends SearchQuery {
+  /** Infohashes whose name has every token (the posting lists are capped: see SCHEMA.md). */
+  total: number;
+  offset: number;
+  /** Best first: most live peers, then sightings, then last seen. */
+  items: SearchHit[];
+  /** The `offset` of the next page, or null when this is the last one that can be reached. */
+  nextOffset: number | null;
+}
+
+/** `GET /api/search?q=&limit=&offset=`: torrent names with every word of `q`. */
+export async function searchView(ctx: ViewContext, query: SearchQuery, page: { limit: number; offset: number }): Promise<SearchView> {
+  const res = await searchMetadata(ctx.redis, ctx.keys, query.tokens, page);
+  const end = page.offset + res.items.length;
+  return { q: query.q, tokens: query.tokens, total: res.total, offset: page.offset, items: res.items, nextOffset: res.items.length > 0 && end < res.ranked ? end : null };
 }
 
 export interface PeersView {

@@ -1,0 +1,339 @@
+import { createHash } from 'node:crypto';
+import { displayText } from '../workers/metadata/display-text.js';
+import { canonicalJson, SchemaMismatchError } from './apply-batch.js';
+import { type IndexKeys, SCHEMA_VERSION } from './keys.js';
+import { LuaScript, type RedisClient } from './lua.js';
+import {
+  MAX_FILE_PATH_BYTES,
+  MAX_FILE_PATH_ELEMENTS,
+  MAX_FILES_JSON_BYTES,
+  MAX_NAME_BYTES,
+  MAX_PEER_LABEL_CHARS,
+  MAX_STORED_FILES,
+  MAX_TOKENS_PER_NAME,
+  SEARCH_POSTINGS_CAP,
+  STORE_CONFLICT_RETRIES,
+} from './metadata-constants.js';
+import { checkInfohash, InfohashNotIndexedError, MetadataInputError, MetadataStoreConflictError } from './metadata-errors.js';
+import { tokenizeName } from './search-tokens.js';
+
+/**
+ * Torrent metadata in the index: `storeMetadata` writes what a BEP 9 fetch found (the
+ * fetcher's InfoSummary) together with the name's search tokens, `getMetadata` reads it back.
+ * Keys and bounds: SCHEMA.md "Torrent metadata".
+ *
+ * Names and paths are untrusted bytes. They are stored raw (base64) next to their display
+ * form, which this module computes itself from the raw bytes with the fetcher's displayText
+ * (controls, bidi overrides and invalid UTF-8 escaped), so the display form is always what
+ * the bytes say. It is escaped for terminals and logs, not for HTML: whoever puts it in a
+ * page must insert it as text (textContent), never as markup.
+ *
+ * One Lua script per store, so a record and its postings change together. It refuses a
+ * database at another schema version, an infohash the index does not know, and a fetch older
+ * than the one stored; storing the same thing twice changes nothing (a digest of the record
+ * is kept); storing something else replaces the record and moves the infohash from the old
+ * name's tokens to the new one's. The old tokens are read first (their keys must be declared
+ * to the script); the script checks they are still the stored ones and the call retries if
+ * another writer got in between.
+ */
+
+/** An untrusted string: its bytes; `truncated` when the fetcher already cut it. */
+export interface MetadataText {
+  raw: Uint8Array;
+  truncated?: boolean;
+}
+
+/** What storeMetadata takes: the fetcher's InfoSummary (workers/metadata) fits as is. */
+export interface MetadataInput {
+  name: MetadataText;
+  totalSize: number;
+  pieceLength: number;
+  pieceCount: number;
+  /** Every file, pad files excluded; `files` may list fewer. */
+  fileCount: number;
+  files: ReadonlyArray<{ path: readonly MetadataText[]; size: number; truncated?: boolean }>;
+  singleFile: boolean;
+  private: boolean;
+  metaVersion: number;
+}
+
+export interface StoreMetadataOptions {
+  /** When the metadata was fetched (ms). An older fetch than the stored one is ignored. */
+  fetchedAt: number;
+  /** The peer that delivered it, `ip:port` or `[v6]:port`. */
+  peer: string;
+  /** Torrents kept per token's posting list. Default SEARCH_POSTINGS_CAP; tests use a small one. */
+  postingsCap?: number;
+}
+
+export type StoreStatus =
+  /** Written (new, or replacing a different record). */
+  | 'stored'
+  /** The same record was stored already: nothing changed. */
+  | 'unchanged'
+  /** A newer fetch is stored: nothing changed. */
+  | 'stale';
+
+export interface StoreResult {
+  status: StoreStatus;
+  /** The name's search tokens (what the record has after the call when `stored`). */
+  tokens: string[];
+}
+
+/** A stored untrusted string: the escaped display form, the raw bytes in base64, and whether they were cut. */
+export interface StoredText {
+  display: string;
+  raw: string;
+  truncated: boolean;
+}
+
+export interface StoredFile {
+  /** Display forms of the path elements joined with `/` (a `/` inside an element shows as `\x2f`). */
+  path: string;
+  /** The raw path elements, base64. */
+  raw: string[];
+  size: number;
+  /** The path was cut (too deep or too long here or in the fetcher). */
+  truncated: boolean;
+}
+
+/** A torrent's metadata as stored: the `metadata` of GET /api/infohashes/:ih. */
+export interface StoredMetadata {
+  name: StoredText;
+  totalSize: number;
+  pieceLength: number;
+  pieceCount: number;
+  fileCount: number;
+  /** The first files (at most MAX_STORED_FILES, within MAX_FILES_JSON_BYTES), in torrent order. */
+  files: StoredFile[];
+  singleFile: boolean;
+  private: boolean;
+  metaVersion: number;
+  fetchedAt: number;
+  peer: string;
+}
+
+// ---------------------------------------------------------------------------------------
+// Input → record
+
+const isSize = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const PEER_RE = new RegExp(`^[\\x21-\\x7e]{3,${MAX_PEER_LABEL_CHARS}}$`);
+const flag = (b: boolean | undefined): string => (b === true ? '1' : '0');
+
+function need(ok: boolean, what: string): void {
+  if (!ok) throw new MetadataInputError(`metadata: ${what}`);
+}
+
+function bytesOf(text: MetadataText | undefined, what: string): Uint8Array {
+  need(text !== undefined && text !== null && text.raw instanceof Uint8Array, `${what} must have raw bytes`);
+  return text!.raw;
+}
+
+/** The stored form of one file: [display path, raw elements in base64, size, truncated 0/1]. */
+function storedFile(file: MetadataInput['files'][number], index: number): [string, string[], number, number] {
+  need(file !== null && typeof file === 'object' && Array.isArray(file.path) && file.path.length > 0, `file ${index} needs a non-empty path`);
+  need(isSize(file.size), `file ${index} size must be a non-negative safe integer`);
+  const raw: string[] = [];
+  const shown: string[] = [];
+  let budget = MAX_FILE_PATH_BYTES;
+  let truncated = file.truncated === true || file.path.length > MAX_FILE_PATH_ELEMENTS;
+  for (const [j, element] of file.path.slice(0, MAX_FILE_PATH_ELEMENTS).entries()) {
+    const bytes = bytesOf(element, `file ${index} path element ${j}`);
+    if (element.truncated === true) truncated = true;
+    const kept = bytes.subarray(0, budget);
+    raw.push(Buffer.from(kept).toString('base64'));
+    shown.push(displayText(kept, '/'));
+    budget -= kept.length;
+    if (kept.length < bytes.length) {
+      truncated = true;
+      break;
+    }
+  }
+  return [shown.join('/'), raw, file.size, truncated ? 1 : 0];
+}
+
+interface MetadataRecord {
+  fields: Map<string, string>;
+  tokens: string[];
+  digest: string;
+}
+
+/** Validates the input and builds the hash's fields, the tokens and the digest. Pure; exported for tests. */
+export function metadataRecord(summary: MetadataInput, opts: StoreMetadataOptions): MetadataRecord {
+  need(summary !== null && typeof summary === 'object', 'summary must be an object');
+  const name = bytesOf(summary.name, 'name');
+  need(isSize(summary.totalSize), 'totalSize must be a non-negative safe integer');
+  need(isSize(summary.pieceLength) && summary.pieceLength > 0, 'pieceLength must be a positive safe integer');
+  need(isSize(summary.pieceCount), 'pieceCount must be a non-negative safe integer');
+  need(isSize(summary.fileCount), 'fileCount must be a non-negative safe integer');
+  need(Array.isArray(summary.files) && summary.files.length <= summary.fileCount, 'files must be an array of at most fileCount entries');
+  need(summary.metaVersion === 1 || summary.metaVersion === 2, 'metaVersion must be 1 or 2');
+  need(isSize(opts.fetchedAt), 'fetchedAt must be a time in ms');
+  need(typeof opts.peer === 'string' && PEER_RE.test(opts.peer), `peer must be ip:port (printable, 3-${MAX_PEER_LABEL_CHARS} characters)`);
+
+  const files: Array<[string, string[], number, number]> = [];
+  let jsonBytes = 2;
+  for (const [i, file] of summary.files.slice(0, MAX_STORED_FILES).entries()) {
+    const entry = storedFile(file, i);
+    const size = Buffer.byteLength(JSON.stringify(entry)) + 1;
+    if (jsonBytes + size > MAX_FILES_JSON_BYTES) break;
+    jsonBytes += size;
+    files.push(entry);
+  }
+
+  const nameRaw = name.subarray(0, MAX_NAME_BYTES);
+  const tokens = tokenizeName(nameRaw, MAX_TOKENS_PER_NAME);
+  const fields = new Map<string, string>([
+    ['name', Buffer.from(nameRaw).toString('base64')],
+    ['nameDisplay', displayText(nameRaw)],
+    ['nameTruncated', flag(summary.name.truncated === true || nameRaw.length < name.length)],
+    ['totalSize', String(summary.totalSize)],
+    ['pieceLength', String(summary.pieceLength)],
+    ['pieceCount', String(summary.pieceCount)],
+    ['fileCount', String(summary.fileCount)],
+    ['files', JSON.stringify(files)],
+    ['singleFile', flag(summary.singleFile)],
+    ['private', flag(summary.private)],
+    ['metaVersion', String(summary.metaVersion)],
+    ['fetchedAt', String(opts.fetchedAt)],
+    ['peer', opts.peer],
+    ['tokens', tokens.join(' ')],
+  ]);
+  const digest = createHash('sha1').update(canonicalJson(Object.fromEntries(fields))).digest('hex');
+  fields.set('digest', digest);
+  return { fields, tokens, digest };
+}
+
+// ---------------------------------------------------------------------------------------
+// The script
+
+const STORE_LUA = `#!lua
+-- KEYS: 1 schema version, 2 infohash hash, 3 metadata hash, 4 fetched registry, 5 fetch
+-- attempts hash, 6 wait set, then the old tokens' posting lists (a.nOld of them), then the
+-- new tokens' (one per a.tokens entry). ARGV[1]: JSON (times as strings).
+local a = cjson.decode(ARGV[1])
+local version = redis.call('GET', KEYS[1]) or '0'
+if version ~= a.v then return {-1, version} end
+if redis.call('EXISTS', KEYS[2]) == 0 then return {-2, ''} end
+local cur = redis.call('HMGET', KEYS[3], 'tokens', 'digest', 'fetchedAt')
+if cur[3] and tonumber(cur[3]) > tonumber(a.fetchedAt) then return {0, 'stale'} end
+if cur[2] == a.digest then return {0, 'unchanged'} end
+-- The old tokens we were told about must still be the stored ones (their keys are declared).
+if (cur[1] or '') ~= a.old then return {-3, ''} end
+
+local score = tonumber(redis.call('HGET', KEYS[2], 'peers') or '0') or 0
+local first = 6 + a.nOld
+local keep = {}
+for i = 1, #a.tokens do keep[KEYS[first + i]] = true end
+for i = 1, a.nOld do
+  if not keep[KEYS[6 + i]] then redis.call('ZREM', KEYS[6 + i], a.hex) end
+end
+for i = 1, #a.tokens do
+  local k = KEYS[first + i]
+  redis.call('ZADD', k, score, a.hex)
+  local n = redis.call('ZCARD', k)
+  if n > a.cap then redis.call('ZREMRANGEBYRANK', k, 0, n - a.cap - 1) end
+end
+redis.call('DEL', KEYS[3])
+redis.call('HSET', KEYS[3], unpack(a.fields))
+redis.call('ZADD', KEYS[4], a.fetchedAt, a.hex)
+redis.call('DEL', KEYS[5])
+redis.call('ZREM', KEYS[6], a.hex)
+return {1, ''}
+`;
+const storeScript = new LuaScript(STORE_LUA);
+
+/** The tokens a stored record is indexed under ('' when none). */
+function splitTokens(field: string | null): string[] {
+  return field === null || field === '' ? [] : field.split(' ');
+}
+
+/**
+ * Stores `summary` (an InfoSummary from workers/metadata) as the metadata of `infohash`
+ * (40 lowercase hex) and indexes its name for search. Clears the infohash's failed-fetch
+ * state. Throws MetadataInputError (bad input, nothing written), InfohashNotIndexedError,
+ * SchemaMismatchError, or MetadataStoreConflictError (others kept rewriting it).
+ */
+export async function storeMetadata(redis: RedisClient, keys: IndexKeys, infohash: string, summary: MetadataInput, opts: StoreMetadataOptions): Promise<StoreResult> {
+  const hex = checkInfohash(infohash);
+  const record = metadataRecord(summary, opts);
+  const postingsCap = opts.postingsCap ?? SEARCH_POSTINGS_CAP;
+  if (!Number.isSafeInteger(postingsCap) || postingsCap < 1) throw new MetadataInputError('postingsCap must be a positive integer');
+  const newKeys = record.tokens.map((t) => keys.searchToken(t));
+  for (let attempt = 1; attempt <= STORE_CONFLICT_RETRIES; attempt++) {
+    const old = (await redis.hget(keys.infohashMetadata(hex), 'tokens')) ?? '';
+    const oldTokens = splitTokens(old);
+    const scriptKeys = [
+      keys.schemaVersion,
+      keys.infohash(hex),
+      keys.infohashMetadata(hex),
+      keys.metadataFetched,
+      keys.infohashFetch(hex),
+      keys.metadataWait,
+      ...oldTokens.map((t) => keys.searchToken(t)),
+      ...newKeys,
+    ];
+    const arg = {
+      v: String(SCHEMA_VERSION),
+      hex,
+      old,
+      nOld: oldTokens.length,
+      tokens: record.tokens,
+      digest: record.digest,
+      fetchedAt: String(opts.fetchedAt),
+      cap: postingsCap,
+      fields: [...record.fields].flat(),
+    };
+    const [status, detail] = (await storeScript.run(redis, scriptKeys, [JSON.stringify(arg)])) as [number, string];
+    if (status === -1) throw new SchemaMismatchError(Number(detail), SCHEMA_VERSION);
+    if (status === -2) throw new InfohashNotIndexedError(hex);
+    if (status === -3) continue;
+    return { status: status === 1 ? 'stored' : (detail as StoreStatus), tokens: record.tokens };
+  }
+  throw new MetadataStoreConflictError(hex, STORE_CONFLICT_RETRIES);
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading
+
+function parseFiles(json: string | undefined): StoredFile[] {
+  if (json === undefined) return [];
+  try {
+    const list = JSON.parse(json) as Array<[string, string[], number, number]>;
+    return list.map(([path, raw, size, truncated]) => ({ path, raw, size, truncated: truncated === 1 }));
+  } catch {
+    return []; // only a hand-edited key gets here
+  }
+}
+
+/** The stored form from the metadata hash's fields, or null when there is none. */
+export function parseStoredMetadata(h: Readonly<Record<string, string>>): StoredMetadata | null {
+  if (h['fetchedAt'] === undefined) return null;
+  const n = (field: string): number => Number(h[field] ?? 0);
+  return {
+    name: { display: h['nameDisplay'] ?? '', raw: h['name'] ?? '', truncated: h['nameTruncated'] === '1' },
+    totalSize: n('totalSize'),
+    pieceLength: n('pieceLength'),
+    pieceCount: n('pieceCount'),
+    fileCount: n('fileCount'),
+    files: parseFiles(h['files']),
+    singleFile: h['singleFile'] === '1',
+    private: h['private'] === '1',
+    metaVersion: n('metaVersion'),
+    fetchedAt: n('fetchedAt'),
+    peer: h['peer'] ?? '',
+  };
+}
+
+/** The metadata of `infohash`, or null when none was stored. One HGETALL. */
+export async function getMetadata(redis: RedisClient, keys: IndexKeys, infohash: string): Promise<StoredMetadata | null> {
+  return parseStoredMetadata(await redis.hgetall(keys.infohashMetadata(checkInfohash(infohash))));
+}
+
+/** How many infohashes have metadata (exact). */
+export async function metadataCount(redis: RedisClient, keys: IndexKeys): Promise<number> {
+  return redis.zcard(keys.metadataFetched);
+}
+
+export { recordMetadataFailure, metadataState, needsMetadata, metadataCandidates } from './metadata-fetch-state.js';
+export type { MetadataFailure, FailureResult, MetadataState, MetadataCandidate } from './metadata-fetch-state.js';

@@ -1,0 +1,34 @@
+import { CommandError } from '../../cli/command-error.js';
+import { type Command, UsageError } from '../../cli/usage-error.js';
+
+/**
+ * Runs a CLI command in this process, capturing stdout and stderr and mapping errors to exit
+ * codes as cli/main.ts does. A real `dhtscope` process costs ~3 s of CPU to start (ts-node),
+ * so tests run the binary once per exit code and everything else through this. Not
+ * reentrant: it swaps process.stdout/stderr.write, so callers run it from serial tests.
+ */
+
+export interface InProcessRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export async function runInProcess(command: Command, argv: string[]): Promise<InProcessRun> {
+  let stdout = '';
+  let stderr = '';
+  const out = process.stdout.write;
+  const err = process.stderr.write;
+  process.stdout.write = ((chunk: string) => ((stdout += chunk), true)) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string) => ((stderr += chunk), true)) as typeof process.stderr.write;
+  try {
+    return { code: await command.run(argv), stdout, stderr };
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) return { code: 2, stdout, stderr: stderr + (e as Error).message };
+    if (e instanceof CommandError) return { code: e.exitCode, stdout, stderr: stderr + e.message };
+    throw e;
+  } finally {
+    process.stdout.write = out;
+    process.stderr.write = err;
+  }
+}
