@@ -7,6 +7,7 @@ import {
   CLIENT_VERSION,
   DEFAULT_MAX_INFLIGHT,
   DEFAULT_QUERY_TIMEOUT_MS,
+  KRPC_ERROR_GENERIC,
   KRPC_ERROR_METHOD_UNKNOWN,
   KRPC_ERROR_PROTOCOL,
   KRPC_ERROR_SERVER,
@@ -121,6 +122,16 @@ export type QueryHandler<M extends Method> = (
   context: QueryContext,
 ) => ReplyInput<M> | Promise<ReplyInput<M>>;
 
+/** How errorsInByCode names a KRPC error code: the four BEP 5 codes, or "other". */
+export type KrpcErrorCodeLabel = '201' | '202' | '203' | '204' | 'other';
+
+const BEP5_ERROR_CODES: ReadonlySet<number> = new Set([KRPC_ERROR_GENERIC, KRPC_ERROR_SERVER, KRPC_ERROR_PROTOCOL, KRPC_ERROR_METHOD_UNKNOWN]);
+
+/** The errorsInByCode key of a received error code. */
+export function errorCodeLabel(code: number): KrpcErrorCodeLabel {
+  return BEP5_ERROR_CODES.has(code) ? (String(code) as KrpcErrorCodeLabel) : 'other';
+}
+
 /** Why an incoming datagram was dropped without being delivered. Stable strings for metrics. */
 export type DropReason =
   | 'too-large'
@@ -142,7 +153,14 @@ export interface KrpcSocketStats {
   queriesIn: Record<string, number>;
   queriesOut: Record<string, number>;
   repliesIn: number;
+  /** Replies we sent to others' queries. */
+  repliesOut: number;
   errorsIn: number;
+  /**
+   * Errors we received, by KRPC code: "201" to "204", anything else (a remote's own code) as
+   * "other", so a hostile node cannot grow this record.
+   */
+  errorsInByCode: Partial<Record<KrpcErrorCodeLabel, number>>;
   /** Errors we sent, by KRPC code. */
   errorsOut: Record<number, number>;
   timeouts: number;
@@ -239,7 +257,9 @@ export class KrpcSocket extends EventEmitter<KrpcSocketEvents> {
       queriesIn: {},
       queriesOut: {},
       repliesIn: 0,
+      repliesOut: 0,
       errorsIn: 0,
+      errorsInByCode: {},
       errorsOut: {},
       timeouts: 0,
       dropped: Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>,
@@ -451,6 +471,8 @@ export class KrpcSocket extends EventEmitter<KrpcSocketEvents> {
     entry.cleanup();
     if (message.y === 'e') {
       this.counters.errorsIn++;
+      const label = errorCodeLabel(message.code);
+      this.counters.errorsInByCode[label] = (this.counters.errorsInByCode[label] ?? 0) + 1;
       entry.reject(new KrpcRemoteError(message.code, message.message));
       return;
     }
@@ -532,6 +554,7 @@ export class KrpcSocket extends EventEmitter<KrpcSocketEvents> {
       this.sendError(t, KRPC_ERROR_SERVER, 'reply too large', to);
       return;
     }
+    this.counters.repliesOut++;
     this.sendDatagram(datagram, to.port, to.host);
   }
 

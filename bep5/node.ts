@@ -106,6 +106,11 @@ export interface DhtNodeEvents {
   announce: [info: { infoHash: Buffer; peer: PeerAddress; seed: boolean }];
   /** Someone looked up an infohash at us (passive observation). */
   'get-peers': [info: { infoHash: Buffer; from: PeerAddress }];
+  /**
+   * A valid reply to one of our queries arrived, with its round trip: every query on the
+   * node's sockets, a crawler's sharing them included (for latency metrics).
+   */
+  rpc: [info: { family: Family; method: Method; rttMs: number }];
   warning: [message: string];
 }
 
@@ -216,6 +221,9 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
       const fs: FamilyState = { family, socket, table, querier: this.trackingQuerier(family, socket), lookupRtt: new RttEstimate(), bootstrapped: false, probing: new Set() };
       this.state.set(family, fs);
       this.registerHandlers(fs);
+      socket.on('response', (method, result) => {
+        if (this.listenerCount('rpc') > 0) this.emit('rpc', { family, method, rttMs: result.rttMs });
+      });
       const host = family === 4 ? (this.o.host ?? '0.0.0.0') : (this.o.host6 ?? '::');
       try {
         await socket.bind(this.o.port ?? 0, host);

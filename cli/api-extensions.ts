@@ -1,10 +1,29 @@
 import { type ApiExtension } from '../indexer/api/server.js';
+import { dashboardExtension } from '../indexer/dashboard/extension.js';
+import { metricsExtension } from '../indexer/metrics/extension.js';
+import { type MetricsSources } from '../indexer/metrics/sources.js';
 import { type DhtscopeSystem } from './system.js';
 
 /**
  * What `dhtscope run` adds to the HTTP API besides the /api routes (the dashboard at `/`,
  * Prometheus metrics at `/metrics`), given the running system they read from.
  */
-export function apiExtensions(_system: DhtscopeSystem): ApiExtension[] {
-  return [];
+export function apiExtensions(system: DhtscopeSystem): ApiExtension[] {
+  return [dashboardExtension({ redis: system.connection.client, keys: system.keys }), metricsExtension(metricsSources(system), { processMetrics: true })];
+}
+
+/** The system's parts are assigned one by one during start-up: until then they are undefined. */
+const maybe = <T>(part: T): T | undefined => part;
+
+/** Where each metric comes from; read at every scrape, so parts made after the API (the crawler) appear once they exist. */
+export function metricsSources(system: DhtscopeSystem): MetricsSources {
+  return {
+    node: () => maybe(system.node)?.stats(),
+    rpcEvents: () => maybe(system.node),
+    crawl: () => maybe(system.crawler)?.progress(),
+    producer: () => maybe(system.producer)?.stats(),
+    workers: () => maybe(system.workers)?.stats(),
+    queues: () => maybe(system.workers)?.queueDepths(),
+    batchWrites: () => maybe(system.workers),
+  };
 }

@@ -3,6 +3,7 @@ import { IndexKeys, InvalidPrefixError, prefixFromEnv, validatePrefix } from '..
 import { connectRedis, RedisConnectError, type RedisConnection } from '../indexer/redis-connection.js';
 import { MigrationLockBusyError, MigrationLockLostError, MigrationTargetError, SchemaOutdatedError, SchemaTooNewError } from '../migrations/errors.js';
 import { CommandError } from './command-error.js';
+import { CLI_REDIS_CONNECT_TIMEOUT_MS, CLI_REDIS_DISCONNECT_TIMEOUT_MS, REDIS_UNREACHABLE_HINT } from './constants.js';
 import { defaultDataDir } from './node-options.js';
 import { UsageError } from './usage-error.js';
 
@@ -59,8 +60,9 @@ export async function openIndex(
     const connection = await connectRedis({
       ...(values['redis-url'] !== undefined ? { url: values['redis-url'] } : {}),
       dataDir,
+      connectTimeoutMs: CLI_REDIS_CONNECT_TIMEOUT_MS,
       ...(options.log ? { onLog: options.log } : {}),
-      ...(options.clientOptions ? { clientOptions: options.clientOptions } : {}),
+      clientOptions: { disconnectTimeout: CLI_REDIS_DISCONNECT_TIMEOUT_MS, ...options.clientOptions },
     });
     return { connection, keys, dataDir };
   } catch (err) {
@@ -70,7 +72,9 @@ export async function openIndex(
 
 /** Typed index errors as one-line CommandErrors; anything else unchanged. */
 export function toCommandError(err: unknown): unknown {
-  if (err instanceof RedisConnectError) return new CommandError(err.message);
+  if (err instanceof RedisConnectError) {
+    return new CommandError(err.code === 'ERR_REDIS_UNREACHABLE' ? `${err.message}; ${REDIS_UNREACHABLE_HINT}` : err.message);
+  }
   if (
     err instanceof SchemaTooNewError ||
     err instanceof SchemaOutdatedError ||

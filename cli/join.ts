@@ -2,6 +2,7 @@ import { KrpcAbortError } from '../bep5/errors.js';
 import { type DhtNode } from '../bep5/node.js';
 import { type BootstrapOption } from './bootstrap-option.js';
 import { CommandError } from './command-error.js';
+import { NO_BOOTSTRAP_ANSWER_HINT } from './constants.js';
 
 /**
  * Bootstraps an ephemeral node for a one-shot command (peers, announce) within the command's
@@ -34,7 +35,7 @@ export async function joinNetwork(
   } catch (err) {
     if (!(err instanceof KrpcAbortError)) throw err;
     if (options.timedOut()) {
-      throw new CommandError(`no bootstrap node answered (tried: ${tried}) within ${formatSeconds(options.timeoutMs)}`);
+      throw new CommandError(`no bootstrap node answered (tried: ${tried}) within ${formatSeconds(options.timeoutMs)}: ${NO_BOOTSTRAP_ANSWER_HINT}`);
     }
     throw new CommandError(`interrupted while bootstrapping (tried: ${tried})`);
   } finally {

@@ -1,34 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { CommandError } from './command-error.js';
-import { announceCommand } from './commands/announce.js';
-import { crawlCommand } from './commands/crawl.js';
-import { measureCommand } from './commands/measure.js';
-import { migrateCommand } from './commands/migrate.js';
-import { nodeCommand } from './commands/node.js';
-import { peersCommand } from './commands/peers.js';
-import { pingCommand } from './commands/ping.js';
-import { runCommand } from './commands/run.js';
-import { queryCommand } from './commands/query.js';
-import { sampleCommand } from './commands/sample.js';
-import { testnetCommand } from './commands/testnet.js';
-import { workersCommand } from './commands/workers.js';
-import { type Command, UsageError } from './usage-error.js';
-
-/** Every command, in the order `--help` lists them. */
-const commands: Record<string, Command> = {
-  run: runCommand,
-  node: nodeCommand,
-  peers: peersCommand,
-  announce: announceCommand,
-  sample: sampleCommand,
-  ping: pingCommand,
-  crawl: crawlCommand,
-  measure: measureCommand,
-  testnet: testnetCommand,
-  migrate: migrateCommand,
-  query: queryCommand,
-  workers: workersCommand,
-};
+import { COMMANDS } from './command-table.js';
+import { UsageError } from './usage-error.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -36,8 +9,8 @@ function version(): string {
 }
 
 function usage(): string {
-  const width = Math.max(...Object.keys(commands).map((c) => c.length));
-  const list = Object.entries(commands)
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  const list = Object.entries(COMMANDS)
     .map(([name, cmd]) => `  ${name.padEnd(width)}  ${cmd.summary}`)
     .join('\n');
   return `dhtscope ${version()}: a toolkit for the BitTorrent Mainline DHT (BEP 5)
@@ -72,9 +45,9 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(version() + '\n');
     return 0;
   }
-  const command = commands[first];
-  if (command === undefined) throw new UsageError(`unknown command "${first}" (try dhtscope --help)`);
-  return command.run(rest);
+  const entry = Object.hasOwn(COMMANDS, first) ? COMMANDS[first] : undefined;
+  if (entry === undefined) throw new UsageError(`unknown command "${first}" (try dhtscope --help)`);
+  return (await entry.load()).run(rest);
 }
 
 try {
@@ -85,7 +58,7 @@ try {
     process.exitCode = 2;
   } else if (err instanceof CommandError) {
     const name = process.argv[2];
-    process.stderr.write(`dhtscope${name !== undefined && Object.hasOwn(commands, name) ? ` ${name}` : ''}: ${err.message}\n`);
+    process.stderr.write(`dhtscope${name !== undefined && Object.hasOwn(COMMANDS, name) ? ` ${name}` : ''}: ${err.message}\n`);
     process.exitCode = err.exitCode;
   } else {
     throw err;

@@ -79,6 +79,19 @@ export class StatusLine {
   }
 
   /**
+   * Runs `write` with the status erased from the terminal, then redraws it: for output to
+   * another stream that shares the terminal (results on stdout under a status on stderr).
+   */
+  above(write: () => void): void {
+    if (!this.tty || this.shown === '') return write();
+    const shown = this.shown;
+    this.stream.write('\r\x1b[K');
+    this.shown = '';
+    write();
+    this.update(shown);
+  }
+
+  /**
    * Redraws `render()` every `intervalMs` (default 1 s) until `stopFollowing` or `clear`. On a
    * terminal the first draw is immediate; plain lines start after one plain interval.
    */

@@ -37,7 +37,7 @@ export interface SystemOptions {
   /** Instead of the public DHT: a local testnet of this many nodes (the node bootstraps from it). */
   testnet?: { nodes: number; infohashes: number; addressBase?: number; seed?: number };
   api: { host: string; port: number };
-  workers: { concurrency?: number; peerLookups: boolean };
+  workers: { concurrency?: number; peerLookups: boolean; metadata: boolean };
   crawl: { rate?: number; maxInflight?: number; getPeersRate?: number };
   log: (line: string) => void;
 }
@@ -129,6 +129,7 @@ export class DhtscopeSystem {
       keys: o.keys,
       ...(o.workers.concurrency !== undefined ? { concurrency: o.workers.concurrency } : {}),
       peerLookups: o.workers.peerLookups ? { node: this.node } : null,
+      metadata: o.workers.metadata ? { allowPrivate: allowPrivate ?? false } : null,
       log,
     });
     this.closers.push({ name: 'workers', close: () => this.workers.close() });

@@ -48,3 +48,13 @@ for (const [name, command] of Object.entries(COMMANDS)) {
     }
   });
 }
+
+test('every command in the table loads, and its --help summary is the command\'s own', async (t) => {
+  const { COMMANDS } = await import('../cli/command-table.js');
+  for (const [name, entry] of Object.entries(COMMANDS)) {
+    const command = await entry.load();
+    t.is(entry.summary, command.summary, name);
+    t.is(typeof command.run, 'function', name);
+    t.regex(command.help, new RegExp(`^Usage: dhtscope ${name}`), name);
+  }
+});

@@ -78,12 +78,10 @@ test('peers for an infohash nobody announced exits 1 with an empty list', async 
 
 test('when no bootstrap node answers, peers says so and exits 1 at the timeout', async (t) => {
   const silent = `${loopbackHost()}:9`;
-  const started = Date.now();
   const result = await runCli(t, ['peers', INFOHASH, '--host', loopbackHost(), '--bootstrap', silent, '--timeout', '1.5']);
   t.is(result.code, 1);
   t.is(result.stdout, '');
   t.regex(result.stderr, new RegExp(`no bootstrap node answered \\(tried: ${silent.replaceAll('.', '\\.')}\\) within 1\\.5 s`));
-  t.true(Date.now() - started < 15_000);
 });
 
 // Bad --bootstrap entries are covered in cli-infohash.test.ts (same UsageError path to exit 2).

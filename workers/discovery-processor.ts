@@ -24,6 +24,8 @@ export interface DiscoveryJobResult {
   invalid: number;
   newInfohashes: number;
   lookups: ScheduleResult | null;
+  /** How long applyBatch took, in ms: the Redis write latency (indexer/metrics). */
+  applyMs: number;
 }
 
 export interface DiscoveryProcessorOptions {
@@ -56,6 +58,7 @@ export function createDiscoveryProcessor(o: DiscoveryProcessorOptions): Discover
   return async (job) => {
     const batch = parseDiscoveryJob(job.data, maxEvents);
     let applied: ApplyResult;
+    const writeStarted = performance.now();
     try {
       applied = await applyBatch(o.client, batch.events, { keys: o.keys, batchId: batch.id, now: now(), ...(o.config ? { config: o.config } : {}) });
     } catch (err) {
@@ -67,6 +70,7 @@ export function createDiscoveryProcessor(o: DiscoveryProcessorOptions): Discover
       if (err instanceof BatchTooLargeError) throw new InvalidJobDataError(err.message);
       throw err; // Redis unreachable, a script error: transient, BullMQ retries with backoff
     }
+    const applyMs = performance.now() - writeStarted;
     const lookups = o.scheduler ? await o.scheduler.schedule(sightedInfohashes(batch.events)) : null;
     const result: DiscoveryJobResult = {
       applied: applied.applied,
@@ -74,6 +78,7 @@ export function createDiscoveryProcessor(o: DiscoveryProcessorOptions): Discover
       invalid: applied.invalid,
       newInfohashes: applied.newInfohashes,
       lookups,
+      applyMs,
     };
     o.onResult?.(result);
     return result;

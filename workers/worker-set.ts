@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { type Job, Queue, UnrecoverableError, type Worker, type WorkerOptions } from 'bullmq';
 import { type DhtNode } from '../bep5/node.js';
@@ -11,6 +12,8 @@ import {
   KEEP_FAILED_JOBS,
   LOCK_DURATION_MS,
   MAX_STALLED_COUNT,
+  METADATA_CONCURRENCY,
+  METADATA_SWEEP_MS,
   PEER_LOOKUP_CONCURRENCY,
   PEER_LOOKUP_QUEUE_MAX,
   PEER_LOOKUP_REFRESH_MS,
@@ -21,9 +24,11 @@ import {
 } from './constants.js';
 import { AbandonableWorker } from './abandonable-worker.js';
 import { createDiscoveryProcessor, type DiscoveryJobResult } from './discovery-processor.js';
+import { createMetadataProcessor, type MetadataJobResult, type MetadataProcessorOptions } from './metadata-processor.js';
+import { MetadataScheduler } from './metadata-scheduler.js';
 import { createPeerLookupProcessor, type PeerLookupResult } from './peer-lookup-processor.js';
 import { PeerLookupScheduler } from './peer-lookup-scheduler.js';
-import { type DiscoveryBatchJob, type PeerLookupJob, queueNames } from './queues.js';
+import { type DiscoveryBatchJob, type MetadataJob, type PeerLookupJob, queueNames } from './queues.js';
 import { type JobSchemaMismatchError } from './worker-errors.js';
 
 /**
@@ -47,6 +52,17 @@ export interface PeerLookupWorkerOptions {
   queueMax?: number;
 }
 
+export interface MetadataWorkerOptions {
+  /** Fetch from private and loopback peers too (testnets, LANs). Default false. */
+  allowPrivate?: boolean;
+  /** Metadata jobs at once in this process (default METADATA_CONCURRENCY). */
+  concurrency?: number;
+  /** How often this process queues candidates (default METADATA_SWEEP_MS). */
+  sweepMs?: number;
+  /** Narrower fetch limits, for tests. */
+  fetchOptions?: MetadataProcessorOptions['fetchOptions'];
+}
+
 export interface StartWorkersOptions {
   connection: RedisConnection;
   keys: IndexKeys;
@@ -54,6 +70,8 @@ export interface StartWorkersOptions {
   concurrency?: number;
   /** Without a node, the peer-lookup queue is neither consumed nor fed. */
   peerLookups?: PeerLookupWorkerOptions | null;
+  /** BEP 9 metadata fetches for infohashes with peers; null/absent: that queue is neither consumed nor fed. */
+  metadata?: MetadataWorkerOptions | null;
   config?: Partial<IndexConfig>;
   stalledIntervalMs?: number;
   lockDurationMs?: number;
@@ -83,6 +101,10 @@ export interface WorkerStats {
   /** Not queued: the peer-lookup queue was full. */
   peerLookupsSkipped: number;
   peersFound: number;
+  metadataQueued: number;
+  metadataStored: number;
+  /** Fetches that failed (recorded in the index's fetch state, retried later or given up). */
+  metadataFailed: number;
   /** Why the set stopped by itself, if it did. */
   fatal: string | null;
 }
@@ -97,6 +119,7 @@ export interface QueueDepth {
 export interface QueueDepths {
   discoveries: QueueDepth;
   peerLookups: QueueDepth;
+  metadata: QueueDepth;
 }
 
 export interface WorkerSetInfo {
@@ -104,6 +127,7 @@ export interface WorkerSetInfo {
   bullPrefix: string;
   concurrency: number;
   peerLookups: { concurrency: number; perSecond: number } | null;
+  metadata: { concurrency: number; allowPrivate: boolean } | null;
 }
 
 const emptyStats = (): WorkerStats => ({
@@ -120,6 +144,9 @@ const emptyStats = (): WorkerStats => ({
   peerLookupsQueued: 0,
   peerLookupsSkipped: 0,
   peersFound: 0,
+  metadataQueued: 0,
+  metadataStored: 0,
+  metadataFailed: 0,
   fatal: null,
 });
 
@@ -148,7 +175,12 @@ async function closeClient(client: RedisClient): Promise<void> {
   client.disconnect(); // a no-op once QUIT has ended it
 }
 
-export class WorkerSet {
+export interface WorkerSetEvents {
+  /** A discovery batch was written to the index (or found written): its events and how long the write took. */
+  'batch-applied': [{ events: number; ms: number }];
+}
+
+export class WorkerSet extends EventEmitter<WorkerSetEvents> {
   private closing: Promise<void> | null = null;
 
   /** @internal use startWorkers() */
@@ -156,11 +188,13 @@ export class WorkerSet {
     readonly info: WorkerSetInfo,
     private readonly counters: WorkerStats,
     private readonly client: RedisClient,
-    private readonly queues: { discoveries: Queue<DiscoveryBatchJob>; peerLookups: Queue<PeerLookupJob> },
+    private readonly queues: { discoveries: Queue<DiscoveryBatchJob>; peerLookups: Queue<PeerLookupJob>; metadata: Queue<MetadataJob> },
     private readonly workers: RunningWorker[],
     private readonly graceMs: number,
     private readonly log: (line: string) => void,
-  ) {}
+  ) {
+    super();
+  }
 
   stats(): WorkerStats {
     return { ...this.counters };
@@ -172,8 +206,8 @@ export class WorkerSet {
       const c = await q.getJobCounts('waiting', 'active', 'delayed', 'failed');
       return { waiting: c['waiting'] ?? 0, active: c['active'] ?? 0, delayed: c['delayed'] ?? 0, failed: c['failed'] ?? 0 };
     };
-    const [discoveries, peerLookups] = await Promise.all([depth(this.queues.discoveries), depth(this.queues.peerLookups)]);
-    return { discoveries, peerLookups };
+    const [discoveries, peerLookups, metadata] = await Promise.all([depth(this.queues.discoveries), depth(this.queues.peerLookups), depth(this.queues.metadata)]);
+    return { discoveries, peerLookups, metadata };
   }
 
   /**
@@ -181,7 +215,11 @@ export class WorkerSet {
    * cancelled and BullMQ retries them later, here or elsewhere), then closes every connection
    * the set opened. Idempotent.
    */
+  /** Stops timers (the metadata sweep) before the workers close. */
+  readonly timers: NodeJS.Timeout[] = [];
+
   close(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
     this.closing ??= this.shutdown();
     return this.closing;
   }
@@ -228,6 +266,9 @@ export async function startWorkers(o: StartWorkersOptions): Promise<WorkerSet> {
   const lookupTimeoutMs = lookups ? positive('peer lookup timeoutMs', lookups.timeoutMs, PEER_LOOKUP_TIMEOUT_MS) : 0;
   const refreshMs = lookups ? positive('peer lookup refreshMs', lookups.refreshMs, PEER_LOOKUP_REFRESH_MS) : 0;
   const queueMax = lookups ? positive('peer lookup queueMax', lookups.queueMax, PEER_LOOKUP_QUEUE_MAX) : 0;
+  const meta = o.metadata ?? null;
+  const metadataConcurrency = meta ? positive('metadata concurrency', meta.concurrency, METADATA_CONCURRENCY) : 0;
+  const sweepMs = meta ? positive('metadata sweepMs', meta.sweepMs, METADATA_SWEEP_MS) : 0;
   const stalledInterval = positive('stalledIntervalMs', o.stalledIntervalMs, STALLED_INTERVAL_MS);
   const lockDuration = positive('lockDurationMs', o.lockDurationMs, LOCK_DURATION_MS);
   const graceMs = positive('shutdownGraceMs', o.shutdownGraceMs, SHUTDOWN_GRACE_MS);
@@ -239,6 +280,7 @@ export async function startWorkers(o: StartWorkersOptions): Promise<WorkerSet> {
   const queues = {
     discoveries: new Queue<DiscoveryBatchJob>(names.discoveries, shared),
     peerLookups: new Queue<PeerLookupJob>(names.peerLookups, shared),
+    metadata: new Queue<MetadataJob>(names.metadata, shared),
   };
   for (const q of Object.values(queues)) q.on('error', (err: Error) => log(`queue ${q.name}: ${err.message}`));
 
@@ -257,6 +299,7 @@ export async function startWorkers(o: StartWorkersOptions): Promise<WorkerSet> {
     bullPrefix: names.bullPrefix,
     concurrency,
     peerLookups: lookups ? { concurrency: lookupConcurrency, perSecond } : null,
+    metadata: meta ? { concurrency: metadataConcurrency, allowPrivate: meta.allowPrivate ?? false } : null,
   };
   const workers: RunningWorker[] = [];
   const stats = emptyStats();
@@ -288,6 +331,7 @@ export async function startWorkers(o: StartWorkersOptions): Promise<WorkerSet> {
     scheduler,
     ...(o.config ? { config: o.config } : {}),
     onResult(r) {
+      set.emit('batch-applied', { events: r.events, ms: r.applyMs });
       if (r.applied) {
         stats.batchesApplied++;
         stats.eventsApplied += r.events - r.invalid;
@@ -331,6 +375,44 @@ export async function startWorkers(o: StartWorkersOptions): Promise<WorkerSet> {
       stalled: () => stats.stalledJobs++,
     });
     workers.push(lookupWorker);
+  }
+
+  if (meta) {
+    const processMetadata = createMetadataProcessor({
+      client,
+      keys: o.keys,
+      now,
+      allowPrivate: meta.allowPrivate ?? false,
+      ...(meta.fetchOptions ? { fetchOptions: meta.fetchOptions } : {}),
+      onResult: (r: MetadataJobResult) => {
+        if (r.status === 'stored') stats.metadataStored++;
+        else if (r.status === 'failed') stats.metadataFailed++;
+      },
+    });
+    const metadataWorker = new AbandonableWorker<MetadataJob, MetadataJobResult>(names.metadata, (job, token, signal) => processMetadata(job, token, signal), {
+      ...workerOptions,
+      concurrency: metadataConcurrency,
+    });
+    watch(metadataWorker, 'metadata', log, {
+      done: () => undefined,
+      failed: () => undefined,
+      stalled: () => stats.stalledJobs++,
+    });
+    workers.push(metadataWorker);
+    const metadataScheduler = new MetadataScheduler({ client, keys: o.keys, queue: queues.metadata, now });
+    let sweeping = false;
+    const sweep = (): void => {
+      if (sweeping || stats.fatal !== null) return;
+      sweeping = true;
+      metadataScheduler
+        .sweep()
+        .then((r) => (stats.metadataQueued += r.queued))
+        .catch((err: unknown) => log(`metadata sweep: ${err instanceof Error ? err.message : String(err)}`))
+        .finally(() => (sweeping = false));
+    };
+    const timer = setInterval(sweep, sweepMs);
+    timer.unref();
+    set.timers.push(timer);
   }
 
   try {

@@ -6,6 +6,7 @@ import { parseBootstrapOption } from '../bootstrap-option.js';
 import { CommandError } from '../command-error.js';
 import { parseInfohash } from '../infohash.js';
 import { formatSeconds, joinNetwork } from '../join.js';
+import { LookupStatus } from '../lookup-status.js';
 import {
   defaultBindHost,
   commandSignal,
@@ -82,9 +83,8 @@ export const announceCommand: Command = {
     const bindPort = parsePort(values['bind-port'], '--bind-port', 0, true);
     const timeoutMs = parseTimeoutSeconds(values.timeout, 30);
     const json = values.json ?? false;
-    const log = (line: string): void => {
-      if (!json) process.stderr.write(`dhtscope announce: ${line}\n`);
-    };
+    const status = new LookupStatus({ prefix: 'dhtscope announce: ', json });
+    const log = (line: string): void => status.log(line);
 
     const started = performance.now();
     const node = oneShotClient({
@@ -103,8 +103,10 @@ export const announceCommand: Command = {
     try {
       await startNode(node, bind.host, bindPort, '--bind-port');
       ourPort = node.address(bind.family)?.port ?? bindPort;
+      status.watch(node, bind.family);
       try {
         await joinNetwork(node, bootstrap, cmd.signal, { timeoutMs, timedOut: cmd.timedOut, log });
+        status.set('get_peers lookup, then announce_peer');
         outcome = await node.announce(infoHash, { port: announcedPort, impliedPort, seed: values.seed ?? false, family: bind.family, signal: cmd.signal });
         nodesQueried = outcome.lookup.queries;
       } catch (err) {
@@ -118,6 +120,7 @@ export const announceCommand: Command = {
       }
       if (outcome === undefined) nodesQueried = node.stats().families[`ipv${bind.family}`]?.socket.queriesOut['get_peers'] ?? 0;
     } finally {
+      status.done();
       cmd.dispose();
       await node.stop();
     }

@@ -16,6 +16,7 @@ import { type CrawlProgress, Crawler, type SweepSummary } from '../../crawler/cr
 import { NdjsonFileSink } from '../../crawler/ndjson-sink.js';
 import { type BootstrapOption, parseBootstrapOption } from '../bootstrap-option.js';
 import { CommandError } from '../command-error.js';
+import { NO_BOOTSTRAP_ANSWER_HINT } from '../constants.js';
 import {
   allowPrivateOption,
   bindOptions,
@@ -281,7 +282,7 @@ export const crawlCommand: Command = {
       );
     }
     if (summary.answered === 0 && interrupted === undefined) {
-      process.stderr.write(`dhtscope crawl: no node answered (tried: ${bootstrap.entries.join(', ')})\n`);
+      process.stderr.write(`dhtscope crawl: no node answered (tried: ${bootstrap.entries.join(', ')}): ${NO_BOOTSTRAP_ANSWER_HINT}\n`);
       return 1;
     }
     return 0;

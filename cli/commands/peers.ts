@@ -5,6 +5,7 @@ import { parseBootstrapOption } from '../bootstrap-option.js';
 import { CommandError } from '../command-error.js';
 import { parseInfohash } from '../infohash.js';
 import { formatSeconds, joinNetwork } from '../join.js';
+import { LookupStatus } from '../lookup-status.js';
 import {
   defaultBindHost,
   commandSignal,
@@ -69,9 +70,9 @@ export const peersCommand: Command = {
     const port = parsePort(values.port, '--port', 0, true);
     const timeoutMs = parseTimeoutSeconds(values.timeout, 30);
     const json = values.json ?? false;
-    const log = (line: string): void => {
-      if (!json) process.stderr.write(`dhtscope peers: ${line}\n`);
-    };
+    const peers = new Set<string>();
+    const status = new LookupStatus({ prefix: 'dhtscope peers: ', json, peers: () => peers.size });
+    const log = (line: string): void => status.log(line);
 
     const started = performance.now();
     const node = oneShotClient({
@@ -82,15 +83,16 @@ export const peersCommand: Command = {
       allowPrivate: values['allow-private'],
       log,
     });
-    const peers = new Set<string>();
     let nodesQueried = 0;
     let error: string | undefined;
     let timedOut = false;
     const cmd = commandSignal(timeoutMs);
     try {
       await startNode(node, bind.host, port);
+      status.watch(node, bind.family);
       try {
         await joinNetwork(node, bootstrap, cmd.signal, { timeoutMs, timedOut: cmd.timedOut, log });
+        status.set('get_peers lookup');
         try {
           for await (const event of node.findPeers(infoHash, { signal: cmd.signal })) {
             if (event.type !== 'peers') continue;
@@ -98,7 +100,7 @@ export const peersCommand: Command = {
               const text = formatPeer(p);
               if (peers.has(text)) continue;
               peers.add(text);
-              if (!json) process.stdout.write(text + '\n');
+              if (!json) status.above(() => process.stdout.write(text + '\n'));
             }
           }
         } catch (err) {
@@ -111,6 +113,7 @@ export const peersCommand: Command = {
       }
       nodesQueried = node.stats().families[`ipv${bind.family}`]?.socket.queriesOut['get_peers'] ?? 0;
     } finally {
+      status.done();
       cmd.dispose();
       await node.stop();
     }

@@ -14,7 +14,7 @@ import { parseInteger, parseRate } from './crawl.js';
 import { resolve } from 'node:path';
 
 const help = `Usage: dhtscope run [--testnet N] [--api-host H] [--api-port P] [--host H] [--port P]
-                    [--bootstrap LIST] [--concurrency N] [--no-peer-lookups] [--rate R]
+                    [--bootstrap LIST] [--concurrency N] [--no-peer-lookups] [--no-metadata] [--rate R]
                     [--redis-url URL] [--prefix P] [--data-dir DIR] [--json]
 
 Runs the whole system in one process tree: a DHT node, the crawler, the BullMQ workers that
@@ -36,6 +36,7 @@ and exits 0.
   --allow-private        accept private and loopback nodes
   --concurrency N        discovery jobs at once in this process's workers (default 4)
   --no-peer-lookups      do not look up peers for infohashes that have none
+  --no-metadata          do not fetch torrent metadata (names, files; BEP 9 over TCP) from peers
   --rate R               crawler queries per second (default ${CRAWL_DEFAULT_RATE})
 ${INDEX_OPTIONS_HELP}
   --json                 one JSON object per stdout line: {"event":"ready",...} with where the
@@ -70,6 +71,7 @@ export const runCommand: Command = {
         'allow-private': { type: 'boolean' },
         concurrency: { type: 'string' },
         'no-peer-lookups': { type: 'boolean' },
+        'no-metadata': { type: 'boolean' },
         rate: { type: 'string' },
         'stats-interval': { type: 'string' },
         json: { type: 'boolean' },
@@ -140,7 +142,7 @@ export const runCommand: Command = {
         node: { host: bind.host, port, bootstrap: bootstrap.entries, ...(values['allow-private'] ? { allowPrivate: true } : {}) },
         ...(testnet ? { testnet } : {}),
         api: { host: apiHost, port: apiPort },
-        workers: { ...(concurrency !== undefined ? { concurrency } : {}), peerLookups: !values['no-peer-lookups'] },
+        workers: { ...(concurrency !== undefined ? { concurrency } : {}), peerLookups: !values['no-peer-lookups'], metadata: !values['no-metadata'] },
         crawl: { rate },
         log: (line) => say(line),
       });
@@ -157,6 +159,7 @@ export const runCommand: Command = {
       throw toCommandError(err);
     }
 
+    status.clear();
     const summary = system.summary;
     emit({ event: 'ready', ...summary });
     if (!json) process.stdout.write(summaryText(summary));

@@ -86,15 +86,17 @@ function progressText(p: TestnetProgress, workers: number, nodes: number, infoha
 }
 
 /** A start-up failure as one line the user can act on. */
-function startError(err: unknown, groundTruthPath: string): Error {
+function startError(err: unknown, groundTruthPath: string, addressBase: number): Error {
   if (err instanceof RangeError) return new CommandError(`cannot lay out the testnet: ${err.message}`);
   if (err instanceof TestnetError) {
     const first = err.message.split('\n')[0] ?? err.message;
     if (err.message.includes('EADDRINUSE')) {
-      return new CommandError(`the testnet's addresses (127.${FIRST_OCTET}.1.1:${TESTNET_PORT} and up) are in use: is another testnet running? Stop it first`);
+      return new CommandError(
+        `the testnet's addresses (127.${addressBase}.1.1:${TESTNET_PORT} and up) are in use: is another testnet running? Stop it first, or choose another --address-base`,
+      );
     }
     if (err.message.includes('EADDRNOTAVAIL')) {
-      return new CommandError(`cannot bind the testnet's loopback addresses (127.${FIRST_OCTET}.x.y): every 127.x.y.z must be local, as on Linux (${first})`);
+      return new CommandError(`cannot bind the testnet's loopback addresses (127.${addressBase}.x.y): every 127.x.y.z must be local, as on Linux (${first})`);
     }
     return new CommandError(first);
   }
@@ -211,7 +213,7 @@ export const testnetCommand: Command = {
       // A Ctrl-C on a terminal reaches the workers too; their exit may be seen before our handler runs.
       if (stopSignal === undefined) await new Promise((r) => setTimeout(r, 250));
       dispose();
-      throw startError(err, groundTruthPath);
+      throw startError(err, groundTruthPath, addressBase);
     }
     status.clear();
     ready = true;

@@ -7,32 +7,35 @@ import { type QueueDepths, startWorkers, type WorkerSet, type WorkerStats } from
 import { parseBootstrapOption } from '../bootstrap-option.js';
 import { CommandError } from '../command-error.js';
 import { INDEX_COMMAND_OPTIONS, INDEX_OPTIONS_HELP, type OpenIndex, openIndex, toCommandError } from '../index-options.js';
-import { defaultBindHost, formatPeer, NODE_COMMAND_OPTIONS, oneShotClient, onTerminate, parseBindHost, parsePort, parseTimeoutSeconds, startNode } from '../node-options.js';
+import { allowPrivateOption, defaultBindHost, formatPeer, NODE_COMMAND_OPTIONS, oneShotClient, onTerminate, parseBindHost, parsePort, parseTimeoutSeconds, startNode } from '../node-options.js';
 import { count, StatusLine } from '../status-line.js';
 import { type Command, UsageError } from '../usage-error.js';
 import { parseInteger } from './crawl.js';
 
-const help = `Usage: dhtscope workers [--concurrency N] [--no-peer-lookups] [--bootstrap LIST|none]
+const help = `Usage: dhtscope workers [--concurrency N] [--no-peer-lookups] [--no-metadata] [--bootstrap LIST|none]
                         [--host H] [--port P] [--allow-private] [--json] [--stats-interval S]
                         [--redis-url URL] [--prefix P] [--data-dir DIR]
 
 Runs the index workers alone, until Ctrl-C (SIGINT) or SIGTERM: they apply the discovery
-batches that crawlers queue in Redis to the index, and look up fresh peers on the DHT for
-infohashes that have none. To scale out, start more of them, here or on other machines, with
+batches that crawlers queue in Redis to the index, look up fresh peers on the DHT for
+infohashes that have none, and fetch torrent metadata (name, size, files; BEP 9) from the
+peers of infohashes that have peers and no metadata yet. To scale out, start more of them, here or on other machines, with
 the same --redis-url and --prefix: each job goes to one worker, and the jobs of a worker that
 dies are picked up by the others. On a stop signal, running jobs finish (up to ${SHUTDOWN_GRACE_MS / 1000} s; the
 rest are retried later) and the command exits 0. The index schema is migrated first if needed.
 
   --concurrency N       discovery batches applied at once (default ${DISCOVERY_CONCURRENCY})
   --no-peer-lookups     run no DHT node: leave peer lookups to other workers
+  --no-metadata         fetch no metadata: leave it to other workers (it opens TCP
+                        connections to peers, at most 32 at once)
   --bootstrap LIST      where the peer-lookup node joins the DHT: comma-separated host:port or
                         [ipv6]:port entries (default: router.bittorrent.com:6881 and the other
                         well-known routers); "none" runs no node, as --no-peer-lookups
   --host H              address the peer-lookup node binds (default 0.0.0.0, or :: when every
                         bootstrap entry is IPv6)
   --port P              its UDP port (default 0: any free port)
-  --allow-private       accept private and loopback DHT nodes (implied when every bootstrap
-                        address is one, or --host is one)
+  --allow-private       accept private and loopback DHT nodes and fetch metadata from such
+                        peers (implied when every bootstrap address is one, or --host is one)
   --json                one JSON object per stdout line, each with an "event" field: first
                         {"event":"ready","redis","prefix","concurrency","peerLookups",...}, then
                         "stats" every --stats-interval (counters and queue depths), "log" lines,
@@ -84,6 +87,7 @@ export const workersCommand: Command = {
         port: { type: 'string' },
         concurrency: { type: 'string' },
         'no-peer-lookups': { type: 'boolean' },
+        'no-metadata': { type: 'boolean' },
         'stats-interval': { type: 'string' },
         'lock-duration': { type: 'string' },
         'stalled-interval': { type: 'string' },
@@ -162,6 +166,7 @@ export const workersCommand: Command = {
         keys: index.keys,
         concurrency,
         peerLookups: node ? { node } : null,
+        metadata: values['no-metadata'] ? null : { allowPrivate: allowPrivateOption(values['allow-private'], bind) ?? false },
         lockDurationMs,
         stalledIntervalMs,
         log,
