@@ -198,3 +198,16 @@ test('with no Redis at all, write() never throws and close() returns, with every
   t.notThrows(() => producer.write(numberedEvent(99)));
   t.is(producer.stats().droppedEvents, 1, 'a write after close is counted, not thrown');
 });
+
+test('a burst of 100,000 events in one synchronous loop with Redis up is delivered whole (memory, then the spool, nothing dropped)', async (t) => {
+  t.timeout(120_000);
+  const { producer } = await setup(t, redis.server);
+  writeNumbered(producer, 0, 100_000);
+  await producer.flush();
+  await Promise.race([producer.drain(), new Promise((r) => setTimeout(r, 90_000))]);
+  const s = producer.stats();
+  t.is(s.droppedEvents, 0);
+  t.true(s.spooledBatches > 0, 'the burst went past the memory batches into the spool');
+  t.is(s.batchesDelivered, 200);
+  t.is(s.eventsDelivered, 100_000);
+});
