@@ -9,13 +9,13 @@ import test, { type ExecutionContext } from 'ava';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { type GroundTruth } from '../crawler/testnet/testnet.js';
 import { type InfohashSummary } from '../indexer/queries.js';
+import { launchChromium, openRecordedPage } from './helpers/browser.js';
 import { type CliProcess, ROOT, startCli } from './helpers/cli.js';
 import { randomPrefix, type RedisServerHandle, startRedisServer } from './helpers/redis.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const OUTPUT = join(ROOT, 'test-output');
 /** Generous: the machine is shared and the testnet, workers and browser share 2 cores. */
 const WAIT_MS = 60_000;
@@ -43,7 +43,7 @@ test.before(async () => {
   ]);
   const [line, launched] = await Promise.all([
     run.nextLine(120_000),
-    chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] }),
+    launchChromium(),
   ]);
   browser = launched;
   ready = JSON.parse(line) as Ready;
@@ -60,20 +60,8 @@ test.after.always(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-/** A fresh page that records every console error, page error, failed request and HTTP error. */
-async function openPage(viewport: { width: number; height: number }): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
-  const context = await browser!.newContext({ viewport });
-  const page = await context.newPage();
-  const problems: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
-  });
-  page.on('pageerror', (err) => problems.push(`uncaught: ${err.message}`));
-  page.on('requestfailed', (req) => problems.push(`request failed: ${req.url()} (${req.failure()?.errorText})`));
-  page.on('response', (res) => {
-    if (res.status() >= 400) problems.push(`HTTP ${res.status()}: ${res.url()}`);
-  });
-  return { context, page, problems };
+function openPage(viewport: { width: number; height: number }): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
+  return openRecordedPage(browser!, viewport);
 }
 
 /** Closes the context after the problems seen so far are asserted (closing aborts polls in flight). */
@@ -181,9 +169,11 @@ test.serial('search finds a ground-truth infohash; Enter on its row opens its pa
   // A prefix search lists it; the keyboard opens it.
   await page.fill('#search-input', ih.slice(0, 8).toUpperCase());
   await page.press('#search-input', 'Enter');
+  // The row may already be on the recent list: wait for the search's own result first.
+  const status = await waitFor('the prefix search result', async () => (await page.textContent('#table-status')) ?? '', (text) => text.includes(`for prefix ${ih.slice(0, 8)}`));
+  t.regex(status, new RegExp(`for prefix ${ih.slice(0, 8)}`));
   const row = page.locator(`#infohash-rows tr[data-infohash="${ih}"]`);
   await row.waitFor({ timeout: WAIT_MS });
-  t.regex((await page.textContent('#table-status')) ?? '', new RegExp(`for prefix ${ih.slice(0, 8)}`));
   await row.focus();
   await page.keyboard.press('Enter');
   await page.waitForURL(`**/#/infohash/${ih}`, { timeout: WAIT_MS });

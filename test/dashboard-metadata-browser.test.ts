@@ -9,7 +9,7 @@
 import test from 'ava';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser } from 'playwright-core';
 import { applyBatch } from '../indexer/apply-batch.js';
 import { createApiServer } from '../indexer/api/server.js';
 import { dashboardExtension } from '../indexer/dashboard/extension.js';
@@ -18,6 +18,7 @@ import { storeMetadata } from '../indexer/metadata-store.js';
 import { ensureSchema } from '../migrations/runner.js';
 import { parseInfoDictionary } from '../workers/metadata/info-dictionary.js';
 import { makeInfoDict, sha1 } from './fixtures/metadata-peer.js';
+import { launchChromium, openRecordedPage } from './helpers/browser.js';
 import { ROOT } from './helpers/cli.js';
 import { randomPrefix, useRedisServer } from './helpers/redis.js';
 
@@ -26,7 +27,7 @@ const NAME = 'Ubuntu <b>Studio</b> 24.04 Media Pack';
 let browser: Browser | undefined;
 
 test.before(async () => {
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+  browser = await launchChromium();
 });
 test.after.always(async () => {
   await browser?.close();
@@ -55,18 +56,8 @@ test('search by name words finds the torrent; its page shows name, size and file
   t.teardown(() => app.close());
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
 
-  const context = await browser!.newContext({ viewport: { width: 1280, height: 800 } });
+  const { context, page, problems } = await openRecordedPage(browser!, { width: 1280, height: 800 });
   t.teardown(() => context.close());
-  const page = await context.newPage();
-  const problems: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
-  });
-  page.on('pageerror', (err) => problems.push(`uncaught: ${err.message}`));
-  page.on('requestfailed', (req) => problems.push(`request failed: ${req.url()} (${req.failure()?.errorText})`));
-  page.on('response', (res) => {
-    if (res.status() >= 400) problems.push(`HTTP ${res.status()}: ${res.url()}`);
-  });
 
   await page.goto(`${base}/`);
   await page.fill('#search-input', 'studio media');
