@@ -15,6 +15,7 @@ import {
   CRAWL_DEFAULT_PER_IP_RATE,
   CRAWL_DEFAULT_RATE,
   CRAWL_MAX_TIMEOUT_MS,
+  CRAWL_RETRY_TIMEOUT_FACTOR,
   CRAWL_MIN_TIMEOUT_MS,
   CRAWL_NEIGHBOURHOOD_SHARE,
 } from './constants.js';
@@ -300,9 +301,10 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     const target = this.chooseTarget(index);
     const now = this.clock.now() - this.startedAt;
     const sample = !this.nodes.hasFlag(index, NODE_FLAG.NO_BEP51) && this.nodes.nextSampleAt[index]! <= now;
+    const visitTimeoutMs = this.nodes.hasFlag(index, NODE_FLAG.RETRIED) ? Math.min(CRAWL_MAX_TIMEOUT_MS, timeoutMs * CRAWL_RETRY_TIMEOUT_FACTOR) : timeoutMs;
     const request = sample
-      ? this.socket.query(to, { method: 'sample_infohashes', id: ownId, target }, { timeoutMs })
-      : this.socket.query(to, { method: 'find_node', id: ownId, target }, { timeoutMs });
+      ? this.socket.query(to, { method: 'sample_infohashes', id: ownId, target }, { timeoutMs: visitTimeoutMs })
+      : this.socket.query(to, { method: 'find_node', id: ownId, target }, { timeoutMs: visitTimeoutMs });
     request
       .then(
         (r) => {
