@@ -16,6 +16,9 @@ import {
   DEFAULT_QUERY_RATE_PER_IP,
   DEFAULT_REFRESH_CHECK_MS,
   DEFAULT_SAVE_INTERVAL_MS,
+  VERIFY_QUERIER_AFTER_QUERIES,
+  VERIFY_QUERIER_AT_ONCE_BELOW,
+  VERIFY_QUERIER_AT_ONCE_NEAREST_BUCKETS,
   VERIFY_QUERIER_BUDGET_RESERVE,
   VERIFY_QUERIER_EVERY_MS,
   VERIFY_QUERIER_MAX_PENDING,
@@ -32,7 +35,7 @@ import { pingHandler } from './handlers/ping.js';
 import { sampleInfohashesHandler } from './handlers/sample-infohashes.js';
 import { isBogon } from './ip.js';
 import { type DatagramSocket, KrpcSocket, type QueryOptions, type QueryResult, type SocketFamily } from './krpc-socket.js';
-import { type LookupEvent, type LookupMethod, type LookupResult, type Querier, lookup, RttEstimate } from './lookup.js';
+import { type LookupEvent, type LookupMethod, type LookupResult, type Querier, lookup } from './lookup.js';
 import { idToHex, randomId } from './node-id.js';
 import { PeerStore } from './peer-store.js';
 import { type Method, type QueryOf } from './queries.js';
@@ -127,7 +130,6 @@ interface FamilyState {
   table: RoutingTable;
   querier: Querier;
   /** Round trips of this family's lookups: decides their parallelism (bep5/lookup.ts). */
-  lookupRtt: RttEstimate;
   bootstrapped: boolean;
   /** Buckets with a ping-for-replacement under way, so one bucket is not probed twice at once. */
   probing: Set<string>;
@@ -152,8 +154,8 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
   private running = false;
   private stopping: AbortController = new AbortController();
   private loadedCandidates = new Map<Family, NodeInfo[]>();
-  /** Addresses pinged to verify them as queriers, with when (bounded; oldest forgotten first). */
-  private readonly verified = new Map<string, number>();
+  /** Unknown queriers by address: queries seen and when last pinged (bounded; least recent forgotten first). */
+  private readonly queriers = new Map<string, { queries: number; pingedAt: number | undefined }>();
   private verifying = 0;
   private readonly paced: PacedQueue;
 
@@ -218,7 +220,7 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
         admitQuery: (from) => this.admit(from),
       });
       const table = this.newTable();
-      const fs: FamilyState = { family, socket, table, querier: this.trackingQuerier(family, socket), lookupRtt: new RttEstimate(), bootstrapped: false, probing: new Set() };
+      const fs: FamilyState = { family, socket, table, querier: this.trackingQuerier(family, socket), bootstrapped: false, probing: new Set() };
       this.state.set(family, fs);
       this.registerHandlers(fs);
       socket.on('response', (method, result) => {
@@ -314,7 +316,6 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
       family,
       k: this.k,
       alpha: this.o.alpha ?? DEFAULT_LOOKUP_ALPHA,
-      rtt: fs.lookupRtt,
       enforceBep42: this.o.enforceBep42,
       signal: options.signal,
       clock: this.clock,
@@ -442,23 +443,30 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
   /**
    * An unknown querier whose bucket has room is pinged; if it answers, the querier path adds
    * it (BEP 5: nodes enter only by answering us). Without this, a node that is mostly queried,
-   * such as a bootstrap node, would never learn the nodes that query it. Each address is
-   * pinged at most once per 15 minutes, remembered in a bounded set.
+   * such as a bootstrap node, would never learn the nodes that query it. A querier near us (or
+   * into a nearly empty bucket) is pinged on its first query; a far one on its second, so
+   * passing lookups (and spoofed one-off queries) do not each draw a packet. Each address is
+   * pinged at most once per 15 minutes, remembered in a bounded map.
    */
   private maybeVerifyQuerier(fs: FamilyState, id: Buffer, from: PeerAddress): void {
     if (!this.running || fs.table.get(id) !== undefined || !fs.table.hasRoomFor(id)) return;
     if (!this.allowPrivate && isBogon(from.host)) return;
     const key = `${from.host}|${from.port}`;
     const now = this.clock.now();
-    const last = this.verified.get(key);
-    if (last !== undefined && now - last < VERIFY_QUERIER_EVERY_MS) return;
+    const seen = this.queriers.get(key) ?? { queries: 0, pingedAt: undefined };
+    seen.queries++;
+    this.queriers.delete(key);
+    this.queriers.set(key, seen);
+    if (this.queriers.size > VERIFY_QUERIER_MEMORY) this.queriers.delete(this.queriers.keys().next().value!);
+    const atOnce =
+      fs.table.bucketsFromNearest(id) < VERIFY_QUERIER_AT_ONCE_NEAREST_BUCKETS || fs.table.bucketFill(id) < VERIFY_QUERIER_AT_ONCE_BELOW;
+    if (seen.queries < VERIFY_QUERIER_AFTER_QUERIES && !atOnce) return;
+    if (seen.pingedAt !== undefined && now - seen.pingedAt < VERIFY_QUERIER_EVERY_MS) return;
     // Best effort: never queued behind our own queries, never more than a few at once, and
     // only while most of the outgoing budget is free, so spoofed queriers cannot starve us.
     if (this.verifying >= VERIFY_QUERIER_MAX_PENDING || this.budget.available() < VERIFY_QUERIER_BUDGET_RESERVE) return;
     if (!this.budget.take()) return;
-    this.verified.delete(key);
-    this.verified.set(key, now);
-    if (this.verified.size > VERIFY_QUERIER_MEMORY) this.verified.delete(this.verified.keys().next().value!);
+    seen.pingedAt = now;
     this.verifying++;
     fs.socket
       .query(from, { method: 'ping', id: this.idValue }, { signal: this.stopping.signal })

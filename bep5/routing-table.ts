@@ -572,6 +572,16 @@ export class RoutingTable {
     return this.worstBad(bucket) !== undefined;
   }
 
+  /** Contacts in the bucket this ID falls into. */
+  bucketFill(id: Uint8Array): number {
+    return this.table[this.indexOf(id)]!.contacts.length;
+  }
+
+  /** How many buckets lie between this ID's bucket and the nearest one (0: it falls in the nearest). */
+  bucketsFromNearest(id: Uint8Array): number {
+    return this.table.length - 1 - this.indexOf(id);
+  }
+
   private indexOf(id: Uint8Array): number {
     return Math.min(commonPrefixBits(id, this.self), this.table.length - 1);
   }

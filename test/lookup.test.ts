@@ -4,7 +4,7 @@ import { ManualClock } from '../bep5/clock.js';
 import { type NodeInfo, type PeerAddress } from '../bep5/compact.js';
 import { KrpcAbortError, KrpcTimeoutError } from '../bep5/errors.js';
 import { KrpcSocket, type QueryOptions, type QueryResult } from '../bep5/krpc-socket.js';
-import { type LookupEvent, type Querier, lookup, RttEstimate, runLookup } from '../bep5/lookup.js';
+import { type LookupEvent, type Querier, lookup, runLookup } from '../bep5/lookup.js';
 import { randomId, xorDistance } from '../bep5/node-id.js';
 import { type Method, type QueryOf } from '../bep5/queries.js';
 import { seededRandom } from '../bep5/random.js';
@@ -292,8 +292,24 @@ test('BEP 42 enforcement: non-compliant answers give no token and do not count t
 test('with fast round trips (under wideRttMs) the close window stays shut: exactly alpha in flight', async (t) => {
   const clock = new ManualClock();
   const { net, infos } = simNetwork(200, 7, clock, () => ({ delayMs: 0 }));
-  const rtt = new RttEstimate();
-  await drive(clock, runLookup({ querier: net, ownId: randomId(), target: randomId(seededRandom(3)), method: 'find_node', seeds: infos.slice(0, 8), alpha: 3, closeWindow: 8, wideRttMs: 1000, rtt, clock }));
+  await drive(clock, runLookup({ querier: net, ownId: randomId(), target: randomId(seededRandom(3)), method: 'find_node', seeds: infos.slice(0, 8), alpha: 3, closeWindow: 8, wideRttMs: 1000, clock }));
   t.is(net.maxInflight, 3);
-  t.not(rtt.ms, undefined, 'the shared estimate learned from the answers');
+});
+
+test('the close window opens only after an answer: the first hop is alpha wide even over slow round trips', async (t) => {
+  const clock = new ManualClock();
+  const { net, infos } = simNetwork(200, 7, clock, () => ({ delayMs: 50 }));
+  let answers = 0;
+  let inflightBeforeFirstAnswer = 0;
+  const counting: Querier = {
+    query(to, q, options) {
+      if (answers === 0) inflightBeforeFirstAnswer = Math.max(inflightBeforeFirstAnswer, net.inflight + 1);
+      const reply = net.query(to, q, options);
+      reply.then(() => answers++, () => undefined);
+      return reply;
+    },
+  };
+  await drive(clock, runLookup({ querier: counting, ownId: randomId(), target: randomId(seededRandom(4)), method: 'find_node', seeds: infos.slice(0, 8), alpha: 3, closeWindow: 8, wideRttMs: 5, clock }));
+  t.is(inflightBeforeFirstAnswer, 3);
+  t.true(net.maxInflight > 3, `the window opened after 50 ms answers (max in flight ${net.maxInflight})`);
 });

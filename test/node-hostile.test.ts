@@ -301,6 +301,76 @@ test.serial('every hostile datagram and every wrong-typed field is dropped or re
   t.true(await probe(prober, at));
 });
 
+/** A random ID sharing exactly its first `bits` bits with `self`. */
+function idSharing(self: Buffer, bits: number): Buffer {
+  const id = randomId();
+  for (let i = 0; i < bits; i++) {
+    const mask = 0x80 >>> (i & 7);
+    id[i >>> 3] = (id[i >>> 3]! & ~mask) | (self[i >>> 3]! & mask);
+  }
+  const mask = 0x80 >>> (bits & 7);
+  id[bits >>> 3] = (id[bits >>> 3]! & ~mask) | (~self[bits >>> 3]! & mask);
+  return id;
+}
+
+test.serial('an unknown querier is pinged on its first query if near us or the table is empty, else on its second, and once', async (t) => {
+  const { node, at } = await startNode(t);
+  // Into an empty table: the first query draws the ping at once.
+  const early = await rawPeer(t);
+  const earlyQueries: BencodeDict[] = [];
+  await ask(early, at, q('ping', { id: randomId() }), earlyQueries);
+  await sleep(100);
+  drain(early, earlyQueries);
+  t.deepEqual(earlyQueries.map((d) => bytes(d.q).toString()), ['ping'], 'first query into an empty table');
+
+  // A table of several buckets, 4 contacts in the farthest (IDs differing in the first bit).
+  for (let bits = 0; bits < 6; bits++) {
+    for (let i = 0; i < 4; i++) node.table()!.recordResponse({ id: idSharing(node.id, bits), host: `127.9.${bits}.${i + 1}`, port: 6881 });
+  }
+  const far = (): Buffer => idSharing(node.id, 0);
+  t.true(node.table()!.bucketsFromNearest(far()) >= 2, 'the far bucket is not among the nearest two');
+  t.is(node.table()!.bucketFill(far()), 4);
+
+  // A far querier passing by is not pinged for one query...
+  const passer = await rawPeer(t);
+  const passerId = far();
+  const passerQueries: BencodeDict[] = [];
+  await ask(passer, at, q('find_node', { id: passerId, target: randomId() }), passerQueries);
+  await sleep(150);
+  drain(passer, passerQueries);
+  t.deepEqual(passerQueries, [], 'no ping after one query');
+
+  // ...but on its second query it is, and answering puts it in the table.
+  await ask(passer, at, q('get_peers', { id: passerId, info_hash: randomId() }), passerQueries);
+  for (let i = 0; i < 50 && passerQueries.length === 0; i++) {
+    await sleep(10);
+    drain(passer, passerQueries);
+  }
+  t.deepEqual(passerQueries.map((d) => bytes(d.q).toString()), ['ping'], 'one ping after the second query');
+  await passer.send(encode({ t: bytes(passerQueries[0]!.t), y: 'r', r: { id: passerId } }), at.port, at.host);
+  for (let i = 0; i < 50 && node.table()!.get(passerId) === undefined; i++) await sleep(10);
+  t.truthy(node.table()!.get(passerId));
+
+  // A near querier (sharing 20 bits with us) is pinged on its first query.
+  const neighbour = await rawPeer(t);
+  const neighbourQueries: BencodeDict[] = [];
+  await ask(neighbour, at, q('find_node', { id: idSharing(node.id, 20), target: randomId() }), neighbourQueries);
+  for (let i = 0; i < 50 && neighbourQueries.length === 0; i++) {
+    await sleep(10);
+    drain(neighbour, neighbourQueries);
+  }
+  t.deepEqual(neighbourQueries.map((d) => bytes(d.q).toString()), ['ping'], 'near: pinged on the first query');
+
+  // A far querier that never answers gets exactly one ping however often it asks.
+  const silent = await rawPeer(t);
+  const silentId = far();
+  const silentQueries: BencodeDict[] = [];
+  for (let i = 0; i < 5; i++) await ask(silent, at, q('ping', { id: silentId }), silentQueries);
+  await sleep(150);
+  drain(silent, silentQueries);
+  t.deepEqual(silentQueries.map((d) => bytes(d.q).toString()), ['ping']);
+});
+
 test.serial('announce_peer checks tokens and ports; get_peers scrapes; sample_infohashes reports', async (t) => {
   const { node, at } = await startNode(t);
   const a = await rawPeer(t);
