@@ -18,6 +18,7 @@ import {
   CRAWL_RETRY_TIMEOUT_FACTOR,
   CRAWL_MIN_TIMEOUT_MS,
   CRAWL_NEIGHBOURHOOD_SHARE,
+  CRAWL_SINK_POLL_MS,
 } from './constants.js';
 import { type Discovery, type DiscoverySink } from './discovery.js';
 import { NODE_FLAG, NodeIndex, ipv4ToNumber } from './node-index.js';
@@ -64,6 +65,10 @@ export interface CrawlProgress {
   infohashes: number;
   peers: number;
   elapsedMs: number;
+  /** True while the sink is saturated and the crawler holds new queries (backpressure). */
+  pausedForSink: boolean;
+  /** Time spent holding for the sink (ms, all sweeps). */
+  sinkPausedMs: number;
 }
 
 export interface SweepSummary extends CrawlProgress {
@@ -98,6 +103,8 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
   private readonly skipBogons: boolean;
   private readonly rtt = new RttTracker();
   private readonly infohashes = new Set<string>();
+  private pausedForSink = false;
+  private sinkPausedMs = 0;
   private visitQueue: number[] = [];
   private readonly peerJobs: Job[] = [];
   private readonly bootstrapJobs: Job[] = [];
@@ -145,6 +152,8 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
       rps: elapsedMs > 0 ? (this.queriesSent * 1000) / elapsedMs : 0,
       infohashes: this.infohashes.size,
       peers: this.peersFound,
+      pausedForSink: this.pausedForSink,
+      sinkPausedMs: this.sinkPausedMs,
       elapsedMs,
     };
   }
@@ -168,6 +177,10 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       while (!signal?.aborted) {
+        if (this.o.sink?.saturated?.() === true) {
+          await this.holdForSink(signal);
+          continue;
+        }
         const job = this.nextJob();
         if (job === undefined) {
           if (this.inflight === 0 && this.visitQueue.length === 0 && this.bootstrapJobs.length === 0 && this.peerJobs.length === 0) break;
@@ -246,6 +259,18 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
       return { kind: 'visit', index };
     }
     return undefined;
+  }
+
+  /** Sends nothing until the sink can take more again (or the crawl is stopped). */
+  private async holdForSink(signal?: AbortSignal): Promise<void> {
+    const since = this.clock.now();
+    this.pausedForSink = true;
+    try {
+      while (!signal?.aborted && this.o.sink?.saturated?.() === true) await this.sleep(CRAWL_SINK_POLL_MS);
+    } finally {
+      this.pausedForSink = false;
+      this.sinkPausedMs += this.clock.now() - since;
+    }
   }
 
   private waitForWork(): Promise<void> {

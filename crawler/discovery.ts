@@ -13,6 +13,12 @@ export type Discovery =
 export interface DiscoverySink {
   write(event: Discovery): void;
   close(): Promise<void>;
+  /**
+   * Backpressure (optional): true while the sink cannot take much more without dropping
+   * events. The crawler sends no new query while it is true; replies to queries in flight
+   * are still written.
+   */
+  saturated?(): boolean;
 }
 
 /** Keeps everything in memory: for tests, small crawls and the measure command. */
@@ -30,6 +36,10 @@ export class TeeSink implements DiscoverySink {
   write(event: Discovery): void {
     for (const s of this.sinks) s.write(event);
   }
+  saturated(): boolean {
+    return this.sinks.some((s) => s.saturated?.() === true);
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.sinks.map((s) => s.close()));
   }

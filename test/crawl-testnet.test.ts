@@ -100,6 +100,34 @@ test.serial('peers: get_peers to the sampling node finds the announced peers, un
   for (const e of peerEvents.slice(0, 200)) t.true(e.peers.includes(truth.peers[e.infohash]!), `peer of ${e.infohash}`);
 });
 
+test.serial('backpressure: while the sink is saturated the crawler sends nothing; when it clears, the sweep goes on', async (t) => {
+  const node = new DhtNode({ host: loopbackHost(), port: 0, bootstrap: [truth.bootstrap], maxInflight: 1024, adoptBep42Id: false });
+  await node.start();
+  t.teardown(() => node.stop());
+  let full = true;
+  const memory = new MemorySink();
+  const sink = Object.assign(memory, { saturated: () => full });
+  const crawler = new Crawler({ node, bootstrap: bootstrapOf(truth), rate: 2000, perIpRate: 100, getPeersRate: 0, sink });
+  const sweep = crawler.sweep();
+  await new Promise((r) => setTimeout(r, 400));
+  t.like(crawler.progress(), { queriesSent: 0, pausedForSink: true });
+  t.is(memory.events.length, 0);
+  full = false;
+  const summary = await sweep;
+  t.false(summary.pausedForSink);
+  t.true(summary.sinkPausedMs >= 350, `held for ${summary.sinkPausedMs} ms`);
+  t.true(summary.answered > 1000, `${summary.answered} nodes answered after the sink cleared`);
+  // Full again mid-sweep: it stops sending within one poll.
+  full = true;
+  const second = crawler.sweep();
+  await new Promise((r) => setTimeout(r, 300));
+  const sent = crawler.progress().queriesSent;
+  await new Promise((r) => setTimeout(r, 300));
+  t.is(crawler.progress().queriesSent, sent, 'nothing sent while saturated');
+  full = false;
+  await second;
+});
+
 test.serial('passive: an announce to the crawler node is recorded as a discovery', async (t) => {
   const node = new DhtNode({ host: loopbackHost(), port: 0, bootstrap: [truth.bootstrap], adoptBep42Id: false });
   await node.start();

@@ -188,6 +188,30 @@ test('beyond spoolMaxBytes new events are dropped, counted and logged once per o
   t.is(delivered.length + producer.stats().droppedEvents, producer.stats().eventsWritten, 'every event delivered or counted as dropped');
 });
 
+test('saturated() turns true before the spool would overflow, so a writer that heeds it loses nothing; Redis back clears it', async (t) => {
+  const server = await ownServer(t);
+  const lineBytes = JSON.stringify({ id: 'f'.repeat(40), events: range(0, 10).map(numberedEvent) }).length + 1;
+  const s = await setup(t, server, { batchMaxEvents: 10, memoryBatchesMax: 2, spoolMaxBytes: lineBytes * 20 });
+  const { producer, keys } = s;
+  t.false(producer.saturated(), 'Redis up, nothing spooled');
+  await outage(server, s);
+  // A crawler-like writer: a few events at a time, only while the producer is not saturated.
+  let n = 0;
+  for (let round = 0; round < 200 && !producer.saturated(); round++) {
+    writeNumbered(producer, n, 4);
+    n += 4;
+    if (round % 5 === 4) await producer.flush();
+  }
+  t.true(producer.saturated(), `saturated after ${n} events`);
+  await producer.flush();
+  t.is(producer.stats().droppedEvents, 0, 'nothing dropped');
+  t.true(producer.stats().spoolBytes > lineBytes * 14, `the spool was used (${producer.stats().spoolBytes} of ${lineBytes * 20} bytes)`);
+  await server.start();
+  await producer.drain();
+  t.false(producer.saturated(), 'Redis back and drained');
+  t.deepEqual(nums(await waitingJobs(discoveryQueue(t, server, keys))), range(0, n), 'every event, in order');
+});
+
 test('with no Redis at all, write() never throws and close() returns, with everything in the spool', async (t) => {
   const port = await freePort(); // nothing listens there
   const { producer, dir } = await setup(t, { host: '127.0.0.1', port }, { batchMaxEvents: 10 }, false);

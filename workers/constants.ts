@@ -18,7 +18,8 @@ export const MEMORY_BATCHES_MAX = 40;
 /**
  * The spool on disk is capped so a long outage cannot fill the disk. 1 GiB holds about 6
  * million events (~170 B each): hours of a busy crawl, far over the 5 minutes we promise.
- * Beyond it, new events are dropped and counted (`droppedEvents`), never silently.
+ * Before it fills, the producer reports itself saturated and the crawler pauses; events that
+ * still arrive beyond it are dropped and counted (`droppedEvents`), never silently.
  */
 export const SPOOL_MAX_BYTES = 1024 ** 3;
 
@@ -81,13 +82,20 @@ export const DELIVERY_MAX_INFLIGHT = 4;
 export const CLOSE_DRAIN_TIMEOUT_MS = 5_000;
 
 /**
- * Sealed batches waiting for the spool's disk at most (each append is fsync'ed in turn). The
- * sink has no backpressure, so this bounds what one burst can hold in memory: 512 batches are
+ * Sealed batches waiting for the spool's disk at most (each append is fsync'ed in turn). A
+ * writer that ignores `saturated()` (a synchronous burst) is bounded by it: 512 batches are
  * 256,000 events (~35-70 MB). Measured: 200,000 events written in one synchronous loop with
  * Redis up dropped 130,000 at the earlier 100; none at 512. A stalled disk still cannot make
  * memory grow past it (batches beyond are dropped and counted).
  */
 export const SPOOL_WRITE_BACKLOG_MAX = 512;
+
+/**
+ * The producer reports itself saturated (the crawler holds new queries) once this share of
+ * SPOOL_WRITE_BACKLOG_MAX is waiting for the disk: the other half absorbs the replies to
+ * queries already in flight, so a slow disk pauses the crawl instead of losing discoveries.
+ */
+export const SATURATED_BACKLOG_SHARE = 0.5;
 
 /** A spool file is closed and a new one started past this size: a delivered file is deleted whole, so files stay small. */
 export const SPOOL_FILE_MAX_BYTES = 16 * 1024 ** 2;

@@ -17,6 +17,7 @@ import {
   KEEP_COMPLETED_JOBS,
   KEEP_FAILED_JOBS,
   MEMORY_BATCHES_MAX,
+  SATURATED_BACKLOG_SHARE,
   REDELIVERY_INTERVAL_MS,
   SPOOL_FILE_MAX_BYTES,
   SPOOL_MAX_BYTES,
@@ -233,6 +234,23 @@ export class DiscoveryProducer extends EventEmitter<DiscoveryProducerEvents> imp
     this.current.push(event);
     if (this.current.length >= this.o.batchMaxEvents) this.seal();
     else if (this.current.length === 1) this.sealTimer = this.unref(this.clock.setTimeout(() => this.seal(), this.o.batchMaxDelayMs));
+  }
+
+  /**
+   * Backpressure: true while more events would soon be dropped, because the spool's disk is
+   * behind, or Redis is down and the spool (or, without a spool, memory) is about full. The
+   * crawler holds new queries while it is true, so a long outage pauses the crawl instead of
+   * losing what it finds; it turns false as soon as Redis is back or the disk catches up.
+   */
+  saturated(): boolean {
+    if (this.closing) return false;
+    if (this.spilling.size >= this.o.spoolWriteBacklogMax * SATURATED_BACKLOG_SHARE) return true;
+    if (this.up) return false;
+    if (this.spool === null) return this.memory.length >= this.o.memoryBatchesMax;
+    // What is still headed for the spool, at the size of the batches spooled so far.
+    const perBatch = this.counters.spooledBatches > 0 ? this.counters.spooledBytes / this.counters.spooledBatches : 0;
+    const headed = this.memory.filter((p) => p.spooled === null).length + this.spilling.size + (this.current.length > 0 ? 1 : 0) + 1;
+    return this.spool.bytes + perBatch * headed > this.o.spoolMaxBytes;
   }
 
   /** Seals the current batch; resolves when every batch sealed so far is acknowledged by Redis or on disk. */
