@@ -30,4 +30,5 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     load: async () => (await import('./commands/query.js')).queryCommand,
   },
   migrate: { summary: 'apply the Redis index schema migrations (or show their status)', load: async () => (await import('./commands/migrate.js')).migrateCommand },
+  prune: { summary: 'remove infohashes not seen for a while from the Redis index (retention)', load: async () => (await import('./commands/prune.js')).pruneCommand },
 };

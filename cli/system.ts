@@ -14,6 +14,7 @@ import { createApiServer } from '../indexer/api/server.js';
 import { apiExtensions } from './api-extensions.js';
 import { type IndexKeys } from '../indexer/keys.js';
 import { connectRedis, type RedisConnection } from '../indexer/redis-connection.js';
+import { IndexPruner } from '../indexer/index-pruner.js';
 import { ensureSchema } from '../migrations/runner.js';
 import { DiscoveryProducer } from '../workers/discovery-producer.js';
 import { startWorkers, type WorkerSet } from '../workers/worker-set.js';
@@ -39,6 +40,8 @@ export interface SystemOptions {
   api: { host: string; port: number };
   workers: { concurrency?: number; peerLookups: boolean; metadata: boolean };
   crawl: { rate?: number; maxInflight?: number; getPeersRate?: number };
+  /** Index retention: prune infohashes not seen for retainMs, and beyond maxInfohashes (each optional). */
+  retention?: { retainMs?: number; maxInfohashes?: number };
   log: (line: string) => void;
 }
 
@@ -49,6 +52,8 @@ export interface SystemSummary {
   redisMode: string;
   prefix: string;
   schemaVersion: number;
+  /** What retention prunes (null: nothing, the index keeps every infohash). */
+  retention: { retainDays: number | null; maxInfohashes: number | null } | null;
   node: { id: string; address: string };
   bootstrap: string[];
   testnet: { nodes: number; infohashes: number; groundTruth: string } | null;
@@ -67,6 +72,7 @@ export class DhtscopeSystem {
   crawler!: Crawler;
   producer!: DiscoveryProducer;
   workers!: WorkerSet;
+  pruner: IndexPruner | null = null;
   testnet: Testnet | null = null;
   summary!: SystemSummary;
 
@@ -142,6 +148,14 @@ export class DhtscopeSystem {
     });
     this.closers.push({ name: 'producer', close: () => this.producer.close() });
 
+    const retention = o.retention ?? {};
+    const pruner = new IndexPruner({ redis: this.connection.client, keys: o.keys, ...retention, log });
+    if (pruner.enabled) {
+      this.pruner = pruner;
+      pruner.start();
+      this.closers.push({ name: 'retention', close: () => pruner.stop() });
+    }
+
     const api = await createApiServer({
       redis: this.connection.client,
       keys: o.keys,
@@ -179,6 +193,12 @@ export class DhtscopeSystem {
       redisMode: this.connection.mode,
       prefix: o.keys.prefix,
       schemaVersion,
+      retention: this.pruner
+        ? {
+            retainDays: retention.retainMs === undefined ? null : retention.retainMs / 86_400_000,
+            maxInfohashes: retention.maxInfohashes ?? null,
+          }
+        : null,
       node: { id: idToHex(this.node.id), address: `${address.host}:${address.port}` },
       bootstrap,
       testnet: this.testnet
@@ -215,6 +235,7 @@ export class DhtscopeSystem {
       producer: this.producer?.stats() ?? null,
       workers: this.workers?.stats() ?? null,
       queues: this.workers ? await this.workers.queueDepths() : null,
+      retention: this.pruner?.stats() ?? null,
       node: this.node ? this.node.stats() : null,
     };
   }

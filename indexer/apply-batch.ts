@@ -89,6 +89,19 @@ export class SchemaMismatchError extends Error {
   }
 }
 
+/** A key the batch writes exists with another type: something else wrote under this prefix. Nothing was written. */
+export class IndexKeyTypeError extends Error {
+  override readonly name = 'IndexKeyTypeError';
+  readonly code = 'ERR_INDEX_KEY_TYPE';
+  constructor(
+    readonly key: string,
+    readonly found: string,
+    readonly expected: string,
+  ) {
+    super(`Redis key ${key} is a ${found}, the index needs a ${expected} there: another program wrote under this prefix; nothing was written`);
+  }
+}
+
 export class BatchTooLargeError extends Error {
   override readonly name = 'BatchTooLargeError';
   readonly code = 'ERR_BATCH_TOO_LARGE';
@@ -202,15 +215,21 @@ export interface BatchPlan {
   invalid: number;
 }
 
+/** Redis TYPE names of what the script writes (a HyperLogLog is a string). */
+type KeyType = 'hash' | 'zset' | 'set' | 'string';
+
 class KeyTable {
   readonly list: string[] = [];
+  /** The type each key must have if it exists (KEYS index → type); the markers are not checked. */
+  readonly types: Array<[number, KeyType]> = [];
   private readonly index = new Map<string, number>();
-  add(key: string): number {
+  add(key: string, type?: KeyType): number {
     let i = this.index.get(key);
     if (i === undefined) {
       this.list.push(key);
       i = this.list.length;
       this.index.set(key, i);
+      if (type !== undefined) this.types.push([i, type]);
     }
     return i;
   }
@@ -244,12 +263,12 @@ export function planBatch(events: readonly unknown[], opts: ApplyOptions): Batch
   const kt = new KeyTable();
   kt.add(keys.applied(id));
   kt.add(keys.schemaVersion);
-  kt.add(keys.recent);
-  kt.add(keys.popular);
-  kt.add(keys.infohashes);
-  kt.add(keys.nodes);
-  kt.add(keys.nodeVersions);
-  kt.add(keys.totals);
+  kt.add(keys.recent, 'zset');
+  kt.add(keys.popular, 'zset');
+  kt.add(keys.infohashes, 'zset');
+  kt.add(keys.nodes, 'string');
+  kt.add(keys.nodeVersions, 'set');
+  kt.add(keys.totals, 'hash');
 
   const totals = new Map<string, number>();
   const bump = (m: Map<string, number>, k: string, n: number): void => {
@@ -261,7 +280,7 @@ export function planBatch(events: readonly unknown[], opts: ApplyOptions): Batch
   const stat = (metric: Metric, at: number, n: number): void => {
     const exp = dayExpiry(at);
     if (exp === null || n === 0) return;
-    const ki = kt.add(keys.stats(metric, dayOf(at)));
+    const ki = kt.add(keys.stats(metric, dayOf(at)), 'hash');
     expiries.set(ki, exp);
     let fields = stats.get(ki);
     if (fields === undefined) stats.set(ki, (fields = new Map()));
@@ -347,6 +366,7 @@ export function planBatch(events: readonly unknown[], opts: ApplyOptions): Batch
     let peers = [...a.peers];
     if (peers.length > config.peersCap) peers = peers.sort((x, y) => y[1] - x[1]).slice(0, config.peersCap);
     const entry: Record<string, unknown> = {
+      // Types checked by the script itself (hash, string, zset): they would triple the plan's size.
       k: [kt.add(keys.infohash(hex)), kt.add(keys.infohashSources(hex)), kt.add(keys.infohashPeers(hex))],
       h: hex,
       f: String(a.first),
@@ -357,7 +377,7 @@ export function planBatch(events: readonly unknown[], opts: ApplyOptions): Batch
     };
     const exp = dayExpiry(a.first);
     if (exp !== null) {
-      const ki = kt.add(keys.stats('infohashes:new', dayOf(a.first)));
+      const ki = kt.add(keys.stats('infohashes:new', dayOf(a.first)), 'hash');
       expiries.set(ki, exp);
       entry['nk'] = ki;
       entry['nf'] = String(minuteOfDay(a.first));
@@ -374,12 +394,13 @@ export function planBatch(events: readonly unknown[], opts: ApplyOptions): Batch
     caps: { recent: config.recentCap, popular: config.popularCap, peers: config.peersCap, versions: config.versionsCap },
     ih,
     nodes: [...nodeIds],
-    days: [...byDay].map(([day, d]) => [kt.add(keys.nodesDay(day)), d.exp, [...d.ids]]),
-    ver: [...byVersion].map(([label, ids]) => [kt.add(keys.nodesVersion(label)), kt.add(keys.nodesVersion('other')), label, [...ids]]),
-    flags: [...byFlag].map(([flag, ids]) => [kt.add(keys.nodesFlag(flag)), [...ids]]),
+    days: [...byDay].map(([day, d]) => [kt.add(keys.nodesDay(day), 'string'), d.exp, [...d.ids]]),
+    ver: [...byVersion].map(([label, ids]) => [kt.add(keys.nodesVersion(label), 'string'), kt.add(keys.nodesVersion('other'), 'string'), label, [...ids]]),
+    flags: [...byFlag].map(([flag, ids]) => [kt.add(keys.nodesFlag(flag), 'string'), [...ids]]),
     stats: [...stats].flatMap(([ki, fields]) => [...fields].map(([field, n]) => [ki, field, n])),
     exp: [...expiries],
     totals: [...totals],
+    types: kt.types,
   };
   return { batchId: id, keys: kt.list, args: [JSON.stringify(plan)], events: events.length, invalid };
 }
@@ -396,6 +417,20 @@ local plan = cjson.decode(ARGV[1])
 -- Refuse a database at another schema version (nothing written).
 local version = redis.call('GET', KEYS[${K.version}]) or '0'
 if version ~= plan.v then return {-1, version} end
+
+-- Refuse a key of the wrong type (nothing written): a command on it would fail half-way
+-- through the batch, after the marker. Only another program can have written one.
+for _, t in ipairs(plan.types) do
+  local found = redis.call('TYPE', KEYS[t[1]]).ok
+  if found ~= 'none' and found ~= t[2] then return {-2, KEYS[t[1]], found, t[2]} end
+end
+local infohashTypes = {'hash', 'string', 'zset'}
+for _, e in ipairs(plan.ih) do
+  for j = 1, 3 do
+    local found = redis.call('TYPE', KEYS[e.k[j]]).ok
+    if found ~= 'none' and found ~= infohashTypes[j] then return {-2, KEYS[e.k[j]], found, infohashTypes[j]} end
+  end
+end
 
 -- Idempotency: the first write. A batch seen before changes nothing.
 if not redis.call('SET', KEYS[${K.applied}], '1', 'NX', 'EX', plan.ttl) then return {0, 0} end
@@ -424,7 +459,6 @@ for _, e in ipairs(plan.ih) do
     newCount = newCount + 1
     if e.nk then redis.call('HINCRBY', KEYS[e.nk], e.nf, 1) end
   end
-  redis.call('ZADD', KEYS[${K.infohashes}], 'LT', first, e.h)
   redis.call('HINCRBY', hk, 'seen', e.n)
   if #e.s > 0 then chunked('PFADD', sk, false, e.s, 1000) end
   local sources = redis.call('PFCOUNT', sk)
@@ -445,6 +479,7 @@ for _, e in ipairs(plan.ih) do
   end
   redis.call('HSET', hk, 'first', first, 'last', last, 'sources', sources, 'peers', peers)
   redis.call('ZADD', KEYS[${K.recent}], 'GT', last, e.h)
+  redis.call('ZADD', KEYS[${K.infohashes}], 'GT', last, e.h)
 end
 local function cap(key, n)
   local size = redis.call('ZCARD', key)
@@ -481,13 +516,15 @@ export const applyScript = new LuaScript(APPLY_LUA);
 
 /**
  * Applies `events` (Discovery objects; malformed ones are skipped and counted) as one batch.
- * Throws SchemaMismatchError (nothing written) when the database is not at SCHEMA_VERSION.
+ * Throws SchemaMismatchError (nothing written) when the database is not at SCHEMA_VERSION, and
+ * IndexKeyTypeError (nothing written) when a key it would write has another type.
  */
 export async function applyBatch(redis: RedisClient, events: readonly unknown[], opts: ApplyOptions): Promise<ApplyResult> {
   const plan = planBatch(events, opts);
-  const reply = (await applyScript.run(redis, plan.keys, plan.args)) as [number, number | string];
+  const reply = (await applyScript.run(redis, plan.keys, plan.args)) as [number, number | string, string?, string?];
   const [status, detail] = reply;
   if (status === -1) throw new SchemaMismatchError(Number(detail), SCHEMA_VERSION);
+  if (status === -2) throw new IndexKeyTypeError(String(detail), String(reply[2]), String(reply[3]));
   return {
     batchId: plan.batchId,
     applied: status === 1,

@@ -92,7 +92,10 @@ export class IndexKeys {
   infohashPeers(hex: string): string {
     return `${this.tag}:ih:${checkHex(hex)}:peers`;
   }
-  /** ZSET infohash → first seen (ms): the registry of every infohash (exact count, migrations iterate it). */
+  /**
+   * ZSET infohash → last seen (ms; first seen before schema 4): the registry of every infohash
+   * (exact count, migrations iterate it, retention prunes the lowest scores).
+   */
   get infohashes(): string {
     return `${this.tag}:ihs`;
   }
@@ -194,4 +197,4 @@ function checkHex(hex: string): string {
  * The schema version this code reads and writes. migrations/ owns the schema: its latest
  * migration must have this number (checked when migrations/index.ts loads).
  */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;

@@ -2,6 +2,7 @@ import { SCHEMA_VERSION } from '../indexer/keys.js';
 import { initial } from './001-initial.js';
 import { peersZset } from './002-peers-zset.js';
 import { metadata } from './003-metadata.js';
+import { registryLastSeen } from './004-registry-last-seen.js';
 import { type Migration } from './types.js';
 
 /**
@@ -9,7 +10,7 @@ import { type Migration } from './types.js';
  * version NNN, append it here, and raise SCHEMA_VERSION in indexer/keys.ts to NNN (the writer
  * and readers then speak the new schema). Numbers are contiguous from 1.
  */
-export const MIGRATIONS: readonly Migration[] = Object.freeze([initial, peersZset, metadata]);
+export const MIGRATIONS: readonly Migration[] = Object.freeze([initial, peersZset, metadata, registryLastSeen]);
 
 export function checkMigrations(list: readonly Migration[]): void {
   list.forEach((m, i) => {

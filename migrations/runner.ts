@@ -254,7 +254,7 @@ export function formatStatus(s: MigrationStatus): string {
   if (s.tooNew) lines.push(`  the database is newer than this dhtscope: upgrade dhtscope`);
   for (const m of s.migrations) {
     const when = m.appliedAt !== undefined ? ` ${new Date(m.appliedAt).toISOString()}${m.durationMs !== undefined ? ` (${m.durationMs} ms)` : ''}` : '';
-    lines.push(`  ${String(m.version).padStart(3, '0')} ${m.name.padEnd(12)} ${m.state}${when}  ${m.description}`);
+    lines.push(`  ${String(m.version).padStart(3, '0')} ${m.name.padEnd(18)} ${m.state}${when}  ${m.description}`);
   }
   if (s.lock.held) lines.push(`  locked: another process is migrating (lock expires in ${s.lock.ttlMs} ms)`);
   if (s.pending.length > 0 && !s.tooNew) lines.push(`  run "dhtscope migrate" to apply ${s.pending.join(', ')}`);

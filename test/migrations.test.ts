@@ -9,6 +9,7 @@ import { getInfohash, popularInfohashes, recentInfohashes, totals } from '../ind
 import { searchMetadata } from '../indexer/search.js';
 import { peersZset } from '../migrations/002-peers-zset.js';
 import { metadata } from '../migrations/003-metadata.js';
+import { registryLastSeen } from '../migrations/004-registry-last-seen.js';
 import { runMigrate } from '../migrations/command.js';
 import { MigrationLockBusyError, MigrationLockLostError, MigrationTargetError, SchemaOutdatedError, SchemaTooNewError } from '../migrations/errors.js';
 import { MIGRATIONS } from '../migrations/index.js';
@@ -102,14 +103,14 @@ test('a fresh database migrates to the latest version; a re-run is a no-op', asy
   t.is(runner.latest, SCHEMA_VERSION);
   t.is(runner.latest, MIGRATIONS.length);
   t.is(await runner.currentVersion(), 0);
-  t.deepEqual(await runner.migrate(), { from: 0, to: SCHEMA_VERSION, applied: [1, 2, 3] });
+  t.deepEqual(await runner.migrate(), { from: 0, to: SCHEMA_VERSION, applied: [1, 2, 3, 4] });
   t.is(await c.get(keys.schemaVersion), String(SCHEMA_VERSION));
   t.deepEqual(await c.hgetall(keys.meta), { prefix: keys.prefix, created_at: String(now), metadata_since: String(now) });
   t.is(await c.exists(keys.schemaLock), 0, 'the lock is released');
   const state = await snapshot(c, keys.prefix);
 
-  t.deepEqual(await runner.migrate(), { from: 3, to: 3, applied: [] });
-  t.deepEqual(await new MigrationRunner(c, keys).migrate({ to: 3 }), { from: 3, to: 3, applied: [] });
+  t.deepEqual(await runner.migrate(), { from: 4, to: 4, applied: [] });
+  t.deepEqual(await new MigrationRunner(c, keys).migrate({ to: 4 }), { from: 4, to: 4, applied: [] });
   t.deepEqual(await snapshot(c, keys.prefix), state);
 });
 
@@ -118,8 +119,8 @@ test('--to N stops at N; the rest later; no way down', async (t) => {
   const runner = new MigrationRunner(c, keys);
   t.deepEqual(await runner.migrate({ to: 1 }), { from: 0, to: 1, applied: [1] });
   t.is(await runner.currentVersion(), 1);
-  await t.throwsAsync(runner.migrate({ to: 4 }), { instanceOf: MigrationTargetError, code: 'ERR_MIGRATION_TARGET' });
-  t.deepEqual(await runner.migrate(), { from: 1, to: 3, applied: [2, 3] });
+  await t.throwsAsync(runner.migrate({ to: 5 }), { instanceOf: MigrationTargetError, code: 'ERR_MIGRATION_TARGET' });
+  t.deepEqual(await runner.migrate(), { from: 1, to: 4, applied: [2, 3, 4] });
   await t.throwsAsync(runner.migrate({ to: 1 }), { instanceOf: MigrationTargetError, message: /not supported/ });
 });
 
@@ -179,7 +180,7 @@ test('two runners at once on real schema-1 data: migrated once, correctly', asyn
   }
   await applyBatchV1(c, keys, events);
   const [ra, rb] = await Promise.all([new MigrationRunner(c, keys, { pollMs: 10 }).migrate(), new MigrationRunner(c2, keys, { pollMs: 10 }).migrate()]);
-  t.deepEqual([...ra.applied, ...rb.applied], [2, 3]);
+  t.deepEqual([...ra.applied, ...rb.applied], [2, 3, 4]);
   for (const i of [0, 250, 499]) {
     t.is(await c.type(keys.infohashPeers(IH(i))), 'zset');
     t.deepEqual((await c.zrange(keys.infohashPeers(IH(i)), 0, '-1')).sort(), [PEER(i), PEER(i + 1)].sort());
@@ -223,8 +224,10 @@ test('data written by schema 1 migrates to the schema-2 shape with the same info
 
   const logs: string[] = [];
   const r = await new MigrationRunner(c, keys, { onLog: (l) => logs.push(l) }).migrate();
-  t.deepEqual(r, { from: 1, to: 3, applied: [2, 3] });
+  t.deepEqual(r, { from: 1, to: 4, applied: [2, 3, 4] });
   t.true(logs.some((l) => /3 peer sets converted \(4 infohashes walked\)/.test(l)), logs.join('\n'));
+  // Schema 4's registry, scored by the schema-1 hashes' last sighting.
+  t.deepEqual(await c.zrange(keys.infohashes, 0, '-1', 'WITHSCORES'), [1, 2, 3, 4].map((i) => [IH(i), v1Hashes[i - 1]!['last']!]).sort((a, b) => Number(a[1]) - Number(b[1]) || a[0]!.localeCompare(b[0]!)).flat());
 
   // Peers: the same members, as a ZSET scored by the infohash's last sighting, expiring.
   const last1 = Number(v1Hashes[0]!['last']);
@@ -303,12 +306,12 @@ test('data written by schema 2 migrates to 3 unchanged but for metadata_since; m
     { type: 'node', id: IH(9), address: ADDR(9), version: null, rttMs: 12, bep51: true, bep42: false, at: now - 20_000 },
   ];
   t.is(await applyBatchV2(c, keys, events, now), 1);
-  await t.throwsAsync(applyBatch(c, events, { keys, now }), { code: 'ERR_SCHEMA_MISMATCH', message: /version 2, this dhtscope needs 3/ });
+  await t.throwsAsync(applyBatch(c, events, { keys, now }), { code: 'ERR_SCHEMA_MISMATCH', message: /version 2, this dhtscope needs 4/ });
   const before = await snapshot(c, keys.prefix);
 
   const since = now + 5;
   const logs: string[] = [];
-  t.deepEqual(await new MigrationRunner(c, keys, { now: () => since, onLog: (l) => logs.push(l) }).migrate(), { from: 2, to: 3, applied: [3] });
+  t.deepEqual(await new MigrationRunner(c, keys, { now: () => since, onLog: (l) => logs.push(l) }).migrate({ to: 3 }), { from: 2, to: 3, applied: [3] });
   t.true(logs.some((l) => /metadata: keeping torrent metadata from /.test(l)), logs.join('\n'));
   const after = await snapshot(c, keys.prefix);
   const changed = Object.keys(after).filter((k) => JSON.stringify(after[k]) !== JSON.stringify(before[k]));
@@ -328,7 +331,8 @@ test('data written by schema 2 migrates to 3 unchanged but for metadata_since; m
     { instanceOf: MigrationLockLostError },
   );
 
-  // The version-3 code on the migrated data.
+  // The current code on the migrated data (after schema 4's step).
+  t.deepEqual(await new MigrationRunner(c, keys).migrate(), { from: 3, to: 4, applied: [4] });
   t.deepEqual(await metadataCandidates(c, keys, { limit: 10, now }), [
     { infohash: IH(1), peers: 3, retry: false },
     { infohash: IH(3), peers: 1, retry: false },
@@ -349,6 +353,55 @@ test('data written by schema 2 migrates to 3 unchanged but for metadata_since; m
   t.deepEqual((await searchMetadata(c, keys, ['debian', 'netinst'], { limit: 5, offset: 0 })).items.map((i) => i.infohash), [IH(1)]);
   t.deepEqual((await metadataCandidates(c, keys, { limit: 10, now })).map((x) => x.infohash), [IH(3)]);
   t.like(await applyBatch(c, [{ ...events[0]!, at: now }], { keys, now }), { applied: true });
+});
+
+test('data written by schema 3: the registry is rescored from first to last seen; a re-run and a lost lock change nothing', async (t) => {
+  const { c, keys } = fresh(t);
+  await new MigrationRunner(c, keys).migrate({ to: 3 });
+  const now = Date.now();
+  // 450 infohashes (more than one ZSCAN and script chunk). A third were seen again later.
+  const events: Discovery[] = [];
+  const first = (i: number): number => now - 1_000_000 + i;
+  const last = (i: number): number => (i % 3 === 0 ? now - 500_000 + i : first(i));
+  for (let i = 1; i <= 450; i++) {
+    events.push({ type: 'infohash', infohash: IH(i), node: ADDR(i & 255), source: 'sample', at: first(i) });
+    if (i % 3 === 0) events.push({ type: 'peers', infohash: IH(i), peers: [PEER(i)], node: ADDR(1), at: last(i) });
+  }
+  // The schema-3 writer was the current one but for the registry's score: first seen (ZADD LT).
+  const plan = planBatch(events, { keys, now });
+  const [status] = (await applyScript.run(c, plan.keys, [JSON.stringify({ ...(JSON.parse(plan.args[0]) as object), v: '3' })])) as [number];
+  t.is(status, 1);
+  for (let i = 1; i <= 450; i++) await c.zadd(keys.infohashes, 'XX', first(i), IH(i));
+  // A hash lost (damaged data) keeps its first-seen score.
+  await c.del(keys.infohash(IH(9)));
+  const before = await snapshot(c, keys.prefix);
+
+  const logs: string[] = [];
+  t.deepEqual(await new MigrationRunner(c, keys, { onLog: (l) => logs.push(l) }).migrate(), { from: 3, to: 4, applied: [4] });
+  t.true(logs.some((l) => /registry-last-seen: 450 infohashes walked, 149 rescored by last seen/.test(l)), logs.join('\n'));
+  const scores = new Map<string, string>();
+  const flat = await c.zrange(keys.infohashes, 0, '-1', 'WITHSCORES');
+  for (let i = 0; i < flat.length; i += 2) scores.set(flat[i]!, flat[i + 1]!);
+  t.is(scores.size, 450);
+  for (const i of [1, 3, 100, 450]) t.is(scores.get(IH(i)), String(last(i)), `IH(${i})`);
+  t.is(scores.get(IH(9)), String(first(9)));
+  const after = await snapshot(c, keys.prefix);
+  const changed = Object.keys(after).filter((k) => JSON.stringify(after[k]) !== JSON.stringify(before[k]));
+  t.deepEqual(changed.sort(), [keys.infohashes, keys.schemaHistory, keys.schemaVersion].sort(), 'nothing else changed');
+
+  // The step again (as after a crash before the version bump): nothing changes.
+  const state = await snapshot(c, keys.prefix);
+  const ctx = { redis: c, keys, config: { ...DEFAULT_INDEX_CONFIG }, now: () => now, log: () => {}, lock: { key: keys.schemaLock, token: 'tok' }, assertLock: () => {} };
+  await c.set(keys.schemaLock, 'tok', 'PX', 10_000);
+  await registryLastSeen.up(ctx);
+  await c.del(keys.schemaLock);
+  t.deepEqual(await snapshot(c, keys.prefix), state);
+  await t.throwsAsync(registryLastSeen.up(ctx), { instanceOf: MigrationLockLostError });
+  // The current writer keeps the registry at the newest sighting.
+  await applyBatch(c, [{ type: 'infohash', infohash: IH(1), node: ADDR(1), source: 'sample', at: now }], { keys, now });
+  t.is(await c.zscore(keys.infohashes, IH(1)), String(now));
+  await applyBatch(c, [{ type: 'infohash', infohash: IH(1), node: ADDR(2), source: 'sample', at: now - 5 }], { keys, now });
+  t.is(await c.zscore(keys.infohashes, IH(1)), String(now), 'an older sighting does not lower it');
 });
 
 test('migration 3 refuses metadata keys that a schema-2 index cannot have written', async (t) => {
@@ -404,11 +457,11 @@ test('a database at version 99 is refused with a typed error', async (t) => {
   const { c, keys } = fresh(t);
   await c.set(keys.schemaVersion, '99');
   const runner = new MigrationRunner(c, keys);
-  await t.throwsAsync(runner.migrate(), { instanceOf: SchemaTooNewError, code: 'ERR_SCHEMA_TOO_NEW', message: /version 99, newer than this dhtscope knows \(3\)/ });
+  await t.throwsAsync(runner.migrate(), { instanceOf: SchemaTooNewError, code: 'ERR_SCHEMA_TOO_NEW', message: new RegExp(`version 99, newer than this dhtscope knows \\(${SCHEMA_VERSION}\\)`) });
   await t.throwsAsync(runner.assertCompatible(), { instanceOf: SchemaTooNewError });
   await t.throwsAsync(ensureSchema(c, keys, { migrate: true }), { instanceOf: SchemaTooNewError });
   const err = await t.throwsAsync(runner.migrate({ to: 2 }), { instanceOf: SchemaTooNewError });
-  t.like(err, { found: 99, known: 3 });
+  t.like(err, { found: 99, known: SCHEMA_VERSION });
   const status = await runner.status();
   t.true(status.tooNew);
   t.regex(formatStatus(status), /newer than this dhtscope: upgrade/);
@@ -437,16 +490,17 @@ test('status: data for `migrate --status`, as JSON and text', async (t) => {
   const at = Date.UTC(2026, 10, 24, 12, 0, 0);
   const runner = new MigrationRunner(c, keys, { now: () => at });
   const before = await runner.status();
-  t.like(before, { prefix: keys.prefix, current: 0, latest: 3, tooNew: false, pending: [1, 2, 3], lock: { held: false } });
+  t.like(before, { prefix: keys.prefix, current: 0, latest: 4, tooNew: false, pending: [1, 2, 3, 4], lock: { held: false } });
   t.deepEqual(
     before.migrations.map((m) => [m.version, m.name, m.state]),
     [
       [1, 'initial', 'pending'],
       [2, 'peers-zset', 'pending'],
       [3, 'metadata', 'pending'],
+      [4, 'registry-last-seen', 'pending'],
     ],
   );
-  t.regex(formatStatus(before), /run "dhtscope migrate" to apply 1, 2, 3/);
+  t.regex(formatStatus(before), /run "dhtscope migrate" to apply 1, 2, 3, 4/);
 
   const out: string[] = [];
   const io = { redis: c, keys, out: (s: string) => out.push(s), runner: { now: () => at } };
@@ -454,18 +508,19 @@ test('status: data for `migrate --status`, as JSON and text', async (t) => {
   t.is(out.pop(), `schema of prefix "${keys.prefix}" migrated from 0 to 1 (applied 1)`);
   t.is(await runMigrate(['--status', '--json'], io), 0);
   const mid = JSON.parse(out.pop()!) as Awaited<ReturnType<MigrationRunner['status']>>;
-  t.like(mid, { current: 1, pending: [2, 3] });
+  t.like(mid, { current: 1, pending: [2, 3, 4] });
   t.like(mid.migrations[0], { version: 1, state: 'applied', appliedAt: at });
   t.is(await runMigrate(['--json'], io), 0);
-  t.deepEqual(JSON.parse(out.pop()!), { from: 1, to: 3, applied: [2, 3] });
+  t.deepEqual(JSON.parse(out.pop()!), { from: 1, to: 4, applied: [2, 3, 4] });
   t.is(await runMigrate([], io), 0);
-  t.is(out.pop(), `schema of prefix "${keys.prefix}" is at version 3: nothing to do`);
+  t.is(out.pop(), `schema of prefix "${keys.prefix}" is at version 4: nothing to do`);
   t.is(await runMigrate(['--status'], io), 0);
   const text = out.pop()!;
-  t.regex(text, new RegExp(`^schema of prefix "${keys.prefix}": version 3, latest known 3`));
+  t.regex(text, new RegExp(`^schema of prefix "${keys.prefix}": version 4, latest known 4`));
   t.regex(text, /001 initial\s+applied 2026-11-24T12:00:00.000Z \(\d+ ms\)/);
   t.regex(text, /002 peers-zset\s+applied/);
   t.regex(text, /003 metadata\s+applied/);
+  t.regex(text, /004 registry-last-seen\s+applied/);
   await t.throwsAsync(runMigrate(['--to', 'x'], io), { code: 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' });
   await t.throwsAsync(runMigrate(['--bogus'], io), { code: 'ERR_PARSE_ARGS_UNKNOWN_OPTION' });
 });

@@ -1,7 +1,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { Cluster, type Redis } from 'ioredis';
 import type { Discovery } from '../crawler/discovery.js';
-import { applyBatch, batchId, DEFAULT_INDEX_CONFIG, planBatch, SchemaMismatchError, type IndexConfig } from '../indexer/apply-batch.js';
+import { applyBatch, batchId, DEFAULT_INDEX_CONFIG, IndexKeyTypeError, planBatch, SchemaMismatchError, type IndexConfig } from '../indexer/apply-batch.js';
 import { dayOf, dayStartMs, IndexKeys, minuteOfDay } from '../indexer/keys.js';
 import { getInfohash, infohashCount, nodeCensus, nodesPerDay, popularInfohashes, recentInfohashes, statsSeries, totals } from '../indexer/queries.js';
 import { MigrationRunner } from '../migrations/runner.js';
@@ -276,6 +276,43 @@ test('a database at another schema version is refused, nothing written', async (
   await c.set(keys.schemaVersion, '99');
   await t.throwsAsync(applyBatch(c, events, { keys }), { instanceOf: SchemaMismatchError, message: /newer than this dhtscope knows/ });
   t.deepEqual(Object.keys(await snapshot(c, keys.prefix)), [keys.schemaVersion]);
+});
+
+test('the registry holds every infohash scored by its newest sighting, uncapped', async (t) => {
+  const { c, keys, apply } = await setup(t, { recentCap: 2 });
+  await apply(sampleBatch());
+  // IH(1): newest event at T0 + 70 s; IH(2) at T0 + 10 s; IH(3) (peers only) at T0 + 40 s.
+  t.deepEqual(await c.zrange(keys.infohashes, 0, '-1', 'WITHSCORES'), [IH(2), String(T0 + 10_000), IH(3), String(T0 + 40_000), IH(1), String(T0 + 70_000)]);
+  t.is(await c.zcard(keys.recent), 2, 'recent is capped; the registry is not');
+  // An older sighting later does not move it back; a newer one moves it forward.
+  await apply([{ type: 'infohash', infohash: IH(1), node: ADDR(9), source: 'sample', at: T0 - 5000 }]);
+  t.is(await c.zscore(keys.infohashes, IH(1)), String(T0 + 70_000));
+  await apply([{ type: 'infohash', infohash: IH(2), node: ADDR(9), source: 'sample', at: T0 + 90_000 }]);
+  t.is(await c.zscore(keys.infohashes, IH(2)), String(T0 + 90_000));
+});
+
+test('a key of the wrong type under the prefix (written by something else) refuses the batch before anything is written', async (t) => {
+  const { c, keys, apply } = await setup(t);
+  await apply([{ type: 'infohash', infohash: IH(5), node: ADDR(1), source: 'sample', at: T0 }]);
+  const cases: Array<[string, () => Promise<unknown>, string, string]> = [
+    [keys.infohashPeers(IH(1)), () => c.set(keys.infohashPeers(IH(1)), 'not a zset'), 'string', 'zset'],
+    [keys.infohash(IH(2)), () => c.sadd(keys.infohash(IH(2)), 'x'), 'set', 'hash'],
+    [keys.nodesVersion('none'), () => c.rpush(keys.nodesVersion('none'), 'x'), 'list', 'string'],
+  ];
+  for (const [key, write, found, expected] of cases) {
+    const base = await snapshot(c, keys.prefix);
+    await write();
+    const before = await snapshot(c, keys.prefix);
+    const events = sampleBatch();
+    const err = await t.throwsAsync(apply(events), { instanceOf: IndexKeyTypeError, code: 'ERR_INDEX_KEY_TYPE' });
+    t.like(err, { key, found, expected });
+    t.deepEqual(await snapshot(c, keys.prefix), before, `${key}: nothing written, not even the applied marker`);
+    // With the foreign key gone, the same batch applies in full.
+    await c.del(key);
+    t.deepEqual(await snapshot(c, keys.prefix), base);
+  }
+  t.like(await apply(sampleBatch()), { applied: true });
+  t.is(await c.hget(keys.infohash(IH(1)), 'seen'), '3');
 });
 
 test('a large batch: thousands of events, long lists chunked inside the script', async (t) => {

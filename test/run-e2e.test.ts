@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type GroundTruth } from '../crawler/testnet/testnet.js';
+import { SCHEMA_VERSION } from '../indexer/keys.js';
 import { type CliProcess, runCli, startCli } from './helpers/cli.js';
 import { randomPrefix, startRedisServer, type RedisServerHandle } from './helpers/redis.js';
 
@@ -18,6 +19,7 @@ interface Ready {
   api: string;
   prefix: string;
   schemaVersion: number;
+  retention: { retainDays: number | null; maxInfohashes: number | null } | null;
   testnet: { nodes: number; infohashes: number; groundTruth: string };
 }
 interface Summary {
@@ -79,7 +81,8 @@ test.serial('run --testnet: the ready line says where the API listens and that t
   t.is(ready.event, 'ready');
   t.regex(ready.api, /^http:\/\/127\.0\.0\.1:\d+$/);
   t.is(ready.prefix, prefix);
-  t.is(ready.schemaVersion, 3);
+  t.is(ready.schemaVersion, SCHEMA_VERSION);
+  t.deepEqual(ready.retention, { retainDays: 30, maxInfohashes: null }, 'the default retention is on');
   t.is(ready.testnet.nodes, 300);
   t.is(Object.keys(truth.infohashes).length, 3000);
 });

@@ -83,14 +83,19 @@ export function parseInteger(value: string | undefined, option: string, fallback
   return n;
 }
 
-/** A rate (per second): a positive number, or also 0 when `allowZero`. */
-export function parseRate(value: string | undefined, option: string, fallback: number, allowZero = false): number {
+/** A number of `unit` (a rate, days): positive, or also 0 when `allowZero`; fractions allowed. */
+export function parseAmount(value: string | undefined, option: string, fallback: number, unit: string, allowZero = false): number {
   if (value === undefined) return fallback;
   const n = value.trim() === '' ? NaN : Number(value);
   if (!Number.isFinite(n) || n < 0 || (n === 0 && !allowZero)) {
-    throw new UsageError(`${option} must be a ${allowZero ? 'non-negative' : 'positive'} number per second, got "${value}"`);
+    throw new UsageError(`${option} must be a ${allowZero ? 'non-negative' : 'positive'} number ${unit}, got "${value}"`);
   }
   return n;
+}
+
+/** A rate (per second): a positive number, or also 0 when `allowZero`. */
+export function parseRate(value: string | undefined, option: string, fallback: number, allowZero = false): number {
+  return parseAmount(value, option, fallback, 'per second', allowZero);
 }
 
 /** The bootstrap list of a crawling command: `none` is refused (a crawl needs somewhere to start). */

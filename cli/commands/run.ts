@@ -3,6 +3,7 @@ import { CRAWL_DEFAULT_RATE } from '../../crawler/constants.js';
 import { TestnetError } from '../../crawler/testnet/testnet.js';
 import { SpoolBusyError } from '../../workers/errors.js';
 import { API_DEFAULT_HOST, API_DEFAULT_PORT } from '../../indexer/api/constants.js';
+import { DEFAULT_RETAIN_DAYS } from '../../indexer/retention-constants.js';
 import { parseBootstrapOption } from '../bootstrap-option.js';
 import { CommandError } from '../command-error.js';
 import { INDEX_COMMAND_OPTIONS, INDEX_OPTIONS_HELP, indexKeysOption, toCommandError } from '../index-options.js';
@@ -10,11 +11,12 @@ import { defaultDataDir, onTerminate, parseBindHost, parsePort } from '../node-o
 import { StatusLine, count, duration } from '../status-line.js';
 import { DhtscopeSystem, type SystemSummary } from '../system.js';
 import { type Command, UsageError } from '../usage-error.js';
-import { parseInteger, parseRate } from './crawl.js';
+import { parseAmount, parseInteger, parseRate } from './crawl.js';
 import { resolve } from 'node:path';
 
 const help = `Usage: dhtscope run [--testnet N] [--api-host H] [--api-port P] [--host H] [--port P]
                     [--bootstrap LIST] [--concurrency N] [--no-peer-lookups] [--no-metadata] [--rate R]
+                    [--retain-days D] [--max-infohashes N]
                     [--redis-url URL] [--prefix P] [--data-dir DIR] [--json]
 
 Runs the whole system in one process tree: a DHT node, the crawler, the BullMQ workers that
@@ -38,6 +40,9 @@ and exits 0.
   --no-peer-lookups      do not look up peers for infohashes that have none
   --no-metadata          do not fetch torrent metadata (names, files; BEP 9 over TCP) from peers
   --rate R               crawler queries per second (default ${CRAWL_DEFAULT_RATE})
+  --retain-days D        every hour, prune infohashes not seen for D days from the index
+                         (default ${DEFAULT_RETAIN_DAYS}; 0 keeps everything; see dhtscope prune)
+  --max-infohashes N     and keep at most N infohashes, the most recently seen (default: no cap)
 ${INDEX_OPTIONS_HELP}
   --json                 one JSON object per stdout line: {"event":"ready",...} with where the
                          API listens and where data lives, then {"event":"stats",...} every
@@ -73,6 +78,8 @@ export const runCommand: Command = {
         'no-peer-lookups': { type: 'boolean' },
         'no-metadata': { type: 'boolean' },
         rate: { type: 'string' },
+        'retain-days': { type: 'string' },
+        'max-infohashes': { type: 'string' },
         'stats-interval': { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -104,6 +111,8 @@ export const runCommand: Command = {
     if (!testnet && bootstrap.entries.length === 0) throw new UsageError('run needs somewhere to start: give --bootstrap host:port (or leave it out for the well-known routers)');
     const concurrency = values.concurrency === undefined ? undefined : parseInteger(values.concurrency, '--concurrency', 4, 1, 1000);
     const rate = parseRate(values.rate, '--rate', CRAWL_DEFAULT_RATE);
+    const retainDays = parseAmount(values['retain-days'], '--retain-days', DEFAULT_RETAIN_DAYS, 'of days (0 keeps everything)', true);
+    const maxInfohashes = values['max-infohashes'] === undefined ? undefined : parseInteger(values['max-infohashes'], '--max-infohashes', 0, 1, Number.MAX_SAFE_INTEGER);
     const statsMs = parseInteger(values['stats-interval'], '--stats-interval', 10, 1, 86_400) * 1000;
     const json = values.json ?? false;
 
@@ -144,6 +153,10 @@ export const runCommand: Command = {
         api: { host: apiHost, port: apiPort },
         workers: { ...(concurrency !== undefined ? { concurrency } : {}), peerLookups: !values['no-peer-lookups'], metadata: !values['no-metadata'] },
         crawl: { rate },
+        retention: {
+          ...(retainDays > 0 ? { retainMs: retainDays * 86_400_000 } : {}),
+          ...(maxInfohashes !== undefined ? { maxInfohashes } : {}),
+        },
         log: (line) => say(line),
       });
     } catch (err) {
@@ -174,7 +187,8 @@ export const runCommand: Command = {
       return (
         `nodes ${count(p.answered)} answered · ${count(p.infohashes)} infohashes · ${count(p.peers)} peers · ` +
         `${count(w.eventsApplied)} events indexed` +
-        (prod.redisUp ? '' : ` · Redis DOWN, ${count(prod.spooledBatches + prod.memoryBatches)} batches held`)
+        (prod.redisUp ? '' : ` · Redis DOWN, ${count(prod.spooledBatches + prod.memoryBatches)} batches held`) +
+        (p.pausedForSink ? ' · crawl paused until the spool has room' : '')
       );
     });
 
@@ -198,12 +212,22 @@ function addressInUse(err: AddressError): CommandError {
   return new CommandError(`${where} (the DHT node, UDP); choose another with --port`);
 }
 
+function retentionText(r: SystemSummary['retention']): string {
+  if (r === null) return 'keeps every infohash (--retain-days 0)';
+  const rules = [
+    ...(r.retainDays !== null ? [`infohashes not seen for ${r.retainDays} days`] : []),
+    ...(r.maxInfohashes !== null ? [`all but the ${count(r.maxInfohashes)} most recently seen`] : []),
+  ];
+  return `prunes ${rules.join(' and ')}, hourly`;
+}
+
 function summaryText(s: SystemSummary): string {
   return (
     `dhtscope is running${s.testnet ? ` against a local testnet of ${count(s.testnet.nodes)} nodes` : ' on the public DHT'}\n` +
     `  API         ${s.api}  (try ${s.api}/api/stats)\n` +
     `  data        ${s.dataDir}\n` +
     `  redis       ${s.redis} (${s.redisMode}), key prefix "${s.prefix}", schema v${s.schemaVersion}\n` +
+    `  retention   ${retentionText(s.retention)}\n` +
     `  DHT node    ${s.node.address}  id ${s.node.id}\n` +
     `  bootstrap   ${s.bootstrap.join(', ')}\n` +
     (s.testnet ? `  testnet     ${count(s.testnet.infohashes)} infohashes; ground truth in ${s.testnet.groundTruth}\n` : '') +

@@ -1,0 +1,75 @@
+import { parseArgs } from 'node:util';
+import { pruneIndex } from '../../indexer/prune.js';
+import { DEFAULT_RETAIN_DAYS } from '../../indexer/retention-constants.js';
+import { ensureSchema } from '../../migrations/runner.js';
+import { INDEX_COMMAND_OPTIONS, INDEX_OPTIONS_HELP, openIndex, toCommandError } from '../index-options.js';
+import { type Command, UsageError } from '../usage-error.js';
+import { parseAmount, parseInteger } from './crawl.js';
+
+const help = `Usage: dhtscope prune [--older-than DAYS] [--max-infohashes N] [--dry-run] [--json]
+
+Removes infohashes that went quiet from the Redis index, with everything kept about them
+(sightings, sources, peers, metadata, name search entries). An infohash seen again later comes
+back as new. \`dhtscope run\` does the same every hour (its --retain-days, --max-infohashes).
+
+  --older-than DAYS   prune infohashes not seen for DAYS days (default ${DEFAULT_RETAIN_DAYS}; fractions allowed)
+  --max-infohashes N  and keep at most N infohashes, the most recently seen
+  --dry-run           only count what would be pruned
+  --json              print one JSON object: pruned, conflicts, remaining, dryRun
+${INDEX_OPTIONS_HELP}
+  -h, --help          show this help
+
+Example: dhtscope prune --older-than 7 --dry-run`;
+
+export const pruneCommand: Command = {
+  summary: 'remove infohashes not seen for a while from the Redis index (retention)',
+  help,
+  async run(argv) {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        ...INDEX_COMMAND_OPTIONS,
+        'older-than': { type: 'string' },
+        'max-infohashes': { type: 'string' },
+        'dry-run': { type: 'boolean' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    if (values.help) {
+      process.stdout.write(help + '\n');
+      return 0;
+    }
+    if (positionals.length > 0) throw new UsageError(`prune takes no arguments, got ${JSON.stringify(positionals[0])}`);
+    const days = parseAmount(values['older-than'], '--older-than', DEFAULT_RETAIN_DAYS, 'of days', true);
+    const maxInfohashes = values['max-infohashes'] === undefined ? undefined : parseInteger(values['max-infohashes'], '--max-infohashes', 0, 0);
+
+    const index = await openIndex(values);
+    try {
+      const redis = index.connection.client;
+      await ensureSchema(redis, index.keys, { migrate: false });
+      const result = await pruneIndex(redis, {
+        keys: index.keys,
+        seenBefore: Date.now() - days * 86_400_000,
+        maxInfohashes,
+        dryRun: values['dry-run'] === true,
+      });
+      if (values.json) {
+        process.stdout.write(JSON.stringify(result) + '\n');
+      } else {
+        const rule = `not seen for ${days} days${maxInfohashes !== undefined ? ` or beyond the ${maxInfohashes} most recently seen` : ''}`;
+        process.stdout.write(
+          result.dryRun
+            ? `would prune ${result.pruned} infohashes (${rule}); ${result.remaining} in the index\n`
+            : `pruned ${result.pruned} infohashes (${rule}); ${result.remaining} kept${result.conflicts > 0 ? `; ${result.conflicts} left alone because they were written meanwhile` : ''}\n`,
+        );
+      }
+      return 0;
+    } catch (err) {
+      throw toCommandError(err);
+    } finally {
+      await index.connection.close();
+    }
+  },
+};

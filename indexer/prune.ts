@@ -1,0 +1,164 @@
+import { SchemaMismatchError } from './apply-batch.js';
+import { type IndexKeys, SCHEMA_VERSION } from './keys.js';
+import { LuaScript, type RedisClient } from './lua.js';
+import { PRUNE_CHUNK, PRUNE_MAX_CONFLICT_ROUNDS } from './retention-constants.js';
+
+/**
+ * Retention: removes infohashes that went quiet, with everything the index holds about them.
+ *
+ * Two rules, by the registry (`ihs`, scored by last seen since schema 4): infohashes last seen before
+ * `seenBefore` go, and past `maxInfohashes` the least recently seen go. An infohash that is
+ * seen again after a prune comes back as new.
+ *
+ * A pass works in chunks. Node picks the least recently seen candidates and reads the search
+ * tokens of their names; one script per chunk then re-checks each candidate (its last-seen
+ * score is still the one picked, its name's tokens are still the ones read, so a write that got
+ * in between wins) and deletes its keys and index entries. Every key the script touches is
+ * declared, as everywhere in the index, so it runs unchanged on Redis Cluster.
+ */
+
+export interface PruneOptions {
+  keys: IndexKeys;
+  /** Infohashes last seen before this time (ms since the epoch) are pruned. */
+  seenBefore?: number;
+  /** At most this many infohashes stay: the most recently seen. */
+  maxInfohashes?: number;
+  /** Count what would go, change nothing. */
+  dryRun?: boolean;
+  /** Infohashes per script (default PRUNE_CHUNK). */
+  chunk?: number;
+  /** Stop after pruning this many in this pass (default: no limit). */
+  limit?: number;
+}
+
+export interface PruneResult {
+  /** Infohashes removed (with dryRun: that would be removed now). */
+  pruned: number;
+  /** Candidates left alone because a write changed them between picking and pruning. */
+  conflicts: number;
+  /** Infohashes in the index after the pass. */
+  remaining: number;
+  dryRun: boolean;
+}
+
+/** Indexes into KEYS (1-based) that the script relies on. */
+const K = { version: 1, infohashes: 2, recent: 3, popular: 4, fetched: 5, wait: 6, totals: 7 } as const;
+
+const PRUNE_LUA = `#!lua
+-- KEYS: 1 schema version, 2 registry (infohash → last seen), 3 recent, 4 popular, 5 metadata
+-- fetched, 6 metadata wait, 7 totals, then per candidate (hash, sources, peers, meta, fetch)
+-- and its name's posting lists, referenced by index from ARGV[1] (JSON; scores as strings).
+local plan = cjson.decode(ARGV[1])
+local version = redis.call('GET', KEYS[${K.version}]) or '0'
+if version ~= plan.v then return {-1, version} end
+local pruned, conflicts = 0, 0
+for _, c in ipairs(plan.c) do
+  local score = redis.call('ZSCORE', KEYS[${K.infohashes}], c.h)
+  local cur = redis.call('HMGET', KEYS[c.k[1]], 'last')
+  local tokens = redis.call('HGET', KEYS[c.k[4]], 'tokens') or ''
+  if score and score ~= c.s then
+    conflicts = conflicts + 1 -- seen again since it was picked
+  elseif score and cur[1] and tonumber(cur[1]) > tonumber(score) then
+    -- The registry lags the hash (an older writer during migration 4): repair, keep.
+    redis.call('ZADD', KEYS[${K.infohashes}], 'GT', cur[1], c.h)
+    conflicts = conflicts + 1
+  elseif tokens ~= c.t then
+    conflicts = conflicts + 1 -- metadata stored since it was picked
+  else
+    redis.call('DEL', KEYS[c.k[1]], KEYS[c.k[2]], KEYS[c.k[3]], KEYS[c.k[4]], KEYS[c.k[5]])
+    for _, g in ipairs({${K.infohashes}, ${K.recent}, ${K.popular}, ${K.fetched}, ${K.wait}}) do
+      redis.call('ZREM', KEYS[g], c.h)
+    end
+    for _, p in ipairs(c.p) do redis.call('ZREM', KEYS[p], c.h) end
+    if score then pruned = pruned + 1 end
+  end
+end
+if pruned > 0 then redis.call('HINCRBY', KEYS[${K.totals}], 'infohashes:pruned', pruned) end
+return {pruned, conflicts}
+`;
+
+export const pruneScript = new LuaScript(PRUNE_LUA);
+
+/** How many infohashes the rules would remove now. */
+export async function countPrunable(redis: RedisClient, opts: Pick<PruneOptions, 'keys' | 'seenBefore' | 'maxInfohashes'>): Promise<{ prunable: number; total: number }> {
+  const { keys } = opts;
+  const total = await redis.zcard(keys.infohashes);
+  const byAge = opts.seenBefore === undefined ? 0 : await redis.zcount(keys.infohashes, '-inf', `(${opts.seenBefore}`);
+  const byCount = opts.maxInfohashes === undefined ? 0 : Math.max(0, total - opts.maxInfohashes);
+  return { prunable: Math.max(byAge, byCount), total };
+}
+
+export interface PruneCandidate {
+  hex: string;
+  /** Its last-seen score when picked, as Redis printed it. */
+  score: string;
+  /** Its name's search tokens when picked ('' without metadata). */
+  tokens: string;
+}
+
+/** The `n` least recently seen infohashes, with what the prune script re-checks. */
+export async function pickCandidates(redis: RedisClient, keys: IndexKeys, n: number): Promise<PruneCandidate[]> {
+  if (n <= 0) return [];
+  const flat = await redis.zrange(keys.infohashes, '0', String(n - 1), 'WITHSCORES');
+  const picked: Array<{ hex: string; score: string }> = [];
+  for (let i = 0; i < flat.length; i += 2) picked.push({ hex: flat[i]!, score: flat[i + 1]! });
+  const valid = picked.filter((c) => /^[0-9a-f]{40}$/.test(c.hex));
+  if (valid.length === 0) return [];
+  const tokens = await Promise.all(valid.map((c) => redis.hget(keys.infohashMetadata(c.hex), 'tokens')));
+  return valid.map((c, i) => ({ ...c, tokens: tokens[i] ?? '' }));
+}
+
+/** Removes the candidates that are still as picked; returns how many went and how many had changed. */
+export async function pruneCandidates(redis: RedisClient, keys: IndexKeys, candidates: readonly PruneCandidate[]): Promise<{ pruned: number; conflicts: number }> {
+  if (candidates.length === 0) return { pruned: 0, conflicts: 0 };
+  const list = [keys.schemaVersion, keys.infohashes, keys.recent, keys.popular, keys.metadataFetched, keys.metadataWait, keys.totals];
+  const index = new Map<string, number>();
+  const add = (key: string): number => {
+    let i = index.get(key);
+    if (i === undefined) {
+      list.push(key);
+      index.set(key, (i = list.length));
+    }
+    return i;
+  };
+  const c = candidates.map(({ hex, score, tokens }) => ({
+    h: hex,
+    s: score,
+    t: tokens,
+    k: [keys.infohash(hex), keys.infohashSources(hex), keys.infohashPeers(hex), keys.infohashMetadata(hex), keys.infohashFetch(hex)].map(add),
+    p: tokens === '' ? [] : tokens.split(' ').map((token) => add(keys.searchToken(token))),
+  }));
+  const reply = (await pruneScript.run(redis, list, [JSON.stringify({ v: String(SCHEMA_VERSION), c })])) as [number, number | string];
+  if (reply[0] === -1) throw new SchemaMismatchError(Number(reply[1]), SCHEMA_VERSION);
+  return { pruned: Number(reply[0]), conflicts: Number(reply[1]) };
+}
+
+/** One pass of both rules, chunk by chunk, until nothing more is due (or `limit`). */
+export async function pruneIndex(redis: RedisClient, opts: PruneOptions): Promise<PruneResult> {
+  const { keys } = opts;
+  const chunk = opts.chunk ?? PRUNE_CHUNK;
+  const limit = opts.limit ?? Number.POSITIVE_INFINITY;
+  // Checked up front too (the script checks again), so a pass with nothing due still says so.
+  const version = Number((await redis.get(keys.schemaVersion)) ?? 0);
+  if (version !== SCHEMA_VERSION) throw new SchemaMismatchError(version, SCHEMA_VERSION);
+  if (opts.seenBefore === undefined && opts.maxInfohashes === undefined) {
+    return { pruned: 0, conflicts: 0, remaining: await redis.zcard(keys.infohashes), dryRun: opts.dryRun === true };
+  }
+  if (opts.dryRun) {
+    const { prunable } = await countPrunable(redis, opts);
+    return { pruned: prunable, conflicts: 0, remaining: await redis.zcard(keys.infohashes), dryRun: true };
+  }
+  let pruned = 0;
+  let conflicts = 0;
+  let conflictRounds = 0;
+  while (pruned < limit && conflictRounds < PRUNE_MAX_CONFLICT_ROUNDS) {
+    const { prunable } = await countPrunable(redis, opts);
+    const n = Math.min(prunable, chunk, limit - pruned);
+    if (n <= 0) break;
+    const round = await pruneCandidates(redis, keys, await pickCandidates(redis, keys, n));
+    pruned += round.pruned;
+    conflicts += round.conflicts;
+    if (round.pruned === 0) conflictRounds++;
+  }
+  return { pruned, conflicts, remaining: await redis.zcard(keys.infohashes), dryRun: false };
+}
