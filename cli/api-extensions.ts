@@ -22,6 +22,7 @@ export function metricsSources(system: DhtscopeSystem): MetricsSources {
     rpcEvents: () => maybe(system.node),
     crawl: () => maybe(system.crawler)?.progress(),
     producer: () => maybe(system.producer)?.stats(),
+    retention: () => system.pruner?.stats(),
     workers: () => maybe(system.workers)?.stats(),
     queues: () => maybe(system.workers)?.queueDepths(),
     batchWrites: () => maybe(system.workers),

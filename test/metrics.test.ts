@@ -45,7 +45,7 @@ async function nodePair(t: { teardown(fn: () => Promise<void>): void }): Promise
   return { a, b };
 }
 
-const crawl = (n: number): CrawlSnapshot => ({ sweep: 1, known: 10 * n, answered: 5 * n, queued: 3, inflight: 2, queriesSent: 100 * n, infohashes: 7 * n, peers: n });
+const crawl = (n: number): CrawlSnapshot => ({ sweep: 1, known: 10 * n, answered: 5 * n, queued: 3, inflight: 2, queriesSent: 100 * n, infohashes: 7 * n, peers: n, pausedForSink: n % 2 === 0, sinkPausedMs: 1500 * n });
 
 const producer = (n: number): ProducerSnapshot => ({
   eventsWritten: 500 * n,
@@ -119,6 +119,7 @@ test('the exposition parses, and every name follows the Prometheus conventions',
     rpcEvents: () => b,
     crawl: () => crawl(1),
     producer: () => producer(1),
+    retention: () => ({ passes: 3, pruned: 1200, conflicts: 2, failures: 1 }),
     workers: () => workers(1),
     queues: async () => depths,
     batchWrites: () => writes,
@@ -139,6 +140,10 @@ test('the exposition parses, and every name follows the Prometheus conventions',
   t.is(sampleValue(m, 'dhtscope_crawl_nodes', { state: 'answered' }), 5);
   t.is(sampleValue(m, 'dhtscope_producer_events_written_total'), 500);
   t.is(sampleValue(m, 'dhtscope_producer_redis_up'), 1);
+  t.is(sampleValue(m, 'dhtscope_crawl_paused'), 0);
+  t.is(sampleValue(m, 'dhtscope_crawl_paused_seconds_total'), 1.5);
+  t.is(sampleValue(m, 'dhtscope_retention_infohashes_pruned_total'), 1200);
+  t.is(sampleValue(m, 'dhtscope_retention_failures_total'), 1);
   t.is(sampleValue(m, 'dhtscope_worker_jobs_total', { queue: 'peer_lookups', outcome: 'failed' }), 1);
   t.is(sampleValue(m, 'dhtscope_queue_jobs', { queue: 'peer_lookups', state: 'waiting' }), 9);
   t.is(sampleValue(m, 'dhtscope_queue_jobs', { queue: 'metadata', state: 'active' }), 6);
@@ -160,11 +165,13 @@ test('counters follow the running totals of their sources; a total that drops co
   const second = await scrape(app);
   t.is(sampleValue(first, 'dhtscope_crawl_queries_total'), 100);
   t.is(sampleValue(second, 'dhtscope_crawl_queries_total'), 300);
+  t.is(sampleValue(second, 'dhtscope_crawl_paused'), 0);
   t.is(sampleValue(second, 'dhtscope_worker_jobs_total', { queue: 'discoveries', outcome: 'done' }), 3);
   n = 2; // the source was replaced and counts from 0 again: 200 more queries
   const third = await scrape(app);
   t.is(sampleValue(third, 'dhtscope_crawl_queries_total'), 500);
   t.is(sampleValue(third, 'dhtscope_crawl_nodes', { state: 'known' }), 20, 'gauges just show the current value');
+  t.is(sampleValue(third, 'dhtscope_crawl_paused'), 1);
   // Unchanged totals: unchanged counters (and series with 0 are exposed, so rates start at once).
   const fourth = await scrape(app);
   t.is(sampleValue(fourth, 'dhtscope_crawl_queries_total'), 500);

@@ -12,6 +12,8 @@ export class CrawlMetrics {
   private readonly sweep: Gauge;
   private readonly queued: Gauge;
   private readonly inflight: Gauge;
+  private readonly paused: Gauge;
+  private readonly pausedSeconds: SnapshotCounter;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -22,6 +24,8 @@ export class CrawlMetrics {
     this.sweep = new Gauge({ name: `${P}crawl_sweep`, help: 'The sweep under way (1 is the first).', registers });
     this.queued = new Gauge({ name: `${P}crawl_queued_nodes`, help: 'Nodes waiting to be visited in this sweep.', registers });
     this.inflight = new Gauge({ name: `${P}crawl_inflight_queries`, help: 'Crawler queries awaiting an answer.', registers });
+    this.paused = new Gauge({ name: `${P}crawl_paused`, help: '1 while the crawler holds new queries because the discovery producer is saturated (Redis down and the spool about full), else 0.', registers });
+    this.pausedSeconds = new SnapshotCounter(registry, `${P}crawl_paused_seconds_total`, 'Time the crawler held new queries for the discovery producer.');
   }
 
   update(s: CrawlSnapshot): void {
@@ -33,5 +37,7 @@ export class CrawlMetrics {
     this.sweep.set(s.sweep);
     this.queued.set(s.queued);
     this.inflight.set(s.inflight);
+    this.paused.set(s.pausedForSink ? 1 : 0);
+    this.pausedSeconds.set(s.sinkPausedMs / 1000);
   }
 }

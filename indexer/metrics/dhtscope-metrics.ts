@@ -4,6 +4,7 @@ import { CrawlMetrics } from './crawl-metrics.js';
 import { EventSubscription } from './event-subscription.js';
 import { NodeMetrics } from './node-metrics.js';
 import { ProducerMetrics } from './producer-metrics.js';
+import { RetentionMetrics } from './retention-metrics.js';
 import { SnapshotCounter } from './snapshot-counter.js';
 import { type BatchWriteObservation, type MetricsSources, type QueueDepthsSnapshot, type RpcObservation } from './sources.js';
 import { WorkerMetrics } from './worker-metrics.js';
@@ -19,7 +20,7 @@ export interface DhtscopeMetricsOptions {
   queueDepthsTimeoutMs?: number;
 }
 
-type SourceName = 'node' | 'crawl' | 'producer' | 'workers' | 'queues' | 'rpc_events' | 'batch_writes';
+type SourceName = 'node' | 'crawl' | 'producer' | 'retention' | 'workers' | 'queues' | 'rpc_events' | 'batch_writes';
 
 /**
  * dhtscope's Prometheus metrics on a registry of their own (never prom-client's global one, so
@@ -34,6 +35,7 @@ export class DhtscopeMetrics {
   private node: NodeMetrics | null = null;
   private readonly crawl: CrawlMetrics | null;
   private readonly producer: ProducerMetrics | null;
+  private readonly retention: RetentionMetrics | null;
   private workers: WorkerMetrics | null = null;
   private readonly sourceErrors: SnapshotCounter<'source'>;
   private readonly sourceErrorCounts = new Map<SourceName, number>();
@@ -48,6 +50,7 @@ export class DhtscopeMetrics {
     if (sources.node || sources.rpcEvents) this.node = new NodeMetrics(this.registry);
     this.crawl = sources.crawl ? new CrawlMetrics(this.registry) : null;
     this.producer = sources.producer ? new ProducerMetrics(this.registry) : null;
+    this.retention = sources.retention ? new RetentionMetrics(this.registry) : null;
     if (sources.workers || sources.queues || sources.batchWrites) this.workers = new WorkerMetrics(this.registry);
     this.sourceErrors = new SnapshotCounter(this.registry, `${P}metrics_source_errors_total`, 'Scrapes in which a source of these metrics failed or (queues) did not answer in time.', ['source']);
     this.rpcEvents = new EventSubscription('rpc', (e) => this.observeRpc(e));
@@ -89,6 +92,7 @@ export class DhtscopeMetrics {
     this.read('node', this.sources.node, (s) => this.node?.update(s));
     this.read('crawl', this.sources.crawl, (s) => this.crawl?.update(s));
     this.read('producer', this.sources.producer, (s) => this.producer?.update(s));
+    this.read('retention', this.sources.retention, (s) => this.retention?.update(s));
     this.read('workers', this.sources.workers, (s) => this.workers?.update(s));
     const depths = await queues;
     if (this.sources.queues) this.workers?.updateQueues(depths);

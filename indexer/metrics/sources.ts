@@ -1,5 +1,6 @@
 import { type KrpcSocketStats } from '../../bep5/krpc-socket.js';
 import { type CrawlProgress } from '../../crawler/crawler.js';
+import { type IndexPrunerStats } from '../index-pruner.js';
 
 /**
  * What the metrics read, described by shape only: indexer/ must not import workers/ or cli/,
@@ -19,7 +20,10 @@ export interface NodeSnapshot {
 }
 
 /** Crawler.progress(). */
-export type CrawlSnapshot = Pick<CrawlProgress, 'sweep' | 'known' | 'answered' | 'queued' | 'inflight' | 'queriesSent' | 'infohashes' | 'peers'>;
+export type CrawlSnapshot = Pick<CrawlProgress, 'sweep' | 'known' | 'answered' | 'queued' | 'inflight' | 'queriesSent' | 'infohashes' | 'peers' | 'pausedForSink' | 'sinkPausedMs'>;
+
+/** IndexPruner.stats(). */
+export type RetentionSnapshot = Pick<IndexPrunerStats, 'passes' | 'pruned' | 'conflicts' | 'failures'>;
 
 /** DiscoveryProducer.stats(): the running totals and gauges the metrics read (workers/ is not imported here). */
 export type ProducerSnapshot = { redisUp: boolean } & Record<
@@ -85,6 +89,7 @@ export interface MetricsSources {
   rpcEvents?: () => Maybe<RpcEventSource>;
   crawl?: () => Maybe<CrawlSnapshot>;
   producer?: () => Maybe<ProducerSnapshot>;
+  retention?: () => Maybe<RetentionSnapshot>;
   workers?: () => Maybe<WorkerSnapshot>;
   /** Read from Redis at scrape time, bounded by QUEUE_DEPTHS_TIMEOUT_MS. */
   queues?: () => Maybe<QueueDepthsSnapshot> | Promise<Maybe<QueueDepthsSnapshot>>;
