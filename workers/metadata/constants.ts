@@ -71,9 +71,9 @@ export const INFOHASH_BYTES = 20;
  * ERR_METADATA_TOO_LARGE before any request.
  *
  * The price of a hash-valid info dict at the cap is in decoding it, not fetching it: 10 MiB of
- * one-byte file entries (~437k files) takes ~0.6-0.8 s of blocked event loop and ~220 MB of
- * transient heap in the strict decoder (bench/metadata.ts, part 4). Decoding is synchronous,
- * so a process pays that at most once at a time; lower the cap where even that is too much.
+ * one-byte file entries (~437k files) takes ~0.5-0.8 s and ~220 MB of transient heap in the
+ * strict decoder (bench/metadata.ts, part 4). Dicts over INFO_PARSE_OFF_THREAD_MIN_BYTES are
+ * decoded on a worker thread, so the event loop stays free (blocked at most ~12 ms there).
  */
 export const DEFAULT_MAX_METADATA_SIZE = 10 * 1024 * 1024;
 
@@ -226,3 +226,14 @@ export const MAX_PEER_LABEL_CHARS = 64;
 
 /** IPs whose attempt budget is remembered (least recently used forgotten first): bounds memory. */
 export const DEFAULT_MAX_TRACKED_IPS = 65_536;
+
+/**
+ * Info dicts at least this long are parsed on a worker thread, not the event loop. Decoding
+ * costs up to ~60 ms per MiB (a dict of one-byte files, the most values per byte; 0.6 s for
+ * the 10 MiB cap), so 256 KiB blocks at most ~15 ms inline, while a real torrent's dict is a
+ * few KB to a few hundred (its piece hashes), and handing one to the thread costs ~1 ms.
+ */
+export const INFO_PARSE_OFF_THREAD_MIN_BYTES = 256 * 1024;
+
+/** The parser thread exits after this long without work (starting it again costs ~0.5 s of its own CPU). */
+export const INFO_PARSER_IDLE_MS = 60_000;

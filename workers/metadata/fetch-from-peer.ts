@@ -11,7 +11,8 @@ import {
   PeerConnectError,
   PeerTimeoutError,
 } from './errors.js';
-import { parseInfoDictionary, type InfoSummary } from './info-dictionary.js';
+import { type InfoSummary } from './info-dictionary.js';
+import { InfoDictionaryParser } from './info-dictionary-parser.js';
 import { resolveLimits, type MetadataLimits } from './limits.js';
 import { MetadataExchange } from './metadata-exchange.js';
 import { makePeerId } from './peer-wire.js';
@@ -35,7 +36,12 @@ export interface FetchFromPeerOptions {
   clock?: Clock;
   /** For our peer id. */
   random?: RandomSource;
+  /** Parses the verified info dict (default: the process's shared one, which moves big dicts off the event loop). */
+  infoParser?: InfoDictionaryParser;
 }
+
+/** One per process: its worker thread is started only for a big dict, and exits when idle. */
+export const sharedInfoParser = new InfoDictionaryParser();
 
 export interface PeerFetchResult {
   /** The raw bencoded info dict; its SHA-1 is the infohash. */
@@ -79,7 +85,7 @@ export async function fetchFromPeer(infohash: Buffer, peer: PeerAddress, options
   const started = clock.now();
   const exchange = new MetadataExchange({ infohash, peerId: makePeerId(options.random ?? cryptoRandom), limits });
   const info = await runConnection(exchange, address, limits, clock, options);
-  const parsed = parseInfoDictionary(info, { maxListedFiles: limits.maxListedFiles });
+  const parsed = await (options.infoParser ?? sharedInfoParser).parse(info, { maxListedFiles: limits.maxListedFiles });
   return {
     info,
     parsed,

@@ -5,7 +5,8 @@
  * peer); errors are MetadataErrors with stable codes (errors.ts).
  */
 export { fetchMetadata, type FetchMetadataOptions, type FetchMetadataResult } from './fetch-metadata.js';
-export { fetchFromPeer, tcpConnect, formatPeer, type ConnectFn, type FetchFromPeerOptions, type PeerFetchResult } from './fetch-from-peer.js';
+export { fetchFromPeer, tcpConnect, formatPeer, sharedInfoParser, type ConnectFn, type FetchFromPeerOptions, type PeerFetchResult } from './fetch-from-peer.js';
+export { InfoDictionaryParser, type InfoDictionaryParserOptions, type InfoDictionaryParserStats } from './info-dictionary-parser.js';
 export { ConnectionGate, sharedConnectionGate, type ConnectionGateOptions, type ReleaseConnection } from './connection-gate.js';
 export { parseInfoDictionary, type InfoFile, type InfoSummary, type TorrentText } from './info-dictionary.js';
 export { DEFAULT_LIMITS, resolveLimits, type MetadataLimits } from './limits.js';
