@@ -321,3 +321,16 @@ test('search with Redis unreachable: a prompt 503 with Retry-After', async (t) =
   // The page itself needs no Redis.
   t.is((await get(app, '/')).status, 200);
 });
+
+test('the overview says when Redis is unreachable, the crawl is paused, or retention pruned something', async (t) => {
+  // Plain browser JavaScript without types: loaded by path, as the browser loads it.
+  const healthModule = new URL('../indexer/dashboard/public/health.js', import.meta.url).href;
+  const { healthText } = (await import(healthModule)) as { healthText: (live: unknown) => string };
+  t.is(healthText(null), '');
+  t.is(healthText({ producer: { redisUp: true }, crawl: { pausedForSink: false }, retention: { pruned: 0 } }), '');
+  t.is(
+    healthText({ producer: { redisUp: false }, crawl: { pausedForSink: true }, retention: { pruned: 12345 } }),
+    ' Redis is unreachable: discoveries wait in memory and the spool on disk. The crawl is paused until the spool has room again. Retention pruned 12,345 infohashes not seen for a long time.',
+  );
+  t.is(healthText({ retention: { pruned: 'many' } }), '', 'only numbers are shown');
+});

@@ -1,6 +1,7 @@
 import { renderBars } from './bar-list.js';
 import { byId, h, showValue } from './dom.js';
 import { formatInt, formatRate } from './format.js';
+import { healthText } from './health.js';
 import { CoverageHeatmap } from './heatmap.js';
 import { LiveHistory, num } from './live-history.js';
 import { TimeChart } from './time-chart.js';
@@ -64,7 +65,8 @@ export class Overview {
     byId('discovered-summary').textContent =
       crawl === null
         ? `${formatInt(stats.infohashes)} infohashes indexed. This server runs no crawler, so there are no live figures.`
-        : `Known ${formatInt(num(crawl.known))} nodes, ${formatInt(num(crawl.answered))} answered; ${formatInt(stats.infohashes)} infohashes indexed. The crawler sends ${formatRate(num(crawl.rps))} queries/s with ${formatInt(num(crawl.inflight))} in flight and ${formatInt(num(crawl.queued))} queued.`;
+        : `Known ${formatInt(num(crawl.known))} nodes, ${formatInt(num(crawl.answered))} answered; ${formatInt(stats.infohashes)} infohashes indexed. The crawler sends ${formatRate(num(crawl.rps))} queries/s with ${formatInt(num(crawl.inflight))} in flight and ${formatInt(num(crawl.queued))} queued.` +
+          healthText(live);
 
     this.showMinutes(stats.series);
     if (live === null) return;
