@@ -126,11 +126,28 @@ export async function pruneCandidates(redis: RedisClient, keys: IndexKeys, candi
     s: score,
     t: tokens,
     k: [keys.infohash(hex), keys.infohashSources(hex), keys.infohashPeers(hex), keys.infohashMetadata(hex), keys.infohashFetch(hex)].map(add),
-    p: tokens === '' ? [] : tokens.split(' ').map((token) => add(keys.searchToken(token))),
+    p: postingKeys(keys, tokens).map(add),
   }));
   const reply = (await pruneScript.run(redis, list, [JSON.stringify({ v: String(SCHEMA_VERSION), c })])) as [number, number | string];
   if (reply[0] === -1) throw new SchemaMismatchError(Number(reply[1]), SCHEMA_VERSION);
   return { pruned: Number(reply[0]), conflicts: Number(reply[1]) };
+}
+
+/**
+ * The posting lists of a stored `tokens` field. A token our tokenizer cannot have made (only
+ * another program writing under the prefix could store one) has no posting list of ours: it
+ * is skipped rather than failing every pass.
+ */
+function postingKeys(keys: IndexKeys, tokens: string): string[] {
+  const out: string[] = [];
+  for (const token of tokens === '' ? [] : tokens.split(' ')) {
+    try {
+      out.push(keys.searchToken(token));
+    } catch {
+      // not one of ours
+    }
+  }
+  return out;
 }
 
 /** One pass of both rules, chunk by chunk, until nothing more is due (or `limit`). */

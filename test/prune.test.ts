@@ -144,6 +144,15 @@ test('a write between picking and pruning wins: an infohash seen again, or given
   t.is(await ix.c.zscore(ix.keys.infohashes, IH(1)), String(NOW - 1000));
 });
 
+test('a stored token our tokenizer cannot have made (foreign data) does not stop the prune', async (t) => {
+  const ix = await fresh(t);
+  await see(ix, 1, NOW - 40 * DAY, 0);
+  t.is((await storeMetadata(ix.c, ix.keys, IH(1), torrent('Ubuntu desktop'), { fetchedAt: NOW, peer: '198.51.100.1:3001' })).status, 'stored');
+  await ix.c.hset(ix.keys.infohashMetadata(IH(1)), 'tokens', 'ubuntu Bad{Token} desktop');
+  t.like(await pruneIndex(ix.c, { keys: ix.keys, seenBefore: NOW - 30 * DAY }), { pruned: 1, conflicts: 0 });
+  t.deepEqual(await traces(ix, 1), []);
+});
+
 test('pruning refuses an index at another schema version and writes nothing', async (t) => {
   const ix = await fresh(t);
   await see(ix, 1, NOW - 40 * DAY, 0);
