@@ -34,6 +34,7 @@ export class IndexPruner {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
+  private readonly stopping = new AbortController();
   private readonly counters: IndexPrunerStats = { passes: 0, pruned: 0, conflicts: 0, failures: 0, lastPassAt: null, lastError: null };
 
   constructor(private readonly o: IndexPrunerOptions) {}
@@ -55,6 +56,7 @@ export class IndexPruner {
         keys: this.o.keys,
         seenBefore: this.o.retainMs === undefined ? undefined : now - this.o.retainMs,
         maxInfohashes: this.o.maxInfohashes,
+        signal: this.stopping.signal,
       });
       this.counters.passes++;
       this.counters.pruned += result.pruned;
@@ -75,9 +77,10 @@ export class IndexPruner {
     return { ...this.counters };
   }
 
-  /** Stops the timer and waits for a pass in progress. */
+  /** Stops the timer, and a pass in progress after its current chunk. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopping.abort();
     if (this.timer !== undefined) clearTimeout(this.timer);
     await this.running;
   }

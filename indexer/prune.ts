@@ -29,6 +29,8 @@ export interface PruneOptions {
   chunk?: number;
   /** Stop after pruning this many in this pass (default: no limit). */
   limit?: number;
+  /** Ends the pass after the chunk under way (a pass over millions takes a while). */
+  signal?: AbortSignal;
 }
 
 export interface PruneResult {
@@ -168,7 +170,7 @@ export async function pruneIndex(redis: RedisClient, opts: PruneOptions): Promis
   let pruned = 0;
   let conflicts = 0;
   let conflictRounds = 0;
-  while (pruned < limit && conflictRounds < PRUNE_MAX_CONFLICT_ROUNDS) {
+  while (pruned < limit && conflictRounds < PRUNE_MAX_CONFLICT_ROUNDS && opts.signal?.aborted !== true) {
     const { prunable } = await countPrunable(redis, opts);
     const n = Math.min(prunable, chunk, limit - pruned);
     if (n <= 0) break;

@@ -115,6 +115,10 @@ test('the count cap keeps the most recently seen infohashes; both rules together
   t.is(both.pruned, 5);
   t.is(await ix.c.zcard(ix.keys.infohashes), 15);
   t.is(await ix.c.zcard(ix.keys.recent), 15);
+  // An aborted signal ends a pass before its next chunk.
+  const stop = new AbortController();
+  stop.abort();
+  t.is((await pruneIndex(ix.c, { keys: ix.keys, maxInfohashes: 5, signal: stop.signal })).pruned, 0);
   // A limit stops a pass early; the next one goes on.
   const limited = await pruneIndex(ix.c, { keys: ix.keys, maxInfohashes: 5, limit: 4, chunk: 3 });
   t.is(limited.pruned, 4);
