@@ -1,6 +1,7 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { type PeerAddress } from './compact.js';
-import { ipFamily, isBogon, normalizeHost } from './ip.js';
+import { type AddressScope } from './address-scope.js';
+import { ipFamily, isBogon, isLoopback, normalizeHost } from './ip.js';
 
 /** BEP 5 deployed routers, used when no saved table and no --bootstrap list is given. */
 export const DEFAULT_BOOTSTRAP = [
@@ -27,6 +28,17 @@ export function parseBootstrapEntry(entry: string): HostPort {
   const port = Number(match[2]);
   if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new BootstrapAddressError(`bad port in "${entry}"`);
   return { host: normalizeHost(match[1]!) ?? match[1]!, port };
+}
+
+/**
+ * The address scope a node with these bootstrap entries needs: 'loopback' when every entry is
+ * `localhost` or a loopback literal (a network on this machine), 'private' when every entry is
+ * a private or loopback literal (a LAN), else 'public'.
+ */
+export function defaultAddressScope(entries: HostPort[]): AddressScope {
+  if (entries.length === 0) return 'public';
+  if (entries.every((e) => e.host.toLowerCase() === 'localhost' || (ipFamily(e.host) !== undefined && isLoopback(e.host)))) return 'loopback';
+  return allPrivate(entries) ? 'private' : 'public';
 }
 
 /** True when every entry is `localhost` or an IP literal in a private or loopback range: a local network. */

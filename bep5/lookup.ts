@@ -45,6 +45,8 @@ export interface LookupOptions {
   maxQueries?: number;
   /** BEP 42: answers from non-compliant nodes give no token and do not count toward the K closest. */
   enforceBep42?: boolean;
+  /** Nodes learned from replies are followed only at addresses this admits (the node's address scope). */
+  admitAddress?: (host: string) => boolean;
   signal?: AbortSignal;
   clock?: Clock;
 }
@@ -339,7 +341,8 @@ class LookupRun {
     if (this.fastestMs === undefined || result.rttMs < this.fastestMs) this.fastestMs = result.rttMs;
 
     const nodes = this.family === 4 ? reply.nodes : reply.nodes6;
-    for (const n of nodes) this.addCandidate({ host: n.host, port: n.port }, n.id);
+    const admit = this.o.admitAddress;
+    for (const n of nodes) if (admit === undefined || admit(n.host)) this.addCandidate({ host: n.host, port: n.port }, n.id);
     if ('values' in reply) {
       if (c.trusted) c.token = reply.token;
       const fresh: PeerAddress[] = [];

@@ -1,6 +1,6 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { generateBep42Id, isBep42Compliant, isBep42Exempt } from './bep42.js';
-import { DEFAULT_BOOTSTRAP, type HostPort, allPrivate, parseBootstrapEntry, resolveBootstrap } from './bootstrap.js';
+import { DEFAULT_BOOTSTRAP, type HostPort, defaultAddressScope, parseBootstrapEntry, resolveBootstrap } from './bootstrap.js';
 import { type Clock, type TimerHandle, systemClock } from './clock.js';
 import { type NodeInfo, type PeerAddress } from './compact.js';
 import {
@@ -33,6 +33,7 @@ import { findNodeHandler } from './handlers/find-node.js';
 import { getPeersHandler } from './handlers/get-peers.js';
 import { pingHandler } from './handlers/ping.js';
 import { sampleInfohashesHandler } from './handlers/sample-infohashes.js';
+import { type AddressScope, inAddressScope } from './address-scope.js';
 import { isBogon } from './ip.js';
 import { type DatagramSocket, KrpcSocket, type QueryOptions, type QueryResult, type SocketFamily } from './krpc-socket.js';
 import { type LookupEvent, type LookupMethod, type LookupResult, type Querier, lookup } from './lookup.js';
@@ -67,8 +68,14 @@ export interface DhtNodeOptions {
   bootstrap?: string[];
   /** Where the routing table is saved; none when unset. */
   dataDir?: string;
-  /** Accept private and loopback addresses in tables. Default: true when every bootstrap entry is private. */
+  /** Accept private and loopback addresses in tables (addressScope 'private'). */
   allowPrivate?: boolean;
+  /**
+   * Which addresses we send to and keep (bep5/address-scope.ts); wins over allowPrivate.
+   * Default: 'loopback' when every bootstrap entry is loopback, 'private' when every one is
+   * private or loopback, else 'public'.
+   */
+  addressScope?: AddressScope;
   /** Per-IP incoming query limit; private and loopback sources are exempt unless `limitPrivate`. */
   queryRatePerIp?: number;
   queryBurstPerIp?: number;
@@ -142,6 +149,8 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
   private readonly o: DhtNodeOptions;
   private readonly families: Family[];
   private readonly bootstrapEntries: HostPort[];
+  readonly addressScope: AddressScope;
+  /** True when the scope is 'private' (every unicast address). */
   readonly allowPrivate: boolean;
   private readonly k: number;
   readonly store: PeerStore;
@@ -167,7 +176,8 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
     this.idValue = options.id ?? randomId(this.random);
     this.families = options.families ?? [4];
     this.bootstrapEntries = (options.bootstrap ?? DEFAULT_BOOTSTRAP).map(parseBootstrapEntry);
-    this.allowPrivate = options.allowPrivate ?? allPrivate(this.bootstrapEntries);
+    this.addressScope = options.addressScope ?? (options.allowPrivate === true ? 'private' : options.allowPrivate === false ? 'public' : defaultAddressScope(this.bootstrapEntries));
+    this.allowPrivate = this.addressScope === 'private';
     this.k = options.k ?? DEFAULT_LOOKUP_K;
     this.store = new PeerStore({ clock: this.clock, random: this.random });
     this.tokens = new TokenIssuer({ clock: this.clock, random: this.random });
@@ -317,6 +327,7 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
       k: this.k,
       alpha: this.o.alpha ?? DEFAULT_LOOKUP_ALPHA,
       enforceBep42: this.o.enforceBep42,
+      admitAddress: (host) => inAddressScope(this.addressScope, host),
       signal: options.signal,
       clock: this.clock,
     });
@@ -394,8 +405,8 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
 
   // ---- wiring ------------------------------------------------------------------------------
 
-  private tableOptions(): { k: number; clock: Clock; allowPrivate: boolean } {
-    return { k: this.k, clock: this.clock, allowPrivate: this.allowPrivate };
+  private tableOptions(): { k: number; clock: Clock; addressScope: AddressScope } {
+    return { k: this.k, clock: this.clock, addressScope: this.addressScope };
   }
 
   private newTable(): RoutingTable {
@@ -450,7 +461,7 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
    */
   private maybeVerifyQuerier(fs: FamilyState, id: Buffer, from: PeerAddress): void {
     if (!this.running || fs.table.get(id) !== undefined || !fs.table.hasRoomFor(id)) return;
-    if (!this.allowPrivate && isBogon(from.host)) return;
+    if (!inAddressScope(this.addressScope, from.host)) return;
     const key = `${from.host}|${from.port}`;
     const now = this.clock.now();
     const seen = this.queriers.get(key) ?? { queries: 0, pingedAt: undefined };

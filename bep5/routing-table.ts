@@ -6,7 +6,8 @@ import {
   DEFAULT_NODE_STALE_AFTER_MS,
   MAX_PERSISTED_NODES,
 } from './constants.js';
-import { isBogon, parseIp, unmapIp } from './ip.js';
+import { type AddressScope, inAddressScope } from './address-scope.js';
+import { parseIp, unmapIp } from './ip.js';
 import { commonPrefixBits, compareDistance, ID_BITS, ID_LENGTH, randomIdInRange } from './node-id.js';
 import { cryptoRandom, type RandomSource } from './random.js';
 
@@ -63,6 +64,8 @@ export interface RoutingTableOptions {
    * 240/4 and broadcast) are rejected regardless. Default false.
    */
   allowPrivate?: boolean;
+  /** Which addresses may enter (bep5/address-scope.ts); wins over allowPrivate. Default 'public'. */
+  addressScope?: AddressScope;
   /** Newcomers remembered per full bucket, to replace nodes that go bad. Default k; 0 disables. */
   replacementCacheSize?: number;
   /** Source of refresh targets. Default: the OS CSPRNG. */
@@ -152,12 +155,6 @@ function addressKey(ip: Buffer, port: number): string {
   return `${ip.toString('hex')}/${port}`;
 }
 
-/** Unspecified, multicast, reserved or broadcast: never a peer, whatever allowPrivate says. */
-function neverUnicast(ip: Buffer): boolean {
-  if (ip.length === 4) return ip[0] === 0 || ip[0]! >= 224;
-  return ip[0] === 0xff || ip.every((b) => b === 0);
-}
-
 function isPort(port: unknown): port is number {
   return typeof port === 'number' && Number.isInteger(port) && port >= 0 && port <= 0xffff;
 }
@@ -229,7 +226,7 @@ export class RoutingTable {
   private readonly random: RandomSource;
   private readonly staleAfterMs: number;
   private readonly failuresBeforeBad: number;
-  private readonly allowPrivate: boolean;
+  private readonly addressScope: AddressScope;
   private readonly cacheSize: number;
   private readonly table: Bucket[];
   private readonly byId = new Map<string, Entry>();
@@ -260,7 +257,7 @@ export class RoutingTable {
     this.random = opts.random ?? cryptoRandom;
     this.staleAfterMs = staleAfterMs;
     this.failuresBeforeBad = failuresBeforeBad;
-    this.allowPrivate = opts.allowPrivate ?? false;
+    this.addressScope = opts.addressScope ?? (opts.allowPrivate === true ? 'private' : 'public');
     this.cacheSize = cacheSize;
     this.table = [{ contacts: [], replacements: [], lastChanged: this.clock.now() }];
   }
@@ -555,7 +552,7 @@ export class RoutingTable {
   private admissibleIp(host: unknown): Buffer | undefined {
     const ip = ipBytes(host);
     if (ip === undefined) return undefined;
-    if (this.allowPrivate ? neverUnicast(ip) : isBogon(ip)) return undefined;
+    if (!inAddressScope(this.addressScope, ip)) return undefined;
     return ip;
   }
 

@@ -2,6 +2,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type PeerAddress } from '../bep5/compact.js';
 import { ipFamily, isLoopback, isPrivate, normalizeHost } from '../bep5/ip.js';
+import { type AddressScope } from '../bep5/address-scope.js';
 import { DhtNode, type Family } from '../bep5/node.js';
 import { CommandError } from './command-error.js';
 import { UsageError } from './usage-error.js';
@@ -60,7 +61,21 @@ export function defaultDataDir(): string {
 }
 
 /**
- * `--allow-private`, or implied: a node bound to a loopback or private address can only reach
+ * The address scope (bep5/address-scope.ts) from `--allow-private` / `--allow-loopback`, or
+ * implied by the bind address: a node bound to loopback can only reach loopback (and keeps
+ * every other private or bogon range filtered, so a testnet that advertises 10.x contacts
+ * cannot make it send there); one bound to a private address gets the private scope.
+ * Otherwise undefined: DhtNode then derives it from the bootstrap addresses.
+ */
+export function addressScopeOption(flags: { allowPrivate?: boolean; allowLoopback?: boolean }, bind: BindHost): AddressScope | undefined {
+  if (flags.allowPrivate === true) return 'private';
+  if (flags.allowLoopback === true || isLoopback(bind.host)) return 'loopback';
+  if (isPrivate(bind.host)) return 'private';
+  return undefined;
+}
+
+/**
+ * For metadata fetches (TCP to peers), `--allow-private`, or implied: a node bound to a loopback or private address can only reach
  * such addresses, so refusing them in its table would leave it empty (e.g. the first node of
  * a local network, started with `--bootstrap none`). Otherwise undefined: DhtNode then allows
  * them when every bootstrap address is private or loopback.
@@ -127,6 +142,7 @@ export const NODE_COMMAND_OPTIONS = {
   host: { type: 'string' },
   json: { type: 'boolean' },
   'allow-private': { type: 'boolean' },
+  'allow-loopback': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -140,13 +156,14 @@ export function oneShotClient(options: {
   bootstrap: string[];
   dataDir: string | undefined;
   allowPrivate: boolean | undefined;
+  allowLoopback?: boolean | undefined;
   log: (line: string) => void;
 }): DhtNode {
   const node = new DhtNode({
     ...bindOptions(options.bind, options.port),
     bootstrap: options.bootstrap,
     dataDir: options.dataDir ? resolve(options.dataDir) : undefined,
-    allowPrivate: allowPrivateOption(options.allowPrivate, options.bind),
+    addressScope: addressScopeOption({ allowPrivate: options.allowPrivate, allowLoopback: options.allowLoopback }, options.bind),
     readOnly: true,
   });
   node.on('warning', (message) => options.log(`warning: ${message}`));

@@ -41,3 +41,11 @@ export const CRAWL_NEIGHBOURHOOD_SHARE = 0.5;
  * packets, and a tenth of a second is nothing next to an outage.
  */
 export const CRAWL_SINK_POLL_MS = 100;
+
+/**
+ * Nodes of one client version (`v`, or none) that must lack BEP 51, with not one node of that
+ * version having it, before the crawler asks that version's nodes find_node first. A version
+ * seen with BEP 51 even once is always sampled, so a client that mixes both keeps its samples;
+ * 8 keeps the learning cost (a silent sample each) small next to a network's worth of nodes.
+ */
+export const CRAWL_CLIENT_NO_BEP51_AFTER = 8;

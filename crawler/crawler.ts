@@ -3,7 +3,7 @@ import { isBep42Compliant } from '../bep5/bep42.js';
 import { type Clock, systemClock } from '../bep5/clock.js';
 import { type NodeInfo, type PeerAddress } from '../bep5/compact.js';
 import { KrpcRemoteError, KrpcInvalidReplyError, KrpcTimeoutError } from '../bep5/errors.js';
-import { isBogon } from '../bep5/ip.js';
+import { type AddressScope, inAddressScope } from '../bep5/address-scope.js';
 import { type KrpcSocket, type QueryResult } from '../bep5/krpc-socket.js';
 import { type DhtNode } from '../bep5/node.js';
 import { idToHex, randomIdInRange } from '../bep5/node-id.js';
@@ -19,9 +19,11 @@ import {
   CRAWL_MIN_TIMEOUT_MS,
   CRAWL_NEIGHBOURHOOD_SHARE,
   CRAWL_SINK_POLL_MS,
+  CRAWL_CLIENT_NO_BEP51_AFTER,
 } from './constants.js';
 import { type Discovery, type DiscoverySink } from './discovery.js';
-import { NODE_FLAG, NodeIndex, ipv4ToNumber } from './node-index.js';
+import { ClientBep51Stats } from './client-bep51.js';
+import { MAX_VERSIONS, NODE_FLAG, NodeIndex, SWEEP_FLAGS, ipv4ToNumber } from './node-index.js';
 import { RttTracker } from './rtt-tracker.js';
 
 /**
@@ -45,8 +47,11 @@ export interface CrawlerOptions {
   perIpRate?: number;
   /** get_peers queries per second for newly seen infohashes; 0 turns peer discovery off. */
   getPeersRate?: number;
-  /** Skip private, loopback and reserved addresses (default: unless the node allows private). */
-  skipBogons?: boolean;
+  /**
+   * Which learned addresses may be visited (bep5/address-scope.ts); default: the node's scope.
+   * Contacts outside it are skipped and counted, never sent to.
+   */
+  addressScope?: AddressScope;
   /** How targets are chosen (see chooseTarget). */
   strategy?: 'coverage' | 'random';
   sink?: DiscoverySink;
@@ -69,6 +74,10 @@ export interface CrawlProgress {
   pausedForSink: boolean;
   /** Time spent holding for the sink (ms, all sweeps). */
   sinkPausedMs: number;
+  /** sample_infohashes queries sent (the rest of queriesSent: find_node, get_peers). */
+  samplesAsked: number;
+  /** Contacts heard of at addresses outside the address scope (private, bogon): never queried. */
+  skippedContacts: number;
 }
 
 export interface SweepSummary extends CrawlProgress {
@@ -100,7 +109,10 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
   private readonly perIp: TokenBucketLimiter;
   private readonly peersBudget: RateBudget | undefined;
   private readonly maxInflight: number;
-  private readonly skipBogons: boolean;
+  private readonly addressScope: AddressScope;
+  private readonly clients = new ClientBep51Stats(MAX_VERSIONS, CRAWL_CLIENT_NO_BEP51_AFTER);
+  private samplesAsked = 0;
+  private skippedContacts = 0;
   private readonly rtt = new RttTracker();
   private readonly infohashes = new Set<string>();
   private pausedForSink = false;
@@ -131,7 +143,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     const peersRate = o.getPeersRate ?? CRAWL_DEFAULT_GET_PEERS_RATE;
     this.peersBudget = peersRate > 0 ? new RateBudget({ ratePerSecond: peersRate, burst: Math.max(1, Math.ceil(peersRate / 10)), clock: this.clock }) : undefined;
     this.maxInflight = o.maxInflight ?? CRAWL_DEFAULT_INFLIGHT;
-    this.skipBogons = o.skipBogons ?? !o.node.allowPrivate;
+    this.addressScope = o.addressScope ?? o.node.addressScope;
     this.startedAt = this.clock.now();
     // Passive: what others ask of or announce to our node is also a discovery.
     o.node.on('announce', ({ infoHash, peer }) => this.noteInfohash(infoHash, `${peer.host}:${peer.port}`, 'announce_peer'));
@@ -154,8 +166,23 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
       peers: this.peersFound,
       pausedForSink: this.pausedForSink,
       sinkPausedMs: this.sinkPausedMs,
+      samplesAsked: this.samplesAsked,
+      skippedContacts: this.skippedContacts,
       elapsedMs,
     };
+  }
+
+  /**
+   * What the crawl learned about BEP 51 per client version (`v` hex, null for none): nodes
+   * with it, nodes without, and whether that version's nodes are now asked find_node first.
+   */
+  clientBep51(): Array<{ version: string | null; supported: number; unsupported: number; neverSupports: boolean }> {
+    return this.clients.entries().map(([v, supported, unsupported]) => ({
+      version: v === 0 ? null : (this.nodes.versions[v] ?? null),
+      supported,
+      unsupported,
+      neverSupports: this.clients.neverSupports(v),
+    }));
   }
 
   /** Infohashes seen so far (hex). */
@@ -169,7 +196,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
    */
   async sweep(signal?: AbortSignal): Promise<SweepSummary> {
     this.sweepNumber++;
-    for (let i = 0; i < this.nodes.size; i++) this.nodes.clearFlag(i, NODE_FLAG.QUERIED | NODE_FLAG.FAILED | NODE_FLAG.SEEN_THIS_SWEEP | NODE_FLAG.RETRIED);
+    for (let i = 0; i < this.nodes.size; i++) this.nodes.clearFlag(i, SWEEP_FLAGS);
     this.visitQueue = [];
     for (let i = 0; i < this.nodes.size; i++) this.visitQueue.push(i);
     if (this.nodes.size === 0) for (const address of this.o.bootstrap) this.bootstrapJobs.push({ kind: 'bootstrap', index: -1, address });
@@ -324,21 +351,111 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     this.nodes.setFlag(index, NODE_FLAG.QUERIED);
     const to = { host: this.nodes.host(index), port: this.nodes.ports[index]! };
     const target = this.chooseTarget(index);
-    const now = this.clock.now() - this.startedAt;
-    const sample = !this.nodes.hasFlag(index, NODE_FLAG.NO_BEP51) && this.nodes.nextSampleAt[index]! <= now;
-    const visitTimeoutMs = this.nodes.hasFlag(index, NODE_FLAG.RETRIED) ? Math.min(CRAWL_MAX_TIMEOUT_MS, timeoutMs * CRAWL_RETRY_TIMEOUT_FACTOR) : timeoutMs;
-    const request = sample
-      ? this.socket.query(to, { method: 'sample_infohashes', id: ownId, target }, { timeoutMs: visitTimeoutMs })
-      : this.socket.query(to, { method: 'find_node', id: ownId, target }, { timeoutMs: visitTimeoutMs });
+    const method = this.visitMethod(index);
+    // A second chance (a retry, the find_node after a silent sample, a re-sample) waits longer:
+    // the node may only have been slow, and on a busy machine loopback replies are slow too.
+    const secondChance = this.nodes.hasFlag(index, NODE_FLAG.RETRIED | NODE_FLAG.SAMPLE_SILENT | NODE_FLAG.RESAMPLE);
+    const visitTimeoutMs = secondChance ? Math.min(CRAWL_MAX_TIMEOUT_MS, timeoutMs * CRAWL_RETRY_TIMEOUT_FACTOR) : timeoutMs;
+    if (method === 'sample_infohashes') this.samplesAsked++;
+    const request =
+      method === 'sample_infohashes'
+        ? this.socket.query(to, { method: 'sample_infohashes', id: ownId, target }, { timeoutMs: visitTimeoutMs })
+        : this.socket.query(to, { method: 'find_node', id: ownId, target }, { timeoutMs: visitTimeoutMs });
     request
       .then(
-        (r) => {
-          if ('samples' in r.reply) this.onSample(index, r as QueryResult<'sample_infohashes'>);
-          this.onNodes(index, r.reply.nodes, r as QueryResult<'find_node'>);
-        },
-        (err: unknown) => this.onFailure(index, err, sample),
+        (r) => this.onVisitReply(index, method, r as QueryResult<'find_node'> | QueryResult<'sample_infohashes'>),
+        (err: unknown) => this.onVisitFailure(index, method, err),
       )
       .finally(done);
+  }
+
+  /**
+   * What to ask a node on a visit: sample_infohashes, which yields its neighbours and its
+   * infohashes in one packet, unless the node (or, once it has answered and we know its `v`,
+   * its client version) is known not to support it, its BEP 51 interval has not passed, or
+   * the sample already went unanswered in this sweep.
+   */
+  private visitMethod(index: number): 'sample_infohashes' | 'find_node' {
+    const f = this.nodes.flags[index]!;
+    if (f & NODE_FLAG.RESAMPLE) return 'sample_infohashes';
+    if (f & (NODE_FLAG.NO_BEP51 | NODE_FLAG.SAMPLE_SILENT)) return 'find_node';
+    if (this.nodes.nextSampleAt[index]! > this.clock.now() - this.startedAt) return 'find_node';
+    if (f & NODE_FLAG.ANSWERED && !(f & NODE_FLAG.BEP51) && this.clients.neverSupports(this.nodes.version[index]!)) return 'find_node';
+    return 'sample_infohashes';
+  }
+
+  private onVisitReply(index: number, method: 'sample_infohashes' | 'find_node', r: QueryResult<'find_node'> | QueryResult<'sample_infohashes'>): void {
+    this.nodes.setVersion(index, r.v);
+    if (method === 'sample_infohashes') {
+      this.nodes.clearFlag(index, NODE_FLAG.RESAMPLE);
+      if ('samples' in r.reply) this.onSample(index, r as QueryResult<'sample_infohashes'>);
+    } else if (this.nodes.hasFlag(index, NODE_FLAG.SAMPLE_SILENT) && !this.nodes.hasFlag(index, NODE_FLAG.NO_BEP51 | NODE_FLAG.BEP51)) {
+      // The node is alive; only the method went unanswered. A client version known to lack
+      // BEP 51 settles it; any other gets one more sample later in the sweep, for the node
+      // that was only slow.
+      if (this.clients.neverSupports(this.nodes.version[index]!)) this.nodes.setFlag(index, NODE_FLAG.NO_BEP51);
+      else {
+        this.nodes.setFlag(index, NODE_FLAG.RESAMPLE);
+        this.nodes.clearFlag(index, NODE_FLAG.SAMPLE_SILENT);
+        this.visitQueue.push(index);
+      }
+    }
+    this.countClient(index, true);
+    this.onNodes(index, r.reply.nodes, r as QueryResult<'find_node'>);
+  }
+
+  /**
+   * Silence, 203 or 204 on sample_infohashes is an answer about the method, not the node:
+   * find_node follows at once. Only a node silent to find_node as well (twice, counting the
+   * sample) is taken for dead; a node that answered anything, an error included, is alive.
+   */
+  private onVisitFailure(index: number, method: 'sample_infohashes' | 'find_node', err: unknown): void {
+    const f = this.nodes.flags[index]!;
+    const resample = method === 'sample_infohashes' && (f & NODE_FLAG.RESAMPLE) !== 0;
+    if (err instanceof KrpcRemoteError || err instanceof KrpcInvalidReplyError) {
+      this.nodes.setFlag(index, NODE_FLAG.ANSWERED);
+      if (method === 'find_node') return;
+      const refused = err instanceof KrpcInvalidReplyError || err.krpcCode === 203 || err.krpcCode === 204;
+      if (resample || refused) {
+        this.nodes.clearFlag(index, NODE_FLAG.RESAMPLE);
+        this.nodes.setFlag(index, NODE_FLAG.NO_BEP51);
+        this.countClient(index);
+      } else this.nodes.setFlag(index, NODE_FLAG.SAMPLE_SILENT);
+      if (!resample) this.visitQueue.unshift(index);
+      return;
+    }
+    if (!(err instanceof KrpcTimeoutError)) {
+      this.nodes.setFlag(index, NODE_FLAG.FAILED);
+      return;
+    }
+    if (resample) {
+      // It answered find_node in this sweep: alive, and silent to BEP 51 twice.
+      this.nodes.clearFlag(index, NODE_FLAG.RESAMPLE);
+      this.nodes.setFlag(index, NODE_FLAG.NO_BEP51);
+      this.countClient(index);
+      return;
+    }
+    if (method === 'sample_infohashes') {
+      this.nodes.setFlag(index, NODE_FLAG.SAMPLE_SILENT);
+      this.visitQueue.unshift(index);
+      return;
+    }
+    // BEP 5 advises one retry before giving up on a node: at the back of the queue, so a
+    // momentary loss or overload has passed by then. A silent sample already was one try.
+    if (f & (NODE_FLAG.RETRIED | NODE_FLAG.SAMPLE_SILENT)) {
+      this.nodes.setFlag(index, NODE_FLAG.FAILED);
+      return;
+    }
+    this.nodes.setFlag(index, NODE_FLAG.RETRIED);
+    this.visitQueue.push(index);
+  }
+
+  /** Adds a node's BEP 51 verdict to its client version's tally, once per node, once both are known. */
+  private countClient(index: number, versionKnown = this.nodes.rttMs[index]! > 0): void {
+    const f = this.nodes.flags[index]!;
+    if (!versionKnown || f & NODE_FLAG.CLIENT_COUNTED || !(f & (NODE_FLAG.BEP51 | NODE_FLAG.NO_BEP51))) return;
+    this.nodes.setFlag(index, NODE_FLAG.CLIENT_COUNTED);
+    this.clients.record(this.nodes.version[index]!, (f & NODE_FLAG.BEP51) !== 0);
   }
 
   /**
@@ -363,28 +480,6 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
 
   private randomTarget(): Buffer {
     return this.random.bytes(20);
-  }
-
-  private onFailure(index: number, err: unknown, sampled: boolean): void {
-    if (err instanceof KrpcTimeoutError) {
-      // BEP 5 advises one retry before giving up on a node: at the back of the queue, so a
-      // momentary loss or overload has passed by then.
-      if (!this.nodes.hasFlag(index, NODE_FLAG.RETRIED)) {
-        this.nodes.setFlag(index, NODE_FLAG.RETRIED);
-        this.visitQueue.push(index);
-      } else {
-        this.nodes.setFlag(index, NODE_FLAG.FAILED);
-      }
-      return;
-    }
-    // A node without BEP 51 answers 204 (or a reply without samples): remember, and ask it
-    // for nodes with find_node in the same sweep.
-    if (sampled && ((err instanceof KrpcRemoteError && err.krpcCode === 204) || err instanceof KrpcInvalidReplyError)) {
-      this.nodes.setFlag(index, NODE_FLAG.NO_BEP51 | NODE_FLAG.ANSWERED);
-      this.visitQueue.unshift(index);
-      return;
-    }
-    this.nodes.setFlag(index, NODE_FLAG.FAILED);
   }
 
   private onNodes(index: number, found: NodeInfo[], result: QueryResult<'find_node'>): void {
@@ -424,7 +519,11 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
   /** Adds a node we heard of; new ones are queued for this sweep. Returns its index or -1. */
   private learn(id: Buffer, host: string, port: number, queue: boolean): number {
     const ip = ipv4ToNumber(host);
-    if (ip < 0 || port === 0 || (this.skipBogons && isBogon(host))) return -1;
+    if (ip < 0 || port === 0) return -1;
+    if (!inAddressScope(this.addressScope, host)) {
+      this.skippedContacts++;
+      return -1;
+    }
     if (id.equals(this.o.node.id)) return -1;
     const { index, added } = this.nodes.add(id, ip, port);
     if (added) {
@@ -449,6 +548,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
   private onSample(index: number, result: QueryResult<'sample_infohashes'>): void {
     const { reply } = result;
     const at = Date.now();
+    this.nodes.clearFlag(index, NODE_FLAG.NO_BEP51);
     this.nodes.setFlag(index, NODE_FLAG.BEP51);
     // BEP 51: do not sample again before `interval` seconds.
     this.nodes.nextSampleAt[index] = this.clock.now() - this.startedAt + reply.interval * 1000;

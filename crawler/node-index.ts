@@ -22,7 +22,24 @@ export const NODE_FLAG = {
   SEEN_THIS_SWEEP: 1 << 6,
   /** Timed out once in the current sweep and was queued for its one retry. */
   RETRIED: 1 << 7,
+  /**
+   * sample_infohashes went unanswered (or got an error other than 203/204) in the current
+   * sweep: silence says nothing yet about the node, only about the method, so find_node
+   * follows at once.
+   */
+  SAMPLE_SILENT: 1 << 8,
+  /** Answered find_node after a silent sample_infohashes; asked to sample once more this sweep. */
+  RESAMPLE: 1 << 9,
+  /** Its BEP 51 verdict is in its client version's tally (crawler/client-bep51.ts). */
+  CLIENT_COUNTED: 1 << 10,
 } as const;
+
+/** Distinct `v` values kept (index 0 is "none"); more are not told apart. */
+export const MAX_VERSIONS = 4_096;
+
+/** The flags that describe one sweep only; a new sweep clears them. */
+export const SWEEP_FLAGS =
+  NODE_FLAG.QUERIED | NODE_FLAG.FAILED | NODE_FLAG.SEEN_THIS_SWEEP | NODE_FLAG.RETRIED | NODE_FLAG.SAMPLE_SILENT | NODE_FLAG.RESAMPLE;
 
 const EMPTY = -1;
 
@@ -32,7 +49,7 @@ export class NodeIndex {
   ids: Buffer;
   ipv4: Uint32Array;
   ports: Uint16Array;
-  flags: Uint8Array;
+  flags: Uint16Array;
   /** ms since the crawl started when this node may be sampled again (BEP 51 interval). */
   nextSampleAt: Float64Array;
   /** Last round-trip time in ms (0 = unknown; capped at 65,535). */
@@ -50,7 +67,7 @@ export class NodeIndex {
     this.ids = Buffer.alloc(20 * initialCapacity);
     this.ipv4 = new Uint32Array(initialCapacity);
     this.ports = new Uint16Array(initialCapacity);
-    this.flags = new Uint8Array(initialCapacity);
+    this.flags = new Uint16Array(initialCapacity);
     this.nextSampleAt = new Float64Array(initialCapacity);
     this.rttMs = new Uint16Array(initialCapacity);
     this.version = new Uint16Array(initialCapacity);
@@ -132,7 +149,7 @@ export class NodeIndex {
     const hex = v.subarray(0, 8).toString('hex');
     let i = this.versionIndex.get(hex);
     if (i === undefined) {
-      if (this.versions.length >= 4_096) return;
+      if (this.versions.length >= MAX_VERSIONS) return;
       i = this.versions.length;
       this.versions.push(hex);
       this.versionIndex.set(hex, i);
@@ -155,7 +172,7 @@ export class NodeIndex {
     this.ids = ids;
     this.ipv4 = extend(this.ipv4, new Uint32Array(capacity));
     this.ports = extend(this.ports, new Uint16Array(capacity));
-    this.flags = extend(this.flags, new Uint8Array(capacity));
+    this.flags = extend(this.flags, new Uint16Array(capacity));
     this.nextSampleAt = extend(this.nextSampleAt, new Float64Array(capacity));
     this.rttMs = extend(this.rttMs, new Uint16Array(capacity));
     this.version = extend(this.version, new Uint16Array(capacity));

@@ -76,7 +76,7 @@ test('IPv6: two nodes on ::1 join, announce and find each other', async (t) => {
   t.teardown(async () => {
     await Promise.all([a.stop(), b.stop()]);
   });
-  t.true(b.allowPrivate, 'a loopback-only bootstrap list implies allowPrivate');
+  t.is(b.addressScope, 'loopback', 'a loopback-only bootstrap list implies the loopback scope');
   await b.bootstrap({ signal: AbortSignal.timeout(5000) });
   const infoHash = randomId();
   await b.announce(infoHash, { port: 9000, family: 6 });

@@ -22,7 +22,7 @@ import { type Command, UsageError } from '../usage-error.js';
 
 const help = `Usage: dhtscope announce <infohash|magnet> (--port N | --implied-port) [--seed]
                          [--bootstrap LIST] [--timeout S] [--json]
-                         [--host H] [--bind-port P] [--data-dir DIR] [--allow-private]
+                         [--host H] [--bind-port P] [--data-dir DIR] [--allow-private|--allow-loopback]
 
 Announces that this machine has a torrent: starts a short-lived node, joins the network,
 runs a get_peers lookup and sends announce_peer to the closest nodes that gave a write
@@ -42,8 +42,11 @@ token. Prints how many nodes accepted.
                      an IPv6 address announces over IPv6)
   --bind-port P      UDP port to bind (default 0: any free port)
   --data-dir DIR     join from (and save back) the routing table saved in DIR (default: none)
-  --allow-private    accept private and loopback nodes (implied when every bootstrap
-                     address is one, or --host is one)
+  --allow-loopback   also use loopback nodes (127.0.0.0/8, ::1) but no other private, reserved
+                     or bogon address (implied when every bootstrap address, or --host, is
+                     loopback): for test networks on this machine
+  --allow-private    also use private, link-local and loopback nodes (a LAN; implied when every
+                     bootstrap address, or --host, is private)
   -h, --help         show this help
 
 Exit code 0 when at least one node accepted, 1 when none did (or no bootstrap node
@@ -93,6 +96,7 @@ export const announceCommand: Command = {
       bootstrap: bootstrap.entries,
       dataDir: values['data-dir'],
       allowPrivate: values['allow-private'],
+      allowLoopback: values['allow-loopback'],
       log,
     });
     let outcome: AnnounceOutcome | undefined;

@@ -18,7 +18,7 @@ import { type BootstrapOption, parseBootstrapOption } from '../bootstrap-option.
 import { CommandError } from '../command-error.js';
 import { NO_BOOTSTRAP_ANSWER_HINT } from '../constants.js';
 import {
-  allowPrivateOption,
+  addressScopeOption,
   bindOptions,
   defaultDataDir,
   formatPeer,
@@ -34,7 +34,7 @@ import { type Command, UsageError } from '../usage-error.js';
 
 const help = `Usage: dhtscope crawl [--bootstrap LIST] [--duration S] [--rate R] [--inflight N]
                       [--per-ip-rate R] [--get-peers-rate R] [--out FILE] [--host H] [--port P]
-                      [--json] [--allow-private]
+                      [--json] [--allow-private|--allow-loopback]
 
 Crawls the DHT: starts a node (the crawler queries with its identity and it answers others
 as any node does), then sweeps the ID space so that every node is queried about once per
@@ -60,8 +60,11 @@ SIGTERM stops early, still closes the file and prints the summary.
   --json                print one JSON object at the end instead of the text summary:
                         {"nodes","answered","queries","rps","infohashes","peers","sweeps","out",
                         "events","ms","interrupted"}; progress goes to stderr
-  --allow-private       crawl private and loopback addresses too (implied when every bootstrap
-                        address is one, or --host is one)
+  --allow-loopback      also use loopback nodes (127.0.0.0/8, ::1) but no other private,
+                        reserved or bogon address (implied when every bootstrap address, or
+                        --host, is loopback): for test networks on this machine
+  --allow-private       also use private, link-local and loopback nodes (a LAN; implied when
+                        every bootstrap address, or --host, is private)
   -h, --help            show this help
 
 The defaults are polite enough for a home connection: ${CRAWL_DEFAULT_RATE} queries/s is about 60 kB/s up.
@@ -195,7 +198,7 @@ export const crawlCommand: Command = {
     const node = new DhtNode({
       ...bindOptions(bind, port),
       bootstrap: bootstrap.entries,
-      allowPrivate: allowPrivateOption(values['allow-private'], bind),
+      addressScope: addressScopeOption({ allowPrivate: values['allow-private'], allowLoopback: values['allow-loopback'] }, bind),
       // The crawler's queries share the node's socket with the node's own (bootstrap, refresh, answers' pings).
       maxInflight: inflight + DEFAULT_MAX_INFLIGHT,
     });

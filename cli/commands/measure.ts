@@ -8,7 +8,7 @@ import { type SizeEstimate } from '../../crawler/estimate.js';
 import { type Measurement, type MeasurePhase, measure } from '../../crawler/measure.js';
 import { CommandError } from '../command-error.js';
 import { joinNetwork } from '../join.js';
-import { allowPrivateOption, bindOptions, formatPeer, onTerminate, parseBindHost, parsePort, parseTimeoutSeconds, startNode, NODE_COMMAND_OPTIONS } from '../node-options.js';
+import { addressScopeOption, bindOptions, formatPeer, onTerminate, parseBindHost, parsePort, parseTimeoutSeconds, startNode, NODE_COMMAND_OPTIONS } from '../node-options.js';
 import { StatusLine, count, duration } from '../status-line.js';
 import { type Command, UsageError } from '../usage-error.js';
 import { crawlBootstrap, parseInteger, parseRate, progressText, rateMeter, resolveCrawlBootstrap } from './crawl.js';
@@ -16,7 +16,7 @@ import { crawlBootstrap, parseInteger, parseRate, progressText, rateMeter, resol
 const JOIN_TIMEOUT_S = 30;
 
 const help = `Usage: dhtscope measure [--bootstrap LIST] [--targets M] [--sweeps 1|2] [--rate R] [--json]
-                        [--host H] [--port P] [--duration S] [--allow-private]
+                        [--host H] [--port P] [--duration S] [--allow-private|--allow-loopback]
 
 Measures the DHT: its size, from the distances of the K closest nodes to M random targets
 (pooled maximum likelihood on the k-th distance, with a 95% bootstrap interval); and a census
@@ -38,8 +38,11 @@ so nobody keeps it in their routing table after it is gone. Once it has joined, 
   --port P           UDP port (default 0: any free port)
   --duration S       stop the sweeps after S seconds in all (a sweep of the whole public DHT
                      takes hours at the default rate); cut sweeps are marked partial
-  --allow-private    count private and loopback addresses too (implied when every bootstrap
-                     address is one, or --host is one)
+  --allow-loopback   also use loopback nodes (127.0.0.0/8, ::1) but no other private, reserved
+                     or bogon address (implied when every bootstrap address, or --host, is
+                     loopback): for test networks on this machine
+  --allow-private    also use private, link-local and loopback nodes (a LAN; implied when every
+                     bootstrap address, or --host, is private)
   -h, --help         show this help
 
 Joining the network is bounded to ${JOIN_TIMEOUT_S} s. Exit code 0 after the report (also when stopped
@@ -155,7 +158,7 @@ export const measureCommand: Command = {
     const node = new DhtNode({
       ...bindOptions(bind, port),
       bootstrap: bootstrap.entries,
-      allowPrivate: allowPrivateOption(values['allow-private'], bind),
+      addressScope: addressScopeOption({ allowPrivate: values['allow-private'], allowLoopback: values['allow-loopback'] }, bind),
       readOnly: true,
       // --rate bounds the lookups too (they go through the node's own outgoing budget).
       outgoingRate: rate,

@@ -7,7 +7,7 @@ import { tableFilePath } from '../../bep5/table-file.js';
 import { parseBootstrapOption } from '../bootstrap-option.js';
 import { formatSeconds } from '../join.js';
 import {
-  allowPrivateOption,
+  addressScopeOption,
   bindOptions,
   defaultBindHost,
   defaultDataDir,
@@ -22,7 +22,7 @@ import {
 import { type Command, UsageError } from '../usage-error.js';
 
 const help = `Usage: dhtscope node [--host H] [--port P] [--bootstrap LIST|none] [--data-dir DIR]
-                     [--json] [--allow-private] [--stats-interval S]
+                     [--json] [--allow-private|--allow-loopback] [--stats-interval S]
 
 Runs a BEP 5 DHT node until Ctrl-C (SIGINT) or SIGTERM, then saves its routing table to the
 data directory, so the next start rejoins without the routers, and exits 0.
@@ -39,8 +39,11 @@ data directory, so the next start rejoins without the routers, and exits 0.
                       bootstrap-failed, warning, id-changed, announce (someone announced to us),
                       stats (every --stats-interval: table size, storage, packet counters,
                       announce / get_peers queries seen) and finally stopped
-  --allow-private     accept private and loopback nodes (implied when every bootstrap address
-                      is one, or --host is one)
+  --allow-loopback    also use loopback nodes (127.0.0.0/8, ::1) but no other private, reserved
+                      or bogon address (implied when every bootstrap address, or --host, is
+                      loopback): for test networks on this machine
+  --allow-private     also use private, link-local and loopback nodes (a LAN; implied when every
+                      bootstrap address, or --host, is private)
   --stats-interval S  seconds between stats lines (default 60)
   -h, --help          show this help
 
@@ -92,7 +95,7 @@ export const nodeCommand: Command = {
       ...bindOptions(bind, port),
       bootstrap: bootstrap.entries,
       dataDir,
-      allowPrivate: allowPrivateOption(values['allow-private'], bind),
+      addressScope: addressScopeOption({ allowPrivate: values['allow-private'], allowLoopback: values['allow-loopback'] }, bind),
     });
     let saveFailed = false;
     let announcesSeen = 0;

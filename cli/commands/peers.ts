@@ -20,7 +20,7 @@ import {
 import { type Command, UsageError } from '../usage-error.js';
 
 const help = `Usage: dhtscope peers <infohash|magnet> [--bootstrap LIST] [--timeout S] [--json]
-                      [--host H] [--port P] [--data-dir DIR] [--allow-private]
+                      [--host H] [--port P] [--data-dir DIR] [--allow-private|--allow-loopback]
 
 Finds a torrent's peers on the DHT, without a tracker: starts a short-lived node, joins the
 network, runs a get_peers lookup and prints each peer as ip:port ([ip]:port for IPv6), one per
@@ -36,8 +36,11 @@ line, as it arrives. Progress and the summary go to stderr.
                      an IPv6 address runs the lookup over IPv6)
   --port P           UDP port to bind (default 0: any free port)
   --data-dir DIR     join from (and save back) the routing table saved in DIR (default: none)
-  --allow-private    accept private and loopback nodes (implied when every bootstrap
-                     address is one, or --host is one)
+  --allow-loopback   also use loopback nodes (127.0.0.0/8, ::1) but no other private, reserved
+                     or bogon address (implied when every bootstrap address, or --host, is
+                     loopback): for test networks on this machine
+  --allow-private    also use private, link-local and loopback nodes (a LAN; implied when every
+                     bootstrap address, or --host, is private)
   -h, --help         show this help
 
 Exit code 0 when peers were found, 1 when none were (or no bootstrap node answered), 2 on a
@@ -81,6 +84,7 @@ export const peersCommand: Command = {
       bootstrap: bootstrap.entries,
       dataDir: values['data-dir'],
       allowPrivate: values['allow-private'],
+      allowLoopback: values['allow-loopback'],
       log,
     });
     let nodesQueried = 0;

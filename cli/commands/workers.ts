@@ -13,7 +13,7 @@ import { type Command, UsageError } from '../usage-error.js';
 import { parseInteger } from './crawl.js';
 
 const help = `Usage: dhtscope workers [--concurrency N] [--no-peer-lookups] [--no-metadata] [--bootstrap LIST|none]
-                        [--host H] [--port P] [--allow-private] [--json] [--stats-interval S]
+                        [--host H] [--port P] [--allow-private|--allow-loopback] [--json] [--stats-interval S]
                         [--redis-url URL] [--prefix P] [--data-dir DIR]
 
 Runs the index workers alone, until Ctrl-C (SIGINT) or SIGTERM: they apply the discovery
@@ -34,8 +34,12 @@ rest are retried later) and the command exits 0. The index schema is migrated fi
   --host H              address the peer-lookup node binds (default 0.0.0.0, or :: when every
                         bootstrap entry is IPv6)
   --port P              its UDP port (default 0: any free port)
-  --allow-private       accept private and loopback DHT nodes and fetch metadata from such
-                        peers (implied when every bootstrap address is one, or --host is one)
+  --allow-loopback      also use loopback nodes (127.0.0.0/8, ::1) but no other private,
+                        reserved or bogon address (implied when every bootstrap address, or
+                        --host, is loopback): for test networks on this machine
+  --allow-private       also use private, link-local and loopback DHT nodes and fetch metadata
+                        from such peers (a LAN; implied when every bootstrap address, or --host,
+                        is private)
   --json                one JSON object per stdout line, each with an "event" field: first
                         {"event":"ready","redis","prefix","concurrency","peerLookups",...}, then
                         "stats" every --stats-interval (counters and queue depths), "log" lines,
@@ -151,7 +155,7 @@ export const workersCommand: Command = {
       index = await openIndex(values, { log: (line) => log(line) });
       await ensureSchema(index.connection.client, index.keys, { migrate: true, onLog: log });
       if (lookups) {
-        node = oneShotClient({ bind, port, bootstrap: bootstrap.entries, dataDir: undefined, allowPrivate: values['allow-private'], log });
+        node = oneShotClient({ bind, port, bootstrap: bootstrap.entries, dataDir: undefined, allowPrivate: values['allow-private'], allowLoopback: values['allow-loopback'], log });
         await startNode(node, bind.host, port);
         const n = node;
         bootstrapping = n.bootstrap().then(
