@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { IndexKeys, InvalidPrefixError, prefixFromEnv, validatePrefix } from '../indexer/keys.js';
 import { connectRedis, RedisConnectError, type RedisConnection } from '../indexer/redis-connection.js';
 import { MigrationLockBusyError, MigrationLockLostError, MigrationTargetError, SchemaOutdatedError, SchemaTooNewError } from '../migrations/errors.js';
@@ -44,6 +44,60 @@ export function indexKeysOption(values: IndexOptionValues): IndexKeys {
     if (err instanceof InvalidPrefixError) throw new UsageError(err.message);
     throw err;
   }
+}
+
+/** What `run --testnet` appends to the real index's key prefix for its own index. */
+export const TESTNET_PREFIX_SUFFIX = '-testnet';
+/** The testnet's own data directory, under the real one. */
+export const TESTNET_DATA_SUBDIR = 'testnet';
+
+/**
+ * Which index a `run` writes, and where the real index is. The real index: `--prefix` (else
+ * $DHTSCOPE_REDIS_PREFIX, else "dhtscope") and `--data-dir` (else $DHTSCOPE_DATA_DIR, else
+ * ~/.dhtscope). A testnet demo gets an index of its own by default, so fake infohashes never
+ * reach the real one: key prefix `<real prefix>-testnet` and data directory
+ * `<real data dir>/testnet` (its embedded redis-server, spool, node table and ground truth
+ * live there). An explicit --prefix or --data-dir still wins.
+ */
+export interface RunIndex {
+  kind: 'real' | 'testnet';
+  keys: IndexKeys;
+  dataDir: string;
+  /** With --testnet: the real index's prefix and data directory, and whether the run stays off both. */
+  realIndex: { prefix: string; dataDir: string; untouched: boolean } | null;
+}
+
+export function runIndexOption(values: IndexOptionValues, testnet: boolean): RunIndex {
+  if (!testnet) {
+    return {
+      kind: 'real',
+      keys: indexKeysOption(values),
+      dataDir: values['data-dir'] !== undefined ? resolve(values['data-dir']) : defaultDataDir(),
+      realIndex: null,
+    };
+  }
+  const realKeys = indexKeysOption({});
+  const realDataDir = defaultDataDir();
+  let keys: IndexKeys;
+  if (values.prefix !== undefined) keys = indexKeysOption(values);
+  else {
+    const prefix = realKeys.prefix + TESTNET_PREFIX_SUFFIX;
+    try {
+      keys = new IndexKeys(validatePrefix(prefix));
+    } catch (err) {
+      if (err instanceof InvalidPrefixError) {
+        throw new UsageError(`the testnet's own key prefix "${prefix}" is not valid (1-64 of A-Z a-z 0-9 _ . : -); choose one with --prefix`);
+      }
+      throw err;
+    }
+  }
+  const dataDir = values['data-dir'] !== undefined ? resolve(values['data-dir']) : join(realDataDir, TESTNET_DATA_SUBDIR);
+  return {
+    kind: 'testnet',
+    keys,
+    dataDir,
+    realIndex: { prefix: realKeys.prefix, dataDir: realDataDir, untouched: keys.prefix !== realKeys.prefix && dataDir !== realDataDir },
+  };
 }
 
 /**

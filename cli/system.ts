@@ -35,7 +35,11 @@ export interface SystemOptions {
   redisUrl?: string;
   /** The node: where it binds and where it starts from. */
   node: { host: string; port: number; bootstrap: string[]; allowPrivate?: boolean };
-  /** Instead of the public DHT: a local testnet of this many nodes (the node bootstraps from it). */
+  /**
+   * Instead of the public DHT: a local testnet of this many nodes (the node bootstraps from it).
+   * Its ground truth goes to `<dataDir>/ground-truth.json`; the CLI gives a testnet run a data
+   * directory and key prefix of its own (cli/index-options.ts runIndexOption).
+   */
   testnet?: { nodes: number; infohashes: number; addressBase?: number; seed?: number };
   api: { host: string; port: number };
   workers: { concurrency?: number; peerLookups: boolean; metadata: boolean };
@@ -50,6 +54,8 @@ export interface SystemSummary {
   dataDir: string;
   redis: string;
   redisMode: string;
+  /** The embedded redis-server's files (`<dataDir>/redis`) when this run started one, else null. */
+  redisDataDir: string | null;
   prefix: string;
   schemaVersion: number;
   /** What retention prunes (null: nothing, the index keeps every infohash). */
@@ -106,7 +112,9 @@ export class DhtscopeSystem {
     let bootstrap = o.node.bootstrap;
     let allowPrivate = o.node.allowPrivate;
     if (o.testnet) {
-      const groundTruthPath = join(o.dataDir, 'testnet', 'ground-truth.json');
+      // The data directory of a testnet run is the testnet's own (`<data dir>/testnet` unless
+      // --data-dir), so its ground truth sits beside its Redis data and spool.
+      const groundTruthPath = join(o.dataDir, 'ground-truth.json');
       log(`starting a local testnet of ${o.testnet.nodes} nodes with ${o.testnet.infohashes} infohashes`);
       this.testnet = await Testnet.start({ ...o.testnet, groundTruthPath });
       this.closers.push({ name: 'testnet', close: () => this.testnet!.stop() });
@@ -191,6 +199,7 @@ export class DhtscopeSystem {
       dataDir: o.dataDir,
       redis: this.connection.description,
       redisMode: this.connection.mode,
+      redisDataDir: this.connection.embedded?.dir ?? null,
       prefix: o.keys.prefix,
       schemaVersion,
       retention: this.pruner

@@ -246,7 +246,10 @@ export async function connectRedis(opts: ConnectOptions): Promise<RedisConnectio
     return open(parsed, 'url', url, null);
   }
 
-  const local = opts.defaultAddress === undefined ? { host: '127.0.0.1', port: 6379 } : opts.defaultAddress;
+  // DHTSCOPE_LOCAL_REDIS=off: never use a Redis on 127.0.0.1:6379, always the embedded one
+  // (for a machine whose 6379 belongs to something else, and for tests that must not touch it).
+  const probeOff = env['DHTSCOPE_LOCAL_REDIS'] === 'off';
+  const local = opts.defaultAddress === undefined ? (probeOff ? null : { host: '127.0.0.1', port: 6379 }) : opts.defaultAddress;
   if (local !== null) {
     const found = await probeRedis(local.host, local.port);
     if (found === 'pong') {

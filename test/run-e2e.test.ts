@@ -21,6 +21,7 @@ interface Ready {
   schemaVersion: number;
   retention: { retainDays: number | null; maxInfohashes: number | null } | null;
   testnet: { nodes: number; infohashes: number; groundTruth: string };
+  index: { kind: string; prefix: string; dataDir: string; redisMode: string; realIndex: { untouched: boolean } | null };
 }
 interface Summary {
   infohash: string;
@@ -84,6 +85,9 @@ test.serial('run --testnet: the ready line says where the API listens and that t
   t.is(ready.schemaVersion, SCHEMA_VERSION);
   t.deepEqual(ready.retention, { retainDays: 30, maxInfohashes: null }, 'the default retention is on');
   t.is(ready.testnet.nodes, 300);
+  // --prefix and --data-dir given: the testnet index is exactly there (test/run-testnet-isolation.test.ts has the defaults).
+  t.like(ready.index, { kind: 'testnet', prefix, dataDir: dir, redisMode: 'url', realIndex: { untouched: true } });
+  t.is(ready.testnet.groundTruth, join(dir, 'ground-truth.json'));
   t.is(Object.keys(truth.infohashes).length, 3000);
 });
 

@@ -6,13 +6,12 @@ import { API_DEFAULT_HOST, API_DEFAULT_PORT } from '../../indexer/api/constants.
 import { DEFAULT_RETAIN_DAYS } from '../../indexer/retention-constants.js';
 import { parseBootstrapOption } from '../bootstrap-option.js';
 import { CommandError } from '../command-error.js';
-import { INDEX_COMMAND_OPTIONS, INDEX_OPTIONS_HELP, indexKeysOption, toCommandError } from '../index-options.js';
-import { defaultDataDir, onTerminate, parseBindHost, parsePort } from '../node-options.js';
+import { INDEX_COMMAND_OPTIONS, INDEX_OPTIONS_HELP, type RunIndex, runIndexOption, TESTNET_DATA_SUBDIR, TESTNET_PREFIX_SUFFIX, toCommandError } from '../index-options.js';
+import { onTerminate, parseBindHost, parsePort } from '../node-options.js';
 import { StatusLine, count, duration } from '../status-line.js';
 import { DhtscopeSystem, type SystemSummary } from '../system.js';
 import { type Command, UsageError } from '../usage-error.js';
 import { parseAmount, parseInteger, parseRate } from './crawl.js';
-import { resolve } from 'node:path';
 
 const help = `Usage: dhtscope run [--testnet N] [--api-host H] [--api-port P] [--host H] [--port P]
                     [--bootstrap LIST] [--concurrency N] [--no-peer-lookups] [--no-metadata] [--rate R]
@@ -27,7 +26,10 @@ then stops the crawl, hands every discovery to Redis (or the spool file, if Redi
 and exits 0.
 
   --testnet N            crawl a local testnet of N nodes on 127.x.y.z instead of the public
-                         DHT: an offline demo (its ground truth goes to <data dir>/testnet/)
+                         DHT: an offline demo, in an index of its own that leaves the real
+                         one untouched: key prefix "<prefix>${TESTNET_PREFIX_SUFFIX}" ("dhtscope${TESTNET_PREFIX_SUFFIX}") and
+                         data directory <data dir>/${TESTNET_DATA_SUBDIR} (its own embedded redis-server,
+                         spool and ground-truth.json); --prefix / --data-dir override either
   --testnet-infohashes M infohashes announced in the testnet (default 10 per node)
   --testnet-address-base B  first octet of the testnet's 127.B.x.y addresses (default 20)
   --api-host H           address of the HTTP API (default ${API_DEFAULT_HOST})
@@ -44,9 +46,10 @@ and exits 0.
                          (default ${DEFAULT_RETAIN_DAYS}; 0 keeps everything; see dhtscope prune)
   --max-infohashes N     and keep at most N infohashes, the most recently seen (default: no cap)
 ${INDEX_OPTIONS_HELP}
+                    (with --testnet: "<prefix>${TESTNET_PREFIX_SUFFIX}" and <data dir>/${TESTNET_DATA_SUBDIR}, see above)
   --json                 one JSON object per stdout line: {"event":"ready",...} with where the
-                         API listens and where data lives, then {"event":"stats",...} every
-                         10 s, and {"event":"stopped"}
+                         API listens, where data lives and which index it writes ("index"),
+                         then {"event":"stats",...} every 10 s, and {"event":"stopped"}
   -h, --help             show this help
 
 Exit code 0 after a clean stop, 1 when something cannot start (port in use, Redis
@@ -54,7 +57,9 @@ unreachable, ...), 2 on a usage error.
 
 Examples:
   dhtscope run                      # the public DHT; API on http://${API_DEFAULT_HOST}:${API_DEFAULT_PORT}
-  dhtscope run --testnet 500        # offline demo against 500 local nodes`;
+  dhtscope run --testnet 500        # offline demo against 500 local nodes, in its own index
+  dhtscope query stats --prefix dhtscope${TESTNET_PREFIX_SUFFIX} --data-dir ~/.dhtscope/${TESTNET_DATA_SUBDIR}
+                                    # what the demo indexed (a plain query asks the real index)`;
 
 export const runCommand: Command = {
   summary: 'run everything: node, crawler, workers, Redis index and HTTP API',
@@ -90,9 +95,10 @@ export const runCommand: Command = {
       return 0;
     }
     if (positionals.length > 0) throw new UsageError(`run takes no arguments, got "${positionals[0]}" (try dhtscope run --help)`);
-    const keys = indexKeysOption(values);
-    const dataDir = values['data-dir'] !== undefined ? resolve(values['data-dir']) : defaultDataDir();
     const testnetNodes = values.testnet === undefined ? undefined : parseInteger(values.testnet, '--testnet', 0, 2, 100_000);
+    // A testnet demo writes its own index (prefix and data directory), never the real one.
+    const index = runIndexOption(values, testnetNodes !== undefined);
+    const { keys, dataDir } = index;
     if (testnetNodes !== undefined && values.bootstrap !== undefined) throw new UsageError('--testnet and --bootstrap exclude each other');
     const testnet =
       testnetNodes === undefined
@@ -121,6 +127,7 @@ export const runCommand: Command = {
     const emit = (event: Record<string, unknown>): void => {
       if (json) process.stdout.write(JSON.stringify(event) + '\n');
     };
+    if (index.realIndex !== null && !index.realIndex.untouched) say(`warning: ${sharedWithRealIndex(index)}`);
 
     let stopSignal: NodeJS.Signals | undefined;
     let wake: () => void = () => {};
@@ -174,8 +181,8 @@ export const runCommand: Command = {
 
     status.clear();
     const summary = system.summary;
-    emit({ event: 'ready', ...summary });
-    if (!json) process.stdout.write(summaryText(summary));
+    emit({ event: 'ready', ...summary, index: indexSummary(summary, index) });
+    if (!json) process.stdout.write(summaryText(summary, index, { redisUrlOption: values['redis-url'] !== undefined }));
 
     const tick = setInterval(() => {
       void system.liveStats().then((live) => emit({ event: 'stats', ...live }), (err: unknown) => say(`stats: ${String(err)}`));
@@ -221,12 +228,59 @@ function retentionText(r: SystemSummary['retention']): string {
   return `prunes ${rules.join(' and ')}, hourly`;
 }
 
-function summaryText(s: SystemSummary): string {
+/** The ready event's `index`: which index this run writes, and (with --testnet) whether the real one is left alone. */
+export interface IndexSummary {
+  /** "testnet": the demo's own index; "real": the index of the crawl. */
+  kind: RunIndex['kind'];
+  redis: string;
+  redisMode: string;
+  prefix: string;
+  dataDir: string;
+  /** With --testnet: the real index, and whether this run stays off its key prefix and data directory. */
+  realIndex: { prefix: string; dataDir: string; untouched: boolean } | null;
+}
+
+export function indexSummary(s: Pick<SystemSummary, 'redis' | 'redisMode'>, index: RunIndex): IndexSummary {
+  return { kind: index.kind, redis: s.redis, redisMode: s.redisMode, prefix: index.keys.prefix, dataDir: index.dataDir, realIndex: index.realIndex };
+}
+
+/** Why a testnet run given the real index's --prefix or --data-dir writes into the real index. */
+function sharedWithRealIndex(index: RunIndex): string {
+  const r = index.realIndex!;
+  const shared = [
+    ...(index.keys.prefix === r.prefix ? [`key prefix "${r.prefix}" (--prefix)`] : []),
+    ...(index.dataDir === r.dataDir ? [`data directory ${r.dataDir} (--data-dir)`] : []),
+  ];
+  return `this testnet run uses the real index's ${shared.join(' and ')}: the demo's infohashes go into the real index`;
+}
+
+/** `text` as one shell word, quoted only when it needs to be. */
+function shellWord(text: string): string {
+  return /^[\w@%+=:,./~-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The summary's index lines: which index, where, and for a testnet that the real one is untouched. */
+function indexText(index: RunIndex, redisUrlOption: boolean): string {
+  const where = `key prefix "${index.keys.prefix}", data ${index.dataDir}`;
+  const r = index.realIndex;
+  if (r === null) return `  index       real index: ${where}\n`;
+  if (!r.untouched) return `  index       testnet index: ${where}\n              WARNING: ${sharedWithRealIndex(index)}\n`;
+  return (
+    `  index       testnet index: ${where}\n` +
+    `              (the real index, key prefix "${r.prefix}" in ${r.dataDir}, is untouched)\n` +
+    `  query it    dhtscope query stats --prefix ${index.keys.prefix} --data-dir ${shellWord(index.dataDir)}` +
+    (redisUrlOption ? ' --redis-url URL' : '') +
+    `\n`
+  );
+}
+
+export function summaryText(s: SystemSummary, index: RunIndex, options: { redisUrlOption?: boolean } = {}): string {
+  const redisWhere = s.redisDataDir !== null ? `embedded, its files in ${s.redisDataDir}` : s.redisMode;
   return (
     `dhtscope is running${s.testnet ? ` against a local testnet of ${count(s.testnet.nodes)} nodes` : ' on the public DHT'}\n` +
     `  API         ${s.api}  (try ${s.api}/api/stats)\n` +
-    `  data        ${s.dataDir}\n` +
-    `  redis       ${s.redis} (${s.redisMode}), key prefix "${s.prefix}", schema v${s.schemaVersion}\n` +
+    indexText(index, options.redisUrlOption ?? false) +
+    `  redis       ${s.redis} (${redisWhere}), schema v${s.schemaVersion}\n` +
     `  retention   ${retentionText(s.retention)}\n` +
     `  DHT node    ${s.node.address}  id ${s.node.id}\n` +
     `  bootstrap   ${s.bootstrap.join(', ')}\n` +

@@ -96,9 +96,10 @@ export class CliProcess {
 /**
  * Starts `dhtscope ...args`; the child is killed when the test ends, whatever happened. Hooks
  * (where ava has no t.teardown) pass null and kill the child themselves in an after.always hook.
+ * `env` replaces the child's environment (default: this process's).
  */
-export function startCli(t: ExecutionContext | null, args: string[]): CliProcess {
-  const child = spawn(process.execPath, ['bin/dhtscope.mjs', ...args], { cwd: ROOT, stdio: 'pipe' });
+export function startCli(t: ExecutionContext | null, args: string[], options: { env?: NodeJS.ProcessEnv } = {}): CliProcess {
+  const child = spawn(process.execPath, ['bin/dhtscope.mjs', ...args], { cwd: ROOT, stdio: 'pipe', ...(options.env ? { env: options.env } : {}) });
   const proc = new CliProcess(child);
   t?.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
