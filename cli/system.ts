@@ -9,6 +9,8 @@ import { CRAWL_DEFAULT_GET_PEERS_RATE, CRAWL_DEFAULT_INFLIGHT, CRAWL_DEFAULT_RAT
 import { Crawler } from '../crawler/crawler.js';
 import { type SizeEstimate } from '../crawler/estimate.js';
 import { liveSizeEstimate, type PrefixCoverage, prefixCoverage } from '../crawler/live-view.js';
+import { type TestnetOptions } from '../crawler/testnet/plan.js';
+import { type AddressScope } from '../bep5/address-scope.js';
 import { Testnet } from '../crawler/testnet/testnet.js';
 import { createApiServer } from '../indexer/api/server.js';
 import { apiExtensions } from './api-extensions.js';
@@ -34,13 +36,13 @@ export interface SystemOptions {
   /** Redis URL; default: REDIS_URL, 127.0.0.1:6379, else an embedded redis-server. */
   redisUrl?: string;
   /** The node: where it binds and where it starts from. */
-  node: { host: string; port: number; bootstrap: string[]; allowPrivate?: boolean };
+  node: { host: string; port: number; bootstrap: string[]; allowPrivate?: boolean; addressScope?: AddressScope };
   /**
    * Instead of the public DHT: a local testnet of this many nodes (the node bootstraps from it).
    * Its ground truth goes to `<dataDir>/ground-truth.json`; the CLI gives a testnet run a data
    * directory and key prefix of its own (cli/index-options.ts runIndexOption).
    */
-  testnet?: { nodes: number; infohashes: number; addressBase?: number; seed?: number };
+  testnet?: { nodes: number; infohashes: number; addressBase?: number; seed?: number } & Omit<TestnetOptions, 'nodes' | 'infohashes'>;
   api: { host: string; port: number };
   workers: { concurrency?: number; peerLookups: boolean; metadata: boolean };
   crawl: { rate?: number; maxInflight?: number; getPeersRate?: number };
@@ -111,6 +113,7 @@ export class DhtscopeSystem {
 
     let bootstrap = o.node.bootstrap;
     let allowPrivate = o.node.allowPrivate;
+    let addressScope: AddressScope | undefined = o.node.addressScope;
     if (o.testnet) {
       // The data directory of a testnet run is the testnet's own (`<data dir>/testnet` unless
       // --data-dir), so its ground truth sits beside its Redis data and spool.
@@ -119,7 +122,9 @@ export class DhtscopeSystem {
       this.testnet = await Testnet.start({ ...o.testnet, groundTruthPath });
       this.closers.push({ name: 'testnet', close: () => this.testnet!.stop() });
       bootstrap = [this.testnet.bootstrap];
-      allowPrivate = true;
+      // Loopback, and nothing else: some testnet nodes advertise private and bogon contacts.
+      addressScope = 'loopback';
+      allowPrivate = true; // metadata: the testnet's peers are on 127.x
     }
 
     const crawlInflight = o.crawl.maxInflight ?? CRAWL_DEFAULT_INFLIGHT;
@@ -129,7 +134,7 @@ export class DhtscopeSystem {
       port: o.node.port,
       bootstrap,
       dataDir: o.dataDir,
-      allowPrivate,
+      ...(addressScope !== undefined ? { addressScope } : { allowPrivate }),
       // The crawler's queries share the node's socket with the node's own.
       maxInflight: crawlInflight + DEFAULT_MAX_INFLIGHT,
     });

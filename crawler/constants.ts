@@ -49,3 +49,11 @@ export const CRAWL_SINK_POLL_MS = 100;
  * 8 keeps the learning cost (a silent sample each) small next to a network's worth of nodes.
  */
 export const CRAWL_CLIENT_NO_BEP51_AFTER = 8;
+
+/**
+ * Samples asked of one node in one sweep, at most. BEP 51: a node that holds more infohashes
+ * than one reply carries (`num` above the samples) and allows another sample at once
+ * (`interval` 0) is asked again while its answers still bring infohashes we had not seen; a
+ * reply holds at most 20 from libtorrent, so 16 covers a few hundred stored infohashes.
+ */
+export const CRAWL_MAX_SAMPLES_PER_SWEEP = 16;

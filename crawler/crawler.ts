@@ -20,6 +20,7 @@ import {
   CRAWL_NEIGHBOURHOOD_SHARE,
   CRAWL_SINK_POLL_MS,
   CRAWL_CLIENT_NO_BEP51_AFTER,
+  CRAWL_MAX_SAMPLES_PER_SWEEP,
 } from './constants.js';
 import { type Discovery, type DiscoverySink } from './discovery.js';
 import { ClientBep51Stats } from './client-bep51.js';
@@ -112,6 +113,8 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
   private readonly addressScope: AddressScope;
   private readonly clients = new ClientBep51Stats(MAX_VERSIONS, CRAWL_CLIENT_NO_BEP51_AFTER);
   private samplesAsked = 0;
+  /** Samples asked this sweep of nodes that were asked more than once (few: see CRAWL_MAX_SAMPLES_PER_SWEEP). */
+  private readonly repeatSamples = new Map<number, number>();
   private skippedContacts = 0;
   private readonly rtt = new RttTracker();
   private readonly infohashes = new Set<string>();
@@ -197,6 +200,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
   async sweep(signal?: AbortSignal): Promise<SweepSummary> {
     this.sweepNumber++;
     for (let i = 0; i < this.nodes.size; i++) this.nodes.clearFlag(i, SWEEP_FLAGS);
+    this.repeatSamples.clear();
     this.visitQueue = [];
     for (let i = 0; i < this.nodes.size; i++) this.visitQueue.push(i);
     if (this.nodes.size === 0) for (const address of this.o.bootstrap) this.bootstrapJobs.push({ kind: 'bootstrap', index: -1, address });
@@ -377,7 +381,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
    */
   private visitMethod(index: number): 'sample_infohashes' | 'find_node' {
     const f = this.nodes.flags[index]!;
-    if (f & NODE_FLAG.RESAMPLE) return 'sample_infohashes';
+    if (f & (NODE_FLAG.RESAMPLE | NODE_FLAG.MORE_SAMPLES)) return 'sample_infohashes';
     if (f & (NODE_FLAG.NO_BEP51 | NODE_FLAG.SAMPLE_SILENT)) return 'find_node';
     if (this.nodes.nextSampleAt[index]! > this.clock.now() - this.startedAt) return 'find_node';
     if (f & NODE_FLAG.ANSWERED && !(f & NODE_FLAG.BEP51) && this.clients.neverSupports(this.nodes.version[index]!)) return 'find_node';
@@ -387,13 +391,19 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
   private onVisitReply(index: number, method: 'sample_infohashes' | 'find_node', r: QueryResult<'find_node'> | QueryResult<'sample_infohashes'>): void {
     this.nodes.setVersion(index, r.v);
     if (method === 'sample_infohashes') {
-      this.nodes.clearFlag(index, NODE_FLAG.RESAMPLE);
+      this.nodes.clearFlag(index, NODE_FLAG.RESAMPLE | NODE_FLAG.MORE_SAMPLES);
       if ('samples' in r.reply) this.onSample(index, r as QueryResult<'sample_infohashes'>);
     } else if (this.nodes.hasFlag(index, NODE_FLAG.SAMPLE_SILENT) && !this.nodes.hasFlag(index, NODE_FLAG.NO_BEP51 | NODE_FLAG.BEP51)) {
-      // The node is alive; only the method went unanswered. A client version known to lack
-      // BEP 51 settles it; any other gets one more sample later in the sweep, for the node
-      // that was only slow.
-      if (this.clients.neverSupports(this.nodes.version[index]!)) this.nodes.setFlag(index, NODE_FLAG.NO_BEP51);
+      // The node is alive; only the method went unanswered. That counts against its client
+      // version at once (waiting for the re-sample's verdict would let a whole sweep's worth of
+      // one client pass before anything is learned). A version known to lack BEP 51 settles
+      // it; any other gets one more sample later in the sweep, for the node that was only slow.
+      const version = this.nodes.version[index]!;
+      if (!this.nodes.hasFlag(index, NODE_FLAG.CLIENT_COUNTED)) {
+        this.nodes.setFlag(index, NODE_FLAG.CLIENT_COUNTED);
+        this.clients.record(version, false);
+      }
+      if (this.clients.neverSupports(version)) this.nodes.setFlag(index, NODE_FLAG.NO_BEP51);
       else {
         this.nodes.setFlag(index, NODE_FLAG.RESAMPLE);
         this.nodes.clearFlag(index, NODE_FLAG.SAMPLE_SILENT);
@@ -411,6 +421,12 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
    */
   private onVisitFailure(index: number, method: 'sample_infohashes' | 'find_node', err: unknown): void {
     const f = this.nodes.flags[index]!;
+    if (method === 'sample_infohashes' && f & NODE_FLAG.MORE_SAMPLES) {
+      // A repeat sample of a node that answered one already: nothing to conclude from its loss.
+      this.nodes.clearFlag(index, NODE_FLAG.MORE_SAMPLES);
+      if (err instanceof KrpcRemoteError || err instanceof KrpcInvalidReplyError) this.nodes.setFlag(index, NODE_FLAG.ANSWERED);
+      return;
+    }
     const resample = method === 'sample_infohashes' && (f & NODE_FLAG.RESAMPLE) !== 0;
     if (err instanceof KrpcRemoteError || err instanceof KrpcInvalidReplyError) {
       this.nodes.setFlag(index, NODE_FLAG.ANSWERED);
@@ -548,15 +564,26 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
   private onSample(index: number, result: QueryResult<'sample_infohashes'>): void {
     const { reply } = result;
     const at = Date.now();
+    // A node first counted as silent that answers after all: its version does have BEP 51.
+    if (this.nodes.hasFlag(index, NODE_FLAG.CLIENT_COUNTED) && !this.nodes.hasFlag(index, NODE_FLAG.BEP51)) this.clients.record(this.nodes.version[index]!, true);
     this.nodes.clearFlag(index, NODE_FLAG.NO_BEP51);
     this.nodes.setFlag(index, NODE_FLAG.BEP51);
     // BEP 51: do not sample again before `interval` seconds.
     this.nodes.nextSampleAt[index] = this.clock.now() - this.startedAt + reply.interval * 1000;
     const address = this.nodes.address(index);
     this.emitDiscovery({ type: 'sample', node: address, num: reply.num, interval: reply.interval, samples: reply.samples.length, at });
+    let fresh = 0;
     for (const s of reply.samples) {
       const isNew = this.noteInfohash(s, address, 'sample');
+      if (isNew) fresh++;
       if (isNew && this.peersBudget) this.peerJobs.push({ kind: 'peers', index, infoHash: s });
+    }
+    // It holds more than it showed and lets us ask again now: ask again while that pays.
+    const asked = this.repeatSamples.get(index) ?? 1;
+    if (reply.interval === 0 && reply.num > reply.samples.length && fresh > 0 && asked < CRAWL_MAX_SAMPLES_PER_SWEEP) {
+      this.repeatSamples.set(index, asked + 1);
+      this.nodes.setFlag(index, NODE_FLAG.MORE_SAMPLES);
+      this.visitQueue.push(index);
     }
   }
 

@@ -32,6 +32,8 @@ export const NODE_FLAG = {
   RESAMPLE: 1 << 9,
   /** Its BEP 51 verdict is in its client version's tally (crawler/client-bep51.ts). */
   CLIENT_COUNTED: 1 << 10,
+  /** Queued to sample again in this sweep: it holds more than one sample shows and lets us ask again now. */
+  MORE_SAMPLES: 1 << 11,
 } as const;
 
 /** Distinct `v` values kept (index 0 is "none"); more are not told apart. */
@@ -39,7 +41,7 @@ export const MAX_VERSIONS = 4_096;
 
 /** The flags that describe one sweep only; a new sweep clears them. */
 export const SWEEP_FLAGS =
-  NODE_FLAG.QUERIED | NODE_FLAG.FAILED | NODE_FLAG.SEEN_THIS_SWEEP | NODE_FLAG.RETRIED | NODE_FLAG.SAMPLE_SILENT | NODE_FLAG.RESAMPLE;
+  NODE_FLAG.QUERIED | NODE_FLAG.FAILED | NODE_FLAG.SEEN_THIS_SWEEP | NODE_FLAG.RETRIED | NODE_FLAG.SAMPLE_SILENT | NODE_FLAG.RESAMPLE | NODE_FLAG.MORE_SAMPLES;
 
 const EMPTY = -1;
 

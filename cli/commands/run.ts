@@ -1,5 +1,7 @@
 import { parseArgs } from 'node:util';
 import { CRAWL_DEFAULT_RATE } from '../../crawler/constants.js';
+import { type TestnetOptions } from '../../crawler/testnet/plan.js';
+import { MIXED_NETWORK } from '../../crawler/testnet/profiles.js';
 import { TestnetError } from '../../crawler/testnet/testnet.js';
 import { SpoolBusyError } from '../../workers/errors.js';
 import { API_DEFAULT_HOST, API_DEFAULT_PORT } from '../../indexer/api/constants.js';
@@ -37,6 +39,10 @@ and exits 0.
   --host H               IPv4 address of the DHT node (default 0.0.0.0; 127.0.0.1 with --testnet)
   --port P               UDP port of the DHT node (default 6881; 0 with --testnet)
   --bootstrap LIST       host:port entries to join from (default: the well-known routers)
+  --testnet-mix M        mixed (default): bittorrent-dht and libtorrent processes beside our
+                         nodes, which take the behaviour profiles of other clients (see
+                         dhtscope testnet --help); uniform: only plain dhtscope nodes
+  --allow-loopback       accept loopback nodes, but no other private or bogon address
   --allow-private        accept private and loopback nodes
   --concurrency N        discovery jobs at once in this process's workers (default 4)
   --no-peer-lookups      do not look up peers for infohashes that have none
@@ -73,6 +79,8 @@ export const runCommand: Command = {
         testnet: { type: 'string' },
         'testnet-infohashes': { type: 'string' },
         'testnet-address-base': { type: 'string' },
+        'testnet-mix': { type: 'string' },
+        'allow-loopback': { type: 'boolean' },
         'api-host': { type: 'string' },
         'api-port': { type: 'string' },
         host: { type: 'string' },
@@ -107,6 +115,7 @@ export const runCommand: Command = {
             nodes: testnetNodes,
             infohashes: parseInteger(values['testnet-infohashes'], '--testnet-infohashes', testnetNodes * 10, 0, 10_000_000),
             addressBase: parseInteger(values['testnet-address-base'], '--testnet-address-base', 20, 1, 250),
+            ...testnetMix(values['testnet-mix']),
           };
     const bind = parseBindHost(values.host, testnet ? '127.0.0.1' : '0.0.0.0');
     if (bind.family !== 4) throw new UsageError(`--host must be an IPv4 address (the crawler is IPv4 only), got "${values.host}"`);
@@ -155,7 +164,12 @@ export const runCommand: Command = {
         dataDir,
         keys,
         ...(values['redis-url'] !== undefined ? { redisUrl: values['redis-url'] } : {}),
-        node: { host: bind.host, port, bootstrap: bootstrap.entries, ...(values['allow-private'] ? { allowPrivate: true } : {}) },
+        node: {
+          host: bind.host,
+          port,
+          bootstrap: bootstrap.entries,
+          ...(values['allow-private'] ? { allowPrivate: true } : values['allow-loopback'] ? { addressScope: 'loopback' as const } : {}),
+        },
         ...(testnet ? { testnet } : {}),
         api: { host: apiHost, port: apiPort },
         workers: { ...(concurrency !== undefined ? { concurrency } : {}), peerLookups: !values['no-peer-lookups'], metadata: !values['no-metadata'] },
@@ -209,6 +223,13 @@ export const runCommand: Command = {
     return 0;
   },
 };
+
+/** `--testnet-mix`: the mixed network (the default) or only plain dhtscope nodes. */
+function testnetMix(value: string | undefined): Partial<TestnetOptions> {
+  if (value === undefined || value === 'mixed') return { ...MIXED_NETWORK, unresponsive: 0.1, gone: 0.1 };
+  if (value === 'uniform') return {};
+  throw new UsageError(`--testnet-mix must be mixed or uniform, got "${value}"`);
+}
 
 type AddressError = NodeJS.ErrnoException & { address?: string; port?: number };
 

@@ -12,3 +12,6 @@ export function testnetAddress(i: number, first = 20): string {
   if (a > 254) throw new RangeError(`testnet too large for 127.${first}+ (node ${i})`);
   return `127.${a}.${1 + Math.floor(rest / 254)}.${1 + (rest % 254)}`;
 }
+
+/** The ID every testnet announcer queries with (they are clients, BEP 43 read-only). */
+export const ANNOUNCER_ID = Buffer.alloc(20, 0xa5);

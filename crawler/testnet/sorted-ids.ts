@@ -1,4 +1,5 @@
 import { commonPrefixBits, compareDistance } from '../../bep5/node-id.js';
+import { randomInt, type RandomSource } from '../../bep5/random.js';
 
 /**
  * IDs sorted as 160-bit numbers, so that every set of IDs sharing a prefix is a contiguous
@@ -63,4 +64,20 @@ export class SortedIds {
     const [start, end] = this.prefixRange(flipped, bits + 1);
     return this.order.slice(start, end);
   }
+}
+
+/**
+ * What a node's table holds after a long life in a Kademlia network: for each bucket (each
+ * shared-prefix length with `id`), up to `k` random members of that bucket's range, dead ones
+ * included, as in real tables. Indexes into the SortedIds' array.
+ */
+export function kademliaContacts(sorted: SortedIds, id: Uint8Array, k: number, random: RandomSource): number[] {
+  const out: number[] = [];
+  for (let bits = 0; bits < 160; bits++) {
+    const [start, end] = sorted.prefixRange(id, bits);
+    if (end - start <= 1) break; // only this node shares the prefix: deeper buckets are empty
+    const members = sorted.bucketMembers(id, bits);
+    for (let n = 0; n < k && members.length > 0; n++) out.push(members.splice(randomInt(random, members.length), 1)[0]!);
+  }
+  return out;
 }

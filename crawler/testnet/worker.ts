@@ -4,22 +4,28 @@
  * would have, and announces its share of the infohashes through real get_peers and
  * announce_peer traffic. Driven by the parent over IPC (see testnet.ts for the messages).
  */
-import { KrpcSocket, type SocketFamily } from '../../bep5/krpc-socket.js';
+import { createSocket } from 'node:dgram';
+import { KrpcSocket, type DatagramSocket, type SocketFamily } from '../../bep5/krpc-socket.js';
 import { DhtNode } from '../../bep5/node.js';
-import { randomInt, seededRandom } from '../../bep5/random.js';
-import { TESTNET_PORT } from './addresses.js';
+import { seededRandom } from '../../bep5/random.js';
+import { ANNOUNCER_ID, TESTNET_PORT } from './addresses.js';
 import { LossySocket } from './lossy-socket.js';
 import { type TestnetPlan } from './plan.js';
-import { SortedIds } from './sorted-ids.js';
+import { BlackHole, ProfileSocket, ReceiveCounter } from './profile-socket.js';
+import { BEHAVIOUR } from './profiles.js';
+import { SortedIds, kademliaContacts } from './sorted-ids.js';
 
 export type ToWorker =
   | { type: 'init'; plan: TestnetPlan; worker: number }
   | { type: 'announce' }
+  | { type: 'clock-start' }
+  | { type: 'received'; from: string[] }
   | { type: 'stop' };
 
 export type FromWorker =
   | { type: 'ready'; nodes: number; contacts: number }
-  | { type: 'announced'; stored: Array<[infohash: number, nodes: number[]]>; failures: number }
+  | { type: 'announced'; stored: Array<[infohash: number, nodes: number[]]>; failures: number; confirmed: number }
+  | { type: 'received'; counts: Array<[node: number, datagrams: number]>; announcers: Array<[host: string, datagrams: number]>; refusedSends: number }
   | { type: 'stopped' }
   | { type: 'error'; message: string };
 
@@ -32,7 +38,13 @@ let plan: TestnetPlan;
 let worker = 0;
 let ids: Buffer[] = [];
 let sorted: SortedIds;
-const nodes: DhtNode[] = [];
+const nodes = new Map<number, DhtNode>();
+const counters = new Map<number, ReceiveCounter>();
+const profileSockets: ProfileSocket[] = [];
+const blackHoles: BlackHole[] = [];
+/** After the announces, the announcers' addresses stay bound and silent (foreign nodes keep queriers in their tables). */
+const announcerCounters = new Map<string, ReceiveCounter>();
+const leaveTimers: NodeJS.Timeout[] = [];
 
 function send(message: FromWorker): void {
   process.send?.(message);
@@ -49,44 +61,82 @@ async function init(): Promise<void> {
   const impaired = latencyMs[1] > 0 || loss > 0;
   let contacts = 0;
   for (const spec of plan.nodes) {
-    if (!mine(spec.index) || !spec.responsive) continue;
+    if (!mine(spec.index)) continue;
+    const counter = new ReceiveCounter();
+    counters.set(spec.index, counter);
+    if (spec.kind === 'dead') {
+      const hole = new BlackHole(counter);
+      await hole.bind(spec.port, spec.host);
+      blackHoles.push(hole);
+      continue;
+    }
+    if (spec.kind !== 'dhtscope') continue; // foreign processes are hosted by the parent
+    const behaviour = BEHAVIOUR[spec.profile ?? 'dhtscope'];
     const random = seededRandom(seed * 1_000_003 + spec.index);
+    const socketFactory = (type: SocketFamily): DatagramSocket => {
+      const inner: DatagramSocket = impaired ? new LossySocket(type, { latencyMs, loss, random }) : createSocket(type);
+      const socket = new ProfileSocket(inner, behaviour, counter);
+      profileSockets.push(socket);
+      return socket;
+    };
     const node = new DhtNode({
       id: ids[spec.index],
       host: spec.host,
       port: spec.port,
       bootstrap: [],
-      allowPrivate: true,
+      // Loopback only: a testnet node never sends to the private and bogon contacts some profiles advertise.
+      addressScope: 'loopback',
       adoptBep42Id: false,
-      bep51: spec.bep51,
+      bep51: behaviour.bep51,
+      version: behaviour.version === null ? null : Buffer.from(behaviour.version, 'hex'),
+      readOnly: behaviour.readOnly,
+      ...(behaviour.perIpRate ? { queryRatePerIp: behaviour.perIpRate.ratePerSecond, queryBurstPerIp: behaviour.perIpRate.burst, limitPrivate: true } : {}),
       random,
-      socketFactory: impaired ? (type: SocketFamily) => new LossySocket(type, { latencyMs, loss, random }) : undefined,
+      socketFactory,
     });
     await node.start();
     contacts += fillTable(node, spec.index, random);
-    nodes.push(node);
+    nodes.set(spec.index, node);
   }
-  send({ type: 'ready', nodes: nodes.length, contacts });
+  send({ type: 'ready', nodes: nodes.size, contacts });
 }
 
-/**
- * What a node's table holds after a long life in a Kademlia network: for each bucket, up to
- * K random members of that bucket's range (dead ones included, as in real tables).
- */
+/** A node leaves: its socket closes and a black hole takes its address, so packets to it are still counted. */
+async function leave(index: number): Promise<void> {
+  const node = nodes.get(index);
+  if (node === undefined) return;
+  nodes.delete(index);
+  await node.stop();
+  const spec = plan.nodes[index]!;
+  const hole = new BlackHole(counters.get(index)!);
+  await hole.bind(spec.port, spec.host).catch(() => undefined);
+  blackHoles.push(hole);
+}
+
+function startClock(): void {
+  for (const spec of plan.nodes) {
+    if (!mine(spec.index) || spec.leavesAtMs === null || spec.leavesAtMs === 0) continue;
+    const timer = setTimeout(() => void leave(spec.index), spec.leavesAtMs);
+    leaveTimers.push(timer);
+  }
+}
+
+function received(from: string[]): void {
+  const hosts = new Set(from);
+  const counts: Array<[number, number]> = [];
+  for (const [index, counter] of counters) counts.push([index, counter.from(hosts)]);
+  const announcers: Array<[string, number]> = [...announcerCounters].map(([host, c]) => [host, c.from(hosts)]);
+  send({ type: 'received', counts, announcers, refusedSends: profileSockets.reduce((n, s) => n + s.refusedSends, 0) });
+}
+
+/** Fills a node's table the way a long-running Kademlia network would have it (dead contacts included). */
 function fillTable(node: DhtNode, index: number, random: ReturnType<typeof seededRandom>): number {
   const table = node.table()!;
-  const id = ids[index]!;
   let added = 0;
-  for (let bits = 0; bits < 160; bits++) {
-    const [start, end] = sorted.prefixRange(id, bits);
-    if (end - start <= 1) break; // only this node shares the prefix: deeper buckets are empty
-    const members = sorted.bucketMembers(id, bits);
-    for (let n = 0; n < K && members.length > 0; n++) {
-      const pick = members.splice(randomInt(random, members.length), 1)[0]!;
-      const spec = plan.nodes[pick]!;
-      const outcome = table.recordResponse({ id: ids[pick]!, host: spec.host, port: spec.port });
-      if (outcome.status === 'added') added++;
-    }
+  for (const pick of kademliaContacts(sorted, ids[index]!, K, random)) {
+    const spec = plan.nodes[pick]!;
+    const outcome = table.recordResponse({ id: ids[pick]!, host: spec.host, port: spec.port });
+    if (outcome.status === 'added') added++;
   }
   return added;
 }
@@ -109,8 +159,9 @@ async function announce(): Promise<void> {
   });
   const stored = new Map<number, number[]>();
   let failures = 0;
+  let confirmed = 0;
   let next = 0;
-  const announcerId = Buffer.alloc(20, 0xa5);
+  const announcerId = ANNOUNCER_ID;
   const run = async (): Promise<void> => {
     while (next < jobs.length) {
       const { ih, node } = jobs[next++]!;
@@ -124,6 +175,14 @@ async function announce(): Promise<void> {
           const { reply } = await socket.query(to, { method: 'get_peers', id: announcerId, infoHash });
           if (reply.token === undefined) break;
           await socket.query(to, { method: 'announce_peer', id: announcerId, infoHash, port: 0, impliedPort: true, token: reply.token });
+          if (spec.kind !== 'dhtscope') {
+            // A foreign node's word is its own get_peers answer: the ground truth is what it
+            // says it stores, not what we believe we sent.
+            const check = await socket.query(to, { method: 'get_peers', id: announcerId, infoHash });
+            const self = socket.address();
+            if (!check.reply.values.some((p) => p.host === self.host && p.port === self.port)) continue;
+            confirmed++;
+          }
           ok = true;
         } catch {
           // lost or timed out: try again
@@ -138,11 +197,23 @@ async function announce(): Promise<void> {
   };
   await Promise.all(Array.from({ length: ANNOUNCE_CONCURRENCY }, run));
   await Promise.all([...sockets.values()].map((s) => s.close()));
-  send({ type: 'announced', stored: [...stored.entries()], failures });
+  // libtorrent keeps announcers in its table: what is sent to them later is counted too.
+  for (const a of myAnnouncers) {
+    const counter = new ReceiveCounter();
+    const hole = new BlackHole(counter);
+    await hole.bind(TESTNET_PORT, plan.announcerHosts[a]!);
+    blackHoles.push(hole);
+    announcerCounters.set(plan.announcerHosts[a]!, counter);
+  }
+  // The gone: they took part in the announces, then left, still listed in others' tables.
+  await Promise.all(plan.nodes.filter((n) => mine(n.index) && n.leavesAtMs === 0).map((n) => leave(n.index)));
+  send({ type: 'announced', stored: [...stored.entries()], failures, confirmed });
 }
 
 async function stop(): Promise<void> {
-  await Promise.all(nodes.map((n) => n.stop()));
+  for (const t of leaveTimers) clearTimeout(t);
+  await Promise.all([...nodes.values()].map((n) => n.stop()));
+  await Promise.all(blackHoles.map((h) => h.close()));
   send({ type: 'stopped' });
   process.disconnect?.();
   process.exit(0);
@@ -154,7 +225,11 @@ process.on('message', (message: ToWorker) => {
       ? ((plan = message.plan), (worker = message.worker), init())
       : message.type === 'announce'
         ? announce()
-        : stop();
+        : message.type === 'clock-start'
+          ? Promise.resolve(startClock())
+          : message.type === 'received'
+            ? Promise.resolve(received(message.from))
+            : stop();
   task.catch((err: unknown) => send({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) }));
 });
 

@@ -1,0 +1,168 @@
+import { createSocket, type RemoteInfo } from 'node:dgram';
+import { type BencodeDict, encode, tryDecode } from '../../bep5/bencode.js';
+import { isLoopback } from '../../bep5/ip.js';
+import { type DatagramSocket } from '../../bep5/krpc-socket.js';
+import { type ProfileBehaviour } from './profiles.js';
+
+/**
+ * Datagrams one testnet address received, by source IP: the receivers' own count of what a
+ * crawler sent them (a crawler's count of what it sent proves nothing about the wire).
+ */
+export class ReceiveCounter {
+  readonly bySource = new Map<string, number>();
+
+  add(host: string): void {
+    this.bySource.set(host, (this.bySource.get(host) ?? 0) + 1);
+  }
+
+  from(hosts: ReadonlySet<string>): number {
+    let n = 0;
+    for (const [host, count] of this.bySource) if (hosts.has(host)) n += count;
+    return n;
+  }
+}
+
+/** Methods every BEP 5 node knows. */
+const BEP5_METHODS = new Set(['ping', 'find_node', 'get_peers', 'announce_peer']);
+
+/** Where a bogon-contacts node claims to have neighbours: never reachable, never to be sent to. */
+const BOGON_PREFIXES: ReadonlyArray<[number, number]> = [
+  [10, 0],
+  [192, 168],
+  [169, 254],
+  [100, 64],
+  [0, 1],
+  [224, 0],
+  [172, 16],
+];
+
+/**
+ * A testnet node's socket with a behaviour profile (crawler/testnet/profiles.ts) between the
+ * wire and the real node code: it counts every datagram received by source, drops or answers
+ * (203) the queries the imitated client does not know, adds bogon contacts to answers, and,
+ * whatever the node wants, never sends outside 127.0.0.0/8 (those sends are counted).
+ */
+export class ProfileSocket implements DatagramSocket {
+  /** Sends refused because the destination was not loopback. */
+  refusedSends = 0;
+  private bogonSerial = 0;
+
+  constructor(
+    private readonly inner: DatagramSocket,
+    private readonly behaviour: ProfileBehaviour,
+    readonly received: ReceiveCounter,
+  ) {}
+
+  send(msg: Uint8Array, port: number, address: string, callback: (err: Error | null) => void): void {
+    if (!isLoopback(address)) {
+      this.refusedSends++;
+      callback(null);
+      return;
+    }
+    this.inner.send(this.behaviour.bogonContacts ? this.withBogonContacts(msg) : msg, port, address, callback);
+  }
+
+  bind(port: number, address: string, callback: () => void): void {
+    this.inner.bind(port, address, callback);
+  }
+
+  close(callback?: () => void): void {
+    this.inner.close(callback);
+  }
+
+  address(): { address: string; port: number } {
+    return this.inner.address();
+  }
+
+  on(event: 'message', listener: (msg: Buffer, rinfo: RemoteInfo) => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+  on(event: 'message' | 'error', listener: (...args: never[]) => void): this {
+    if (event === 'message') {
+      const deliver = listener as (msg: Buffer, rinfo: RemoteInfo) => void;
+      this.inner.on('message', (msg, rinfo) => {
+        this.received.add(rinfo.address);
+        if (this.admit(msg, rinfo)) deliver(msg, rinfo);
+      });
+    } else this.inner.on('error', listener as (err: Error) => void);
+    return this;
+  }
+
+  off(event: 'error', listener: (err: Error) => void): this {
+    this.inner.off(event, listener);
+    return this;
+  }
+
+  once(event: 'error', listener: (err: Error) => void): this {
+    this.inner.once(event, listener);
+    return this;
+  }
+
+  /** False for a query the imitated client would not answer (after answering 203 if that is its way). */
+  private admit(msg: Buffer, rinfo: RemoteInfo): boolean {
+    const b = this.behaviour;
+    if (!b.silentOnUnknown && b.unknownError !== 203) return true;
+    const decoded = tryDecode(msg);
+    if (!isDict(decoded) || !isBytes(decoded.y) || decoded.y.toString('latin1') !== 'q' || !isBytes(decoded.q)) return true;
+    const method = decoded.q.toString('latin1');
+    if (BEP5_METHODS.has(method) || (method === 'sample_infohashes' && b.bep51)) return true;
+    if (!b.silentOnUnknown && isBytes(decoded.t)) {
+      const error: Record<string, unknown> = { t: decoded.t, y: Buffer.from('e'), e: [b.unknownError, Buffer.from('unknown message')] };
+      if (b.version !== null) error.v = Buffer.from(b.version, 'hex');
+      this.inner.send(encode(error as never), rinfo.port, rinfo.address, () => undefined);
+    }
+    return false;
+  }
+
+  /** The same answer with three more contacts in `nodes`, at private and bogon addresses. */
+  private withBogonContacts(msg: Uint8Array): Uint8Array {
+    const decoded = tryDecode(msg);
+    if (!isDict(decoded) || !isDict(decoded.r) || !isBytes(decoded.r.nodes) || decoded.r.nodes.length % 26 !== 0) return msg;
+    const extra = Buffer.alloc(26 * 3);
+    for (let i = 0; i < 3; i++) {
+      const serial = this.bogonSerial++;
+      const [a, b] = BOGON_PREFIXES[serial % BOGON_PREFIXES.length]!;
+      const at = i * 26;
+      extra.fill(serial & 0xff, at, at + 20);
+      extra.writeUInt32BE(serial, at);
+      extra.set([a, b, (serial >>> 8) & 0xff, 1 + (serial % 254)], at + 20);
+      extra.writeUInt16BE(6881, at + 24);
+    }
+    decoded.r.nodes = Buffer.concat([decoded.r.nodes, extra]);
+    return encode(decoded as never);
+  }
+}
+
+/**
+ * The socket of a dead node (or of one that has left): bound, so that what is sent to it is
+ * counted at the receiver, and silent.
+ */
+export class BlackHole {
+  private readonly socket = createSocket('udp4');
+
+  constructor(readonly received: ReceiveCounter) {
+    this.socket.on('message', (_msg, rinfo) => received.add(rinfo.address));
+    this.socket.on('error', () => undefined);
+  }
+
+  bind(port: number, host: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.socket.once('error', reject);
+      this.socket.bind(port, host, () => {
+        this.socket.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.socket.close(() => resolve()));
+  }
+}
+
+function isDict(v: unknown): v is BencodeDict {
+  return typeof v === 'object' && v !== null && !Buffer.isBuffer(v) && !Array.isArray(v);
+}
+
+function isBytes(v: unknown): v is Buffer {
+  return Buffer.isBuffer(v);
+}
