@@ -40,7 +40,8 @@ test.before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'dhtscope-cli-crawl-'));
   // Children inherit it: default file locations land in the temporary directory.
   process.env.DHTSCOPE_DATA_DIR = dir;
-  const args = ['testnet', '--address-base', '140', '--nodes', '300', '--infohashes', '1000', '--seed', '11', '--unresponsive', '0.1', '--no-bep51', String(NO_BEP51)];
+  // Uniform (only plain dhtscope nodes): this file tests the commands; test/crawl-mixed.test.ts has the mixed DHT.
+  const args = ['testnet', '--mix', 'uniform', '--address-base', '140', '--nodes', '300', '--infohashes', '1000', '--seed', '11', '--unresponsive', '0.1', '--no-bep51', String(NO_BEP51)];
   testnet = startCli(null, [...args, '--json', '--ground-truth', join(dir, 'truth.json')]);
   ready = JSON.parse(await testnet.nextLine(60_000)) as Ready;
   truth = JSON.parse(await readFile(ready.groundTruth, 'utf8')) as GroundTruth;
@@ -195,9 +196,15 @@ test.serial('SIGTERM stops the testnet with exit 0 and frees its addresses: a se
   );
 
   // Same addresses; the default ground-truth file goes to the data directory, named by the seed.
-  const second = startCli(t, ['testnet', '--address-base', '140', '--nodes', '20', '--infohashes', '10', '--workers', '1', '--seed', '3', '--json']);
-  const again = JSON.parse(await second.nextLine(30_000)) as Ready;
+  // The default mix: real bittorrent-dht and libtorrent processes beside our nodes.
+  const second = startCli(t, ['testnet', '--address-base', '140', '--nodes', '60', '--infohashes', '10', '--workers', '1', '--seed', '3', '--json']);
+  const again = JSON.parse(await second.nextLine(60_000)) as Ready & { kinds: Record<string, number>; live: number };
   t.is(again.event, 'ready');
+  t.is(again.kinds.libtorrent, 4, JSON.stringify(again.kinds));
+  t.true((again.kinds['bittorrent-dht'] ?? 0) >= 1, JSON.stringify(again.kinds));
+  const secondTruth = JSON.parse(await readFile(again.groundTruth, 'utf8')) as GroundTruth;
+  t.is(secondTruth.nodes.filter((n) => n.kind === 'libtorrent').length, 4);
+  t.is(secondTruth.foreign.find((f) => f.kind === 'libtorrent')?.sampleIntervalS, 0, 'the ground truth says libtorrent\'s interval was lowered');
   t.is(again.bootstrap, '127.140.1.1:6881');
   t.is(again.groundTruth, join(dir, 'testnet-3-ground-truth.json'));
   await t.notThrowsAsync(access(again.groundTruth));

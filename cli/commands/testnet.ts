@@ -2,6 +2,9 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { TESTNET_PORT } from '../../crawler/testnet/addresses.js';
+import { type TestnetOptions } from '../../crawler/testnet/plan.js';
+import { BEHAVIOUR, DEFAULT_PROFILE_SHARES, MIXED_NETWORK, PROFILES, parseProfileShares } from '../../crawler/testnet/profiles.js';
+import { ForeignHostError } from '../../crawler/testnet/foreign-host.js';
 import { Testnet, TestnetError, type TestnetProgress } from '../../crawler/testnet/testnet.js';
 import { CommandError } from '../command-error.js';
 import { defaultDataDir, onTerminate } from '../node-options.js';
@@ -17,8 +20,10 @@ const FIRST_OCTET = 20;
 const ANNOUNCER_OCTET = 240;
 export const MAX_TESTNET_NODES = (ANNOUNCER_OCTET - FIRST_OCTET) * 254 * 254;
 
-const help = `Usage: dhtscope testnet --nodes N --infohashes M [--seed S] [--unresponsive F]
-                        [--no-bep51 F] [--latency MIN-MAXms] [--loss P] [--workers W]
+const help = `Usage: dhtscope testnet --nodes N --infohashes M [--seed S] [--mix mixed|uniform]
+                        [--unresponsive F] [--gone F] [--leaving F] [--bittorrent-dht F]
+                        [--libtorrent N] [--profiles LIST] [--shared-ip F] [--no-bep51 F]
+                        [--latency MIN-MAXms] [--loss P] [--workers W]
                         [--ground-truth FILE] [--json]
 
 Runs a realistic DHT on this machine for crawling, measuring and demos, until Ctrl-C (SIGINT)
@@ -26,17 +31,39 @@ or SIGTERM: N real nodes, each on its own loopback address (127.${FIRST_OCTET}.1
 127.x.y.z binds on Linux), spread over worker processes, with routing tables shaped like a
 long-running network's and M infohashes announced through real get_peers / announce_peer
 traffic. It prints the bootstrap address to crawl from and writes a ground-truth file (every
-node, whether it answers and speaks BEP 51, and which nodes store which infohash) that says
-what a perfect crawler would find. Everything follows from the seed.
+node with its kind, behaviour profile, \`v\`, whether it is live and speaks BEP 51, and which
+nodes store which infohash) that says what a perfect crawler would find. Everything but the
+foreign nodes' own IDs follows from the seed.
+
+The real DHT is not made of dhtscope nodes, so by default (--mix mixed) the network holds
+real foreign processes: ${Math.round(MIXED_NETWORK.bittorrentDht * 100)}% bittorrent-dht nodes (npm) and ${MIXED_NETWORK.libtorrent} libtorrent nodes
+(python3-libtorrent, with its BEP 51 sample interval lowered to 0), and our own nodes take
+the behaviour profiles of clients that cannot run here:
+${PROFILES.filter((p) => p !== 'dhtscope').map((p) => `  ${p.padEnd(15)}${BEHAVIOUR[p].about}`).join('\n')}
+The default shares of our nodes (--profiles):
+  ${Object.entries(DEFAULT_PROFILE_SHARES).map(([p, f]) => `${p}=${f}`).join(',')}
 
   --nodes N            nodes in the network (1-${count(MAX_TESTNET_NODES)}, one loopback address each)
   --infohashes M       infohashes to announce (0 or more)
   --seed S             integer 0-4294967295 (default 1): the same options and seed give the
                        same network
+  --mix M              mixed (default) or uniform (only plain dhtscope nodes; the flags below
+                       still apply)
   --unresponsive F     fraction 0-1 of nodes that are in routing tables but never answer
                        (default 0; the bootstrap node always answers)
-  --no-bep51 F         fraction 0-1 of nodes that answer sample_infohashes with error 204
-                       (default 0)
+  --gone F             fraction 0-1 of our answering nodes that leave right after the
+                       announces, still listed in others' tables (default 0)
+  --leaving F          fraction 0-1 of our answering nodes that leave during the first
+                       --leave-window seconds after the network is ready (default 0; 10 s)
+  --bittorrent-dht F   fraction 0-1 of all nodes that are bittorrent-dht processes
+  --libtorrent N       libtorrent nodes (python3-libtorrent)
+  --libtorrent-interval S  libtorrent's BEP 51 sample interval in seconds (mixed: 0;
+                       libtorrent's own default is 21600)
+  --profiles LIST      shares of our nodes per profile, e.g. silent=0.2,aria2=0.1 (the rest
+                       are plain dhtscope nodes)
+  --shared-ip F        fraction 0-1 of our nodes behind a shared IP, 4 to an address
+  --no-bep51 F         fraction 0-1 of our nodes that answer sample_infohashes with error 204
+                       (the no-bep51 profile; default 0)
   --latency MIN-MAX    reply delay per datagram in ms, uniform in [MIN, MAX], e.g. 50-300ms
                        (default none)
   --loss P             probability 0-1 (below 1) that a node's outgoing datagram is lost
@@ -66,6 +93,32 @@ export function parseFraction(value: string | undefined, option: string, belowOn
   return n;
 }
 
+/** The mix of node kinds and profiles: --mix, then the flags that override it. */
+export function parseMix(values: Record<string, string | boolean | undefined>): Partial<TestnetOptions> {
+  const text = (name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+  const mix = text('mix') ?? 'mixed';
+  if (mix !== 'mixed' && mix !== 'uniform') throw new UsageError(`--mix must be mixed or uniform, got "${mix}"`);
+  const out: Partial<TestnetOptions> = mix === 'mixed' ? { ...MIXED_NETWORK, profiles: { ...MIXED_NETWORK.profiles } } : {};
+  if (text('bittorrent-dht') !== undefined) out.bittorrentDht = parseFraction(text('bittorrent-dht'), '--bittorrent-dht');
+  if (text('libtorrent') !== undefined) out.libtorrent = parseInteger(text('libtorrent'), '--libtorrent', 0, 0, 64);
+  if (text('libtorrent-interval') !== undefined) out.libtorrentIntervalS = parseInteger(text('libtorrent-interval'), '--libtorrent-interval', 0, 0, 21_600);
+  if (text('gone') !== undefined) out.gone = parseFraction(text('gone'), '--gone');
+  if (text('leaving') !== undefined) out.leaving = parseFraction(text('leaving'), '--leaving');
+  if (text('leave-window') !== undefined) out.leaveWindowMs = parseInteger(text('leave-window'), '--leave-window', 10, 1, 86_400) * 1000;
+  if (text('shared-ip') !== undefined) out.sharedIp = parseFraction(text('shared-ip'), '--shared-ip');
+  if (text('profiles') !== undefined) {
+    try {
+      out.profiles = parseProfileShares(text('profiles')!);
+    } catch (err) {
+      throw new UsageError(`--profiles: ${(err as Error).message}`);
+    }
+  }
+  if ((out.bittorrentDht ?? 0) + (typeof values.unresponsive === 'string' ? Number(values.unresponsive) : 0) > 1) {
+    throw new UsageError('--bittorrent-dht and --unresponsive add up to more than 1');
+  }
+  return out;
+}
+
 /** `50-300ms`, `50-300` or `100ms` (a fixed delay), in milliseconds. */
 export function parseLatency(value: string | undefined): [number, number] | undefined {
   if (value === undefined) return undefined;
@@ -88,6 +141,10 @@ function progressText(p: TestnetProgress, workers: number, nodes: number, infoha
 /** A start-up failure as one line the user can act on. */
 function startError(err: unknown, groundTruthPath: string, addressBase: number): Error {
   if (err instanceof RangeError) return new CommandError(`cannot lay out the testnet: ${err.message}`);
+  if (err instanceof ForeignHostError) {
+    const hint = err.message.includes('EADDRINUSE') ? ' (is another testnet running? choose another --address-base)' : '';
+    return new CommandError(`${err.message.split('\n')[0]}${hint}; --mix uniform runs without foreign processes`);
+  }
   if (err instanceof TestnetError) {
     const first = err.message.split('\n')[0] ?? err.message;
     if (err.message.includes('EADDRINUSE')) {
@@ -120,6 +177,15 @@ export const testnetCommand: Command = {
         seed: { type: 'string' },
         unresponsive: { type: 'string' },
         'no-bep51': { type: 'string' },
+        mix: { type: 'string' },
+        gone: { type: 'string' },
+        leaving: { type: 'string' },
+        'leave-window': { type: 'string' },
+        'bittorrent-dht': { type: 'string' },
+        libtorrent: { type: 'string' },
+        'libtorrent-interval': { type: 'string' },
+        profiles: { type: 'string' },
+        'shared-ip': { type: 'string' },
         latency: { type: 'string' },
         loss: { type: 'string' },
         workers: { type: 'string' },
@@ -148,6 +214,7 @@ export const testnetCommand: Command = {
     const seed = parseInteger(values.seed, '--seed', 1, 0, 0xffff_ffff);
     const unresponsive = parseFraction(values.unresponsive, '--unresponsive');
     const noBep51 = parseFraction(values['no-bep51'], '--no-bep51');
+    const mix = parseMix(values);
     const latencyMs = parseLatency(values.latency);
     const loss = parseFraction(values.loss, '--loss', true);
     const workersOption = values.workers === undefined ? undefined : parseInteger(values.workers, '--workers', 1, 1, 1024);
@@ -198,7 +265,8 @@ export const testnetCommand: Command = {
         infohashes,
         seed,
         unresponsive,
-        noBep51,
+        ...mix,
+        ...(noBep51 > 0 ? { profiles: { ...mix.profiles, 'no-bep51': noBep51 } } : {}),
         latencyMs,
         loss,
         workers: workersOption,
@@ -220,6 +288,12 @@ export const testnetCommand: Command = {
     const ms = Math.round(performance.now() - started);
     const truth = testnet.groundTruth;
     const responsive = truth.nodes.filter((n) => n.responsive).length;
+    const live = truth.nodes.filter((n) => n.live).length;
+    const kinds: Record<string, number> = {};
+    for (const n of truth.nodes) {
+      const key = n.kind === 'dhtscope' && n.profile !== 'dhtscope' ? `dhtscope/${n.profile}` : n.kind;
+      kinds[key] = (kinds[key] ?? 0) + 1;
+    }
     if (json) {
       const event = {
         event: 'ready',
@@ -227,6 +301,8 @@ export const testnetCommand: Command = {
         groundTruth: groundTruthPath,
         nodes: truth.nodes.length,
         responsive,
+        live,
+        kinds,
         infohashes,
         ms,
         stored: Object.keys(truth.infohashes).length,
@@ -240,6 +316,7 @@ export const testnetCommand: Command = {
       process.stdout.write(
         `testnet ready in ${duration(ms)}: ${count(truth.nodes.length)} nodes (${count(responsive)} responsive), ` +
           `${count(Object.keys(truth.infohashes).length)} infohashes stored${failures}\n` +
+          `  kinds         ${Object.entries(kinds).map(([k, n]) => `${count(n)} ${k}`).join(', ')}; ${count(live)} live\n` +
           `  bootstrap     ${testnet.bootstrap}\n` +
           `  ground truth  ${groundTruthPath}\n` +
           `Try: dhtscope crawl --bootstrap ${testnet.bootstrap}\n` +

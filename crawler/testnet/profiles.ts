@@ -45,9 +45,9 @@ export const BEHAVIOUR: Record<Profile, ProfileBehaviour> = {
     unknownError: 204,
     readOnly: false,
     bogonContacts: false,
-    about: 'jech/dht (Transmission): no v, no reply to sample_infohashes or unknown methods',
+    about: 'jech/dht (Transmission): no v, silent to sample_infohashes and unknown methods',
   },
-  aria2: { version: '41320003', bep51: false, silentOnUnknown: true, unknownError: 204, readOnly: false, bogonContacts: false, about: 'aria2 1.36: v A2 0.3, no reply to sample_infohashes or unknown methods' },
+  aria2: { version: '41320003', bep51: false, silentOnUnknown: true, unknownError: 204, readOnly: false, bogonContacts: false, about: 'aria2 1.36: v A2 0.3, silent to sample_infohashes and unknown methods' },
   rtorrent: { version: '6c740d80', bep51: false, silentOnUnknown: false, unknownError: 204, readOnly: false, bogonContacts: false, about: 'rtorrent 0.9.8: v lt 0d80, 204 to sample_infohashes' },
   'lt-old': { version: '4c540110', bep51: false, silentOnUnknown: false, unknownError: 203, readOnly: false, bogonContacts: false, about: 'libtorrent 1.1 (before BEP 51): 203 "unknown message"' },
   'rate-limited': {
@@ -58,7 +58,7 @@ export const BEHAVIOUR: Record<Profile, ProfileBehaviour> = {
     readOnly: false,
     perIpRate: { ratePerSecond: 1, burst: 3 },
     bogonContacts: false,
-    about: 'a node that answers each IP at most 1 query/s (bursts of 3), loopback too',
+    about: 'answers each IP at most 1 query/s (bursts of 3), loopback too',
   },
   'read-only': { version: DS, bep51: true, silentOnUnknown: false, unknownError: 204, readOnly: true, bogonContacts: false, about: 'BEP 43 read-only: answers nothing (not live)' },
   'bogon-contacts': {
@@ -68,7 +68,7 @@ export const BEHAVIOUR: Record<Profile, ProfileBehaviour> = {
     unknownError: 204,
     readOnly: false,
     bogonContacts: true,
-    about: 'lists contacts at 10.x, 192.168.x, 169.254.x, 100.64.x, 0.x and 224.x beside its real ones',
+    about: 'also lists contacts at 10.x, 192.168.x, 169.254.x, 100.64.x, 0.x, 224.x',
   },
 };
 
