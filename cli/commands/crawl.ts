@@ -38,7 +38,9 @@ const help = `Usage: dhtscope crawl [--bootstrap LIST] [--duration S] [--rate R]
 
 Crawls the DHT: starts a node (the crawler queries with its identity and it answers others
 as any node does), then sweeps the ID space so that every node is queried about once per
-sweep, with BEP 51 sample_infohashes (find_node for nodes without it). Every discovery -
+sweep, with BEP 51 sample_infohashes. Silence, 203 or 204 to that says "no BEP 51 here", not
+"dead": find_node follows at once, and the client versions found to lack BEP 51 are asked
+find_node first from then on. Every discovery -
 nodes that answered, infohashes, samples, peers - is written to an NDJSON file, one JSON
 object per line with a "type" field. A status line shows progress; Ctrl-C (SIGINT) or
 SIGTERM stops early, still closes the file and prints the summary.
