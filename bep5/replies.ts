@@ -110,14 +110,19 @@ export function parseReply(method: Method, r: BencodeDict): Reply {
     case 'find_node': {
       const nodes = nodeList(r, 'nodes');
       const nodes6 = nodeList(r, 'nodes6');
-      if (nodes === undefined && nodes6 === undefined) throw new FieldError('find_node reply without nodes');
+      // A node whose table is empty answers with its id alone (jech/dht in Transmission does,
+      // right after it starts): an answer with no contacts. An answer of another kind (values
+      // where nodes belong) is still refused.
+      if (nodes === undefined && nodes6 === undefined && r.values !== undefined) throw new FieldError('find_node reply without nodes');
       return { id, nodes: nodes ?? [], nodes6: nodes6 ?? [] };
     }
     case 'get_peers': {
       const values = peerList(r);
       const nodes = nodeList(r, 'nodes');
       const nodes6 = nodeList(r, 'nodes6');
-      if (values === undefined && nodes === undefined && nodes6 === undefined) {
+      // With neither, only a token makes it an answer: a node with an empty table (jech/dht)
+      // still hands out tokens, and one among the closest must be announced to.
+      if (values === undefined && nodes === undefined && nodes6 === undefined && r.token === undefined) {
         throw new FieldError('get_peers reply without values or nodes');
       }
       // An empty token is read as none: it cannot authorise an announce either way.

@@ -204,7 +204,7 @@ test('the wrong kind of answer rejects with KrpcInvalidReplyError', async (t) =>
   const raw = await RawPeer.bind();
   const me = a.address();
   const cases: Array<[BencodeDict | Record<string, unknown>, RegExp]> = [
-    [{ id: randomId() }, /without nodes/], // find_node reply without nodes
+    [{ id: randomId(), values: [Buffer.alloc(6)] }, /without nodes/], // a get_peers answer to find_node
     [{ id: 5, nodes: Buffer.alloc(0) }, /id/], // integer id: crashed k-rpc-socket
     [{ id: randomId(), nodes: Buffer.alloc(25) }, /nodes/], // partial compact entry
   ];

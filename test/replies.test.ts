@@ -113,9 +113,16 @@ test('find_node reply with both families, and with empty node lists', (t) => {
   t.deepEqual(parseReply('find_node', body({ id: ID_R, nodes: '' })), { id: ID_R, nodes: [], nodes6: [] });
 });
 
-test('find_node reply without nodes or nodes6 is a FieldError', (t) => {
-  fieldError(t, () => parseReply('find_node', body({ id: ID_R })), /nodes/);
+test('find_node reply with its id alone is an empty answer (a node with an empty table, as jech/dht sends); one with values instead of nodes is a FieldError', (t) => {
+  t.deepEqual(parseReply('find_node', body({ id: ID_R })), { id: ID_R, nodes: [], nodes6: [] });
   fieldError(t, () => parseReply('find_node', body({ id: ID_R, values: ['abcdef'] })), /nodes/);
+});
+
+test('get_peers reply with a token and neither values nor nodes is an empty answer that keeps its token; with none of the three a FieldError', (t) => {
+  const r = parseReply('get_peers', body({ id: ID_R, token: 'abcdefgh' }));
+  t.like(r, { values: [], nodes: [], nodes6: [] });
+  t.is((r as { token?: Buffer }).token?.toString(), 'abcdefgh');
+  fieldError(t, () => parseReply('get_peers', body({ id: ID_R })), /values or nodes/);
 });
 
 test('BEP 5 find_node response example ("def456...", 9 bytes) is a partial entry', (t) => {
@@ -192,9 +199,11 @@ test('get_peers with values and nodes together (BEP 32)', (t) => {
   t.is(reply.nodes.length, 8);
 });
 
-test('get_peers with neither values nor nodes is a FieldError', (t) => {
-  fieldError(t, () => parseReply('get_peers', body({ id: ID_R, token: TOKEN })), /values or nodes/);
-  fieldError(t, () => parseReply('get_peers', body({ id: ID_R, token: TOKEN, BFsd: filled(256, 0), BFpe: filled(256, 0) })), /values or nodes/);
+test('get_peers with neither values nor nodes nor a token is a FieldError', (t) => {
+  fieldError(t, () => parseReply('get_peers', body({ id: ID_R })), /values or nodes/);
+  fieldError(t, () => parseReply('get_peers', body({ id: ID_R, BFsd: filled(256, 0), BFpe: filled(256, 0) })), /values or nodes/);
+  // With a token it is an answer (an empty table, or a scrape-only reply): bep5/replies.ts.
+  t.notThrows(() => parseReply('get_peers', body({ id: ID_R, token: TOKEN, BFsd: filled(256, 0), BFpe: filled(256, 0) })));
 });
 
 test('get_peers values: bad items and non-lists are FieldErrors', (t) => {
