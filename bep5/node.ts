@@ -275,6 +275,18 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
   }
 
   /**
+   * Where a join starts: saved contacts, the table's closest to our ID, and the bootstrap
+   * addresses (resolved now; names that do not resolve are reported as warnings). A one-shot
+   * lookup can start from these directly instead of joining first.
+   */
+  async startingPoints(family: Family = this.families[0]!): Promise<Array<PeerAddress & { id?: Buffer }>> {
+    const fs = this.requireFamily(family);
+    const { addresses, failures } = await resolveBootstrap(this.bootstrapEntries, family);
+    for (const f of failures) this.emit('warning', `bootstrap ${f.entry}: cannot resolve (${f.reason})`);
+    return [...(this.loadedCandidates.get(family) ?? []), ...fs.table.closest(this.idValue, this.k), ...addresses];
+  }
+
+  /**
    * Joins the network: queries saved contacts and bootstrap addresses, then looks up our own
    * ID to fill the table. Retries with backoff (without throwing) until some node answers or
    * the signal fires; resolves with the table size.

@@ -3,6 +3,7 @@ import { KrpcAbortError } from '../../bep5/errors.js';
 import { idToHex } from '../../bep5/node-id.js';
 import { parseBootstrapOption } from '../bootstrap-option.js';
 import { CommandError } from '../command-error.js';
+import { NO_BOOTSTRAP_ANSWER_HINT } from '../constants.js';
 import { parseInfohash } from '../infohash.js';
 import { formatSeconds, joinNetwork } from '../join.js';
 import { LookupStatus } from '../lookup-status.js';
@@ -95,10 +96,16 @@ export const peersCommand: Command = {
       await startNode(node, bind.host, port);
       status.watch(node, bind.family);
       try {
-        await joinNetwork(node, bootstrap, cmd.signal, { timeoutMs, timedOut: cmd.timedOut, log });
-        status.set('get_peers lookup');
-        try {
-          for await (const event of node.findPeers(infoHash, { signal: cmd.signal })) {
+        // The lookup starts at once from the bootstrap addresses (and a saved table) instead of
+        // joining first: a join is a lookup of our own ID, and a node that has left among its
+        // closest holds it for the whole hard timeout before the get_peers lookup even begins.
+        // Only when nothing answered does the command join (with retries) and look up again.
+        let answeredAny = false;
+        const lookupPeers = async (seeds?: Array<{ host: string; port: number; id?: Buffer }>): Promise<number> => {
+          let answered = 0;
+          for await (const event of node.lookup(infoHash, { method: 'get_peers', signal: cmd.signal, ...(seeds ? { seeds } : {}) })) {
+            if (event.type === 'node-answered') answeredAny = true;
+            if (event.type === 'done') answered = event.result.answered;
             if (event.type !== 'peers') continue;
             for (const p of event.peers) {
               const text = formatPeer(p);
@@ -107,9 +114,28 @@ export const peersCommand: Command = {
               if (!json) status.above(() => process.stdout.write(text + '\n'));
             }
           }
+          return answered;
+        };
+        try {
+          status.set('get_peers lookup');
+          const seeds = await node.startingPoints(bind.family);
+          if (seeds.length === 0 || (await lookupPeers(seeds)) === 0) {
+            await joinNetwork(node, bootstrap, cmd.signal, { timeoutMs, timedOut: cmd.timedOut, log });
+            status.set('get_peers lookup');
+            await lookupPeers();
+          }
         } catch (err) {
           if (!(err instanceof KrpcAbortError)) throw err;
           timedOut = cmd.timedOut();
+          // Stopped before any node answered: the same words a join that never succeeded uses.
+          if (!answeredAny) {
+            const tried = bootstrap.entries.length > 0 ? bootstrap.entries.join(', ') : 'none';
+            throw new CommandError(
+              timedOut
+                ? `no bootstrap node answered (tried: ${tried}) within ${formatSeconds(timeoutMs)}: ${NO_BOOTSTRAP_ANSWER_HINT}`
+                : `interrupted while bootstrapping (tried: ${tried})`,
+            );
+          }
         }
       } catch (err) {
         if (!(err instanceof CommandError)) throw err;

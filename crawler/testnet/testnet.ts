@@ -92,6 +92,11 @@ export class Testnet {
     private readonly foreign: ForeignHost[],
   ) {}
 
+  /** The foreign processes (bittorrent-dht, libtorrent): their own tables and counts, for benchmarks and tests. */
+  get foreignHosts(): readonly ForeignHost[] {
+    return this.foreign;
+  }
+
   /** The bootstrap address ("host:port") of the testnet: node 0, which always answers. */
   get bootstrap(): string {
     return this.groundTruth.bootstrap;
