@@ -52,3 +52,11 @@ test('--bootstrap: default routers, none, lists, and bad entries as usage errors
     t.throws(() => parseBootstrapOption(bad), { instanceOf: UsageError, message: /--bootstrap/ }, JSON.stringify(bad));
   }
 });
+
+test('the library parser (bep5) refuses with its own InfohashError; the CLI turns it into a usage error', async (t) => {
+  const { InfohashError, parseInfohash: parseInLibrary } = await import('../bep5/infohash.js');
+  t.is(parseInLibrary(HEX).infoHash.toString('hex'), HEX);
+  const err = t.throws(() => parseInLibrary('magnet:?dn=x'), { instanceOf: InfohashError });
+  t.is(err?.code, 'ERR_INFOHASH');
+  t.throws(() => parseInfohash('magnet:?dn=x'), { instanceOf: UsageError, message: err?.message });
+});

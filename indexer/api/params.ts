@@ -1,5 +1,4 @@
-import { parseInfohash } from '../../cli/infohash.js';
-import { UsageError } from '../../cli/usage-error.js';
+import { InfohashError, parseInfohash } from '../../bep5/infohash.js';
 import { type Cursor, type CursorKind, decodeCursor, InvalidCursorError } from '../cursor.js';
 import { MAX_QUERY_CHARS, MAX_QUERY_TOKENS, SEARCH_DEFAULT_LIMIT, SEARCH_MAX_LIMIT, SEARCH_RANK_WINDOW } from '../metadata-constants.js';
 import { tokenize } from '../search-tokens.js';
@@ -45,7 +44,7 @@ export function parseInfohashParam(value: unknown): string {
   try {
     return parseInfohash(text).infoHash.toString('hex');
   } catch (err) {
-    if (err instanceof UsageError) throw new ApiError('ERR_BAD_INFOHASH', err.message);
+    if (err instanceof InfohashError) throw new ApiError('ERR_BAD_INFOHASH', err.message);
     throw err;
   }
 }
