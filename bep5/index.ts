@@ -1,6 +1,7 @@
 /** The protocol library's public surface. */
 export * from './bencode.js';
 export * from './bep42.js';
+export * from './client-version.js';
 export * from './clock.js';
 export * from './compact.js';
 export * from './constants.js';

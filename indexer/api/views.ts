@@ -1,4 +1,4 @@
-import { decodeVersion } from '../../crawler/census.js';
+import { decodeVersion } from '../../bep5/client-version.js';
 import { type Cursor, encodeCursor } from '../cursor.js';
 import { type IndexKeys, METRICS } from '../keys.js';
 import { type RedisClient } from '../lua.js';
