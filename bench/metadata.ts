@@ -1,5 +1,5 @@
 /**
- * Metadata fetch benchmark (workers/metadata), everything on 127.0.0.0/8. Run from the
+ * Metadata fetch benchmark (bep9), everything on 127.0.0.0/8. Run from the
  * repository root:
  *
  *   node --expose-gc --import ./scripts/ts-node-register.mjs bench/metadata.ts   # or: npm run bench:metadata
@@ -31,11 +31,11 @@ import { fileURLToPath } from 'node:url';
 import bencode from 'bencode';
 import { type PeerAddress } from '../bep5/compact.js';
 import { encode } from '../bep5/bencode.js';
-import { DEFAULT_MAX_METADATA_SIZE } from '../workers/metadata/constants.js';
-import { fetchFromPeer, tcpConnect } from '../workers/metadata/fetch-from-peer.js';
-import { parseInfoDictionary } from '../workers/metadata/info-dictionary.js';
-import { InfoDictionaryParser } from '../workers/metadata/info-dictionary-parser.js';
-import { MetadataAbortError } from '../workers/metadata/errors.js';
+import { DEFAULT_MAX_METADATA_SIZE } from '../bep9/constants.js';
+import { fetchFromPeer, tcpConnect } from '../bep9/fetch-from-peer.js';
+import { parseInfoDictionary } from '../bep9/info-dictionary.js';
+import { InfoDictionaryParser } from '../bep9/info-dictionary-parser.js';
+import { MetadataAbortError } from '../bep9/errors.js';
 import { startLibtorrentSeeder, type LibtorrentSeeder } from '../test/fixtures/libtorrent-seeder.js';
 import { ScriptedPeer, makeInfoDict, serveMetadata, sha1 } from '../test/fixtures/metadata-peer.js';
 

@@ -23,7 +23,7 @@ import { pruneIndex } from '../indexer/prune.js';
 import { PRUNE_CHUNK } from '../indexer/retention-constants.js';
 import { ensureSchema } from '../migrations/runner.js';
 import { startRedisServer } from '../test/helpers/redis.js';
-import { parseInfoDictionary } from '../workers/metadata/index.js';
+import { parseInfoDictionary } from '../bep9/index.js';
 
 const INFOHASHES = Number(process.argv[2] ?? 20_000);
 const DAY = 86_400_000;

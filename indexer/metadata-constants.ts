@@ -7,7 +7,7 @@
 // ---- what is stored per torrent --------------------------------------------------------
 
 /**
- * Bytes of a name kept (raw). The fetcher already cuts names at 1 KiB (workers/metadata
+ * Bytes of a name kept (raw). The fetcher already cuts names at 1 KiB (bep9
  * MAX_TEXT_BYTES); the store enforces its own bound because its input is only InfoSummary-
  * shaped. File systems cap a name at 255 bytes, so only hostile torrents reach it.
  */

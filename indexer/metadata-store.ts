@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { displayText } from '../workers/metadata/display-text.js';
+import { displayText } from '../bep5/display-text.js';
 import { canonicalJson, SchemaMismatchError } from './apply-batch.js';
 import { type IndexKeys, SCHEMA_VERSION } from './keys.js';
 import { LuaScript, type RedisClient } from './lua.js';
@@ -43,7 +43,7 @@ export interface MetadataText {
   truncated?: boolean;
 }
 
-/** What storeMetadata takes: the fetcher's InfoSummary (workers/metadata) fits as is. */
+/** What storeMetadata takes: the fetcher's InfoSummary (bep9) fits as is. */
 export interface MetadataInput {
   name: MetadataText;
   totalSize: number;
@@ -249,7 +249,7 @@ function splitTokens(field: string | null): string[] {
 }
 
 /**
- * Stores `summary` (an InfoSummary from workers/metadata) as the metadata of `infohash`
+ * Stores `summary` (an InfoSummary from bep9) as the metadata of `infohash`
  * (40 lowercase hex) and indexes its name for search. Clears the infohash's failed-fetch
  * state. Throws MetadataInputError (bad input, nothing written), InfohashNotIndexedError,
  * SchemaMismatchError, or MetadataStoreConflictError (others kept rewriting it).

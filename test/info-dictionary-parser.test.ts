@@ -1,14 +1,14 @@
 /**
- * InfoDictionaryParser (workers/metadata/info-dictionary-parser.ts): big info dicts are
+ * InfoDictionaryParser (bep9/info-dictionary-parser.ts): big info dicts are
  * parsed on a real worker thread with exactly the inline result (Buffers included), invalid
  * ones fail the same way, the thread exits when idle and comes back, and a thread that cannot
  * run degrades to inline parsing instead of failing fetches.
  */
 import test from 'ava';
 import { encode } from '../bep5/bencode.js';
-import { MetadataInvalidError } from '../workers/metadata/errors.js';
-import { InfoDictionaryParser } from '../workers/metadata/info-dictionary-parser.js';
-import { parseInfoDictionary } from '../workers/metadata/info-dictionary.js';
+import { MetadataInvalidError } from '../bep9/errors.js';
+import { InfoDictionaryParser } from '../bep9/info-dictionary-parser.js';
+import { parseInfoDictionary } from '../bep9/info-dictionary.js';
 
 /** An info dict of `files` small files with non-ASCII names: about 40 bytes per file. */
 function dictOf(files: number, options: { badPieces?: boolean } = {}): Buffer {

@@ -5,15 +5,15 @@
 import { type Socket } from 'node:net';
 import test, { type ExecutionContext } from 'ava';
 import { ManualClock } from '../bep5/clock.js';
-import { ConnectionGate, type ReleaseConnection } from '../workers/metadata/connection-gate.js';
+import { ConnectionGate, type ReleaseConnection } from '../bep9/connection-gate.js';
 import {
   MetadataAbortError,
   MetadataFetchError,
   MetadataInvalidError,
   PeerIpLimitError,
-} from '../workers/metadata/errors.js';
-import { tcpConnect, type ConnectFn } from '../workers/metadata/fetch-from-peer.js';
-import { fetchMetadata, type FetchMetadataOptions } from '../workers/metadata/fetch-metadata.js';
+} from '../bep9/errors.js';
+import { tcpConnect, type ConnectFn } from '../bep9/fetch-from-peer.js';
+import { fetchMetadata, type FetchMetadataOptions } from '../bep9/fetch-metadata.js';
 import { ScriptedPeer, makeInfoDict, serveMetadata, sha1, within, type PeerScript } from './fixtures/metadata-peer.js';
 import { loopbackHost } from './helpers/udp.js';
 

@@ -6,18 +6,18 @@
  */
 import { Socket } from 'node:net';
 import test, { type ExecutionContext } from 'ava';
-import { DEFAULT_MAX_METADATA_SIZE } from '../workers/metadata/constants.js';
-import { ConnectionGate } from '../workers/metadata/connection-gate.js';
+import { DEFAULT_MAX_METADATA_SIZE } from '../bep9/constants.js';
+import { ConnectionGate } from '../bep9/connection-gate.js';
 import {
   MetadataError,
   MetadataFetchError,
   MetadataHashMismatchError,
   PeerTimeoutError,
   type MetadataErrorCode,
-} from '../workers/metadata/errors.js';
-import { fetchFromPeer, type FetchFromPeerOptions } from '../workers/metadata/fetch-from-peer.js';
-import { fetchMetadata } from '../workers/metadata/fetch-metadata.js';
-import { type MetadataLimits } from '../workers/metadata/limits.js';
+} from '../bep9/errors.js';
+import { fetchFromPeer, type FetchFromPeerOptions } from '../bep9/fetch-from-peer.js';
+import { fetchMetadata } from '../bep9/fetch-metadata.js';
+import { type MetadataLimits } from '../bep9/limits.js';
 import {
   PEER_UT_METADATA_ID,
   ScriptedPeer,

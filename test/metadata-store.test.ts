@@ -25,7 +25,7 @@ import {
 } from '../indexer/metadata-store.js';
 import { searchMetadata } from '../indexer/search.js';
 import { ensureSchema } from '../migrations/runner.js';
-import { displayText, type InfoSummary, parseInfoDictionary } from '../workers/metadata/index.js';
+import { displayText, type InfoSummary, parseInfoDictionary } from '../bep9/index.js';
 import { randomPrefix, snapshot, useRedisServer } from './helpers/redis.js';
 
 const redis = useRedisServer(test);

@@ -6,7 +6,7 @@
 import test from 'ava';
 import bencode from 'bencode';
 import { seededRandom } from '../bep5/random.js';
-import { displayText } from '../workers/metadata/display-text.js';
+import { displayText } from '../bep5/display-text.js';
 import {
   MetadataHashMismatchError,
   MetadataInvalidError,
@@ -15,12 +15,12 @@ import {
   PeerMessageTooLargeError,
   PeerProtocolError,
   PeerTooManyMessagesError,
-} from '../workers/metadata/errors.js';
-import { encodeExtendedHandshake, parseExtendedHandshake } from '../workers/metadata/extension-handshake.js';
-import { parseInfoDictionary } from '../workers/metadata/info-dictionary.js';
-import { DEFAULT_LIMITS, resolveLimits } from '../workers/metadata/limits.js';
-import { MetadataAssembler } from '../workers/metadata/metadata-assembler.js';
-import { MetadataExchange } from '../workers/metadata/metadata-exchange.js';
+} from '../bep9/errors.js';
+import { encodeExtendedHandshake, parseExtendedHandshake } from '../bep9/extension-handshake.js';
+import { parseInfoDictionary } from '../bep9/info-dictionary.js';
+import { DEFAULT_LIMITS, resolveLimits } from '../bep9/limits.js';
+import { MetadataAssembler } from '../bep9/metadata-assembler.js';
+import { MetadataExchange } from '../bep9/metadata-exchange.js';
 import {
   checkIgnoredMessage,
   encodeHandshake,
@@ -29,8 +29,8 @@ import {
   parseHandshake,
   WireReader,
   type WireHandler,
-} from '../workers/metadata/peer-wire.js';
-import { encodeMetadataRequest, parseUtMetadata } from '../workers/metadata/ut-metadata.js';
+} from '../bep9/peer-wire.js';
+import { encodeMetadataRequest, parseUtMetadata } from '../bep9/ut-metadata.js';
 import { makeInfoDict, sha1 } from './fixtures/metadata-peer.js';
 
 const INFOHASH = Buffer.alloc(20, 0x11);

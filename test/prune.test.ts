@@ -15,7 +15,7 @@ import { recordMetadataFailure, storeMetadata } from '../indexer/metadata-store.
 import { countPrunable, pickCandidates, pruneCandidates, pruneIndex } from '../indexer/prune.js';
 import { searchMetadata } from '../indexer/search.js';
 import { ensureSchema } from '../migrations/runner.js';
-import { parseInfoDictionary } from '../workers/metadata/index.js';
+import { parseInfoDictionary } from '../bep9/index.js';
 import { runCli } from './helpers/cli.js';
 import { randomPrefix, snapshot, useRedisServer } from './helpers/redis.js';
 

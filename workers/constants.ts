@@ -119,7 +119,7 @@ export const METADATA_QUEUE_MAX = 2_000;
 
 /**
  * Metadata jobs at once per worker process. Each tries 3 peers at a time; the process-wide
- * connection gate (workers/metadata/constants.ts) holds the total at 32 connections.
+ * connection gate (bep9/constants.ts) holds the total at 32 connections.
  */
 export const METADATA_CONCURRENCY = 6;
 

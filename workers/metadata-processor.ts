@@ -7,12 +7,12 @@ import { metadataState, recordMetadataFailure, storeMetadata } from '../indexer/
 import { getInfohash } from '../indexer/queries.js';
 import { METADATA_PEERS_PER_JOB } from './constants.js';
 import { parseMetadataJob } from './job-data.js';
-import { fetchMetadata, type FetchMetadataOptions, type FetchMetadataResult, MetadataAbortError, MetadataError } from './metadata/index.js';
+import { fetchMetadata, type FetchMetadataOptions, type FetchMetadataResult, MetadataAbortError, MetadataError } from '../bep9/index.js';
 import { type MetadataJob } from './queues.js';
 
 /**
  * The processor of the metadata queue: reads an infohash's newest peers from the index,
- * fetches its info dictionary from them (workers/metadata: BEP 9/10, SHA-1 verified, every
+ * fetches its info dictionary from them (bep9: BEP 9/10, SHA-1 verified, every
  * limit enforced) and stores the summary (indexer/metadata-store.ts). A fetch that fails is
  * recorded in the index's fetch state, which spaces out retries and gives up after a few:
  * the job itself completes, so BullMQ retries are left for Redis trouble.

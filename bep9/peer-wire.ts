@@ -9,7 +9,7 @@ import {
   PROTOCOL_STRING,
 } from './constants.js';
 import { PeerMessageTooLargeError, PeerProtocolError, PeerTooManyMessagesError } from './errors.js';
-import { type RandomSource } from '../../bep5/random.js';
+import { type RandomSource } from '../bep5/random.js';
 
 /**
  * The BEP 3 peer wire, as far as fetching metadata needs it: the 68-byte handshake, then

@@ -10,5 +10,5 @@ export { InfoDictionaryParser, type InfoDictionaryParserOptions, type InfoDictio
 export { ConnectionGate, sharedConnectionGate, type ConnectionGateOptions, type ReleaseConnection } from './connection-gate.js';
 export { parseInfoDictionary, type InfoFile, type InfoSummary, type TorrentText } from './info-dictionary.js';
 export { DEFAULT_LIMITS, resolveLimits, type MetadataLimits } from './limits.js';
-export { displayText } from './display-text.js';
+export { displayText } from '../bep5/display-text.js';
 export * from './errors.js';

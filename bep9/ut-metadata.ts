@@ -1,5 +1,5 @@
-import { BencodeDecodeError, decode, encode, type BencodeValue } from '../../bep5/bencode.js';
-import { FieldError, isDict, requireInt, optionalInt } from '../../bep5/fields.js';
+import { BencodeDecodeError, decode, encode, type BencodeValue } from '../bep5/bencode.js';
+import { FieldError, isDict, requireInt, optionalInt } from '../bep5/fields.js';
 import {
   MAX_METADATA_PIECE_INDEX,
   MAX_UT_METADATA_HEADER_BYTES,

@@ -1,8 +1,8 @@
 import { connect as netConnect, type Socket } from 'node:net';
-import { systemClock, type Clock, type TimerHandle } from '../../bep5/clock.js';
-import { type PeerAddress } from '../../bep5/compact.js';
-import { normalizeHost } from '../../bep5/ip.js';
-import { cryptoRandom, type RandomSource } from '../../bep5/random.js';
+import { systemClock, type Clock, type TimerHandle } from '../bep5/clock.js';
+import { type PeerAddress } from '../bep5/compact.js';
+import { normalizeHost } from '../bep5/ip.js';
+import { cryptoRandom, type RandomSource } from '../bep5/random.js';
 import { INFOHASH_BYTES } from './constants.js';
 import {
   MetadataAbortError,

@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
-import { systemClock } from '../../bep5/clock.js';
-import { type PeerAddress } from '../../bep5/compact.js';
-import { bogonReason } from '../../bep5/ip.js';
+import { systemClock } from '../bep5/clock.js';
+import { type PeerAddress } from '../bep5/compact.js';
+import { bogonReason } from '../bep5/ip.js';
 import { ConnectionGate, sharedConnectionGate, type ReleaseConnection } from './connection-gate.js';
 import {
   DEFAULT_MAX_ATTEMPTS_PER_IP_PER_FETCH,
@@ -28,7 +28,7 @@ import {
 } from './fetch-from-peer.js';
 import { type InfoSummary } from './info-dictionary.js';
 import { positiveInteger, resolveLimits } from './limits.js';
-import { displayText } from './display-text.js';
+import { displayText } from '../bep5/display-text.js';
 
 /**
  * Fetches an infohash's metadata from its peers: a few at a time (`peersAtOnce`), each through

@@ -27,7 +27,7 @@ export interface InfoDictionaryParserStats {
 const SELF = fileURLToPath(import.meta.url);
 const FROM_SOURCES = SELF.endsWith('.ts');
 const THREAD = new URL(FROM_SOURCES ? './info-parser-thread.ts' : './info-parser-thread.js', import.meta.url);
-const REGISTER = fileURLToPath(new URL('../../scripts/ts-node-register.mjs', import.meta.url));
+const REGISTER = fileURLToPath(new URL('../scripts/ts-node-register.mjs', import.meta.url));
 /** Set in the thread's workerData, so the module acts only in a thread made for it (not in, say, a test runner's worker). */
 export const THREAD_MARK = 'dhtscopeInfoParser';
 

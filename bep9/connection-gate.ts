@@ -1,5 +1,5 @@
-import { systemClock, type Clock, type TimerHandle } from '../../bep5/clock.js';
-import { RateBudget, TokenBucketLimiter } from '../../bep5/rate-limit.js';
+import { systemClock, type Clock, type TimerHandle } from '../bep5/clock.js';
+import { RateBudget, TokenBucketLimiter } from '../bep5/rate-limit.js';
 import {
   DEFAULT_CONNECT_BURST,
   DEFAULT_CONNECTS_PER_SECOND,

@@ -1,12 +1,12 @@
-import { BencodeDecodeError, decode, encode, type BencodeValue } from '../../bep5/bencode.js';
-import { getField, isDict } from '../../bep5/fields.js';
+import { BencodeDecodeError, decode, encode, type BencodeValue } from '../bep5/bencode.js';
+import { getField, isDict } from '../bep5/fields.js';
 import {
   EXTENDED_HANDSHAKE_ID,
   MAX_CLIENT_NAME_BYTES,
   MAX_EXTENDED_HANDSHAKE_DEPTH,
   MESSAGE_ID,
 } from './constants.js';
-import { displayText } from './display-text.js';
+import { displayText } from '../bep5/display-text.js';
 import { MetadataSizeInvalidError, PeerProtocolError } from './errors.js';
 import { encodeMessage } from './peer-wire.js';
 
