@@ -23,7 +23,7 @@ import { IndexKeys } from '../indexer/keys.js';
 import { connectRedis } from '../indexer/redis-connection.js';
 import { totals } from '../indexer/queries.js';
 import { ensureSchema } from '../migrations/runner.js';
-import { startRedisServer } from '../test/helpers/redis.js';
+import { startRedisServer } from '../testkit/redis-server.js';
 import { DiscoveryProducer } from '../workers/discovery-producer.js';
 import { startWorkers } from '../workers/worker-set.js';
 

@@ -4,13 +4,13 @@
  *
  *   node --expose-gc --import ./scripts/ts-node-register.mjs bench/metadata.ts   # or: npm run bench:metadata
  *
- * 1. Fetches per second from real libtorrent 2.0 seeders (test/fixtures/libtorrent-seeder.py,
+ * 1. Fetches per second from real libtorrent 2.0 seeders (testkit/libtorrent-seeder.py,
  *    SEEDERS processes, each seeding TORRENTS torrents of one size class), with fetchFromPeer
  *    (one TCP connection per fetch: connect, handshakes, ut_metadata, SHA-1, info dict decode),
  *    CONCURRENCY fetches in flight, for DURATION_MS per cell. Two size classes: a small info dict
  *    (one 16 KiB metadata piece) and a large one (~128 KiB, 8 pieces: a 100 MiB file in 16 KiB
  *    pieces). The seeders are separate processes, so this process's CPU time is the fetcher's.
- * 2. The same against our own in-process scripted seeder (test/fixtures/metadata-peer.ts), for
+ * 2. The same against our own in-process scripted seeder (testkit/metadata-peer.ts), for
  *    comparison: here the seeder shares this process's CPU.
  * 3. Memory per open connection: IDLE connections to a peer in a child process that completes
  *    both handshakes and then never answers (state 'metadata', the common idle case), and again
@@ -36,8 +36,8 @@ import { fetchFromPeer, tcpConnect } from '../bep9/fetch-from-peer.js';
 import { parseInfoDictionary } from '../bep9/info-dictionary.js';
 import { InfoDictionaryParser } from '../bep9/info-dictionary-parser.js';
 import { MetadataAbortError } from '../bep9/errors.js';
-import { startLibtorrentSeeder, type LibtorrentSeeder } from '../test/fixtures/libtorrent-seeder.js';
-import { ScriptedPeer, makeInfoDict, serveMetadata, sha1 } from '../test/fixtures/metadata-peer.js';
+import { startLibtorrentSeeder, type LibtorrentSeeder } from '../testkit/libtorrent-seeder.js';
+import { ScriptedPeer, makeInfoDict, serveMetadata, sha1 } from '../testkit/metadata-peer.js';
 
 const SEEDERS = Number(process.env['SEEDERS'] ?? 2);
 const TORRENTS = Number(process.env['TORRENTS'] ?? 6);

@@ -22,7 +22,7 @@ import { storeMetadata } from '../indexer/metadata-store.js';
 import { pruneIndex } from '../indexer/prune.js';
 import { PRUNE_CHUNK } from '../indexer/retention-constants.js';
 import { ensureSchema } from '../migrations/runner.js';
-import { startRedisServer } from '../test/helpers/redis.js';
+import { startRedisServer } from '../testkit/redis-server.js';
 import { parseInfoDictionary } from '../bep9/index.js';
 
 const INFOHASHES = Number(process.argv[2] ?? 20_000);

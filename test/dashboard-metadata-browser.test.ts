@@ -17,7 +17,7 @@ import { IndexKeys } from '../indexer/keys.js';
 import { storeMetadata } from '../indexer/metadata-store.js';
 import { ensureSchema } from '../migrations/runner.js';
 import { parseInfoDictionary } from '../bep9/info-dictionary.js';
-import { makeInfoDict, sha1 } from './fixtures/metadata-peer.js';
+import { makeInfoDict, sha1 } from '../testkit/metadata-peer.js';
 import { launchChromium, openRecordedPage } from './helpers/browser.js';
 import { ROOT } from './helpers/cli.js';
 import { randomPrefix, useRedisServer } from './helpers/redis.js';

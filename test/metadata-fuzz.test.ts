@@ -18,7 +18,7 @@ import { resolveLimits } from '../bep9/limits.js';
 import { MetadataExchange } from '../bep9/metadata-exchange.js';
 import { encodeHandshake, encodeMessage, makePeerId, WireReader } from '../bep9/peer-wire.js';
 import { parseUtMetadata } from '../bep9/ut-metadata.js';
-import { makeInfoDict, sha1 } from './fixtures/metadata-peer.js';
+import { makeInfoDict, sha1 } from '../testkit/metadata-peer.js';
 import { params } from './helpers/fast-check.js';
 
 const LIMITS = resolveLimits({ maxMessages: 500, maxMetadataSize: 64 * 1024 });

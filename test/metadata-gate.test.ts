@@ -14,7 +14,7 @@ import {
 } from '../bep9/errors.js';
 import { tcpConnect, type ConnectFn } from '../bep9/fetch-from-peer.js';
 import { fetchMetadata, type FetchMetadataOptions } from '../bep9/fetch-metadata.js';
-import { ScriptedPeer, makeInfoDict, serveMetadata, sha1, within, type PeerScript } from './fixtures/metadata-peer.js';
+import { ScriptedPeer, makeInfoDict, serveMetadata, sha1, within, type PeerScript } from '../testkit/metadata-peer.js';
 import { loopbackHost } from './helpers/udp.js';
 
 // ---------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ import {
   within,
   type PeerConnection,
   type PeerScript,
-} from './fixtures/metadata-peer.js';
+} from '../testkit/metadata-peer.js';
 import { loopbackHost } from './helpers/udp.js';
 
 /** Limits for tests: every time limit generous enough for a loaded CI box, yet far below the defaults. */

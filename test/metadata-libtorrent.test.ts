@@ -12,8 +12,8 @@ import { ConnectionGate } from '../bep9/connection-gate.js';
 import { fetchFromPeer } from '../bep9/fetch-from-peer.js';
 import { fetchMetadata } from '../bep9/fetch-metadata.js';
 import { type MetadataLimits } from '../bep9/limits.js';
-import { startLibtorrentSeeder, type LibtorrentSeeder } from './fixtures/libtorrent-seeder.js';
-import { ScriptedPeer, makeInfoDict, serveMetadata, sha1 } from './fixtures/metadata-peer.js';
+import { startLibtorrentSeeder, type LibtorrentSeeder } from '../testkit/libtorrent-seeder.js';
+import { ScriptedPeer, makeInfoDict, serveMetadata, sha1 } from '../testkit/metadata-peer.js';
 import { loopbackHost } from './helpers/udp.js';
 
 const LIMITS: Partial<MetadataLimits> = { connectTimeoutMs: 5_000, handshakeTimeoutMs: 10_000, totalTimeoutMs: 20_000, maxListedFiles: 1_000 };

@@ -31,7 +31,7 @@ import {
   type WireHandler,
 } from '../bep9/peer-wire.js';
 import { encodeMetadataRequest, parseUtMetadata } from '../bep9/ut-metadata.js';
-import { makeInfoDict, sha1 } from './fixtures/metadata-peer.js';
+import { makeInfoDict, sha1 } from '../testkit/metadata-peer.js';
 
 const INFOHASH = Buffer.alloc(20, 0x11);
 const PEER_ID = makePeerId(seededRandom(1));

@@ -10,7 +10,7 @@ import { getMetadata, metadataState } from '../indexer/metadata-store.js';
 import { connectRedis } from '../indexer/redis-connection.js';
 import { ensureSchema } from '../migrations/runner.js';
 import { startWorkers } from '../workers/worker-set.js';
-import { startLibtorrentSeeder, type LibtorrentSeeder } from './fixtures/libtorrent-seeder.js';
+import { startLibtorrentSeeder, type LibtorrentSeeder } from '../testkit/libtorrent-seeder.js';
 import { randomPrefix, useRedisServer } from './helpers/redis.js';
 import { loopbackHost } from './helpers/udp.js';
 
