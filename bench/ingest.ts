@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Discovery } from '../crawler/discovery.js';
 import { applyBatch } from '../indexer/apply-batch.js';
-import { createApiServer } from '../indexer/api/server.js';
+import { createApiServer } from '../server/api/server.js';
 import { IndexKeys } from '../indexer/keys.js';
 import { connectRedis } from '../indexer/redis-connection.js';
 import { totals } from '../indexer/queries.js';

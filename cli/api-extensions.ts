@@ -1,7 +1,7 @@
-import { type ApiExtension } from '../indexer/api/server.js';
-import { dashboardExtension } from '../indexer/dashboard/extension.js';
-import { metricsExtension } from '../indexer/metrics/extension.js';
-import { type MetricsSources } from '../indexer/metrics/sources.js';
+import { type ApiExtension } from '../server/api/server.js';
+import { dashboardExtension } from '../server/dashboard/extension.js';
+import { metricsExtension } from '../server/metrics/extension.js';
+import { type MetricsSources } from '../server/metrics/sources.js';
 import { type DhtscopeSystem } from './system.js';
 
 /**

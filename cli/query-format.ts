@@ -1,4 +1,4 @@
-import { type CensusView, type InfohashListView, type InfohashView, type PeersView, type SearchView, type StatsView } from '../indexer/api/views.js';
+import { type CensusView, type InfohashListView, type InfohashView, type PeersView, type SearchView, type StatsView } from '../server/api/views.js';
 import { type StoredMetadata } from '../indexer/metadata-store.js';
 
 /**

@@ -12,7 +12,7 @@ import { liveSizeEstimate, type PrefixCoverage, prefixCoverage } from '../crawle
 import { type TestnetOptions } from '../crawler/testnet/plan.js';
 import { type AddressScope } from '../bep5/address-scope.js';
 import { Testnet } from '../crawler/testnet/testnet.js';
-import { createApiServer } from '../indexer/api/server.js';
+import { createApiServer } from '../server/api/server.js';
 import { apiExtensions } from './api-extensions.js';
 import { type IndexKeys } from '../indexer/keys.js';
 import { connectRedis, type RedisConnection } from '../indexer/redis-connection.js';

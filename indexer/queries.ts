@@ -189,7 +189,7 @@ return redis.call('ZRANGE', key, score, min, 'BYSCORE', 'REV', 'LIMIT', lo, coun
 `;
 const pageScript = new LuaScript(PAGE_LUA);
 
-/** Pages are at most this long (the API and CLI allow less; see indexer/api/constants.ts). */
+/** Pages are at most this long (the API and CLI allow less; see server/api/constants.ts). */
 const PAGE_LIMIT_MAX = 10_000;
 
 export interface SortedSetPage {

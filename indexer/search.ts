@@ -98,7 +98,7 @@ function byRank(a: Ranked, b: Ranked): number {
 /**
  * Infohashes whose name has every one of `tokens` (non-empty, from `tokenize`), ranked, the
  * page [offset, offset + limit). Three round trips: the intersection, the candidates' ranking
- * fields, the page's names. Callers validate the bounds (indexer/api/params.ts).
+ * fields, the page's names. Callers validate the bounds (server/api/params.ts).
  */
 export async function searchMetadata(redis: RedisClient, keys: IndexKeys, tokens: readonly string[], page: { limit: number; offset: number }): Promise<SearchResult> {
   if (tokens.length === 0) throw new RangeError('a search needs at least one token');

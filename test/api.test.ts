@@ -1,5 +1,5 @@
 /**
- * The HTTP API (indexer/api/) over an index written through the real write path (applyBatch)
+ * The HTTP API (server/api/) over an index written through the real write path (applyBatch)
  * on a real redis-server: content, validation errors, paging while the index changes, JSON
  * errors everywhere, a real listening socket, and Redis going away.
  */
@@ -9,7 +9,7 @@ import { deepStrictEqual } from 'node:assert/strict';
 import { type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import type { Discovery } from '../crawler/discovery.js';
-import { type ApiServerOptions, createApiServer } from '../indexer/api/server.js';
+import { type ApiServerOptions, createApiServer } from '../server/api/server.js';
 import { applyBatch } from '../indexer/apply-batch.js';
 import { encodeCursor } from '../indexer/cursor.js';
 import { dayOf, IndexKeys } from '../indexer/keys.js';

@@ -11,7 +11,7 @@ import test, { type ExecutionContext } from 'ava';
 import { type Redis } from 'ioredis';
 import { queryCommand } from '../cli/commands/query.js';
 import type { Discovery } from '../crawler/discovery.js';
-import { createApiServer } from '../indexer/api/server.js';
+import { createApiServer } from '../server/api/server.js';
 import { applyBatch } from '../indexer/apply-batch.js';
 import { IndexKeys, SCHEMA_VERSION } from '../indexer/keys.js';
 import { ensureSchema, MigrationRunner } from '../migrations/runner.js';

@@ -1,5 +1,5 @@
 /**
- * The dashboard's routes (indexer/dashboard/) inside the real API server, through fastify's
+ * The dashboard's routes (server/dashboard/) inside the real API server, through fastify's
  * inject: the page and its assets (types, security and caching headers, a complete module
  * graph, no path outside the fixed asset table), and the infohash search over an index
  * written by applyBatch on a real redis-server.
@@ -12,10 +12,10 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join, dirname } from 'node:path';
 import type { Discovery } from '../crawler/discovery.js';
-import { createApiServer } from '../indexer/api/server.js';
+import { createApiServer } from '../server/api/server.js';
 import { applyBatch, type IndexConfig } from '../indexer/apply-batch.js';
-import { CONTENT_SECURITY_POLICY } from '../indexer/dashboard/constants.js';
-import { dashboardExtension } from '../indexer/dashboard/extension.js';
+import { CONTENT_SECURITY_POLICY } from '../server/dashboard/constants.js';
+import { dashboardExtension } from '../server/dashboard/extension.js';
 import { IndexKeys } from '../indexer/keys.js';
 import { ensureSchema } from '../migrations/runner.js';
 import { params } from './helpers/fast-check.js';
@@ -324,7 +324,7 @@ test('search with Redis unreachable: a prompt 503 with Retry-After', async (t) =
 
 test('the overview says when Redis is unreachable, the crawl is paused, or retention pruned something', async (t) => {
   // Plain browser JavaScript without types: loaded by path, as the browser loads it.
-  const healthModule = new URL('../indexer/dashboard/public/health.js', import.meta.url).href;
+  const healthModule = new URL('../server/dashboard/public/health.js', import.meta.url).href;
   const { healthText } = (await import(healthModule)) as { healthText: (live: unknown) => string };
   t.is(healthText(null), '');
   t.is(healthText({ producer: { redisUp: true }, crawl: { pausedForSink: false }, retention: { pruned: 0 } }), '');

@@ -21,20 +21,21 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   indexer: ['bep5', 'crawler/discovery.ts'],
   migrations: ['bep5', 'indexer'],
   workers: ['bep5', 'bep9', 'crawler', 'indexer', 'migrations'],
-  cli: ['bep5', 'bep9', 'crawler', 'workers', 'indexer', 'migrations'],
+  // The HTTP API, the dashboard and the metrics watch the whole system: every layer below them.
+  server: ['bep5', 'bep9', 'crawler', 'indexer', 'migrations', 'workers'],
+  cli: ['bep5', 'bep9', 'crawler', 'workers', 'indexer', 'server', 'migrations'],
   // Benchmarks may use anything but the tests' own helpers; what both need is in testkit/.
-  bench: ['bep5', 'bep9', 'crawler', 'workers', 'indexer', 'migrations', 'cli', 'testkit'],
+  bench: ['bep5', 'bep9', 'crawler', 'workers', 'indexer', 'server', 'migrations', 'cli', 'testkit'],
   testkit: ['bep5'],
   // The library as a user sees it.
   examples: ['bep5'],
 };
 
 /**
- * Arrows that point the wrong way today. Issue 13 re-homes these modules; each one fixed must
- * leave this list (the test fails on an entry that no longer exists), and nothing may join it.
+ * Arrows that point the wrong way, allowed for now. Issue 13 emptied it by re-homing modules;
+ * an entry that no longer exists fails the test, and nothing should join it.
  */
 const KNOWN_VIOLATIONS: readonly string[] = [
-  'indexer/metrics/sources.ts -> crawler/crawler.ts',
 ];
 
 /** "from -> to" for every relative import that leaves its folder for one it may not use. */

@@ -7,7 +7,7 @@ import { DhtNode } from '../bep5/node.js';
 import { randomId } from '../bep5/node-id.js';
 import { RawPeer, loopbackHost } from './helpers/udp.js';
 
-/** The counters and events metrics read (indexer/metrics): errors in by code, replies out, round trips. */
+/** The counters and events metrics read (server/metrics): errors in by code, replies out, round trips. */
 
 async function bound(): Promise<KrpcSocket> {
   const s = new KrpcSocket();

@@ -8,7 +8,7 @@ import test, { type ExecutionContext } from 'ava';
 import { type Redis } from 'ioredis';
 import { encode } from '../bep5/bencode.js';
 import type { Discovery } from '../crawler/discovery.js';
-import { createApiServer } from '../indexer/api/server.js';
+import { createApiServer } from '../server/api/server.js';
 import { applyBatch, SchemaMismatchError } from '../indexer/apply-batch.js';
 import { IndexKeys, SCHEMA_VERSION } from '../indexer/keys.js';
 import { MAX_FILES_JSON_BYTES, MAX_NAME_BYTES, MAX_STORED_FILES, MAX_TOKENS_PER_NAME } from '../indexer/metadata-constants.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { applyBatch } from '../indexer/apply-batch.js';
-import { createApiServer } from '../indexer/api/server.js';
+import { createApiServer } from '../server/api/server.js';
 import { IndexKeys } from '../indexer/keys.js';
 import { getMetadata, metadataState } from '../indexer/metadata-store.js';
 import { connectRedis } from '../indexer/redis-connection.js';

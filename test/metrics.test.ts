@@ -3,8 +3,8 @@ import test from 'ava';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { type KrpcSocketStats } from '../bep5/krpc-socket.js';
 import { DhtNode } from '../bep5/node.js';
-import { DhtscopeMetrics, type DhtscopeMetricsOptions } from '../indexer/metrics/dhtscope-metrics.js';
-import { metricsExtension } from '../indexer/metrics/extension.js';
+import { DhtscopeMetrics, type DhtscopeMetricsOptions } from '../server/metrics/dhtscope-metrics.js';
+import { metricsExtension } from '../server/metrics/extension.js';
 import {
   type BatchWriteObservation,
   type CrawlSnapshot,
@@ -13,11 +13,11 @@ import {
   type ProducerSnapshot,
   type QueueDepthsSnapshot,
   type WorkerSnapshot,
-} from '../indexer/metrics/sources.js';
+} from '../server/metrics/sources.js';
 import { type Family, parsePrometheusText, sampleSum, sampleValue } from './helpers/prometheus.js';
 import { loopbackHost } from './helpers/udp.js';
 
-/** Unit tests of GET /metrics (indexer/metrics/); the crawl end to end is in metrics-run.test.ts. */
+/** Unit tests of GET /metrics (server/metrics/); the crawl end to end is in metrics-run.test.ts. */
 
 async function serve(t: { teardown(fn: () => Promise<void>): void }, from: MetricsSources | DhtscopeMetrics, options: DhtscopeMetricsOptions = {}): Promise<FastifyInstance> {
   const app = Fastify();

@@ -8,7 +8,7 @@ import test, { type ExecutionContext } from 'ava';
 import { type Redis } from 'ioredis';
 import { queryCommand } from '../cli/commands/query.js';
 import type { Discovery } from '../crawler/discovery.js';
-import { createApiServer } from '../indexer/api/server.js';
+import { createApiServer } from '../server/api/server.js';
 import { applyBatch } from '../indexer/apply-batch.js';
 import { IndexKeys } from '../indexer/keys.js';
 import { MAX_QUERY_TOKENS, MAX_TOKEN_CHARS } from '../indexer/metadata-constants.js';

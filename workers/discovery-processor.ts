@@ -24,7 +24,7 @@ export interface DiscoveryJobResult {
   invalid: number;
   newInfohashes: number;
   lookups: ScheduleResult | null;
-  /** How long applyBatch took, in ms: the Redis write latency (indexer/metrics). */
+  /** How long applyBatch took, in ms: the Redis write latency (server/metrics). */
   applyMs: number;
 }
 

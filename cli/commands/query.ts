@@ -1,10 +1,10 @@
 import { parseArgs } from 'node:util';
-import { DEFAULT_PAGE_LIMIT, DEFAULT_STATS_MINUTES, MAX_PAGE_LIMIT, MAX_STATS_MINUTES } from '../../indexer/api/constants.js';
+import { DEFAULT_PAGE_LIMIT, DEFAULT_STATS_MINUTES, MAX_PAGE_LIMIT, MAX_STATS_MINUTES } from '../../server/api/constants.js';
 import { SEARCH_DEFAULT_LIMIT, SEARCH_MAX_LIMIT, SEARCH_RANK_WINDOW } from '../../indexer/metadata-constants.js';
-import { ApiError } from '../../indexer/api/errors.js';
+import { ApiError } from '../../server/api/errors.js';
 import { type Cursor, type CursorKind } from '../../indexer/cursor.js';
-import { parseCursor, parseInfohashParam, parseLimit, parseMinutes, parseOffset, parseSearchLimit, parseSearchQuery, type SearchQuery } from '../../indexer/api/params.js';
-import { censusView, infohashListView, infohashView, peersView, searchView, statsView, type ViewContext } from '../../indexer/api/views.js';
+import { parseCursor, parseInfohashParam, parseLimit, parseMinutes, parseOffset, parseSearchLimit, parseSearchQuery, type SearchQuery } from '../../server/api/params.js';
+import { censusView, infohashListView, infohashView, peersView, searchView, statsView, type ViewContext } from '../../server/api/views.js';
 import { MigrationRunner } from '../../migrations/runner.js';
 import { SchemaOutdatedError } from '../../migrations/errors.js';
 import { CommandError } from '../command-error.js';

@@ -4,7 +4,7 @@ import { type TestnetOptions } from '../../crawler/testnet/plan.js';
 import { MIXED_NETWORK } from '../../crawler/testnet/profiles.js';
 import { TestnetError } from '../../crawler/testnet/testnet.js';
 import { SpoolBusyError } from '../../workers/errors.js';
-import { API_DEFAULT_HOST, API_DEFAULT_PORT } from '../../indexer/api/constants.js';
+import { API_DEFAULT_HOST, API_DEFAULT_PORT } from '../../server/api/constants.js';
 import { DEFAULT_RETAIN_DAYS } from '../../indexer/retention-constants.js';
 import { parseBootstrapOption } from '../bootstrap-option.js';
 import { CommandError } from '../command-error.js';

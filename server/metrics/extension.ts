@@ -4,7 +4,7 @@ import { DhtscopeMetrics, type DhtscopeMetricsOptions } from './dhtscope-metrics
 import { type MetricsSources } from './sources.js';
 
 /**
- * `GET /metrics` for the API server (indexer/api/server.ts `extensions`): the Prometheus text
+ * `GET /metrics` for the API server (server/api/server.ts `extensions`): the Prometheus text
  * exposition of `metrics`, or of new DhtscopeMetrics over `sources`. The server's close
  * detaches the metrics from their event sources.
  */

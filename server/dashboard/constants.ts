@@ -1,7 +1,7 @@
-import { DEFAULT_INDEX_CONFIG } from '../apply-batch.js';
+import { DEFAULT_INDEX_CONFIG } from '../../indexer/apply-batch.js';
 
 /**
- * Every default of the web dashboard's server side (indexer/dashboard/), with the reason for
+ * Every default of the web dashboard's server side (server/dashboard/), with the reason for
  * its value. The browser side's own numbers (poll intervals, ring buffer sizes) are at the top
  * of public/config.js.
  */

@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
-import { type IndexKeys } from '../keys.js';
-import { type RedisClient } from '../lua.js';
+import { type IndexKeys } from '../../indexer/keys.js';
+import { type RedisClient } from '../../indexer/lua.js';
 import { MAX_PARAM_LENGTH, REDIS_TIMEOUT_MS, RETRY_AFTER_SECONDS } from './constants.js';
 import { type ApiContext, type LiveStatsProvider } from './context.js';
 import { ApiError } from './errors.js';
@@ -10,7 +10,7 @@ import { registerStatsRoutes } from './routes/stats.js';
 
 /**
  * The read side of the index over HTTP (fastify 5). Endpoints (bodies: views.ts; errors:
- * errors.ts; details: indexer/api/README.md):
+ * errors.ts; details: server/api/README.md):
  *
  *   GET /api/infohashes?sort=recent|popular&limit=&cursor=   a page of infohash summaries
  *   GET /api/infohashes/:ih                                  one infohash's record and metadata

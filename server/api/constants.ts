@@ -1,6 +1,6 @@
 /**
  * Every default of the HTTP API and the `dhtscope query` command, with the reason for its
- * value. Nothing else in indexer/api/ hard-codes a number.
+ * value. Nothing else in server/api/ hard-codes a number.
  */
 
 /**

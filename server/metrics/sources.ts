@@ -1,6 +1,6 @@
 import { type KrpcSocketStats } from '../../bep5/krpc-socket.js';
 import { type CrawlProgress } from '../../crawler/crawler.js';
-import { type IndexPrunerStats } from '../index-pruner.js';
+import { type IndexPrunerStats } from '../../indexer/index-pruner.js';
 
 /**
  * What the metrics read, described by shape only: indexer/ must not import workers/ or cli/,

@@ -1,6 +1,6 @@
 /**
  * Every default of the Prometheus metrics (GET /metrics), with the reason for its value.
- * Nothing else in indexer/metrics/ hard-codes a number or a name.
+ * Nothing else in server/metrics/ hard-codes a number or a name.
  */
 
 /** Where Prometheus scrapes: its conventional path. */

@@ -1,8 +1,8 @@
 import { decodeVersion } from '../../bep5/client-version.js';
-import { type Cursor, encodeCursor } from '../cursor.js';
-import { type IndexKeys, METRICS } from '../keys.js';
-import { type RedisClient } from '../lua.js';
-import { getMetadata, type StoredMetadata } from '../metadata-store.js';
+import { type Cursor, encodeCursor } from '../../indexer/cursor.js';
+import { type IndexKeys, METRICS } from '../../indexer/keys.js';
+import { type RedisClient } from '../../indexer/lua.js';
+import { getMetadata, type StoredMetadata } from '../../indexer/metadata-store.js';
 import {
   getInfohash,
   infohashCount,
@@ -17,8 +17,8 @@ import {
   type PeerSeen,
   statsWindow,
   totals,
-} from '../queries.js';
-import { type SearchHit, searchMetadata } from '../search.js';
+} from '../../indexer/queries.js';
+import { type SearchHit, searchMetadata } from '../../indexer/search.js';
 import { CENSUS_DAYS, RECORD_PEERS } from './constants.js';
 import { ApiError } from './errors.js';
 import { type ListSort, type SearchQuery } from './params.js';

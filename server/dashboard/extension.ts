@@ -3,14 +3,14 @@ import { REDIS_TIMEOUT_MS } from '../api/constants.js';
 import { parseLimit } from '../api/params.js';
 import { guardRedis } from '../api/redis-guard.js';
 import { type ApiExtension } from '../api/server.js';
-import { type IndexKeys } from '../keys.js';
-import { type RedisClient } from '../lua.js';
+import { type IndexKeys } from '../../indexer/keys.js';
+import { type RedisClient } from '../../indexer/lua.js';
 import { type Asset, DashboardAssets } from './assets.js';
 import { ASSET_CACHE_CONTROL, ASSET_ROUTE_PREFIX, CONTENT_SECURITY_POLICY, SEARCH_ROUTE } from './constants.js';
 import { parseInfohashSearch, searchInfohashes, type InfohashSearchResult } from './search.js';
 
 /**
- * The web dashboard as an extension of the HTTP API (indexer/api/server.ts):
+ * The web dashboard as an extension of the HTTP API (server/api/server.ts):
  *
  *   GET /                          the page (index.html)
  *   GET /dashboard/<name>          its scripts, styles and icon, and the vendored uPlot

@@ -1,8 +1,8 @@
 import { parseInfohashParam } from '../api/params.js';
 import { ApiError } from '../api/errors.js';
-import { type IndexKeys } from '../keys.js';
-import { LuaScript, type RedisClient } from '../lua.js';
-import { type InfohashSummary, infohashSummaries } from '../queries.js';
+import { type IndexKeys } from '../../indexer/keys.js';
+import { LuaScript, type RedisClient } from '../../indexer/lua.js';
+import { type InfohashSummary, infohashSummaries } from '../../indexer/queries.js';
 import { SEARCH_MAX_QUERY_LENGTH, SEARCH_MIN_PREFIX, SEARCH_SCAN_CHUNK, SEARCH_SCAN_LIMIT } from './constants.js';
 
 /**
