@@ -12,7 +12,8 @@ import {
   type IpInput,
   type IpRange,
 } from './ip.js';
-import { ID_LENGTH, randomId } from './node-id.js';
+import { ID_BYTES } from './constants.js';
+import { randomId } from './node-id.js';
 import { cryptoRandom, type RandomSource } from './random.js';
 
 /**
@@ -100,7 +101,7 @@ export function generateBep42Id(host: IpInput, random: RandomSource = cryptoRand
   if (ip === undefined) throw new Bep42Error('bad-host', `not an IP address: ${describe(host)}`);
   const id = randomId(random);
   if (isBep42Exempt(ip)) return id;
-  const r = id[ID_LENGTH - 1]!;
+  const r = id[ID_BYTES - 1]!;
   const crc = bep42Prefix(ip, r);
   id[0] = crc >>> 24;
   id[1] = (crc >>> 16) & 0xff;
@@ -115,8 +116,8 @@ export function generateBep42Id(host: IpInput, random: RandomSource = cryptoRand
  */
 export function matchesBep42(id: Uint8Array, host: IpInput): boolean {
   const ip = bep42Bytes(host);
-  if (ip === undefined || id.length !== ID_LENGTH) return false;
-  return matchesCrc(id, bep42Prefix(ip, id[ID_LENGTH - 1]!));
+  if (ip === undefined || id.length !== ID_BYTES) return false;
+  return matchesCrc(id, bep42Prefix(ip, id[ID_BYTES - 1]!));
 }
 
 /**
@@ -124,7 +125,7 @@ export function matchesBep42(id: Uint8Array, host: IpInput): boolean {
  * IDs that are not 20 bytes (an exempt host still needs a well-formed ID).
  */
 export function isBep42Compliant(id: Uint8Array, host: IpInput): boolean {
-  if (id.length !== ID_LENGTH) return false;
+  if (id.length !== ID_BYTES) return false;
   return isBep42Exempt(host) || matchesBep42(id, host);
 }
 

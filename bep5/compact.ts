@@ -1,5 +1,6 @@
 import { formatIp, parseIp, unmapIp, type IpFamily } from './ip.js';
-import { ID_LENGTH, isNodeId } from './node-id.js';
+import { ID_BYTES } from './constants.js';
+import { isNodeId } from './node-id.js';
 
 /**
  * Compact address encodings: BEP 5 "compact IP-address/port info" (6 bytes) and "compact node
@@ -93,7 +94,7 @@ export function encodeNodes(nodes: readonly NodeInfo[], family: IpFamily): Buffe
   const entryLength = NODE_LENGTH[family];
   const out = Buffer.allocUnsafe(nodes.length * entryLength);
   nodes.forEach((node, index) => {
-    if (!isNodeId(node.id)) throw new CompactError('bad-id', `node ${index}: id must be a ${ID_LENGTH}-byte Buffer`);
+    if (!isNodeId(node.id)) throw new CompactError('bad-id', `node ${index}: id must be a ${ID_BYTES}-byte Buffer`);
     const ip = hostBytes(node.host);
     if (ip.length !== (family === 4 ? 4 : 16)) {
       throw new CompactError('wrong-family', `node ${index}: ${node.host} is not IPv${family}`);
@@ -101,7 +102,7 @@ export function encodeNodes(nodes: readonly NodeInfo[], family: IpFamily): Buffe
     checkPort(node.port);
     const offset = index * entryLength;
     node.id.copy(out, offset);
-    ip.copy(out, offset + ID_LENGTH);
+    ip.copy(out, offset + ID_BYTES);
     out.writeUInt16BE(node.port, offset + entryLength - 2);
   });
   return out;
@@ -122,8 +123,8 @@ export function decodeNodes(bytes: Uint8Array, family: IpFamily): NodeInfo[] {
   for (let offset = 0; offset < bytes.length; offset += entryLength) {
     const ipEnd = offset + entryLength - 2;
     nodes.push({
-      id: Buffer.from(bytes.subarray(offset, offset + ID_LENGTH)),
-      host: formatIp(bytes.subarray(offset + ID_LENGTH, ipEnd)),
+      id: Buffer.from(bytes.subarray(offset, offset + ID_BYTES)),
+      host: formatIp(bytes.subarray(offset + ID_BYTES, ipEnd)),
       port: (bytes[ipEnd]! << 8) | bytes[ipEnd + 1]!,
     });
   }

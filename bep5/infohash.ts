@@ -1,3 +1,5 @@
+import { isHexId } from './node-id.js';
+
 /**
  * A torrent as people write it: a v1 infohash as 40 hex characters (either case) or 32 base32
  * characters (RFC 4648, either case), or a magnet link carrying one
@@ -31,7 +33,7 @@ export function parseInfohash(text: string): ParsedInfohash {
 
 /** 40 hex or 32 base32 characters as 20 bytes; undefined for anything else. */
 export function decodeHash(text: string): Buffer | undefined {
-  if (/^[0-9a-fA-F]{40}$/.test(text)) return Buffer.from(text, 'hex');
+  if (isHexId(text)) return Buffer.from(text, 'hex');
   if (/^[A-Za-z2-7]{32}$/.test(text)) return base32Decode(text.toUpperCase());
   return undefined;
 }

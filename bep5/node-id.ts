@@ -7,9 +7,7 @@ import { cryptoRandom, type RandomSource } from './random.js';
  * comparison for big-endian values of equal length.
  */
 
-/** The same constant as constants.ts's ID_BYTES, under the name this module's callers use. */
-export const ID_LENGTH = ID_BYTES;
-export const ID_BITS = ID_LENGTH * 8;
+export const ID_BITS = ID_BYTES * 8;
 
 export type NodeIdFailure = 'bad-length' | 'bad-hex' | 'bad-prefix-bits' | 'bad-prefix';
 
@@ -29,23 +27,23 @@ export class NodeIdError extends Error {
  * claims Buffer methods an object lacks; pass it through `toNodeId` instead.
  */
 export function isNodeId(x: unknown): x is Buffer {
-  return Buffer.isBuffer(x) && x.length === ID_LENGTH;
+  return Buffer.isBuffer(x) && x.length === ID_BYTES;
 }
 
 /** A 20-byte Buffer (or Uint8Array) as a Buffer, without copying; undefined for anything else. */
 export function toNodeId(x: unknown): Buffer | undefined {
-  if (!(x instanceof Uint8Array) || x.length !== ID_LENGTH) return undefined;
+  if (!(x instanceof Uint8Array) || x.length !== ID_BYTES) return undefined;
   return Buffer.isBuffer(x) ? x : Buffer.from(x.buffer, x.byteOffset, x.byteLength);
 }
 
 function assertId(x: Uint8Array, what: string): void {
-  if (x.length !== ID_LENGTH) throw new NodeIdError('bad-length', `${what} has ${x.length} bytes, not ${ID_LENGTH}`);
+  if (x.length !== ID_BYTES) throw new NodeIdError('bad-length', `${what} has ${x.length} bytes, not ${ID_BYTES}`);
 }
 
 /** 20 fresh random bytes, in a Buffer of their own. */
 export function randomId(random: RandomSource = cryptoRandom): Buffer {
-  const id = Buffer.alloc(ID_LENGTH);
-  random.bytes(ID_LENGTH).copy(id);
+  const id = Buffer.alloc(ID_BYTES);
+  random.bytes(ID_BYTES).copy(id);
   return id;
 }
 
@@ -76,8 +74,8 @@ export function randomIdInRange(prefix: Uint8Array, prefixBits: number, random: 
 export function xorDistance(a: Uint8Array, b: Uint8Array): Buffer {
   assertId(a, 'a');
   assertId(b, 'b');
-  const out = Buffer.allocUnsafe(ID_LENGTH);
-  for (let i = 0; i < ID_LENGTH; i++) out[i] = a[i]! ^ b[i]!;
+  const out = Buffer.allocUnsafe(ID_BYTES);
+  for (let i = 0; i < ID_BYTES; i++) out[i] = a[i]! ^ b[i]!;
   return out;
 }
 
@@ -89,7 +87,7 @@ export function compareDistance(target: Uint8Array, a: Uint8Array, b: Uint8Array
   assertId(target, 'target');
   assertId(a, 'a');
   assertId(b, 'b');
-  for (let i = 0; i < ID_LENGTH; i++) {
+  for (let i = 0; i < ID_BYTES; i++) {
     const t = target[i]!;
     const da = a[i]! ^ t;
     const db = b[i]! ^ t;
@@ -102,7 +100,7 @@ export function compareDistance(target: Uint8Array, a: Uint8Array, b: Uint8Array
 export function commonPrefixBits(a: Uint8Array, b: Uint8Array): number {
   assertId(a, 'a');
   assertId(b, 'b');
-  for (let i = 0; i < ID_LENGTH; i++) {
+  for (let i = 0; i < ID_BYTES; i++) {
     const diff = a[i]! ^ b[i]!;
     // clz32 counts over 32 bits; a byte occupies the low 8.
     if (diff !== 0) return i * 8 + Math.clz32(diff) - 24;
@@ -124,9 +122,20 @@ export function idToHex(id: Uint8Array): string {
 }
 
 const HEX_ID = /^[0-9a-fA-F]{40}$/;
+const CANONICAL_HEX_ID = /^[0-9a-f]{40}$/;
+
+/** 40 hex characters in either case: an ID or infohash as people type it. */
+export function isHexId(text: string): boolean {
+  return HEX_ID.test(text);
+}
+
+/** 40 lowercase hex characters: an ID or infohash as we store and print it (idToHex). */
+export function isCanonicalHexId(text: string): boolean {
+  return CANONICAL_HEX_ID.test(text);
+}
 
 /** Exactly 40 hex characters in either case; anything else throws (Buffer.from would truncate). */
 export function idFromHex(hex: string): Buffer {
-  if (!HEX_ID.test(hex)) throw new NodeIdError('bad-hex', `expected 40 hex characters, got ${JSON.stringify(hex.slice(0, 48))}`);
+  if (!isHexId(hex)) throw new NodeIdError('bad-hex', `expected 40 hex characters, got ${JSON.stringify(hex.slice(0, 48))}`);
   return Buffer.from(hex, 'hex');
 }

@@ -37,7 +37,7 @@ import { type AddressScope, inAddressScope } from './address-scope.js';
 import { isBogon } from './ip.js';
 import { type DatagramSocket, KrpcSocket, type QueryOptions, type QueryResult, type SocketFamily } from './krpc-socket.js';
 import { type LookupEvent, type LookupMethod, type LookupResult, type Querier, lookup } from './lookup.js';
-import { idToHex, randomId } from './node-id.js';
+import { idToHex, isCanonicalHexId, randomId } from './node-id.js';
 import { PeerStore } from './peer-store.js';
 import { type Method, type QueryOf } from './queries.js';
 import { type RandomSource, cryptoRandom } from './random.js';
@@ -214,7 +214,7 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
   async start(): Promise<void> {
     if (this.running) return;
     const saved = this.o.dataDir ? await loadTableFile(tableFilePath(this.o.dataDir)) : undefined;
-    if (saved && this.o.id === undefined && /^[0-9a-f]{40}$/.test(saved.id)) this.idValue = Buffer.from(saved.id, 'hex');
+    if (saved && this.o.id === undefined && isCanonicalHexId(saved.id)) this.idValue = Buffer.from(saved.id, 'hex');
 
     for (const family of this.families) {
       const type: SocketFamily = family === 4 ? 'udp4' : 'udp6';

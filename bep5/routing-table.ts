@@ -2,13 +2,14 @@ import { systemClock, type Clock } from './clock.js';
 import type { NodeInfo } from './compact.js';
 import {
   DEFAULT_BUCKET_SIZE,
+  ID_BYTES,
   DEFAULT_FAILURES_BEFORE_BAD,
   DEFAULT_NODE_STALE_AFTER_MS,
   MAX_PERSISTED_NODES,
 } from './constants.js';
 import { type AddressScope, inAddressScope } from './address-scope.js';
 import { parseIp, unmapIp } from './ip.js';
-import { commonPrefixBits, compareDistance, ID_BITS, ID_LENGTH, randomIdInRange } from './node-id.js';
+import { commonPrefixBits, compareDistance, ID_BITS, isHexId, randomIdInRange } from './node-id.js';
 import { cryptoRandom, type RandomSource } from './random.js';
 
 /**
@@ -124,7 +125,6 @@ interface Bucket {
   lastChanged: number;
 }
 
-const HEX_ID = /^[0-9a-fA-F]{40}$/;
 /** Longest host text worth parsing: 45 characters of IPv6, '%' and a 64-character zone. */
 const MAX_HOST_CHARS = 110;
 /** Groups up to this size are sorted outright in `closest`; larger ones go through a heap. */
@@ -140,7 +140,7 @@ function isRecord(x: unknown): x is Record<string, unknown> {
 
 /** The map key of an ID: its hex. Undefined unless it is 20 bytes. */
 function idKeyOf(id: unknown): string | undefined {
-  if (!(id instanceof Uint8Array) || id.length !== ID_LENGTH) return undefined;
+  if (!(id instanceof Uint8Array) || id.length !== ID_BYTES) return undefined;
   return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('hex');
 }
 
@@ -513,7 +513,7 @@ export class RoutingTable {
     let ownId = opts.ownId;
     if (ownId === undefined) {
       const hex = json.ownId;
-      if (typeof hex !== 'string' || !HEX_ID.test(hex)) fail('bad-json', 'no valid "ownId" (40 hex characters)');
+      if (typeof hex !== 'string' || !isHexId(hex)) fail('bad-json', 'no valid "ownId" (40 hex characters)');
       ownId = Buffer.from(hex, 'hex');
     }
     const table = new RoutingTable({ ...opts, ownId });
@@ -526,7 +526,7 @@ export class RoutingTable {
       const item: unknown = nodes[i];
       if (!isRecord(item)) continue;
       const { id, host, port } = item;
-      if (typeof id !== 'string' || !HEX_ID.test(id)) continue;
+      if (typeof id !== 'string' || !isHexId(id)) continue;
       if (!isPort(port) || port === 0) continue;
       const ip = table.admissibleIp(host);
       if (ip === undefined) continue;
@@ -561,7 +561,7 @@ export class RoutingTable {
    * can split, or holds a bad node): worth pinging an unknown querier to add it.
    */
   hasRoomFor(id: Uint8Array): boolean {
-    if (id.length !== ID_LENGTH || Buffer.compare(id, this.self) === 0) return false;
+    if (id.length !== ID_BYTES || Buffer.compare(id, this.self) === 0) return false;
     const index = this.indexOf(id);
     const bucket = this.table[index]!;
     if (bucket.contacts.length < this.k) return true;

@@ -1,4 +1,5 @@
-import { ID_LENGTH, randomId, xorDistance } from '../bep5/node-id.js';
+import { ID_BYTES } from '../bep5/constants.js';
+import { randomId, xorDistance } from '../bep5/node-id.js';
 import { randomInt, type RandomSource } from '../bep5/random.js';
 import { SortedIds } from './testnet/sorted-ids.js';
 
@@ -192,7 +193,7 @@ export function estimateNetworkSize(
 
   const reduced: Reduced[] = [];
   for (const s of samples) {
-    if (s.target.length !== ID_LENGTH) throw new RangeError(`a target has ${s.target.length} bytes, not ${ID_LENGTH}`);
+    if (s.target.length !== ID_BYTES) throw new RangeError(`a target has ${s.target.length} bytes, not ${ID_BYTES}`);
     const r = reduce(s, k);
     if (r !== undefined) reduced.push(r);
   }
@@ -282,7 +283,7 @@ function dedupe(ids: readonly Buffer[]): Buffer[] {
   const seen = new Set<string>();
   const out: Buffer[] = [];
   for (const id of ids) {
-    if (id.length !== ID_LENGTH) throw new RangeError(`an ID has ${id.length} bytes, not ${ID_LENGTH}`);
+    if (id.length !== ID_BYTES) throw new RangeError(`an ID has ${id.length} bytes, not ${ID_BYTES}`);
     const key = id.toString('hex');
     if (seen.has(key)) continue;
     seen.add(key);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Discovery } from '../crawler/discovery.js';
 import { dayOf, dayStartMs, type IndexKeys, type Metric, minuteOfDay, type NodeFlag, SCHEMA_VERSION } from './keys.js';
 import { LuaScript, type RedisClient } from './lua.js';
+import { isHexId } from '../bep5/node-id.js';
 
 /**
  * Applies a batch of Discovery events to the index: atomically (one Lua script, one EVALSHA per
@@ -137,7 +138,6 @@ export function batchId(events: readonly unknown[]): string {
 // ---------------------------------------------------------------------------------------
 // Validation
 
-const HEX40 = /^[0-9a-f]{40}$/i;
 const VERSION_HEX = /^(?:[0-9a-f]{2}){1,8}$/;
 const SOURCES = new Set(['sample', 'get_peers', 'announce_peer']);
 const MAX_PEERS_PER_EVENT = 10_000;
@@ -156,7 +156,7 @@ export function validateDiscovery(e: unknown): Discovery | null {
   switch (o['type']) {
     case 'node': {
       const { id, address, version, rttMs, bep51, bep42 } = o;
-      if (typeof id !== 'string' || !HEX40.test(id) || !isAddress(address)) return null;
+      if (typeof id !== 'string' || !isHexId(id) || !isAddress(address)) return null;
       if (version !== null && typeof version !== 'string') return null;
       if (typeof rttMs !== 'number' || !Number.isFinite(rttMs) || rttMs < 0) return null;
       if (bep51 !== null && typeof bep51 !== 'boolean') return null;
@@ -165,7 +165,7 @@ export function validateDiscovery(e: unknown): Discovery | null {
     }
     case 'infohash': {
       const { infohash, node, source } = o;
-      if (typeof infohash !== 'string' || !HEX40.test(infohash) || !isAddress(node)) return null;
+      if (typeof infohash !== 'string' || !isHexId(infohash) || !isAddress(node)) return null;
       if (typeof source !== 'string' || !SOURCES.has(source)) return null;
       return { type: 'infohash', infohash: infohash.toLowerCase(), node, source: source as 'sample', at };
     }
@@ -176,7 +176,7 @@ export function validateDiscovery(e: unknown): Discovery | null {
     }
     case 'peers': {
       const { infohash, peers, node } = o;
-      if (typeof infohash !== 'string' || !HEX40.test(infohash) || !isAddress(node)) return null;
+      if (typeof infohash !== 'string' || !isHexId(infohash) || !isAddress(node)) return null;
       if (!Array.isArray(peers) || peers.length > MAX_PEERS_PER_EVENT || !peers.every(isAddress)) return null;
       return { type: 'peers', infohash: infohash.toLowerCase(), peers: peers as string[], node, at };
     }

@@ -1,3 +1,5 @@
+import { isCanonicalHexId } from '../bep5/node-id.js';
+
 /**
  * Paging cursors over the index's sorted sets (recent, popular, an infohash's peers).
  *
@@ -28,7 +30,6 @@ const FORMAT_VERSION = 1;
 /** A cursor is at most this long: a 40-hex member or a 64-character address fits easily. */
 export const MAX_CURSOR_LENGTH = 256;
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
-const HEX40 = /^[0-9a-f]{40}$/;
 /** What apply-batch accepts as a peer address: printable, no spaces, 3–64 characters. */
 const ADDRESS = /^[\x21-\x7e]{3,64}$/;
 
@@ -59,7 +60,7 @@ export function decodeCursor(text: string, kind: CursorKind): Cursor {
   const [, k, score, member] = value as [unknown, unknown, unknown, unknown];
   if (!CURSOR_KINDS.includes(k as CursorKind)) throw new InvalidCursorError('cursor is not a dhtscope cursor: pass the nextCursor of a previous page unchanged');
   if (k !== kind) throw new InvalidCursorError(`cursor belongs to the ${String(k)} list, not to ${kind}`);
-  if (typeof score !== 'number' || !Number.isFinite(score) || typeof member !== 'string' || !(kind === 'peers' ? ADDRESS : HEX40).test(member)) {
+  if (typeof score !== 'number' || !Number.isFinite(score) || typeof member !== 'string' || !(kind === 'peers' ? ADDRESS.test(member) : isCanonicalHexId(member))) {
     throw new InvalidCursorError('cursor is damaged: pass the nextCursor of a previous page unchanged');
   }
   return { kind, score, member };

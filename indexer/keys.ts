@@ -1,5 +1,6 @@
 import { MAX_TOKEN_CHARS } from './metadata-constants.js';
 import { TOKEN_RE } from './search-tokens.js';
+import { isCanonicalHexId } from '../bep5/node-id.js';
 
 /**
  * The Redis key layout of the dhtscope index (documented key by key in indexer/SCHEMA.md).
@@ -15,7 +16,6 @@ export const DEFAULT_PREFIX = 'dhtscope';
 
 /** Letters, digits and `_ . : -`; no braces (they would change the hash tag), 1–64 chars. */
 const PREFIX_RE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
-const HEX40 = /^[0-9a-f]{40}$/;
 const LABEL_RE = /^[A-Za-z0-9_.-]{1,40}$/;
 
 export class InvalidPrefixError extends Error {
@@ -167,7 +167,7 @@ export class IndexKeys {
   // ---- bookkeeping ----
   /** STRING "1" with a TTL: the batch was applied (idempotency marker). */
   applied(batchId: string): string {
-    if (!/^[0-9a-f]{40}$/.test(batchId)) throw new Error(`bad batch id ${JSON.stringify(batchId)}`);
+    if (!isCanonicalHexId(batchId)) throw new Error(`bad batch id ${JSON.stringify(batchId)}`);
     return `${this.tag}:applied:${batchId}`;
   }
   /** STRING integer: the schema version (absent = 0, a fresh database). */
@@ -189,7 +189,7 @@ export class IndexKeys {
 }
 
 function checkHex(hex: string): string {
-  if (!HEX40.test(hex)) throw new Error(`bad infohash ${JSON.stringify(hex)}: want 40 lowercase hex digits`);
+  if (!isCanonicalHexId(hex)) throw new Error(`bad infohash ${JSON.stringify(hex)}: want 40 lowercase hex digits`);
   return hex;
 }
 

@@ -1,3 +1,5 @@
+import { isCanonicalHexId } from '../bep5/node-id.js';
+
 /** Typed errors of the metadata part of the index (each has a stable `code`), and the infohash argument check. */
 
 /** What was passed to storeMetadata / recordMetadataFailure is not well-formed (a caller's bug). */
@@ -27,11 +29,10 @@ export class MetadataStoreConflictError extends Error {
   }
 }
 
-const HEX40 = /^[0-9a-f]{40}$/;
 
 /** `infohash` when it is 40 lowercase hex digits, else a MetadataInputError. */
 export function checkInfohash(infohash: string): string {
-  if (typeof infohash !== 'string' || !HEX40.test(infohash)) {
+  if (typeof infohash !== 'string' || !isCanonicalHexId(infohash)) {
     throw new MetadataInputError(`infohash must be 40 lowercase hex digits, got ${JSON.stringify(String(infohash).slice(0, 60))}`);
   }
   return infohash;

@@ -2,6 +2,7 @@ import { SchemaMismatchError } from './apply-batch.js';
 import { type IndexKeys, SCHEMA_VERSION } from './keys.js';
 import { LuaScript, type RedisClient } from './lua.js';
 import { PRUNE_CHUNK, PRUNE_MAX_CONFLICT_ROUNDS } from './retention-constants.js';
+import { isCanonicalHexId } from '../bep5/node-id.js';
 
 /**
  * Retention: removes infohashes that went quiet, with everything the index holds about them.
@@ -104,7 +105,7 @@ export async function pickCandidates(redis: RedisClient, keys: IndexKeys, n: num
   const flat = await redis.zrange(keys.infohashes, '0', String(n - 1), 'WITHSCORES');
   const picked: Array<{ hex: string; score: string }> = [];
   for (let i = 0; i < flat.length; i += 2) picked.push({ hex: flat[i]!, score: flat[i + 1]! });
-  const valid = picked.filter((c) => /^[0-9a-f]{40}$/.test(c.hex));
+  const valid = picked.filter((c) => isCanonicalHexId(c.hex));
   if (valid.length === 0) return [];
   const tokens = await Promise.all(valid.map((c) => redis.hget(keys.infohashMetadata(c.hex), 'tokens')));
   return valid.map((c, i) => ({ ...c, tokens: tokens[i] ?? '' }));

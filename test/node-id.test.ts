@@ -5,7 +5,6 @@ import {
   compareDistance,
   compareIds,
   ID_BITS,
-  ID_LENGTH,
   idFromHex,
   idToHex,
   isNodeId,
@@ -16,6 +15,7 @@ import {
   xorDistance,
   type NodeIdFailure,
 } from '../bep5/node-id.js';
+import { ID_BYTES } from '../bep5/constants.js';
 import { seededRandom } from '../bep5/random.js';
 
 const anyId = fc.uint8Array({ minLength: 20, maxLength: 20 }).map((u) => Buffer.from(u));
@@ -30,7 +30,7 @@ function throwsNodeId(t: import('ava').ExecutionContext, fn: () => unknown, reas
 const bit = (id: Uint8Array, i: number): number => (id[i >>> 3]! >> (7 - (i & 7))) & 1;
 
 test('constants', (t) => {
-  t.is(ID_LENGTH, 20);
+  t.is(ID_BYTES, 20);
   t.is(ID_BITS, 160);
 });
 

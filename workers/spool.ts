@@ -5,6 +5,7 @@ import { isAlive } from '../indexer/redis-connection.js';
 import { SPOOL_FILE_MAX_BYTES, SPOOL_LINE_MAX_BYTES, SPOOL_MAX_BYTES, SPOOL_READ_CHUNK_BYTES } from './constants.js';
 import { SpoolBusyError, SpoolClosedError, SpoolReadError, SpoolWriteError } from './errors.js';
 import { type DiscoveryBatchJob } from './queues.js';
+import { isCanonicalHexId } from '../bep5/node-id.js';
 
 /**
  * Discovery batches on disk while Redis cannot take them: a FIFO of NDJSON lines, one batch
@@ -67,7 +68,6 @@ interface Segment {
 }
 
 const FILE_RE = /^spool-(\d{12})\.ndjson$/;
-const BATCH_ID_RE = /^[0-9a-f]{40}$/;
 const NEWLINE = 0x0a;
 
 type LineResult = Buffer | 'corrupt' | null;
@@ -303,7 +303,7 @@ function parseBatch(line: Buffer): DiscoveryBatchJob | null {
   }
   if (typeof value !== 'object' || value === null) return null;
   const { id, events } = value as Record<string, unknown>;
-  if (typeof id !== 'string' || !BATCH_ID_RE.test(id) || !Array.isArray(events)) return null;
+  if (typeof id !== 'string' || !isCanonicalHexId(id) || !Array.isArray(events)) return null;
   return { id, events: events as DiscoveryBatchJob['events'] };
 }
 

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { KrpcSocket } from '../../bep5/krpc-socket.js';
-import { randomId } from '../../bep5/node-id.js';
+import { isHexId, randomId } from '../../bep5/node-id.js';
 // `import type`: a plain import would run the child's top-level code (its IPC handlers) here.
 import type { HostReply } from './bittorrent-dht-host.js';
 
@@ -273,7 +273,7 @@ function validate(kind: ForeignKind, specs: ForeignNodeSpec[], options: ForeignH
     const address = `${s.host}:${s.port}`;
     if (addresses.has(address)) throw new ForeignHostError(`node ${s.index}: duplicate address ${address}`);
     addresses.add(address);
-    if (!/^[0-9a-f]{40}$/i.test(s.id)) throw new ForeignHostError(`node ${s.index}: id must be 40 hex digits`);
+    if (!isHexId(s.id)) throw new ForeignHostError(`node ${s.index}: id must be 40 hex digits`);
   }
   for (const key of ['sampleCount', 'sampleIntervalS'] as const) {
     const v = options[key];
@@ -419,7 +419,7 @@ export class ForeignHost {
       for (const c of cs) {
         if (!isLoopback(c.host)) throw new ForeignHostError(`contact ${c.host}:${c.port} is not on 127.0.0.0/8`);
         if (!Number.isInteger(c.port) || c.port < 1 || c.port > 65_535) throw new ForeignHostError(`contact ${c.host}: bad port ${c.port}`);
-        if (!/^[0-9a-f]{40}$/i.test(c.id)) throw new ForeignHostError(`contact ${c.host}:${c.port}: id must be 40 hex digits`);
+        if (!isHexId(c.id)) throw new ForeignHostError(`contact ${c.host}:${c.port}: id must be 40 hex digits`);
       }
       list.push([index, cs.map((c) => ({ id: c.id.toLowerCase(), host: c.host, port: c.port }))]);
     }

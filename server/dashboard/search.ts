@@ -4,6 +4,7 @@ import { type IndexKeys } from '../../indexer/keys.js';
 import { LuaScript, type RedisClient } from '../../indexer/lua.js';
 import { type InfohashSummary, infohashSummaries } from '../../indexer/queries.js';
 import { SEARCH_MAX_QUERY_LENGTH, SEARCH_MIN_PREFIX, SEARCH_SCAN_CHUNK, SEARCH_SCAN_LIMIT } from './constants.js';
+import { isHexId } from '../../bep5/node-id.js';
 
 /**
  * The dashboard's infohash search. A full infohash (40 hex, 32 base32, or a magnet link) is
@@ -36,7 +37,7 @@ export function parseInfohashSearch(value: unknown): InfohashSearch {
   if (value.length > SEARCH_MAX_QUERY_LENGTH) throw new ApiError('ERR_BAD_INFOHASH', `q is longer than ${SEARCH_MAX_QUERY_LENGTH} characters`);
   const text = value.trim();
   if (new RegExp(`^[0-9a-fA-F]{${SEARCH_MIN_PREFIX},39}$`).test(text)) return { match: 'prefix', prefix: text.toLowerCase() };
-  if (/^magnet:/i.test(text) || /^[0-9a-fA-F]{40}$/.test(text) || /^[A-Za-z2-7]{32}$/.test(text)) return { match: 'exact', infohash: parseInfohashParam(text) };
+  if (/^magnet:/i.test(text) || isHexId(text) || /^[A-Za-z2-7]{32}$/.test(text)) return { match: 'exact', infohash: parseInfohashParam(text) };
   throw new ApiError('ERR_BAD_INFOHASH', `q must be ${EXPECTED}, got ${JSON.stringify(text.length > 60 ? `${text.slice(0, 57)}...` : text)}`);
 }
 
