@@ -50,6 +50,7 @@ import { type DatagramSocket } from '../bep5/krpc-socket.js';
 import { DhtNode } from '../bep5/node.js';
 import { Crawler, type SweepSummary } from '../crawler/crawler.js';
 import { NODE_FLAG, ipv4ToNumber } from '../crawler/node-index.js';
+import { sleep } from '../bep5/clock.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const THIS_FILE = fileURLToPath(import.meta.url);
@@ -63,7 +64,6 @@ const PROBE_PORT = 6880;
 const CRAWLER_PORT = 6881;
 const FIRST_SEED_PORT = 6882;
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** How long a probe waits before calling the target silent (veth RTTs are well under 1 ms). */
 const SILENCE_MS = 1_000;

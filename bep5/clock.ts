@@ -1,3 +1,5 @@
+import { KrpcAbortError } from './errors.js';
+
 /**
  * Time, injected so that timeouts and expiry can be tested without waiting.
  * `now()` is milliseconds on a monotonic scale (not wall-clock): only differences matter.
@@ -66,4 +68,27 @@ export class ManualClock implements Clock {
   get pendingTimers(): number {
     return this.timers.size;
   }
+}
+
+/**
+ * Waits `ms` on `clock` (a ManualClock in tests). With a signal it rejects with KrpcAbortError
+ * when the signal fires; with `unref` the wait does not keep the process alive on its own (a
+ * node's backoff must not hold a process that is otherwise done).
+ */
+export function sleep(ms: number, options: { clock?: Clock; signal?: AbortSignal; unref?: boolean } = {}): Promise<void> {
+  const clock = options.clock ?? systemClock;
+  const { signal } = options;
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new KrpcAbortError(signal.reason));
+    const onAbort = (): void => {
+      clock.clearTimeout(handle);
+      reject(new KrpcAbortError(signal?.reason));
+    };
+    const handle = clock.setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    if (options.unref === true) handle.unref?.();
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }

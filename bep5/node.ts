@@ -1,7 +1,7 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { generateBep42Id, isBep42Compliant, isBep42Exempt } from './bep42.js';
 import { DEFAULT_BOOTSTRAP, type HostPort, defaultAddressScope, parseBootstrapEntry, resolveBootstrap } from './bootstrap.js';
-import { type Clock, type TimerHandle, systemClock } from './clock.js';
+import { type Clock, type TimerHandle, sleep, systemClock } from './clock.js';
 import { type NodeInfo, type PeerAddress } from './compact.js';
 import {
   DEFAULT_ANNOUNCE_CONCURRENCY,
@@ -315,7 +315,7 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
       }
       const reason = addresses.length === 0 && failures.length > 0 ? 'no bootstrap host name resolved' : `none of ${seeds.length} bootstrap nodes answered`;
       this.emit('bootstrap-failed', { family, reason, retryInMs: backoff });
-      await sleep(this.clock, backoff, signal);
+      await sleep(backoff, { clock: this.clock, signal, unref: true });
       backoff = Math.min(backoff * 2, DEFAULT_BOOTSTRAP_MAX_BACKOFF_MS);
     }
   }
@@ -632,22 +632,6 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
 
 function familyOf(to: PeerAddress): Family {
   return to.host.includes(':') ? 6 : 4;
-}
-
-function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new KrpcAbortError(signal.reason));
-    const onAbort = (): void => {
-      clock.clearTimeout(handle);
-      reject(new KrpcAbortError(signal?.reason));
-    };
-    const handle = clock.setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    handle.unref?.();
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 function anySignal(signals: Array<AbortSignal | undefined>): AbortSignal {

@@ -5,6 +5,7 @@ import { connect, createServer } from 'node:net';
 import { delimiter, join, resolve } from 'node:path';
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { type RedisClient } from './lua.js';
+import { sleep } from '../bep5/clock.js';
 
 /**
  * Where the index lives, in this order:
@@ -393,7 +394,6 @@ async function freeLoopbackPort(): Promise<number> {
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function tail(file: string, lines = 5): string {
   try {

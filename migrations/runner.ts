@@ -5,6 +5,7 @@ import { LuaScript, type RedisClient } from '../indexer/lua.js';
 import { MigrationLockBusyError, MigrationLockLostError, MigrationTargetError, SchemaOutdatedError, SchemaTooNewError } from './errors.js';
 import { checkMigrations, MIGRATIONS } from './index.js';
 import { type Migration, type MigrationContext } from './types.js';
+import { sleep } from '../bep5/clock.js';
 
 /**
  * Runs the numbered migrations (migrations/index.ts) against the index under one prefix.
@@ -82,7 +83,6 @@ const renewScript = new LuaScript(RENEW_LUA);
 const releaseScript = new LuaScript(RELEASE_LUA);
 const bumpScript = new LuaScript(BUMP_LUA);
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export async function readSchemaVersion(redis: RedisClient, keys: IndexKeys): Promise<number> {
   const v = await redis.get(keys.schemaVersion);

@@ -22,7 +22,7 @@ const redis = useRedisServer(test);
 const IH = (n: number): string => `e${n.toString(16).padStart(39, '0')}`;
 const ADDR = (n: number): string => `10.0.${n >> 8}.${n & 255}:6881`;
 const PEER = (n: number): string => `203.0.113.${n & 255}:${3000 + n}`;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+import { sleep } from './helpers/wait.js';
 
 /** Resolves once someone holds the migration lock. */
 async function lockTaken(c: Redis, keys: IndexKeys): Promise<void> {

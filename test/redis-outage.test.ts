@@ -24,7 +24,7 @@ import { loopbackHost } from './helpers/udp.js';
  */
 
 const OUTAGE_MS = 30_000;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+import { sleep } from './helpers/wait.js';
 
 function client(server: { host: string; port: number }): Redis {
   const c = new Redis({ host: server.host, port: server.port, maxRetriesPerRequest: null });

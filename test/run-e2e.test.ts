@@ -6,6 +6,7 @@ import { type GroundTruth } from '../crawler/testnet/testnet.js';
 import { SCHEMA_VERSION } from '../indexer/keys.js';
 import { type CliProcess, runCli, startCli } from './helpers/cli.js';
 import { randomPrefix, startRedisServer, type RedisServerHandle } from './helpers/redis.js';
+import { pollValue } from './helpers/wait.js';
 
 /**
  * The main job end to end, as a user runs it: `dhtscope run --testnet` (node, crawler,
@@ -45,17 +46,6 @@ async function getJson<T>(path: string): Promise<T> {
   const res = await fetch(`${ready.api}${path}`);
   if (res.status !== 200) throw new Error(`GET ${path}: ${res.status} ${await res.text()}`);
   return (await res.json()) as T;
-}
-
-async function waitFor<T>(what: string, read: () => Promise<T>, done: (v: T) => boolean, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: T = await read();
-  while (!done(last)) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last).slice(0, 500)}`);
-    await new Promise((r) => setTimeout(r, 500));
-    last = await read();
-  }
-  return last;
 }
 
 test.before(async () => {
@@ -108,7 +98,7 @@ test.serial('the crawl lands in Redis: the index holds 95% of what BEP 51 nodes 
   t.timeout(240_000);
   const total = Object.keys(truth.infohashes).length;
   const target = heldByLiveBep51();
-  const stats = await waitFor(
+  const stats = await pollValue(
     'the index to hold 95% of the infohashes held by live BEP 51 nodes',
     () => getJson<{ infohashes: number }>('/api/stats'),
     (s) => s.infohashes >= target.length * 0.95,
@@ -160,7 +150,7 @@ test.serial('peers: the index shows each infohash\'s announced peer, and no othe
     const records = await Promise.all(page.items.filter((i) => i.peerCount > 0).slice(0, 60).map((i) => getJson<Record_>(`/api/infohashes/${i.infohash}`)));
     return records;
   };
-  const records = await waitFor('50 infohashes with peers', withPeers, (r) => r.length >= 50, 180_000);
+  const records = await pollValue('50 infohashes with peers', withPeers, (r) => r.length >= 50, 180_000);
   for (const r of records) {
     t.deepEqual(
       r.peers.map((p) => p.address),

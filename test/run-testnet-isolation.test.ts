@@ -15,6 +15,7 @@ import { UsageError } from '../cli/usage-error.js';
 import { queueNames } from '../workers/queues.js';
 import { type CliProcess, startCli } from './helpers/cli.js';
 import { startRedisServer } from './helpers/redis.js';
+import { pollValue } from './helpers/wait.js';
 
 /**
  * Issue 12: a `dhtscope run --testnet` demo must leave the real index alone. Before, the demo
@@ -57,18 +58,6 @@ async function tempDir(t: ExecutionContext, name: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), `dhtscope-${name}-`));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   return dir;
-}
-
-/** Polls `read` every 250 ms until `done`; throws with the last value after `ms`. */
-async function waitFor<T>(what: string, read: () => Promise<T>, done: (v: T) => boolean, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last = await read();
-  while (!done(last)) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}; last: ${JSON.stringify(last).slice(0, 300)}`);
-    await new Promise((r) => setTimeout(r, 250));
-    last = await read();
-  }
-  return last;
 }
 
 async function apiInfohashes(api: string): Promise<number> {
@@ -240,7 +229,7 @@ test.serial('run --testnet with REDIS_URL and the default index options writes t
 
   // Until the demo has indexed at least half of its infohashes, and queued jobs.
   const testnetKeys = new IndexKeys(TESTNET_PREFIX);
-  await waitFor('the testnet index to hold half of the testnet infohashes', () => client.zcard(testnetKeys.infohashes), (n) => n >= total / 2, 120_000);
+  await pollValue('the testnet index to hold half of the testnet infohashes', () => client.zcard(testnetKeys.infohashes), (n) => n >= total / 2, 120_000);
   await stop(t, demo, 'the demo');
 
   const keys = await allKeys(client);
@@ -274,7 +263,7 @@ async function demoRun(t: ExecutionContext, env: NodeJS.ProcessEnv, dataDir: str
   t.like(ready.index, { kind: 'testnet', redisMode: 'embedded', prefix: TESTNET_PREFIX, dataDir: testnetDataDir, realIndex: { prefix: REAL_PREFIX, dataDir, untouched: true } });
   t.is(ready.redisDataDir, join(testnetDataDir, 'redis'), 'the demo runs a redis-server of its own, under <data dir>/testnet');
   const total = ready.testnet!.infohashes;
-  await waitFor('the demo to index half of its infohashes', () => apiInfohashes(ready.api), (n) => n >= total / 2, 120_000);
+  await pollValue('the demo to index half of its infohashes', () => apiInfohashes(ready.api), (n) => n >= total / 2, 120_000);
   await stop(t, demo, 'the demo');
   t.false(existsSync(join(testnetDataDir, 'redis', 'embedded.json')), 'the demo\'s Redis stopped with it');
   return ready;

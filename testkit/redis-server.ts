@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
+import { sleep } from '../bep5/clock.js';
 
 /**
  * A real redis-server for tests and benchmarks: its own temp dir, a free loopback port (never
@@ -68,10 +69,6 @@ export async function freePort(): Promise<number> {
 /** A key prefix of its own for each test: `t` + 12 hex digits. */
 export function randomPrefix(): string {
   return `t${randomBytes(6).toString('hex')}`;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** Resolves once a fresh connection gets PONG (not LOADING); rejects after `ms` or if the child exits. */

@@ -62,11 +62,5 @@ export async function spoolFiles(dir: string): Promise<string[]> {
   return (await readdir(dir)).filter((n) => n.startsWith('spool-')).sort();
 }
 
-/** Polls `check` until it returns true; throws with `what` after `timeoutMs`. */
-export async function pollUntil(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000, intervalMs = 50): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
+/** Kept here for the tests that import it from this module (test/helpers/wait.ts has it). */
+export { pollUntil } from './wait.js';

@@ -78,4 +78,4 @@ export class RawPeer {
   }
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export { sleep } from './wait.js';
