@@ -1,7 +1,5 @@
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseBootstrapEntry, resolveBootstrap } from '../../bep5/bootstrap.js';
-import { type PeerAddress } from '../../bep5/compact.js';
 import { DEFAULT_MAX_INFLIGHT } from '../../bep5/constants.js';
 import { KrpcAbortError } from '../../bep5/errors.js';
 import { DhtNode } from '../../bep5/node.js';
@@ -12,9 +10,9 @@ import {
   CRAWL_DEFAULT_PER_IP_RATE,
   CRAWL_DEFAULT_RATE,
 } from '../../crawler/constants.js';
-import { type CrawlProgress, Crawler, type SweepSummary } from '../../crawler/crawler.js';
+import { Crawler, type SweepSummary } from '../../crawler/crawler.js';
 import { NdjsonFileSink } from '../../crawler/ndjson-sink.js';
-import { type BootstrapOption, parseBootstrapOption } from '../bootstrap-option.js';
+import { crawlBootstrap, progressText, rateMeter, resolveCrawlBootstrap } from '../crawl-shared.js';
 import { CommandError } from '../command-error.js';
 import { NO_BOOTSTRAP_ANSWER_HINT } from '../constants.js';
 import {
@@ -29,6 +27,7 @@ import {
   startNode,
   NODE_COMMAND_OPTIONS,
 } from '../node-options.js';
+import { parseInteger, parseRate } from '../number-options.js';
 import { StatusLine, count, duration } from '../status-line.js';
 import { type Command, UsageError } from '../usage-error.js';
 
@@ -74,71 +73,6 @@ Exit code 0 after the crawl (also when stopped early), 1 when no node answered o
 or file cannot be opened, 2 on a usage error.
 
 Example: dhtscope crawl --duration 600 --out crawl.ndjson`;
-
-/** Numeric option parsers shared by crawl, measure and testnet. */
-
-/** An integer option in [min, max]. */
-export function parseInteger(value: string | undefined, option: string, fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
-  if (value === undefined) return fallback;
-  const n = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? (min === 1 ? 'a positive integer' : `an integer >= ${min}`) : `an integer ${min}-${max}`;
-    throw new UsageError(`${option} must be ${range}, got "${value}"`);
-  }
-  return n;
-}
-
-/** A number of `unit` (a rate, days): positive, or also 0 when `allowZero`; fractions allowed. */
-export function parseAmount(value: string | undefined, option: string, fallback: number, unit: string, allowZero = false): number {
-  if (value === undefined) return fallback;
-  const n = value.trim() === '' ? NaN : Number(value);
-  if (!Number.isFinite(n) || n < 0 || (n === 0 && !allowZero)) {
-    throw new UsageError(`${option} must be a ${allowZero ? 'non-negative' : 'positive'} number ${unit}, got "${value}"`);
-  }
-  return n;
-}
-
-/** A rate (per second): a positive number, or also 0 when `allowZero`. */
-export function parseRate(value: string | undefined, option: string, fallback: number, allowZero = false): number {
-  return parseAmount(value, option, fallback, 'per second', allowZero);
-}
-
-/** The bootstrap list of a crawling command: `none` is refused (a crawl needs somewhere to start). */
-export function crawlBootstrap(value: string | undefined, command: string): BootstrapOption {
-  const bootstrap = parseBootstrapOption(value);
-  if (bootstrap.entries.length === 0) throw new UsageError(`${command} needs somewhere to start: give --bootstrap host:port (or leave it out for the well-known routers)`);
-  return bootstrap;
-}
-
-/** Resolves the bootstrap entries to IPv4 addresses; none at all is a CommandError. */
-export async function resolveCrawlBootstrap(bootstrap: BootstrapOption): Promise<PeerAddress[]> {
-  const { addresses, failures } = await resolveBootstrap(bootstrap.entries.map(parseBootstrapEntry), 4);
-  if (addresses.length > 0) return addresses;
-  const why = failures.length > 0 ? `: ${failures.map((f) => `${f.entry} (${f.reason})`).join(', ')}` : ' (the crawler is IPv4 only)';
-  throw new CommandError(`no bootstrap entry resolved to an IPv4 address${why}`);
-}
-
-/** The one-line progress of a crawl: what the status line shows. */
-export function progressText(p: CrawlProgress, rps: number): string {
-  return (
-    `sweep ${p.sweep} · nodes ${count(p.known)} known / ${count(p.answered)} answered · ${count(rps)} RPC/s · ` +
-    `${count(p.infohashes)} infohashes · ${count(p.peers)} peers · queue ${count(p.queued)} · ${duration(p.elapsedMs)}`
-  );
-}
-
-/** Queries per second since the last call (the status line's "now" rate, not the average). */
-export function rateMeter(read: () => number): () => number {
-  let last = read();
-  let at = performance.now();
-  return () => {
-    const value = read();
-    const now = performance.now();
-    const rps = now > at ? ((value - last) * 1000) / (now - at) : 0;
-    last = value;
-    at = now;
-    return rps;
-  };
-}
 
 /** A file name part from the time: 2024-05-01T12-00-00Z (no colons, so it works everywhere). */
 function fileTime(date: Date): string {

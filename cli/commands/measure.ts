@@ -11,7 +11,8 @@ import { joinNetwork } from '../join.js';
 import { addressScopeOption, bindOptions, formatPeer, onTerminate, parseBindHost, parsePort, parseTimeoutSeconds, startNode, NODE_COMMAND_OPTIONS } from '../node-options.js';
 import { StatusLine, count, duration } from '../status-line.js';
 import { type Command, UsageError } from '../usage-error.js';
-import { crawlBootstrap, parseInteger, parseRate, progressText, rateMeter, resolveCrawlBootstrap } from './crawl.js';
+import { crawlBootstrap, progressText, rateMeter, resolveCrawlBootstrap } from '../crawl-shared.js';
+import { parseInteger, parseRate } from '../number-options.js';
 
 const JOIN_TIMEOUT_S = 30;
 

@@ -4,7 +4,7 @@ import { DEFAULT_RETAIN_DAYS } from '../../indexer/retention-constants.js';
 import { ensureSchema } from '../../migrations/runner.js';
 import { INDEX_COMMAND_OPTIONS, INDEX_OPTIONS_HELP, openIndex, toCommandError } from '../index-options.js';
 import { type Command, UsageError } from '../usage-error.js';
-import { parseAmount, parseInteger } from './crawl.js';
+import { parseAmount, parseInteger } from '../number-options.js';
 
 const help = `Usage: dhtscope prune [--older-than DAYS] [--max-infohashes N] [--dry-run] [--json]
 

@@ -13,7 +13,7 @@ import { onTerminate, parseBindHost, parsePort } from '../node-options.js';
 import { StatusLine, count, duration } from '../status-line.js';
 import { DhtscopeSystem, type SystemSummary } from '../system.js';
 import { type Command, UsageError } from '../usage-error.js';
-import { parseAmount, parseInteger, parseRate } from './crawl.js';
+import { parseAmount, parseInteger, parseRate } from '../number-options.js';
 
 const help = `Usage: dhtscope run [--testnet N] [--api-host H] [--api-port P] [--host H] [--port P]
                     [--bootstrap LIST] [--concurrency N] [--no-peer-lookups] [--no-metadata] [--rate R]

@@ -10,7 +10,7 @@ import { CommandError } from '../command-error.js';
 import { defaultDataDir, onTerminate } from '../node-options.js';
 import { StatusLine, count, duration } from '../status-line.js';
 import { type Command, UsageError } from '../usage-error.js';
-import { parseInteger } from './crawl.js';
+import { parseInteger } from '../number-options.js';
 
 /**
  * Node i of a testnet lives at 127.<base + i / 254²>.x.y (crawler/testnet/addresses.ts, base 20

@@ -10,7 +10,7 @@ import { INDEX_COMMAND_OPTIONS, INDEX_OPTIONS_HELP, type OpenIndex, openIndex, t
 import { allowPrivateOption, defaultBindHost, formatPeer, NODE_COMMAND_OPTIONS, oneShotClient, onTerminate, parseBindHost, parsePort, parseTimeoutSeconds, startNode } from '../node-options.js';
 import { count, StatusLine } from '../status-line.js';
 import { type Command, UsageError } from '../usage-error.js';
-import { parseInteger } from './crawl.js';
+import { parseInteger } from '../number-options.js';
 
 const help = `Usage: dhtscope workers [--concurrency N] [--no-peer-lookups] [--no-metadata] [--bootstrap LIST|none]
                         [--host H] [--port P] [--allow-private|--allow-loopback] [--json] [--stats-interval S]

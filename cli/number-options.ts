@@ -1,0 +1,29 @@
+import { UsageError } from './usage-error.js';
+
+/** Numeric option parsers shared by the commands (crawl, measure, testnet, run, prune, workers). */
+
+/** An integer option in [min, max]. */
+export function parseInteger(value: string | undefined, option: string, fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
+  if (value === undefined) return fallback;
+  const n = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? (min === 1 ? 'a positive integer' : `an integer >= ${min}`) : `an integer ${min}-${max}`;
+    throw new UsageError(`${option} must be ${range}, got "${value}"`);
+  }
+  return n;
+}
+
+/** A number of `unit` (a rate, days): positive, or also 0 when `allowZero`; fractions allowed. */
+export function parseAmount(value: string | undefined, option: string, fallback: number, unit: string, allowZero = false): number {
+  if (value === undefined) return fallback;
+  const n = value.trim() === '' ? NaN : Number(value);
+  if (!Number.isFinite(n) || n < 0 || (n === 0 && !allowZero)) {
+    throw new UsageError(`${option} must be a ${allowZero ? 'non-negative' : 'positive'} number ${unit}, got "${value}"`);
+  }
+  return n;
+}
+
+/** A rate (per second): a positive number, or also 0 when `allowZero`. */
+export function parseRate(value: string | undefined, option: string, fallback: number, allowZero = false): number {
+  return parseAmount(value, option, fallback, 'per second', allowZero);
+}
