@@ -6,6 +6,7 @@ import { delimiter, join, resolve } from 'node:path';
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { type RedisClient } from './lua.js';
 import { sleep } from '../bep5/clock.js';
+import { closeRedisClient } from './redis-close.js';
 
 /**
  * Where the index lives, in this order:
@@ -186,25 +187,6 @@ async function waitReady(client: RedisClient, timeoutMs: number, where: string):
   }
 }
 
-/** QUIT (pending replies first), then wait for the connection to end; disconnect after 2 s. */
-async function quitClient(c: RedisClient): Promise<void> {
-  if (c.status === 'end') return;
-  const ended = new Promise<void>((r) => c.once('end', () => r()));
-  const timer = setTimeout(() => c.disconnect(), 2000);
-  // quit() waits forever while Redis is down (the command sits in the offline queue), and a
-  // client between reconnect attempts may never emit 'end': every wait here is bounded.
-  const bounded = <T>(p: Promise<T>, ms: number): Promise<T | undefined> =>
-    Promise.race([p, new Promise<undefined>((r) => setTimeout(() => r(undefined), ms).unref())]);
-  try {
-    await bounded(c.quit(), 2500);
-  } catch {
-    // already closing or closed
-  }
-  c.disconnect();
-  await bounded(ended, 1000);
-  clearTimeout(timer);
-}
-
 /**
  * What answers PING on host:port: 'pong', 'auth' (a Redis that wants a password), 'other'
  * (something that is not Redis, or no answer in time), 'none' (connection refused).
@@ -308,7 +290,7 @@ export async function connectRedis(opts: ConnectOptions): Promise<RedisConnectio
       newClient,
       close() {
         closed ??= (async () => {
-          await Promise.all([...clients].map(quitClient));
+          await Promise.all([...clients].map((c) => closeRedisClient(c)));
           await emb?.stop();
         })();
         return closed;

@@ -25,6 +25,7 @@ import {
 } from './constants.js';
 import { type DiscoveryBatchJob, queueNames } from './queues.js';
 import { Spool, type SpooledBatch } from './spool.js';
+import { closeRedisClient } from '../indexer/redis-close.js';
 
 /**
  * The crawler's side of the discovery queue: a DiscoverySink that batches events (up to
@@ -623,7 +624,7 @@ export class DiscoveryProducer extends EventEmitter<DiscoveryProducerEvents> imp
     }
     this.memory = [];
     await this.queue.close().catch(() => {});
-    await closeClient(this.client);
+    await closeRedisClient(this.client);
     await this.spool?.close();
     this.notify();
   }
@@ -634,16 +635,3 @@ export class DiscoveryProducer extends EventEmitter<DiscoveryProducerEvents> imp
   }
 }
 
-/** QUIT when connected (pending replies first), else drop the connection; never waits on a dead server. */
-async function closeClient(client: RedisClient): Promise<void> {
-  if (client.status === 'end') return;
-  if (client.status !== 'ready') {
-    client.disconnect();
-    return;
-  }
-  const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
-  const timer = setTimeout(() => client.disconnect(), 2_000);
-  await client.quit().catch(() => client.disconnect());
-  await ended;
-  clearTimeout(timer);
-}

@@ -30,6 +30,7 @@ import { createPeerLookupProcessor, type PeerLookupResult } from './peer-lookup-
 import { PeerLookupScheduler } from './peer-lookup-scheduler.js';
 import { type DiscoveryBatchJob, type MetadataJob, type PeerLookupJob, queueNames } from './queues.js';
 import { type JobSchemaMismatchError } from './worker-errors.js';
+import { closeRedisClient } from '../indexer/redis-close.js';
 
 /**
  * The consumer side of the pipeline: BullMQ workers for the discovery queue and (with a DHT
@@ -161,20 +162,6 @@ type RunningWorker = Pick<AbandonableWorker<unknown, unknown>, 'name' | 'run' | 
 
 const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
 
-/**
- * QUIT, or a plain disconnect when Redis does not answer within a second. Never waits on the
- * QUIT itself: with Redis down, ioredis holds it (and its 'end' event) back for good.
- */
-async function closeClient(client: RedisClient): Promise<void> {
-  if (client.status === 'end') return;
-  if (client.status === 'ready') {
-    const ended = new Promise<void>((r) => client.once('end', () => r()));
-    client.quit().catch(() => undefined);
-    await Promise.race([ended, pause(1_000)]);
-  }
-  client.disconnect(); // a no-op once QUIT has ended it
-}
-
 export interface WorkerSetEvents {
   /** A discovery batch was written to the index (or found written): its events and how long the write took. */
   'batch-applied': [{ events: number; ms: number }];
@@ -240,7 +227,7 @@ export class WorkerSet extends EventEmitter<WorkerSetEvents> {
       await Promise.race([finished, pause(1_000)]);
     }
     await Promise.all([this.queues.discoveries.close(), this.queues.peerLookups.close()]).catch(() => undefined);
-    await closeClient(this.client);
+    await closeRedisClient(this.client);
     if (inTime) return;
     // A job that was stuck on Redis fails now that its connection is gone; let the workers
     // unwind. With Redis unreachable they cannot: give them up (see AbandonableWorker).
