@@ -1,3 +1,5 @@
+import { isHexId } from '../bep5/node-id.js';
+
 /**
  * What a crawl finds, as events. Addresses are "ip:port" strings, IDs and infohashes
  * lowercase hex, times milliseconds since the Unix epoch: the NDJSON file format, and what
@@ -8,6 +10,54 @@ export type Discovery =
   | { type: 'infohash'; infohash: string; node: string; source: 'sample' | 'get_peers' | 'announce_peer'; at: number }
   | { type: 'sample'; node: string; num: number; interval: number; samples: number; at: number }
   | { type: 'peers'; infohash: string; peers: string[]; node: string; at: number };
+
+// Validation: untrusted input (a job from Redis, a line of a file) becomes a Discovery here, once.
+
+const SOURCES = new Set(['sample', 'get_peers', 'announce_peer']);
+const MAX_PEERS_PER_EVENT = 10_000;
+
+const isTime = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+/** "ip:port" or "[v6]:port": short, printable, no spaces. */
+const isAddress = (v: unknown): v is string => typeof v === 'string' && v.length >= 3 && v.length <= 64 && /^[\x21-\x7e]+$/.test(v);
+
+/** The event, normalised (lowercase hex), or null when malformed. */
+export function validateDiscovery(e: unknown): Discovery | null {
+  if (e === null || typeof e !== 'object') return null;
+  const o = e as Record<string, unknown>;
+  if (!isTime(o['at'])) return null;
+  const at = o['at'];
+  switch (o['type']) {
+    case 'node': {
+      const { id, address, version, rttMs, bep51, bep42 } = o;
+      if (typeof id !== 'string' || !isHexId(id) || !isAddress(address)) return null;
+      if (version !== null && typeof version !== 'string') return null;
+      if (typeof rttMs !== 'number' || !Number.isFinite(rttMs) || rttMs < 0) return null;
+      if (bep51 !== null && typeof bep51 !== 'boolean') return null;
+      if (typeof bep42 !== 'boolean') return null;
+      return { type: 'node', id: id.toLowerCase(), address, version, rttMs, bep51, bep42, at };
+    }
+    case 'infohash': {
+      const { infohash, node, source } = o;
+      if (typeof infohash !== 'string' || !isHexId(infohash) || !isAddress(node)) return null;
+      if (typeof source !== 'string' || !SOURCES.has(source)) return null;
+      return { type: 'infohash', infohash: infohash.toLowerCase(), node, source: source as 'sample', at };
+    }
+    case 'sample': {
+      const { node, num, interval, samples } = o;
+      if (!isAddress(node) || !isCount(num) || !isCount(interval) || !isCount(samples)) return null;
+      return { type: 'sample', node, num, interval, samples, at };
+    }
+    case 'peers': {
+      const { infohash, peers, node } = o;
+      if (typeof infohash !== 'string' || !isHexId(infohash) || !isAddress(node)) return null;
+      if (!Array.isArray(peers) || peers.length > MAX_PEERS_PER_EVENT || !peers.every(isAddress)) return null;
+      return { type: 'peers', infohash: infohash.toLowerCase(), peers: peers as string[], node, at };
+    }
+    default:
+      return null;
+  }
+}
 
 /** Where discoveries go. `write` must not block the crawl; `close` flushes. */
 export interface DiscoverySink {
