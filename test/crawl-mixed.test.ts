@@ -101,7 +101,10 @@ test.serial('one sweep reaches ≥99% of the live nodes of each kind and ≥95% 
   await node.start();
   t.teardown(() => node.stop());
   const memory = new MemorySink();
-  const crawler = new Crawler({ node, bootstrap: bootstrapOf(truth), rate: 1000, perIpRate: 100, getPeersRate: 0, sink: memory });
+  // 300/s: the suite runs other test files beside this one on 2 cores, and 316 bittorrent-dht nodes in one
+  // JavaScript process answer every find_node with their whole table; at 1,000/s a loaded machine
+  // left 5 of them unanswered twice (bench/RESULTS.md has the same effect at 10k nodes).
+  const crawler = new Crawler({ node, bootstrap: bootstrapOf(truth), rate: 300, perIpRate: 100, getPeersRate: 0, sink: memory });
   const summary = await crawler.sweep();
 
   const answered = new Set(memory.events.flatMap((e) => (e.type === 'node' ? [e.address] : [])));
@@ -154,7 +157,7 @@ test.serial('measure: size within ±5% of the live nodes (interval holding it), 
   const node = new DhtNode({ host: MEASURE_HOST, port: 0, bootstrap: [truth.bootstrap], maxInflight: 1024, adoptBep42Id: false, readOnly: true, queryTimeoutMs: 1500 });
   await node.start();
   t.teardown(() => node.stop());
-  const crawler = new Crawler({ node, bootstrap: bootstrapOf(truth), rate: 1000, perIpRate: 100, getPeersRate: 0 });
+  const crawler = new Crawler({ node, bootstrap: bootstrapOf(truth), rate: 300, perIpRate: 100, getPeersRate: 0 });
   const m = await measure({ node, crawler, targets: 256, sweeps: 1, random: seededRandom(5), concurrency: 8 });
   const live = truth.nodes.filter((n) => n.live).length;
   const byAddress = new Map(truth.nodes.map((n) => [n.address, n]));
