@@ -154,7 +154,7 @@ test.serial('one sweep reaches ≥99% of the live nodes of each kind and ≥95% 
 
 test.serial('measure: size within ±5% of the live nodes (interval holding it), response rate within 2 points, version shares right', async (t) => {
   t.timeout(180_000);
-  const node = new DhtNode({ host: MEASURE_HOST, port: 0, bootstrap: [truth.bootstrap], maxInflight: 1024, adoptBep42Id: false, readOnly: true, queryTimeoutMs: 1500 });
+  const node = new DhtNode({ host: MEASURE_HOST, port: 0, bootstrap: [truth.bootstrap], maxInflight: 1024, adoptBep42Id: false, readOnly: true, queryTimeoutMs: 2500 });
   await node.start();
   t.teardown(() => node.stop());
   const crawler = new Crawler({ node, bootstrap: bootstrapOf(truth), rate: 300, perIpRate: 100, getPeersRate: 0 });
