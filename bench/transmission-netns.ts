@@ -19,7 +19,7 @@
  * its node ID (chosen here, so its replies can be told apart) and our seed nodes as its saved
  * contacts: that is how it bootstraps from us. (Its bootstrap thread pings `dht.dat` contacts
  * at once, then every 1–3 s; lines of a `dht.bootstrap` file only after those, one per
- * 7.5–22.5 s; `dht.transmissionbt.com` after 20–60 s, which cannot resolve or be reached here.)
+ * 7.5–22.5 s; its built-in public router after 20–60 s, which cannot resolve or be reached here.)
  *
  * Our side runs in a child process inside its namespace (Node cannot enter a namespace
  * itself): a raw UDP prober that sends hand-built KRPC queries, a few dhtscope DhtNodes as

@@ -48,8 +48,8 @@ test('the default scope follows the bootstrap list: loopback, private (a LAN), p
   t.is(scope('[::1]:6881'), 'loopback');
   t.is(scope('10.0.0.1:6881'), 'private');
   t.is(scope('127.0.0.1:6881', '192.168.1.2:6881'), 'private');
-  t.is(scope('router.bittorrent.com:6881'), 'public');
-  t.is(scope('127.0.0.1:6881', 'router.bittorrent.com:6881'), 'public');
+  t.is(scope('dht.example.org:6881'), 'public'); // a host name: resolved later, never here
+  t.is(scope('127.0.0.1:6881', 'dht.example.org:6881'), 'public');
   t.is(new DhtNode({ bootstrap: ['127.0.0.1:6881'] }).addressScope, 'loopback');
   t.is(new DhtNode({ bootstrap: ['127.0.0.1:6881'], allowPrivate: true }).addressScope, 'private');
   t.is(new DhtNode({ bootstrap: ['10.0.0.1:6881'], addressScope: 'loopback' }).addressScope, 'loopback');

@@ -2,6 +2,8 @@
  * A child process hosting many bittorrent-dht 11.0.12 nodes (webtorrent's DHT: k-rpc 5.1.0
  * over k-rpc-socket 1.11.1), one instance per spec, each on its own 127.x.y.z:port with the
  * ID it was given. Forked and driven by foreign-host.ts over IPC; exits when the parent goes.
+ * It lives outside test/ because the testnet (`dhtscope testnet`, `run --testnet`) runs it: it
+ * is a foreign peer of a loopback network, never a decoder of bytes that dhtscope itself trusts.
  *
  * The implementation runs unmodified, with two guards around its dgram socket:
  * - incoming: datagrams that would crash or hang k-rpc-socket or bittorrent-dht's handlers
