@@ -20,7 +20,7 @@ import { type Discovery } from '../crawler/discovery.js';
 import { applyBatch } from '../indexer/apply-batch.js';
 import { createApiServer } from '../server/api/server.js';
 import { IndexKeys } from '../indexer/keys.js';
-import { connectRedis } from '../indexer/redis-connection.js';
+import { connectRedis } from '../redis/connection.js';
 import { totals } from '../indexer/queries.js';
 import { ensureSchema } from '../migrations/runner.js';
 import { startRedisServer } from '../testkit/redis-server.js';

@@ -7,7 +7,7 @@
  * How long a command (query, migrate, workers) waits for a Redis given by URL before saying it
  * cannot reach it. A local or LAN Redis is ready in milliseconds, so after 3 s nothing is there
  * (or a firewall drops the packets); ioredis keeps retrying meanwhile, so a Redis that is just
- * starting still gets in. indexer/redis-connection.ts's own default (10 s) suits services.
+ * starting still gets in. redis/connection.ts's own default (10 s) suits services.
  */
 export const CLI_REDIS_CONNECT_TIMEOUT_MS = 3_000;
 

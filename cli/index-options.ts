@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path';
 import { IndexKeys, InvalidPrefixError, prefixFromEnv, validatePrefix } from '../indexer/keys.js';
-import { connectRedis, RedisConnectError, type RedisConnection } from '../indexer/redis-connection.js';
+import { connectRedis, type RedisConnection } from '../redis/connection.js';
+import { RedisConnectError } from '../redis/errors.js';
 import { MigrationLockBusyError, MigrationLockLostError, MigrationTargetError, SchemaOutdatedError, SchemaTooNewError } from '../migrations/errors.js';
 import { CommandError } from './command-error.js';
 import { CLI_REDIS_CONNECT_TIMEOUT_MS, CLI_REDIS_DISCONNECT_TIMEOUT_MS, REDIS_UNREACHABLE_HINT } from './constants.js';

@@ -15,7 +15,7 @@ import { Testnet } from '../crawler/testnet/testnet.js';
 import { createApiServer } from '../server/api/server.js';
 import { apiExtensions } from './api-extensions.js';
 import { type IndexKeys } from '../indexer/keys.js';
-import { connectRedis, type RedisConnection } from '../indexer/redis-connection.js';
+import { connectRedis, type RedisConnection } from '../redis/connection.js';
 import { IndexPruner } from '../indexer/index-pruner.js';
 import { ensureSchema } from '../migrations/runner.js';
 import { DiscoveryProducer } from '../workers/discovery-producer.js';

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { type Discovery, validateDiscovery } from '../crawler/discovery.js';
 import { dayOf, dayStartMs, type IndexKeys, type Metric, minuteOfDay, type NodeFlag, SCHEMA_VERSION } from './keys.js';
-import { LuaScript, type RedisClient } from './lua.js';
+import { type RedisClient } from '../redis/client.js';
+import { LuaScript } from '../redis/lua-script.js';
 
 /**
  * Applies a batch of Discovery events to the index: atomically (one Lua script, one EVALSHA per

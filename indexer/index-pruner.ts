@@ -1,5 +1,5 @@
 import { type IndexKeys } from './keys.js';
-import { type RedisClient } from './lua.js';
+import { type RedisClient } from '../redis/client.js';
 import { pruneIndex, type PruneResult } from './prune.js';
 import { PRUNE_EVERY_MS, PRUNE_FIRST_DELAY_MS } from './retention-constants.js';
 

@@ -1,6 +1,7 @@
 import { SchemaMismatchError } from './apply-batch.js';
 import { type IndexKeys, SCHEMA_VERSION } from './keys.js';
-import { LuaScript, type RedisClient } from './lua.js';
+import { type RedisClient } from '../redis/client.js';
+import { LuaScript } from '../redis/lua-script.js';
 import { multiResults } from './multi-results.js';
 import { DEFAULT_RETRY_POLICY, MAX_CANDIDATES, type MetadataRetryPolicy } from './metadata-constants.js';
 import { checkInfohash, InfohashNotIndexedError, MetadataInputError } from './metadata-errors.js';

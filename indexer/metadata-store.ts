@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { displayText } from '../bep5/display-text.js';
 import { canonicalJson, SchemaMismatchError } from './apply-batch.js';
 import { type IndexKeys, SCHEMA_VERSION } from './keys.js';
-import { LuaScript, type RedisClient } from './lua.js';
+import { type RedisClient } from '../redis/client.js';
+import { LuaScript } from '../redis/lua-script.js';
 import {
   MAX_FILE_PATH_BYTES,
   MAX_FILE_PATH_ELEMENTS,

@@ -1,6 +1,7 @@
 import { SchemaMismatchError } from './apply-batch.js';
 import { type IndexKeys, SCHEMA_VERSION } from './keys.js';
-import { LuaScript, type RedisClient } from './lua.js';
+import { type RedisClient } from '../redis/client.js';
+import { LuaScript } from '../redis/lua-script.js';
 import { PRUNE_CHUNK, PRUNE_MAX_CONFLICT_ROUNDS } from './retention-constants.js';
 import { isCanonicalHexId } from '../bep5/node-id.js';
 

@@ -1,7 +1,8 @@
 import { DEFAULT_INDEX_CONFIG } from './apply-batch.js';
 import { type CursorPosition } from './cursor.js';
 import { dayOf, dayStartMs, type IndexKeys, type Metric, minuteOfDay, type NodeFlag } from './keys.js';
-import { LuaScript, type RedisClient } from './lua.js';
+import { type RedisClient } from '../redis/client.js';
+import { LuaScript } from '../redis/lua-script.js';
 
 /**
  * Read side of the index. Every query reads keys whose names it computes (one infohash, one

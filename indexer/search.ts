@@ -1,5 +1,6 @@
 import { type IndexKeys } from './keys.js';
-import { LuaScript, type RedisClient } from './lua.js';
+import { type RedisClient } from '../redis/client.js';
+import { LuaScript } from '../redis/lua-script.js';
 import { multiResults } from './multi-results.js';
 import { SEARCH_RANK_WINDOW } from './metadata-constants.js';
 

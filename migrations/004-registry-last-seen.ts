@@ -1,4 +1,4 @@
-import { LuaScript } from '../indexer/lua.js';
+import { LuaScript } from '../redis/lua-script.js';
 import { MigrationLockLostError } from './errors.js';
 import { type Migration } from './types.js';
 

@@ -1,11 +1,11 @@
 import { parseArgs } from 'node:util';
 import { type IndexKeys } from '../indexer/keys.js';
-import { type RedisClient } from '../indexer/lua.js';
+import { type RedisClient } from '../redis/client.js';
 import { formatStatus, MigrationRunner, type RunnerOptions } from './runner.js';
 
 /**
  * The body of `dhtscope migrate [--status] [--to N] [--json] [--no-wait]`, for cli/ to wire up
- * once it has a connection (indexer/redis-connection.ts) and the keys (prefix) to use.
+ * once it has a connection (redis/connection.ts) and the keys (prefix) to use.
  * Resolves to the exit code; typed runner errors (SchemaTooNewError, MigrationLockBusyError, …)
  * propagate for the CLI to print as one line.
  */

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { DEFAULT_INDEX_CONFIG, type IndexConfig } from '../indexer/apply-batch.js';
 import { type IndexKeys } from '../indexer/keys.js';
-import { LuaScript, type RedisClient } from '../indexer/lua.js';
+import { type RedisClient } from '../redis/client.js';
+import { LuaScript } from '../redis/lua-script.js';
 import { MigrationLockBusyError, MigrationLockLostError, MigrationTargetError, SchemaOutdatedError, SchemaTooNewError } from './errors.js';
 import { checkMigrations, MIGRATIONS } from './index.js';
 import { type Migration, type MigrationContext } from './types.js';

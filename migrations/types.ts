@@ -1,6 +1,6 @@
 import { type IndexConfig } from '../indexer/apply-batch.js';
 import { type IndexKeys } from '../indexer/keys.js';
-import { type RedisClient } from '../indexer/lua.js';
+import { type RedisClient } from '../redis/client.js';
 
 /**
  * One schema step. `up` moves the data from version `version - 1` to `version`. It runs under

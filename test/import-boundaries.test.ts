@@ -17,16 +17,18 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   // Metadata exchange (BEP 9/10) and the peer wire (BEP 3): a protocol library beside bep5.
   bep9: ['bep5'],
   crawler: ['bep5'],
+  // Connecting to Redis (URL, cluster, the embedded server) and running Lua: no index knowledge.
+  redis: ['bep5'],
   // The data layer sees the protocol and the one crawler module that defines what it stores.
-  indexer: ['bep5', 'crawler/discovery.ts'],
-  migrations: ['bep5', 'indexer'],
-  workers: ['bep5', 'bep9', 'crawler', 'indexer', 'migrations'],
+  indexer: ['bep5', 'redis', 'crawler/discovery.ts'],
+  migrations: ['bep5', 'redis', 'indexer'],
+  workers: ['bep5', 'bep9', 'redis', 'crawler', 'indexer', 'migrations'],
   // The HTTP API, the dashboard and the metrics watch the whole system: every layer below them.
-  server: ['bep5', 'bep9', 'crawler', 'indexer', 'migrations', 'workers'],
-  cli: ['bep5', 'bep9', 'crawler', 'workers', 'indexer', 'server', 'migrations'],
+  server: ['bep5', 'bep9', 'redis', 'crawler', 'indexer', 'migrations', 'workers'],
+  cli: ['bep5', 'bep9', 'redis', 'crawler', 'workers', 'indexer', 'server', 'migrations'],
   // Benchmarks may use anything but the tests' own helpers; what both need is in testkit/.
-  bench: ['bep5', 'bep9', 'crawler', 'workers', 'indexer', 'server', 'migrations', 'cli', 'testkit'],
-  testkit: ['bep5'],
+  bench: ['bep5', 'bep9', 'redis', 'crawler', 'workers', 'indexer', 'server', 'migrations', 'cli', 'testkit'],
+  testkit: ['bep5', 'redis'],
   // The library as a user sees it.
   examples: ['bep5'],
 };

@@ -7,7 +7,7 @@ import { applyBatch } from '../indexer/apply-batch.js';
 import { createApiServer } from '../server/api/server.js';
 import { IndexKeys } from '../indexer/keys.js';
 import { getMetadata, metadataState } from '../indexer/metadata-store.js';
-import { connectRedis } from '../indexer/redis-connection.js';
+import { connectRedis } from '../redis/connection.js';
 import { ensureSchema } from '../migrations/runner.js';
 import { startWorkers } from '../workers/worker-set.js';
 import { startLibtorrentSeeder, type LibtorrentSeeder } from '../testkit/libtorrent-seeder.js';

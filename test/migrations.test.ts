@@ -3,7 +3,7 @@ import { type Redis } from 'ioredis';
 import type { Discovery } from '../crawler/discovery.js';
 import { applyBatch, applyScript, batchId, DEFAULT_INDEX_CONFIG, planBatch } from '../indexer/apply-batch.js';
 import { IndexKeys, SCHEMA_VERSION } from '../indexer/keys.js';
-import { LuaScript } from '../indexer/lua.js';
+import { LuaScript } from '../redis/lua-script.js';
 import { getMetadata, metadataCandidates, storeMetadata } from '../indexer/metadata-store.js';
 import { getInfohash, popularInfohashes, recentInfohashes, totals } from '../indexer/queries.js';
 import { searchMetadata } from '../indexer/search.js';

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { Cluster } from 'ioredis';
-import { connectRedis, type ConnectOptions, parseRedisUrl, probeRedis, redact, REDIS_NOT_INSTALLED_MESSAGE, RedisConnectError, RedisServerNotInstalledError } from '../indexer/redis-connection.js';
+import { connectRedis, type ConnectOptions, parseRedisUrl, probeRedis, redact } from '../redis/connection.js';
+import { REDIS_NOT_INSTALLED_MESSAGE, RedisConnectError, RedisServerNotInstalledError } from '../redis/errors.js';
 import { ROOT } from './helpers/cli.js';
 import { freePort, startRedisServer, useRedisServer } from './helpers/redis.js';
 
@@ -188,7 +189,7 @@ test('embedded: a server orphaned by a dead owner is shut down (AOF flushed) and
 test('embedded: when its owner is SIGKILLed, redis-server stops by itself, data flushed', async (t) => {
   const dataDir = tempDir(t);
   const script = `
-    import { connectRedis } from './indexer/redis-connection.ts';
+    import { connectRedis } from './redis/connection.ts';
     const c = await connectRedis({ dataDir: process.argv[1], defaultAddress: null, env: { PATH: process.env.PATH } });
     await c.client.set('crash', 'survived');
     process.stdout.write(JSON.stringify({ pid: c.embedded.pid }) + '\\n');

@@ -10,7 +10,7 @@ import { indexSummary, summaryText } from '../cli/commands/run.js';
 import { type SystemSummary } from '../cli/system.js';
 import { type GroundTruth } from '../crawler/testnet/testnet.js';
 import { IndexKeys } from '../indexer/keys.js';
-import { runningEmbedded } from '../indexer/redis-connection.js';
+import { runningEmbedded } from '../redis/embedded-server.js';
 import { UsageError } from '../cli/usage-error.js';
 import { queueNames } from '../workers/queues.js';
 import { type CliProcess, startCli } from './helpers/cli.js';

@@ -7,7 +7,7 @@ import { seededRandom } from '../bep5/random.js';
 import { type Discovery } from '../crawler/discovery.js';
 import { IndexKeys, SCHEMA_VERSION } from '../indexer/keys.js';
 import { getInfohash, totals } from '../indexer/queries.js';
-import { connectRedis } from '../indexer/redis-connection.js';
+import { connectRedis } from '../redis/connection.js';
 import { ensureSchema } from '../migrations/runner.js';
 import { createDiscoveryProcessor } from '../workers/discovery-processor.js';
 import { type PeerLookupJob, queueNames } from '../workers/queues.js';

@@ -1,7 +1,7 @@
 import { type Job } from 'bullmq';
 import { applyBatch, type ApplyResult, BatchTooLargeError, DEFAULT_INDEX_CONFIG, type IndexConfig, SchemaMismatchError, validateDiscovery } from '../indexer/apply-batch.js';
 import { type IndexKeys } from '../indexer/keys.js';
-import { type RedisClient } from '../indexer/lua.js';
+import { type RedisClient } from '../redis/client.js';
 import { parseDiscoveryJob } from './job-data.js';
 import { type PeerLookupScheduler, type ScheduleResult } from './peer-lookup-scheduler.js';
 import { type DiscoveryBatchJob } from './queues.js';

@@ -5,7 +5,7 @@ import { type RedisOptions } from 'ioredis';
 import { type Clock, type TimerHandle, systemClock } from '../bep5/clock.js';
 import { type Discovery, type DiscoverySink } from '../crawler/discovery.js';
 import { type IndexKeys } from '../indexer/keys.js';
-import { type RedisClient } from '../indexer/lua.js';
+import { type RedisClient } from '../redis/client.js';
 import {
   BATCH_MAX_DELAY_MS,
   BATCH_MAX_EVENTS,
@@ -25,7 +25,7 @@ import {
 } from './constants.js';
 import { type DiscoveryBatchJob, queueNames } from './queues.js';
 import { Spool, type SpooledBatch } from './spool.js';
-import { closeRedisClient } from '../indexer/redis-close.js';
+import { closeRedisClient } from '../redis/client.js';
 
 /**
  * The crawler's side of the discovery queue: a DiscoverySink that batches events (up to
@@ -51,7 +51,7 @@ import { closeRedisClient } from '../indexer/redis-close.js';
  */
 
 export interface DiscoveryProducerOptions {
-  /** Where Redis is: a RedisConnection (indexer/redis-connection.ts) or anything that makes clients. */
+  /** Where Redis is: a RedisConnection (redis/connection.ts) or anything that makes clients. */
   connection: { newClient(overrides?: RedisOptions): RedisClient };
   keys: IndexKeys;
   /** Created if missing; the CLI passes `<dataDir>/spool/<prefix>`. One producer per directory. */

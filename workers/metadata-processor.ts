@@ -2,7 +2,7 @@ import { type Job } from 'bullmq';
 import { type PeerAddress } from '../bep5/compact.js';
 import { normalizeHost } from '../bep5/ip.js';
 import { type IndexKeys } from '../indexer/keys.js';
-import { type RedisClient } from '../indexer/lua.js';
+import { type RedisClient } from '../redis/client.js';
 import { metadataState, recordMetadataFailure, storeMetadata } from '../indexer/metadata-store.js';
 import { getInfohash } from '../indexer/queries.js';
 import { METADATA_PEERS_PER_JOB } from './constants.js';

@@ -1,6 +1,6 @@
 import { type Queue } from 'bullmq';
 import { type IndexKeys } from '../indexer/keys.js';
-import { type RedisClient } from '../indexer/lua.js';
+import { type RedisClient } from '../redis/client.js';
 import { metadataCandidates } from '../indexer/metadata-store.js';
 import { JOB_ATTEMPTS, JOB_BACKOFF_MS, KEEP_COMPLETED_JOBS, KEEP_FAILED_JOBS, METADATA_DEDUP_MS, METADATA_QUEUE_MAX, METADATA_SWEEP_BATCH } from './constants.js';
 import { type MetadataJob } from './queues.js';

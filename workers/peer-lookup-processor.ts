@@ -6,7 +6,7 @@ import { type DhtNode } from '../bep5/node.js';
 import { type Discovery } from '../crawler/discovery.js';
 import { applyBatch, type IndexConfig, SchemaMismatchError } from '../indexer/apply-batch.js';
 import { type IndexKeys } from '../indexer/keys.js';
-import { type RedisClient } from '../indexer/lua.js';
+import { type RedisClient } from '../redis/client.js';
 import { BATCH_MAX_EVENTS, PEER_LOOKUP_TIMEOUT_MS } from './constants.js';
 import { parsePeerLookupJob } from './job-data.js';
 import { type PeerLookupJob } from './queues.js';

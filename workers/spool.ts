@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { type FileHandle, mkdir, open, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isAlive } from '../indexer/redis-connection.js';
+import { isAlive } from '../redis/embedded-server.js';
 import { SPOOL_FILE_MAX_BYTES, SPOOL_LINE_MAX_BYTES, SPOOL_MAX_BYTES, SPOOL_READ_CHUNK_BYTES } from './constants.js';
 import { SpoolBusyError, SpoolClosedError, SpoolReadError, SpoolWriteError } from './errors.js';
 import { type DiscoveryBatchJob } from './queues.js';

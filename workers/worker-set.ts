@@ -4,8 +4,8 @@ import { type Job, Queue, UnrecoverableError, type Worker, type WorkerOptions } 
 import { type DhtNode } from '../bep5/node.js';
 import { type IndexConfig } from '../indexer/apply-batch.js';
 import { type IndexKeys } from '../indexer/keys.js';
-import { type RedisClient } from '../indexer/lua.js';
-import { type RedisConnection } from '../indexer/redis-connection.js';
+import { type RedisClient } from '../redis/client.js';
+import { type RedisConnection } from '../redis/connection.js';
 import {
   DISCOVERY_CONCURRENCY,
   KEEP_COMPLETED_JOBS,
@@ -30,7 +30,7 @@ import { createPeerLookupProcessor, type PeerLookupResult } from './peer-lookup-
 import { PeerLookupScheduler } from './peer-lookup-scheduler.js';
 import { type DiscoveryBatchJob, type MetadataJob, type PeerLookupJob, queueNames } from './queues.js';
 import { type JobSchemaMismatchError } from './worker-errors.js';
-import { closeRedisClient } from '../indexer/redis-close.js';
+import { closeRedisClient } from '../redis/client.js';
 
 /**
  * The consumer side of the pipeline: BullMQ workers for the discovery queue and (with a DHT

@@ -1,5 +1,5 @@
 import { type IndexKeys } from '../../indexer/keys.js';
-import { type RedisClient } from '../../indexer/lua.js';
+import { type RedisClient } from '../../redis/client.js';
 import { guardRedis } from './redis-guard.js';
 import { type LiveStats, type ViewContext } from './views.js';
 

@@ -1,4 +1,4 @@
-import { type RedisClient } from '../../indexer/lua.js';
+import { type RedisClient } from '../../redis/client.js';
 import { ApiError } from './errors.js';
 
 /**

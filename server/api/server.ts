@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { type IndexKeys } from '../../indexer/keys.js';
-import { type RedisClient } from '../../indexer/lua.js';
+import { type RedisClient } from '../../redis/client.js';
 import { MAX_PARAM_LENGTH, REDIS_TIMEOUT_MS, RETRY_AFTER_SECONDS } from './constants.js';
 import { type ApiContext, type LiveStatsProvider } from './context.js';
 import { ApiError } from './errors.js';

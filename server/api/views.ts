@@ -1,7 +1,7 @@
 import { decodeVersion } from '../../bep5/client-version.js';
 import { type Cursor, encodeCursor } from '../../indexer/cursor.js';
 import { type IndexKeys, METRICS } from '../../indexer/keys.js';
-import { type RedisClient } from '../../indexer/lua.js';
+import { type RedisClient } from '../../redis/client.js';
 import { getMetadata, type StoredMetadata } from '../../indexer/metadata-store.js';
 import {
   getInfohash,

@@ -4,7 +4,7 @@ import { parseLimit } from '../api/params.js';
 import { guardRedis } from '../api/redis-guard.js';
 import { type ApiExtension } from '../api/server.js';
 import { type IndexKeys } from '../../indexer/keys.js';
-import { type RedisClient } from '../../indexer/lua.js';
+import { type RedisClient } from '../../redis/client.js';
 import { type Asset, DashboardAssets } from './assets.js';
 import { ASSET_CACHE_CONTROL, ASSET_ROUTE_PREFIX, CONTENT_SECURITY_POLICY, SEARCH_ROUTE } from './constants.js';
 import { parseInfohashSearch, searchInfohashes, type InfohashSearchResult } from './search.js';

@@ -1,7 +1,8 @@
 import { parseInfohashParam } from '../api/params.js';
 import { ApiError } from '../api/errors.js';
 import { type IndexKeys } from '../../indexer/keys.js';
-import { LuaScript, type RedisClient } from '../../indexer/lua.js';
+import { type RedisClient } from '../../redis/client.js';
+import { LuaScript } from '../../redis/lua-script.js';
 import { type InfohashSummary, infohashSummaries } from '../../indexer/queries.js';
 import { SEARCH_MAX_QUERY_LENGTH, SEARCH_MIN_PREFIX, SEARCH_SCAN_CHUNK, SEARCH_SCAN_LIMIT } from './constants.js';
 import { isHexId } from '../../bep5/node-id.js';

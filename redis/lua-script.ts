@@ -1,8 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type Cluster, type Redis } from 'ioredis';
-
-/** Standalone or cluster: everything in indexer/ and migrations/ takes either. */
-export type RedisClient = Redis | Cluster;
+import { type RedisClient } from './client.js';
 
 /**
  * A Lua script run with EVALSHA, falling back to EVAL once when the server does not have it

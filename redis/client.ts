@@ -1,4 +1,7 @@
-import { type RedisClient } from './lua.js';
+import { type Cluster, type Redis } from 'ioredis';
+
+/** Standalone or cluster: everything in indexer/ and migrations/ takes either. */
+export type RedisClient = Redis | Cluster;
 
 /** How long a QUIT may take before the connection is simply dropped. */
 export const REDIS_QUIT_GRACE_MS = 2_000;
