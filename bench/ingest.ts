@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Discovery } from '../crawler/discovery.js';
 import { applyBatch } from '../indexer/apply-batch.js';
+import { newBatchId } from '../indexer/batch-id.js';
 import { createApiServer } from '../server/api/server.js';
 import { IndexKeys } from '../indexer/keys.js';
 import { connectRedis } from '../redis/connection.js';
@@ -137,7 +138,7 @@ for (let i = 0; i < STORED; i += 10_000) {
     batch.push({ type: 'infohash', infohash: ih, node: '10.0.0.1:6881', source: 'sample', at });
     if (j % 10 === 0) batch.push({ type: 'peers', infohash: ih, peers: [addr()], node: '10.0.0.1:6881', at });
   }
-  await applyBatch(redis, batch, { keys: big, config: { maxBatchEvents: 20_000 } });
+  await applyBatch(redis, batch, { keys: big, batchId: newBatchId(), config: { maxBatchEvents: 20_000 } });
 }
 const loadMs = performance.now() - t2;
 const info = await redis.info('memory');

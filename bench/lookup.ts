@@ -71,7 +71,8 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import DHT from 'bittorrent-dht';
-import { DhtNode, type DhtNodeOptions } from '../bep5/node.js';
+import { DhtNode } from '../bep5/node.js';
+import { type DhtNodeOptions } from '../bep5/node-types.js';
 import { randomId } from '../bep5/node-id.js';
 import { randomInt, seededRandom } from '../bep5/random.js';
 import { planTestnet } from '../crawler/testnet/plan.js';
@@ -460,7 +461,6 @@ interface ChurnSample {
 function theirsScript(): string {
   return `
 import DHT from 'bittorrent-dht';
-import { createSocket } from 'node:dgram';
 const [host, bootstrap, infoHashHex, wantPeer, waitReady] = process.argv.slice(1);
 const out = (line) => process.stdout.write(line + '\\n');
 const counts = { queries: {}, replies: 0, blocked: 0 };

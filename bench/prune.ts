@@ -17,6 +17,7 @@ import { Redis } from 'ioredis';
 import { encode } from '../bep5/bencode.js';
 import { type Discovery } from '../crawler/discovery.js';
 import { applyBatch } from '../indexer/apply-batch.js';
+import { newBatchId } from '../indexer/batch-id.js';
 import { IndexKeys } from '../indexer/keys.js';
 import { storeMetadata } from '../indexer/metadata-store.js';
 import { pruneIndex } from '../indexer/prune.js';
@@ -42,7 +43,7 @@ async function seed(keys: IndexKeys, tag: string): Promise<void> {
       events.push({ type: 'infohash', infohash: ih(i), node: `10.0.${i & 255}.1:6881`, source: 'sample', at: old + i });
       events.push({ type: 'peers', infohash: ih(i), peers: [`198.51.100.${i & 255}:${1000 + (i % 5000)}`, `198.51.101.${i & 255}:2000`], node: '10.0.0.1:6881', at: old + i });
     }
-    await applyBatch(redis, events, { keys, now: old + INFOHASHES });
+    await applyBatch(redis, events, { keys, batchId: newBatchId(), now: old + INFOHASHES });
   }
   for (let i = 0; i < INFOHASHES; i += 4) {
     const name = `${WORDS[i % 10]} ${WORDS[(i >> 3) % 10]} ${WORDS[(i >> 6) % 10]} part ${i}`;

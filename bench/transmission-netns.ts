@@ -46,9 +46,10 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type BencodeDict, type BencodeValue, type Encodable, decode, encode } from '../bep5/bencode.js';
 import { decodeNodes, encodePeer } from '../bep5/compact.js';
-import { type DatagramSocket } from '../bep5/krpc-socket.js';
+import { type DatagramSocket } from '../bep5/krpc-socket-types.js';
 import { DhtNode } from '../bep5/node.js';
-import { Crawler, type SweepSummary } from '../crawler/crawler.js';
+import { Crawler } from '../crawler/crawler.js';
+import { type SweepSummary } from '../crawler/crawler-types.js';
 import { NODE_FLAG, ipv4ToNumber } from '../crawler/node-index.js';
 import { sleep } from '../bep5/clock.js';
 
@@ -267,9 +268,7 @@ function stopChild(child: ChildProcess | undefined, graceMs: number): Promise<vo
  * the processes still registered and removes the rest. After a normal cleanup it finds nothing.
  */
 const SENTINEL_SCRIPT = `
-import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(s, () => {});
 const pids = new Set(), namespaces = [], dirs = [];
 const alive = (pid) => { try { process.kill(pid, 0); return true; } catch { return false; } };

@@ -1,3 +1,4 @@
+import { BencodeDecodeError, BencodeEncodeError } from './errors.js';
 /**
  * Strict, bounded bencode (BEP 3) for untrusted datagrams, and a canonical encoder.
  *
@@ -32,49 +33,6 @@ export type Encodable =
   | bigint
   | readonly Encodable[]
   | { readonly [key: string]: Encodable | undefined };
-
-/** Why a decode failed; stable strings, safe to count in metrics. */
-export type BencodeFailure =
-  | 'empty'
-  | 'too-large'
-  | 'truncated'
-  | 'unexpected-byte'
-  | 'bad-integer'
-  | 'leading-zero'
-  | 'negative-zero'
-  | 'integer-out-of-range'
-  | 'negative-length'
-  | 'bad-length'
-  | 'oversized-length'
-  | 'length-past-end'
-  | 'too-deep'
-  | 'key-not-string'
-  | 'duplicate-key'
-  | 'trailing-bytes';
-
-export class BencodeDecodeError extends Error {
-  override readonly name = 'BencodeDecodeError';
-  readonly code = 'ERR_BENCODE_DECODE';
-  constructor(
-    readonly reason: BencodeFailure,
-    readonly offset: number,
-  ) {
-    super(`bencode: ${reason} at byte ${offset}`);
-  }
-}
-
-export type BencodeEncodeFailure = 'unsupported-type' | 'not-a-safe-integer' | 'non-latin1-key' | 'undefined-in-list';
-
-export class BencodeEncodeError extends Error {
-  override readonly name = 'BencodeEncodeError';
-  readonly code = 'ERR_BENCODE_ENCODE';
-  constructor(
-    readonly reason: BencodeEncodeFailure,
-    detail: string,
-  ) {
-    super(`bencode: cannot encode (${reason}): ${detail}`);
-  }
-}
 
 export interface DecodeOptions {
   /** Largest accepted input in bytes. Default 65,536: one UDP datagram at most. */

@@ -15,6 +15,7 @@ import {
 import { ID_BYTES } from './constants.js';
 import { randomId } from './node-id.js';
 import { cryptoRandom, type RandomSource } from './random.js';
+import { Bep42Error } from './errors.js';
 
 /**
  * BEP 42: a node ID's top 21 bits are tied to the node's external IP through CRC-32C, so
@@ -24,19 +25,6 @@ import { cryptoRandom, type RandomSource } from './random.js';
  * IPv4-mapped addresses count as their IPv4 address throughout: a dual-stack socket reports
  * IPv4 peers that way, and they chose their ID from the IPv4 address.
  */
-
-export type Bep42Failure = 'bad-host' | 'bad-address-length';
-
-export class Bep42Error extends Error {
-  override readonly name = 'Bep42Error';
-  readonly code = 'ERR_BEP42';
-  constructor(
-    readonly reason: Bep42Failure,
-    detail: string,
-  ) {
-    super(`bep42: ${reason}: ${detail}`);
-  }
-}
 
 /**
  * Addresses whose IDs are not checked. IPv4 is the BEP's own list. For IPv6 the BEP lists

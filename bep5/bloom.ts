@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { BLOOM_FILTER_BYTES } from './constants.js';
 import { parseIp, unmapIp } from './ip.js';
+import { BloomError } from './errors.js';
 
 /**
  * BEP 33 scrape bloom filters (BFsd / BFpe): m = 2,048 bits in 256 bytes, k = 2 bit indices
@@ -10,19 +11,6 @@ import { parseIp, unmapIp } from './ip.js';
  * Only IPs go in (BEP 33: no ports, no names). An IPv4-mapped IPv6 address is inserted as its
  * IPv4 bytes: it is the same peer, and another node that saw it over IPv4 hashes 4 bytes.
  */
-
-export type BloomFailure = 'bad-length' | 'bad-host' | 'bad-index';
-
-export class BloomError extends Error {
-  override readonly name = 'BloomError';
-  readonly code = 'ERR_BLOOM';
-  constructor(
-    readonly reason: BloomFailure,
-    detail: string,
-  ) {
-    super(`bloom: ${reason}: ${detail}`);
-  }
-}
 
 const M = BLOOM_FILTER_BYTES * 8;
 const K = 2;

@@ -2,6 +2,7 @@ import { lookup as dnsLookup } from 'node:dns/promises';
 import { type PeerAddress } from './compact.js';
 import { type AddressScope } from './address-scope.js';
 import { ipFamily, isBogon, isLoopback, normalizeHost } from './ip.js';
+import { BootstrapAddressError } from './errors.js';
 
 /** BEP 5 deployed routers, used when no saved table and no --bootstrap list is given. */
 export const DEFAULT_BOOTSTRAP = [
@@ -10,11 +11,6 @@ export const DEFAULT_BOOTSTRAP = [
   'dht.transmissionbt.com:6881',
   'dht.libtorrent.org:25401',
 ];
-
-export class BootstrapAddressError extends Error {
-  override readonly name = 'BootstrapAddressError';
-  readonly code = 'ERR_BOOTSTRAP_ADDRESS';
-}
 
 export interface HostPort {
   host: string;

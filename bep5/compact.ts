@@ -1,6 +1,7 @@
 import { formatIp, parseIp, unmapIp, type IpFamily } from './ip.js';
 import { ID_BYTES } from './constants.js';
 import { isNodeId } from './node-id.js';
+import { CompactError } from './errors.js';
 
 /**
  * Compact address encodings: BEP 5 "compact IP-address/port info" (6 bytes) and "compact node
@@ -25,19 +26,6 @@ export interface NodeInfo {
 
 export const PEER_LENGTH = { 4: 6, 6: 18 } as const satisfies Record<IpFamily, number>;
 export const NODE_LENGTH = { 4: 26, 6: 38 } as const satisfies Record<IpFamily, number>;
-
-export type CompactFailure = 'bad-length' | 'bad-host' | 'bad-port' | 'bad-id' | 'wrong-family';
-
-export class CompactError extends Error {
-  override readonly name = 'CompactError';
-  readonly code = 'ERR_COMPACT';
-  constructor(
-    readonly reason: CompactFailure,
-    detail: string,
-  ) {
-    super(`compact: ${reason}: ${detail}`);
-  }
-}
 
 /**
  * The address bytes to put on the wire: 4 for IPv4, including an IPv4-mapped host (a

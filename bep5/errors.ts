@@ -1,6 +1,7 @@
 /**
- * Errors a query can end with. Each has a stable `code` string (like undici's) so callers
- * and metrics can switch on it without parsing messages.
+ * Every error bep5 throws, in one place. Each has a stable `code` string (like undici's) so
+ * callers and metrics can switch on it without parsing messages. First the errors a query can
+ * end with, then one per module for arguments and data it refuses, each with a short `reason`.
  */
 
 /** Base class: every query failure is a KrpcQueryError. */
@@ -88,5 +89,199 @@ export class QueryRejection extends Error {
     readonly reason: string,
   ) {
     super(`${krpcCode} ${reason}`);
+  }
+}
+
+export class BootstrapAddressError extends Error {
+  override readonly name = 'BootstrapAddressError';
+  readonly code = 'ERR_BOOTSTRAP_ADDRESS';
+}
+
+export type RoutingTableFailure = 'bad-option' | 'bad-json';
+
+export class RoutingTableError extends Error {
+  override readonly name = 'RoutingTableError';
+  readonly code = 'ERR_ROUTING_TABLE';
+  constructor(
+    readonly reason: RoutingTableFailure,
+    detail: string,
+  ) {
+    super(`routing table: ${reason}: ${detail}`);
+  }
+}
+
+/** Why a decode failed; stable strings, safe to count in metrics. */
+export type BencodeFailure =
+  | 'empty'
+  | 'too-large'
+  | 'truncated'
+  | 'unexpected-byte'
+  | 'bad-integer'
+  | 'leading-zero'
+  | 'negative-zero'
+  | 'integer-out-of-range'
+  | 'negative-length'
+  | 'bad-length'
+  | 'oversized-length'
+  | 'length-past-end'
+  | 'too-deep'
+  | 'key-not-string'
+  | 'duplicate-key'
+  | 'trailing-bytes';
+
+export class BencodeDecodeError extends Error {
+  override readonly name = 'BencodeDecodeError';
+  readonly code = 'ERR_BENCODE_DECODE';
+  constructor(
+    readonly reason: BencodeFailure,
+    readonly offset: number,
+  ) {
+    super(`bencode: ${reason} at byte ${offset}`);
+  }
+}
+
+export type BencodeEncodeFailure = 'unsupported-type' | 'not-a-safe-integer' | 'non-latin1-key' | 'undefined-in-list';
+
+export class BencodeEncodeError extends Error {
+  override readonly name = 'BencodeEncodeError';
+  readonly code = 'ERR_BENCODE_ENCODE';
+  constructor(
+    readonly reason: BencodeEncodeFailure,
+    detail: string,
+  ) {
+    super(`bencode: cannot encode (${reason}): ${detail}`);
+  }
+}
+
+export type NodeIdFailure = 'bad-length' | 'bad-hex' | 'bad-prefix-bits' | 'bad-prefix';
+
+export class NodeIdError extends Error {
+  override readonly name = 'NodeIdError';
+  readonly code = 'ERR_NODE_ID';
+  constructor(
+    readonly reason: NodeIdFailure,
+    detail: string,
+  ) {
+    super(`node id: ${reason}: ${detail}`);
+  }
+}
+
+export type TokenFailure = 'bad-host' | 'bad-option';
+
+export class TokenError extends Error {
+  override readonly name = 'TokenError';
+  readonly code = 'ERR_TOKEN';
+  constructor(
+    readonly reason: TokenFailure,
+    detail: string,
+  ) {
+    super(`token: ${reason}: ${detail}`);
+  }
+}
+
+export type PeerStoreFailure = 'bad-infohash' | 'bad-peer' | 'bad-argument' | 'bad-option';
+
+export class PeerStoreError extends Error {
+  override readonly name = 'PeerStoreError';
+  readonly code = 'ERR_PEER_STORE';
+  constructor(
+    readonly reason: PeerStoreFailure,
+    detail: string,
+  ) {
+    super(`peer store: ${reason}: ${detail}`);
+  }
+}
+
+/** Text that is not an infohash or a magnet link holding one; the message says what was expected. */
+export class InfohashError extends Error {
+  override readonly name = 'InfohashError';
+  readonly code = 'ERR_INFOHASH';
+}
+
+export type Bep42Failure = 'bad-host' | 'bad-address-length';
+
+export class Bep42Error extends Error {
+  override readonly name = 'Bep42Error';
+  readonly code = 'ERR_BEP42';
+  constructor(
+    readonly reason: Bep42Failure,
+    detail: string,
+  ) {
+    super(`bep42: ${reason}: ${detail}`);
+  }
+}
+
+export type IpFailure = 'bad-length' | 'bad-cidr';
+
+export class IpError extends Error {
+  override readonly name = 'IpError';
+  readonly code = 'ERR_IP';
+  constructor(
+    readonly reason: IpFailure,
+    detail: string,
+  ) {
+    super(`ip: ${reason}: ${detail}`);
+  }
+}
+
+export class FieldError extends Error {
+  override readonly name = 'FieldError';
+  readonly code = 'ERR_KRPC_FIELD';
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
+
+export type BloomFailure = 'bad-length' | 'bad-host' | 'bad-index';
+
+export class BloomError extends Error {
+  override readonly name = 'BloomError';
+  readonly code = 'ERR_BLOOM';
+  constructor(
+    readonly reason: BloomFailure,
+    detail: string,
+  ) {
+    super(`bloom: ${reason}: ${detail}`);
+  }
+}
+
+export type CompactFailure = 'bad-length' | 'bad-host' | 'bad-port' | 'bad-id' | 'wrong-family';
+
+export class CompactError extends Error {
+  override readonly name = 'CompactError';
+  readonly code = 'ERR_COMPACT';
+  constructor(
+    readonly reason: CompactFailure,
+    detail: string,
+  ) {
+    super(`compact: ${reason}: ${detail}`);
+  }
+}
+
+export type RateLimitFailure = 'bad-option' | 'bad-cost';
+
+export class RateLimitError extends Error {
+  override readonly name = 'RateLimitError';
+  readonly code = 'ERR_RATE_LIMIT';
+  constructor(
+    readonly reason: RateLimitFailure,
+    detail: string,
+  ) {
+    super(`rate limit: ${reason}: ${detail}`);
+  }
+}
+
+/**
+ * A datagram that decoded but is not a usable KRPC message. When `replyTo` is set, it was a
+ * query with a usable transaction ID, and the sender gets error 203 with `reason`.
+ */
+export class MalformedMessageError extends Error {
+  override readonly name = 'MalformedMessageError';
+  readonly code = 'ERR_KRPC_MALFORMED';
+  constructor(
+    readonly reason: string,
+    readonly replyTo?: Buffer,
+  ) {
+    super(`malformed KRPC message: ${reason}`);
   }
 }

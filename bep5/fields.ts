@@ -1,17 +1,11 @@
 import { type BencodeDict, type BencodeValue } from './bencode.js';
+import { FieldError } from './errors.js';
 
 /**
  * Reading typed fields out of a decoded dictionary. Every KRPC field goes through one of
  * these before use, so a wrong type or length is caught in one place, with a short reason
  * that can go back to the sender in an error 203.
  */
-export class FieldError extends Error {
-  override readonly name = 'FieldError';
-  readonly code = 'ERR_KRPC_FIELD';
-  constructor(readonly reason: string) {
-    super(reason);
-  }
-}
 
 export function isDict(v: BencodeValue | undefined): v is BencodeDict {
   return typeof v === 'object' && v !== null && !Buffer.isBuffer(v) && !Array.isArray(v);

@@ -1,4 +1,5 @@
 import { isHexId } from './node-id.js';
+import { InfohashError } from './errors.js';
 
 /**
  * A torrent as people write it: a v1 infohash as 40 hex characters (either case) or 32 base32
@@ -6,12 +7,6 @@ import { isHexId } from './node-id.js';
  * (`magnet:?xt=urn:btih:<hex|base32>&dn=...`). The CLI, the HTTP API and library users parse
  * it alike.
  */
-
-/** Text that is not an infohash or a magnet link holding one; the message says what was expected. */
-export class InfohashError extends Error {
-  override readonly name = 'InfohashError';
-  readonly code = 'ERR_INFOHASH';
-}
 
 export interface ParsedInfohash {
   infoHash: Buffer;

@@ -1,3 +1,4 @@
+import { IpError } from './errors.js';
 /**
  * IP addresses as the DHT sees them: text from sockets and config, bytes from compact
  * encodings. Everything is decided on the byte form, so '::ffff:10.0.0.1', '10.0.0.1' and
@@ -19,19 +20,6 @@ export type IpFamily = 4 | 6;
 
 /** A host as text, or its 4- or 16-byte form. */
 export type IpInput = string | Uint8Array;
-
-export type IpFailure = 'bad-length' | 'bad-cidr';
-
-export class IpError extends Error {
-  override readonly name = 'IpError';
-  readonly code = 'ERR_IP';
-  constructor(
-    readonly reason: IpFailure,
-    detail: string,
-  ) {
-    super(`ip: ${reason}: ${detail}`);
-  }
-}
 
 const IPV6_GROUP = /^[0-9a-fA-F]{1,4}$/;
 /**

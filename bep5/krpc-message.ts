@@ -1,7 +1,8 @@
 import { type BencodeDict, type BencodeValue, type Encodable, encode } from './bencode.js';
-import { CompactError, decodePeer, encodePeer, type PeerAddress } from './compact.js';
+import { decodePeer, encodePeer, type PeerAddress } from './compact.js';
+import { CompactError, FieldError, MalformedMessageError } from './errors.js';
 import { MAX_ERROR_MESSAGE_CHARS, MAX_INCOMING_TRANSACTION_ID_BYTES, MAX_VERSION_BYTES } from './constants.js';
-import { FieldError, getField, isDict, requireBytes, requireDict } from './fields.js';
+import { getField, isDict, requireBytes, requireDict } from './fields.js';
 
 /**
  * The KRPC envelope (BEP 5): `t`, `y` and the query / response / error body, plus the
@@ -41,21 +42,6 @@ export interface IncomingError extends Common {
 }
 
 export type IncomingMessage = IncomingQuery | IncomingResponse | IncomingError;
-
-/**
- * A datagram that decoded but is not a usable KRPC message. When `replyTo` is set, it was a
- * query with a usable transaction ID, and the sender gets error 203 with `reason`.
- */
-export class MalformedMessageError extends Error {
-  override readonly name = 'MalformedMessageError';
-  readonly code = 'ERR_KRPC_MALFORMED';
-  constructor(
-    readonly reason: string,
-    readonly replyTo?: Buffer,
-  ) {
-    super(`malformed KRPC message: ${reason}`);
-  }
-}
 
 /** Top-level extras are informational: a malformed one is ignored, never fatal. */
 function optionalVersion(msg: BencodeDict): Buffer | undefined {

@@ -1,46 +1,16 @@
 import { createSocket, type RemoteInfo } from 'node:dgram';
 import { EventEmitter } from 'node:events';
-import { type BencodeFailure, BencodeDecodeError, decode } from './bencode.js';
+import { decode } from './bencode.js';
+import { BencodeDecodeError, KrpcAbortError, KrpcInflightLimitError, KrpcInvalidReplyError, KrpcRemoteError, KrpcSendError, KrpcSocketClosedError, KrpcTimeoutError, QueryRejection, FieldError, MalformedMessageError } from './errors.js';
 import { type Clock, type TimerHandle, systemClock } from './clock.js';
 import { type PeerAddress } from './compact.js';
-import {
-  CLIENT_VERSION,
-  DEFAULT_MAX_INFLIGHT,
-  DEFAULT_QUERY_TIMEOUT_MS,
-  KRPC_ERROR_GENERIC,
-  KRPC_ERROR_METHOD_UNKNOWN,
-  KRPC_ERROR_PROTOCOL,
-  KRPC_ERROR_SERVER,
-  MAX_DATAGRAM_BYTES,
-  MAX_MESSAGE_DEPTH,
-  MAX_SEND_BYTES,
-  TRANSACTION_ID_BYTES,
-} from './constants.js';
-import {
-  KrpcAbortError,
-  KrpcInflightLimitError,
-  KrpcInvalidReplyError,
-  KrpcRemoteError,
-  KrpcSendError,
-  KrpcSocketClosedError,
-  KrpcTimeoutError,
-  QueryRejection,
-} from './errors.js';
-import { FieldError } from './fields.js';
+import { CLIENT_VERSION, DEFAULT_MAX_INFLIGHT, DEFAULT_QUERY_TIMEOUT_MS, KRPC_ERROR_METHOD_UNKNOWN, KRPC_ERROR_PROTOCOL, KRPC_ERROR_SERVER, MAX_DATAGRAM_BYTES, MAX_MESSAGE_DEPTH, MAX_SEND_BYTES, TRANSACTION_ID_BYTES } from './constants.js';
 import { ipFamily, normalizeHost } from './ip.js';
-import {
-  type IncomingError,
-  type IncomingQuery,
-  type IncomingResponse,
-  MalformedMessageError,
-  encodeErrorMessage,
-  encodeQueryMessage,
-  encodeResponseMessage,
-  parseMessage,
-} from './krpc-message.js';
+import { type IncomingError, type IncomingQuery, type IncomingResponse, encodeErrorMessage, encodeQueryMessage, encodeResponseMessage, parseMessage } from './krpc-message.js';
 import { type Method, type QueryOf, assertValidQuery, encodeQueryArgs, isMethod, parseQueryArgs } from './queries.js';
 import { type RandomSource, cryptoRandom } from './random.js';
-import { type ReplyInput, type ReplyOf, encodeReply, parseReply } from './replies.js';
+import { type ReplyInput, encodeReply, parseReply } from './replies.js';
+import { type DatagramSocket, type DropReason, type KrpcSocketEvents, type KrpcSocketOptions, type KrpcSocketStats, type QueryContext, type QueryHandler, type QueryOptions, type QueryResult, type SocketFamily, errorCodeLabel } from './krpc-socket-types.js';
 
 /**
  * The KRPC transport: one UDP socket, outgoing queries matched to replies, incoming queries
@@ -55,137 +25,6 @@ import { type ReplyInput, type ReplyOf, encodeReply, parseReply } from './replie
  * - memory is bounded: at most `maxInflight` pending queries and `maxPendingHandlers`
  *   handler calls at once.
  */
-
-/** The subset of dgram.Socket we use, so tests and the testnet can inject latency and loss. */
-export interface DatagramSocket {
-  send(msg: Uint8Array, port: number, address: string, callback: (err: Error | null) => void): void;
-  bind(port: number, address: string, callback: () => void): void;
-  close(callback?: () => void): void;
-  address(): { address: string; port: number };
-  on(event: 'message', listener: (msg: Buffer, rinfo: RemoteInfo) => void): unknown;
-  on(event: 'error', listener: (err: Error) => void): unknown;
-  off(event: 'error', listener: (err: Error) => void): unknown;
-  once(event: 'error', listener: (err: Error) => void): unknown;
-}
-
-export type SocketFamily = 'udp4' | 'udp6';
-
-export interface KrpcSocketOptions {
-  type?: SocketFamily;
-  /** Supply a socket (for latency/loss injection); default: a fresh dgram socket of `type`. */
-  socket?: DatagramSocket;
-  clock?: Clock;
-  random?: RandomSource;
-  /** Per-query timeout (ms), overridable per query. */
-  timeoutMs?: number;
-  maxInflight?: number;
-  /** Concurrent asynchronous handler calls; more incoming queries are dropped while full. */
-  maxPendingHandlers?: number;
-  /** Our `v`; null to send none. */
-  version?: Buffer | null;
-  /** BEP 43: mark our queries read-only and answer no queries. */
-  readOnly?: boolean;
-  /** BEP 42: put the requester's address in every response and error (default true). */
-  replyWithIp?: boolean;
-  maxSendBytes?: number;
-  /**
-   * Asked before an incoming query is handled (after it proved to be a well-formed query);
-   * false drops it, counted as 'rate-limited'. The node's per-IP limiter goes here.
-   */
-  admitQuery?: (from: PeerAddress) => boolean;
-}
-
-export interface QueryOptions {
-  signal?: AbortSignal;
-  timeoutMs?: number;
-}
-
-export interface QueryResult<M extends Method> {
-  reply: ReplyOf<M>;
-  from: PeerAddress;
-  rttMs: number;
-  /** The responder's client version, if it sent one. */
-  v?: Buffer;
-  /** BEP 42: our address as the responder saw it. */
-  ip?: PeerAddress;
-}
-
-export interface QueryContext {
-  from: PeerAddress;
-  v?: Buffer;
-  /** BEP 43: do not add this querier to a routing table. */
-  readOnly: boolean;
-}
-
-export type QueryHandler<M extends Method> = (
-  query: QueryOf<M>,
-  context: QueryContext,
-) => ReplyInput<M> | Promise<ReplyInput<M>>;
-
-/** How errorsInByCode names a KRPC error code: the four BEP 5 codes, or "other". */
-export type KrpcErrorCodeLabel = '201' | '202' | '203' | '204' | 'other';
-
-const BEP5_ERROR_CODES: ReadonlySet<number> = new Set([KRPC_ERROR_GENERIC, KRPC_ERROR_SERVER, KRPC_ERROR_PROTOCOL, KRPC_ERROR_METHOD_UNKNOWN]);
-
-/** The errorsInByCode key of a received error code. */
-export function errorCodeLabel(code: number): KrpcErrorCodeLabel {
-  return BEP5_ERROR_CODES.has(code) ? (String(code) as KrpcErrorCodeLabel) : 'other';
-}
-
-/** Why an incoming datagram was dropped without being delivered. Stable strings for metrics. */
-export type DropReason =
-  | 'too-large'
-  | 'undecodable'
-  | 'malformed'
-  | 'unknown-transaction'
-  | 'wrong-source'
-  | 'invalid-reply'
-  | 'handlers-busy'
-  | 'read-only'
-  | 'rate-limited'
-  | 'reply-too-large';
-
-export interface KrpcSocketStats {
-  datagramsIn: number;
-  datagramsOut: number;
-  bytesIn: number;
-  bytesOut: number;
-  queriesIn: Record<string, number>;
-  queriesOut: Record<string, number>;
-  repliesIn: number;
-  /** Replies we sent to others' queries. */
-  repliesOut: number;
-  errorsIn: number;
-  /**
-   * Errors we received, by KRPC code: "201" to "204", anything else (a remote's own code) as
-   * "other", so a hostile node cannot grow this record.
-   */
-  errorsInByCode: Partial<Record<KrpcErrorCodeLabel, number>>;
-  /** Errors we sent, by KRPC code. */
-  errorsOut: Record<number, number>;
-  timeouts: number;
-  dropped: Record<DropReason, number>;
-  /** For 'undecodable' drops: which decoder check failed. */
-  decodeFailures: Partial<Record<BencodeFailure, number>>;
-  handlerFailures: number;
-  sendFailures: number;
-  /** Exceptions from our own code while handling a datagram: always a bug; tests assert 0. */
-  internalErrors: number;
-}
-
-export interface KrpcSocketEvents {
-  /** A valid query arrived and was handed to its handler (for passive observers). */
-  query: [query: QueryOf<Method>, context: QueryContext];
-  /** A valid reply to one of our queries arrived (for routing-table upkeep). */
-  response: [method: Method, result: QueryResult<Method>];
-  drop: [reason: DropReason, from: PeerAddress];
-  /** A handler threw something other than QueryRejection; the querier got 202. */
-  'handler-error': [error: unknown, method: Method];
-  /** An error from the OS socket; never fatal for the KrpcSocket. */
-  'socket-error': [error: Error];
-  /** A bug of ours surfaced while handling a datagram; the datagram was dropped, the socket lives on. */
-  'internal-error': [error: unknown];
-}
 
 interface Pending {
   method: Method;

@@ -4,7 +4,7 @@ import { type Clock, type TimerHandle, systemClock } from './clock.js';
 import { type NodeInfo, type PeerAddress } from './compact.js';
 import { DEFAULT_LOOKUP_ALPHA, DEFAULT_LOOKUP_CLOSE_WINDOW, DEFAULT_LOOKUP_K, DEFAULT_LOOKUP_WIDE_RTT_MS, DEFAULT_LOOKUP_MAX_QUERIES, DEFAULT_LOOKUP_SHORTLIST, DEFAULT_SOFT_TIMEOUT_MS } from './constants.js';
 import { KrpcAbortError } from './errors.js';
-import { type QueryOptions, type QueryResult } from './krpc-socket.js';
+import { type QueryOptions, type QueryResult } from './krpc-socket-types.js';
 import { compareDistance } from './node-id.js';
 import { type Method, type QueryOf, type Want } from './queries.js';
 

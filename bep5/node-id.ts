@@ -1,5 +1,6 @@
 import { ID_BYTES } from './constants.js';
 import { cryptoRandom, type RandomSource } from './random.js';
+import { NodeIdError } from './errors.js';
 
 /**
  * 160-bit node IDs and infohashes. They stay byte arrays end to end: a distance is a 160-bit
@@ -8,19 +9,6 @@ import { cryptoRandom, type RandomSource } from './random.js';
  */
 
 export const ID_BITS = ID_BYTES * 8;
-
-export type NodeIdFailure = 'bad-length' | 'bad-hex' | 'bad-prefix-bits' | 'bad-prefix';
-
-export class NodeIdError extends Error {
-  override readonly name = 'NodeIdError';
-  readonly code = 'ERR_NODE_ID';
-  constructor(
-    readonly reason: NodeIdFailure,
-    detail: string,
-  ) {
-    super(`node id: ${reason}: ${detail}`);
-  }
-}
 
 /**
  * A Buffer of exactly 20 bytes. A plain Uint8Array is not accepted, so that the guard never

@@ -3,28 +3,9 @@ import { generateBep42Id, isBep42Compliant, isBep42Exempt } from './bep42.js';
 import { DEFAULT_BOOTSTRAP, type HostPort, defaultAddressScope, parseBootstrapEntry, resolveBootstrap } from './bootstrap.js';
 import { type Clock, type TimerHandle, sleep, systemClock } from './clock.js';
 import { type NodeInfo, type PeerAddress } from './compact.js';
-import {
-  DEFAULT_ANNOUNCE_CONCURRENCY,
-  DEFAULT_BOOTSTRAP_MAX_BACKOFF_MS,
-  DEFAULT_BOOTSTRAP_MIN_BACKOFF_MS,
-  DEFAULT_EXPIRE_INTERVAL_MS,
-  DEFAULT_LOOKUP_ALPHA,
-  DEFAULT_LOOKUP_K,
-  DEFAULT_OUTGOING_BURST,
-  DEFAULT_OUTGOING_RATE,
-  DEFAULT_QUERY_RATE_BURST,
-  DEFAULT_QUERY_RATE_PER_IP,
-  DEFAULT_REFRESH_CHECK_MS,
-  DEFAULT_SAVE_INTERVAL_MS,
-  VERIFY_QUERIER_AFTER_QUERIES,
-  VERIFY_QUERIER_AT_ONCE_BELOW,
-  VERIFY_QUERIER_AT_ONCE_NEAREST_BUCKETS,
-  VERIFY_QUERIER_BUDGET_RESERVE,
-  VERIFY_QUERIER_EVERY_MS,
-  VERIFY_QUERIER_MAX_PENDING,
-  VERIFY_QUERIER_MEMORY,
-} from './constants.js';
+import { DEFAULT_ANNOUNCE_CONCURRENCY, DEFAULT_BOOTSTRAP_MAX_BACKOFF_MS, DEFAULT_BOOTSTRAP_MIN_BACKOFF_MS, DEFAULT_EXPIRE_INTERVAL_MS, DEFAULT_LOOKUP_ALPHA, DEFAULT_LOOKUP_K, DEFAULT_OUTGOING_BURST, DEFAULT_OUTGOING_RATE, DEFAULT_QUERY_RATE_BURST, DEFAULT_QUERY_RATE_PER_IP, DEFAULT_REFRESH_CHECK_MS, DEFAULT_SAVE_INTERVAL_MS } from './constants.js';
 import { PacedQueue } from './paced-queue.js';
+import { QuerierVerifier } from './querier-verifier.js';
 import { KrpcAbortError, KrpcTimeoutError } from './errors.js';
 import { ExternalAddressVoter } from './external-address.js';
 import { announcePeerHandler } from './handlers/announce-peer.js';
@@ -35,7 +16,8 @@ import { pingHandler } from './handlers/ping.js';
 import { sampleInfohashesHandler } from './handlers/sample-infohashes.js';
 import { type AddressScope, inAddressScope } from './address-scope.js';
 import { isBogon } from './ip.js';
-import { type DatagramSocket, KrpcSocket, type QueryOptions, type QueryResult, type SocketFamily } from './krpc-socket.js';
+import { KrpcSocket } from './krpc-socket.js';
+import { type QueryOptions, type QueryResult, type SocketFamily } from './krpc-socket-types.js';
 import { type LookupEvent, type LookupMethod, type LookupResult, type Querier, lookup } from './lookup.js';
 import { idToHex, isCanonicalHexId, randomId } from './node-id.js';
 import { PeerStore } from './peer-store.js';
@@ -45,91 +27,18 @@ import { RateBudget, TokenBucketLimiter } from './rate-limit.js';
 import { RoutingTable } from './routing-table.js';
 import { type TableFile, loadTableFile, saveTableFile, tableFilePath } from './table-file.js';
 import { TokenIssuer } from './tokens.js';
+import { type AnnounceOutcome, type DhtNodeEvents, type DhtNodeOptions, type Family } from './node-types.js';
 
 /**
  * A BEP 5 DHT node: the composition root. It wires sockets (one per address family, BEP 32),
  * routing tables, write tokens, peer storage and lookups, and owns start/stop and the timers
  * that keep the table fresh. Every default comes from constants.ts.
+ *
+ * Why this file is over 400 lines: it is the one place that holds the node's lifecycle (start,
+ * join with backoff, ID change, save, stop) together with the wiring each part needs from the
+ * others. The parts themselves live in their own modules (handlers/, lookup.ts, routing-table.ts,
+ * querier-verifier.ts, external-address.ts, paced-queue.ts); its types are in node-types.ts.
  */
-
-export type Family = 4 | 6;
-
-export interface DhtNodeOptions {
-  /** Our node ID; default: saved one, else random (replaced by a BEP 42 one once learned). */
-  id?: Buffer;
-  /** Address families to run (default [4]). */
-  families?: Family[];
-  /** Bind address per family (default 0.0.0.0 / ::). */
-  host?: string;
-  host6?: string;
-  /** UDP port (0: any free port). Both families use the same port. */
-  port?: number;
-  /** "host:port" entries, or [] for none. Default: the well-known routers. */
-  bootstrap?: string[];
-  /** Where the routing table is saved; none when unset. */
-  dataDir?: string;
-  /** Accept private and loopback addresses in tables (addressScope 'private'). */
-  allowPrivate?: boolean;
-  /**
-   * Which addresses we send to and keep (bep5/address-scope.ts); wins over allowPrivate.
-   * Default: 'loopback' when every bootstrap entry is loopback, 'private' when every one is
-   * private or loopback, else 'public'.
-   */
-  addressScope?: AddressScope;
-  /** Per-IP incoming query limit; private and loopback sources are exempt unless `limitPrivate`. */
-  queryRatePerIp?: number;
-  queryBurstPerIp?: number;
-  limitPrivate?: boolean;
-  /** Our own outgoing packets per second (all lookups, pings and refreshes together). */
-  outgoingRate?: number;
-  outgoingBurst?: number;
-  /** Adopt a BEP 42 ID once enough nodes agree on our external address (default true). */
-  adoptBep42Id?: boolean;
-  /** Enforce BEP 42 on lookups (tokens, termination) and on announces we store. */
-  enforceBep42?: boolean;
-  k?: number;
-  alpha?: number;
-  clock?: Clock;
-  random?: RandomSource;
-  /** Supplies sockets, e.g. with injected latency and loss for a test network. */
-  socketFactory?: (type: SocketFamily) => DatagramSocket;
-  version?: Buffer | null;
-  /** Per-query timeout (ms). */
-  queryTimeoutMs?: number;
-  /** Queries in flight per socket (a crawler raises it). */
-  maxInflight?: number;
-  /** Answer BEP 51 sample_infohashes (default true); false answers it with 204, as older clients do. */
-  bep51?: boolean;
-  /**
-   * BEP 43 read-only: our queries carry ro=1 and we answer none, so other nodes do not put us
-   * in their tables. For short-lived clients (`peers`, `announce`) that will be gone soon.
-   */
-  readOnly?: boolean;
-}
-
-export interface DhtNodeEvents {
-  listening: [info: { family: Family; host: string; port: number; id: string }];
-  bootstrapped: [info: { family: Family; nodes: number; queries: number }];
-  'bootstrap-failed': [info: { family: Family; reason: string; retryInMs: number }];
-  'id-changed': [info: { id: string; externalAddress: string }];
-  /** Someone announced a peer to us (passive observation). */
-  announce: [info: { infoHash: Buffer; peer: PeerAddress; seed: boolean }];
-  /** Someone looked up an infohash at us (passive observation). */
-  'get-peers': [info: { infoHash: Buffer; from: PeerAddress }];
-  /**
-   * A valid reply to one of our queries arrived, with its round trip: every query on the
-   * node's sockets, a crawler's sharing them included (for latency metrics).
-   */
-  rpc: [info: { family: Family; method: Method; rttMs: number }];
-  warning: [message: string];
-}
-
-export interface AnnounceOutcome {
-  lookup: LookupResult;
-  /** Nodes that accepted our announce_peer. */
-  announced: NodeInfo[];
-  failed: number;
-}
 
 interface FamilyState {
   family: Family;
@@ -163,9 +72,7 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
   private running = false;
   private stopping: AbortController = new AbortController();
   private loadedCandidates = new Map<Family, NodeInfo[]>();
-  /** Unknown queriers by address: queries seen and when last pinged (bounded; least recent forgotten first). */
-  private readonly queriers = new Map<string, { queries: number; pingedAt: number | undefined }>();
-  private verifying = 0;
+  private readonly verifier: QuerierVerifier;
   private readonly paced: PacedQueue;
 
   constructor(options: DhtNodeOptions = {}) {
@@ -192,6 +99,7 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
       clock: this.clock,
     });
     this.paced = new PacedQueue(this.budget, this.clock);
+    this.verifier = new QuerierVerifier({ clock: this.clock, budget: this.budget, addressScope: this.addressScope });
   }
 
   get id(): Buffer {
@@ -455,46 +363,18 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
         fs.table.recordQuery({ id: query.id, host: context.from.host, port: context.from.port });
         // After the reply (which is sent synchronously after this event): answer first, verify second.
         const id = Buffer.from(query.id);
-        queueMicrotask(() => this.maybeVerifyQuerier(fs, id, context.from));
+        const from = context.from;
+        queueMicrotask(() => {
+          if (!this.running) return;
+          this.verifier.consider(fs.table, id, from, () =>
+            fs.socket.query(from, { method: 'ping', id: this.idValue }, { signal: this.stopping.signal }).then((result) => this.onAnswered(fs.family, result as QueryResult<Method>)),
+          );
+        });
       }
       if (query.method === 'get_peers' && this.listenerCount('get-peers') > 0) {
         this.emit('get-peers', { infoHash: Buffer.from(query.infoHash), from: context.from });
       }
     });
-  }
-
-  /**
-   * An unknown querier whose bucket has room is pinged; if it answers, the querier path adds
-   * it (BEP 5: nodes enter only by answering us). Without this, a node that is mostly queried,
-   * such as a bootstrap node, would never learn the nodes that query it. A querier near us (or
-   * into a nearly empty bucket) is pinged on its first query; a far one on its second, so
-   * passing lookups (and spoofed one-off queries) do not each draw a packet. Each address is
-   * pinged at most once per 15 minutes, remembered in a bounded map.
-   */
-  private maybeVerifyQuerier(fs: FamilyState, id: Buffer, from: PeerAddress): void {
-    if (!this.running || fs.table.get(id) !== undefined || !fs.table.hasRoomFor(id)) return;
-    if (!inAddressScope(this.addressScope, from.host)) return;
-    const key = `${from.host}|${from.port}`;
-    const now = this.clock.now();
-    const seen = this.queriers.get(key) ?? { queries: 0, pingedAt: undefined };
-    seen.queries++;
-    this.queriers.delete(key);
-    this.queriers.set(key, seen);
-    if (this.queriers.size > VERIFY_QUERIER_MEMORY) this.queriers.delete(this.queriers.keys().next().value!);
-    const atOnce =
-      fs.table.bucketsFromNearest(id) < VERIFY_QUERIER_AT_ONCE_NEAREST_BUCKETS || fs.table.bucketFill(id) < VERIFY_QUERIER_AT_ONCE_BELOW;
-    if (seen.queries < VERIFY_QUERIER_AFTER_QUERIES && !atOnce) return;
-    if (seen.pingedAt !== undefined && now - seen.pingedAt < VERIFY_QUERIER_EVERY_MS) return;
-    // Best effort: never queued behind our own queries, never more than a few at once, and
-    // only while most of the outgoing budget is free, so spoofed queriers cannot starve us.
-    if (this.verifying >= VERIFY_QUERIER_MAX_PENDING || this.budget.available() < VERIFY_QUERIER_BUDGET_RESERVE) return;
-    if (!this.budget.take()) return;
-    seen.pingedAt = now;
-    this.verifying++;
-    fs.socket
-      .query(from, { method: 'ping', id: this.idValue }, { signal: this.stopping.signal })
-      .then((result) => this.onAnswered(fs.family, result as QueryResult<Method>), () => undefined)
-      .finally(() => this.verifying--);
   }
 
   /** Per-IP token bucket on incoming queries; private and loopback sources exempt by default. */

@@ -13,6 +13,7 @@ import {
 } from './constants.js';
 import { formatIp, parseIp, unmapIp, type IpFamily } from './ip.js';
 import { cryptoRandom, randomInt, type RandomSource } from './random.js';
+import { PeerStoreError } from './errors.js';
 
 /**
  * What announce_peer stores and get_peers / scrape / sample_infohashes read: peers per
@@ -45,20 +46,11 @@ import { cryptoRandom, randomInt, type RandomSource } from './random.js';
  *   evicted swarm costs its peer count, at most maxPeersPerInfohash).
  *
  * Infohash buffers are copied: callers pass views into datagrams.
+ *
+ * Why this file is over 400 lines: the swarms, the expiry-ordered entry list, the per-source
+ * quotas and the sample cache are four views of one set of entries; every announce, eviction
+ * and expiry updates all four at once, and the caps above only hold if it does.
  */
-
-export type PeerStoreFailure = 'bad-infohash' | 'bad-peer' | 'bad-argument' | 'bad-option';
-
-export class PeerStoreError extends Error {
-  override readonly name = 'PeerStoreError';
-  readonly code = 'ERR_PEER_STORE';
-  constructor(
-    readonly reason: PeerStoreFailure,
-    detail: string,
-  ) {
-    super(`peer store: ${reason}: ${detail}`);
-  }
-}
 
 export interface PeerStoreOptions {
   clock?: Clock;

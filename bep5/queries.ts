@@ -1,6 +1,7 @@
 import { type BencodeDict, type Encodable } from './bencode.js';
 import { ID_BYTES, MAX_TOKEN_BYTES, MAX_WANT_ITEMS } from './constants.js';
-import { FieldError, optionalBytes, optionalFlag, optionalInt, optionalList, requireBytes, requireInt } from './fields.js';
+import { optionalFlag, optionalInt, optionalList, requireBytes, requireInt } from './fields.js';
+import { FieldError } from './errors.js';
 
 /**
  * The arguments (`a`) of every query we send or answer, typed, and their validation.

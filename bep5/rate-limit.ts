@@ -1,5 +1,6 @@
 import { systemClock, type Clock } from './clock.js';
 import { DEFAULT_RATE_LIMIT_MAX_KEYS } from './constants.js';
+import { RateLimitError } from './errors.js';
 
 /**
  * Token buckets: `burst` tokens at most, refilled continuously at `ratePerSecond`; an action
@@ -18,19 +19,6 @@ import { DEFAULT_RATE_LIMIT_MAX_KEYS } from './constants.js';
  *
  * A cost above `burst` can never be paid: take() returns false.
  */
-
-export type RateLimitFailure = 'bad-option' | 'bad-cost';
-
-export class RateLimitError extends Error {
-  override readonly name = 'RateLimitError';
-  readonly code = 'ERR_RATE_LIMIT';
-  constructor(
-    readonly reason: RateLimitFailure,
-    detail: string,
-  ) {
-    super(`rate limit: ${reason}: ${detail}`);
-  }
-}
 
 export interface RateBudgetOptions {
   /** Tokens added per second (0: no refill). */

@@ -1,7 +1,8 @@
 import { type BencodeDict, type Encodable } from './bencode.js';
-import { CompactError, decodeNodes, decodePeer, encodeNodes, encodePeer, type NodeInfo, type PeerAddress } from './compact.js';
+import { decodeNodes, decodePeer, encodeNodes, encodePeer, type NodeInfo, type PeerAddress } from './compact.js';
+import { CompactError, FieldError } from './errors.js';
 import { BLOOM_FILTER_BYTES, ID_BYTES, MAX_SAMPLE_INTERVAL_SECONDS, MAX_TOKEN_BYTES } from './constants.js';
-import { FieldError, getField, optionalBytes, optionalInt, optionalList, requireBytes } from './fields.js';
+import { getField, optionalBytes, optionalInt, optionalList, requireBytes } from './fields.js';
 import { type Method } from './queries.js';
 
 /**

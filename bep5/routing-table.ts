@@ -11,6 +11,7 @@ import { type AddressScope, inAddressScope } from './address-scope.js';
 import { parseIp, unmapIp } from './ip.js';
 import { commonPrefixBits, compareDistance, ID_BITS, isHexId, randomIdInRange } from './node-id.js';
 import { cryptoRandom, type RandomSource } from './random.js';
+import { RoutingTableError, type RoutingTableFailure } from './errors.js';
 
 /**
  * The BEP 5 routing table: pure bookkeeping (no sockets, no timers), time read from an injected
@@ -25,6 +26,11 @@ import { cryptoRandom, type RandomSource } from './random.js';
  * Trust. Only a node that answered one of our queries enters the table (BEP 5; BEP 43 read-only
  * nodes never answer, so they never enter). One entry per IP:port, one per ID; an established
  * entry is not displaced by a newcomer claiming its address or its ID until it has gone bad.
+ *
+ * Why this file is over 400 lines: buckets, replacement caches, the per-address and per-ID
+ * indexes and the good/questionable/bad rules must change together on every event; each rule
+ * reads and writes all of them, and the hostile-input tests (test/routing-table*.test.ts) hold
+ * them to one invariant set. Split, the invariants would hold only across module boundaries.
  */
 
 export interface Contact {
@@ -96,19 +102,6 @@ export interface BucketSnapshot {
 export interface RoutingTableJson {
   ownId: string;
   nodes: Array<{ id: string; host: string; port: number }>;
-}
-
-export type RoutingTableFailure = 'bad-option' | 'bad-json';
-
-export class RoutingTableError extends Error {
-  override readonly name = 'RoutingTableError';
-  readonly code = 'ERR_ROUTING_TABLE';
-  constructor(
-    readonly reason: RoutingTableFailure,
-    detail: string,
-  ) {
-    super(`routing table: ${reason}: ${detail}`);
-  }
 }
 
 /** A contact as stored: with its map keys, which never leave this module. */

@@ -3,6 +3,7 @@ import { systemClock, type Clock } from './clock.js';
 import { DEFAULT_TOKEN_ROTATE_MS, TOKEN_BYTES } from './constants.js';
 import { parseIp, unmapIp } from './ip.js';
 import { cryptoRandom, type RandomSource } from './random.js';
+import { TokenError } from './errors.js';
 
 /**
  * BEP 5 write tokens: what get_peers hands out and announce_peer must bring back, proving the
@@ -23,19 +24,6 @@ import { cryptoRandom, type RandomSource } from './random.js';
  *   token is past its lifetime: a fresh secret starts a new epoch and the previous is dropped.
  * - Comparison is constant-time, after a (public) length check.
  */
-
-export type TokenFailure = 'bad-host' | 'bad-option';
-
-export class TokenError extends Error {
-  override readonly name = 'TokenError';
-  readonly code = 'ERR_TOKEN';
-  constructor(
-    readonly reason: TokenFailure,
-    detail: string,
-  ) {
-    super(`token: ${reason}: ${detail}`);
-  }
-}
 
 export interface TokenIssuerOptions {
   clock?: Clock;

@@ -1,4 +1,5 @@
-import { BencodeDecodeError, decode, encode, type BencodeValue } from '../bep5/bencode.js';
+import { decode, encode, type BencodeValue } from '../bep5/bencode.js';
+import { BencodeDecodeError } from '../bep5/errors.js';
 import { getField, isDict } from '../bep5/fields.js';
 import {
   EXTENDED_HANDSHAKE_ID,

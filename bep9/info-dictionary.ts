@@ -1,5 +1,6 @@
-import { BencodeDecodeError, decode, type BencodeDict, type BencodeValue } from '../bep5/bencode.js';
-import { FieldError, getField, isDict, optionalBytes, optionalInt, requireBytes, requireInt } from '../bep5/fields.js';
+import { decode, type BencodeDict, type BencodeValue } from '../bep5/bencode.js';
+import { BencodeDecodeError, FieldError } from '../bep5/errors.js';
+import { getField, isDict, optionalBytes, optionalInt, requireBytes, requireInt } from '../bep5/fields.js';
 import { DEFAULT_MAX_LISTED_FILES, INFO_MAX_DEPTH, MAX_PATH_ELEMENTS, MAX_TEXT_BYTES } from './constants.js';
 import { displayText } from '../bep5/display-text.js';
 import { MetadataInvalidError } from './errors.js';

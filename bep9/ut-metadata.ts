@@ -1,5 +1,6 @@
-import { BencodeDecodeError, decode, encode, type BencodeValue } from '../bep5/bencode.js';
-import { FieldError, isDict, requireInt, optionalInt } from '../bep5/fields.js';
+import { decode, encode, type BencodeValue } from '../bep5/bencode.js';
+import { BencodeDecodeError, FieldError } from '../bep5/errors.js';
+import { isDict, requireInt, optionalInt } from '../bep5/fields.js';
 import {
   MAX_METADATA_PIECE_INDEX,
   MAX_UT_METADATA_HEADER_BYTES,

@@ -1,5 +1,6 @@
-import { BootstrapAddressError, DEFAULT_BOOTSTRAP, parseBootstrapEntry } from '../bep5/bootstrap.js';
-import { UsageError } from './usage-error.js';
+import { DEFAULT_BOOTSTRAP, parseBootstrapEntry } from '../bep5/bootstrap.js';
+import { BootstrapAddressError } from '../bep5/errors.js';
+import { UsageError } from './errors.js';
 
 export interface BootstrapOption {
   /** host:port entries for DhtNode (empty for `none`). */

@@ -1,10 +1,9 @@
 import { parseBootstrapEntry, resolveBootstrap } from '../bep5/bootstrap.js';
 import { type PeerAddress } from '../bep5/compact.js';
-import { type CrawlProgress } from '../crawler/crawler.js';
+import { type CrawlProgress } from '../crawler/crawler-types.js';
 import { type BootstrapOption, parseBootstrapOption } from './bootstrap-option.js';
-import { CommandError } from './command-error.js';
+import { CommandError, UsageError } from './errors.js';
 import { count, duration } from './status-line.js';
-import { UsageError } from './usage-error.js';
 
 /** What the crawling commands (crawl, measure) share: their bootstrap list and their status line. */
 

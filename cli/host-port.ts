@@ -1,6 +1,6 @@
 import { type PeerAddress } from '../bep5/compact.js';
 import { normalizeHost } from '../bep5/ip.js';
-import { UsageError } from './usage-error.js';
+import { UsageError } from './errors.js';
 
 /** Parses `1.2.3.4:6881` or `[::1]:6881` (IP literals only; host names are resolved elsewhere). */
 export function parseHostPort(text: string): PeerAddress {

@@ -1,12 +1,12 @@
 import { join, resolve } from 'node:path';
-import { IndexKeys, InvalidPrefixError, prefixFromEnv, validatePrefix } from '../indexer/keys.js';
+import { InvalidPrefixError } from '../indexer/errors.js';
+import { IndexKeys, prefixFromEnv, validatePrefix } from '../indexer/keys.js';
 import { connectRedis, type RedisConnection } from '../redis/connection.js';
 import { RedisConnectError } from '../redis/errors.js';
 import { MigrationLockBusyError, MigrationLockLostError, MigrationTargetError, SchemaOutdatedError, SchemaTooNewError } from '../migrations/errors.js';
-import { CommandError } from './command-error.js';
+import { CommandError, UsageError } from './errors.js';
 import { CLI_REDIS_CONNECT_TIMEOUT_MS, CLI_REDIS_DISCONNECT_TIMEOUT_MS, REDIS_UNREACHABLE_HINT } from './constants.js';
 import { defaultDataDir } from './node-options.js';
-import { UsageError } from './usage-error.js';
 
 /**
  * Options and start-up shared by every command that uses the Redis index (migrate, workers,
@@ -122,6 +122,21 @@ export async function openIndex(
     return { connection, keys, dataDir };
   } catch (err) {
     throw toCommandError(err);
+  }
+}
+
+/**
+ * Runs `use` on the open index, then closes the connection. Typed index errors, from opening or
+ * from `use`, become one-line CommandErrors.
+ */
+export async function withIndex<T>(values: IndexOptionValues, use: (index: OpenIndex) => Promise<T>): Promise<T> {
+  const index = await openIndex(values);
+  try {
+    return await use(index);
+  } catch (err) {
+    throw toCommandError(err);
+  } finally {
+    await index.connection.close();
   }
 }
 

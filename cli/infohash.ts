@@ -1,5 +1,6 @@
-import { InfohashError, type ParsedInfohash, parseInfohash as parse } from '../bep5/infohash.js';
-import { UsageError } from './usage-error.js';
+import { type ParsedInfohash, parseInfohash as parse } from '../bep5/infohash.js';
+import { InfohashError } from '../bep5/errors.js';
+import { UsageError } from './errors.js';
 
 export type { ParsedInfohash };
 

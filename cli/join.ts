@@ -1,7 +1,7 @@
 import { KrpcAbortError } from '../bep5/errors.js';
 import { type DhtNode } from '../bep5/node.js';
 import { type BootstrapOption } from './bootstrap-option.js';
-import { CommandError } from './command-error.js';
+import { CommandError } from './errors.js';
 import { NO_BOOTSTRAP_ANSWER_HINT } from './constants.js';
 
 /**

@@ -1,5 +1,11 @@
-import { type DhtNode, type Family } from '../bep5/node.js';
+import { type DhtNode } from '../bep5/node.js';
+import { type Family } from '../bep5/node-types.js';
 import { StatusLine, type StatusStream, count, duration } from './status-line.js';
+
+/** The get_peers queries `node` sent over `family`: the "nodes queried" that peers and announce report. */
+export function getPeersSent(node: DhtNode, family: Family): number {
+  return node.stats().families[`ipv${family}`]?.socket.queriesOut['get_peers'] ?? 0;
+}
 
 /**
  * The live status of a one-shot command's lookup (peers, announce): its phase, queries sent

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { CommandError } from './command-error.js';
 import { COMMANDS } from './command-table.js';
-import { UsageError } from './usage-error.js';
+import { CommandError, UsageError } from './errors.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -53,8 +52,9 @@ async function main(argv: string[]): Promise<number> {
 try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (err) {
-  if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-    process.stderr.write(`dhtscope: ${(err as Error).message}\n`);
+  // defineCommand turns parseArgs' errors into UsageErrors.
+  if (err instanceof UsageError) {
+    process.stderr.write(`dhtscope: ${err.message}\n`);
     process.exitCode = 2;
   } else if (err instanceof CommandError) {
     const name = process.argv[2];

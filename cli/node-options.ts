@@ -3,9 +3,9 @@ import { join, resolve } from 'node:path';
 import { type PeerAddress } from '../bep5/compact.js';
 import { ipFamily, isLoopback, isPrivate, normalizeHost } from '../bep5/ip.js';
 import { type AddressScope } from '../bep5/address-scope.js';
-import { DhtNode, type Family } from '../bep5/node.js';
-import { CommandError } from './command-error.js';
-import { UsageError } from './usage-error.js';
+import { DhtNode } from '../bep5/node.js';
+import { type Family } from '../bep5/node-types.js';
+import { CommandError, UsageError } from './errors.js';
 
 /** Option parsing and start-up shared by the commands that run a DhtNode (node, peers, announce). */
 
@@ -21,6 +21,13 @@ export function parseBindHost(value: string | undefined, fallback = '0.0.0.0'): 
   const family = host === undefined ? undefined : ipFamily(host);
   if (host === undefined || family === undefined) throw new UsageError(`--host must be an IPv4 or IPv6 address, got "${text}"`);
   return { host, family };
+}
+
+/** `--host` of a command that is IPv4 only (`who`: "the crawler" or the command's name). */
+export function parseIpv4BindHost(value: string | undefined, fallback: string, who: string): BindHost {
+  const bind = parseBindHost(value, fallback);
+  if (bind.family !== 4) throw new UsageError(`--host must be an IPv4 address (${who} is IPv4 only), got "${value}"`);
+  return bind;
 }
 
 /**
@@ -52,6 +59,12 @@ export function parseTimeoutSeconds(value: string | undefined, fallbackSeconds: 
   const seconds = Number(value);
   if (value.trim() === '' || !Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`${option} must be a positive number of seconds, got "${value}"`);
   return Math.round(seconds * 1000);
+}
+
+/** A file option (`--out`, `--ground-truth`): an absolute path, `fallback()` when not given; empty is refused. */
+export function parseFileOption(value: string | undefined, option: string, fallback: () => string): string {
+  if (value === '') throw new UsageError(`${option} needs a file name`);
+  return value !== undefined ? resolve(value) : fallback();
 }
 
 /** `$DHTSCOPE_DATA_DIR`, else `~/.dhtscope`. */
@@ -123,6 +136,25 @@ export function onTerminate(handler: (signal: NodeJS.Signals) => void): () => vo
   };
 }
 
+/**
+ * SIGINT or SIGTERM: the first calls `stop`; another exits at once (status 1) after writing
+ * `again(signal)` to stderr, for a user who will not wait for a clean stop. One within
+ * `sameStopMs` of the first is ignored instead: a terminal or timeout(1) signals the whole
+ * process group, so one stop can arrive twice. Returns the unsubscribe.
+ */
+export function onStopSignal(stop: (signal: NodeJS.Signals) => void, again: (signal: NodeJS.Signals) => string, options: { sameStopMs?: number } = {}): () => void {
+  let firstAt: number | undefined;
+  return onTerminate((signal) => {
+    if (firstAt !== undefined) {
+      if (performance.now() - firstAt < (options.sameStopMs ?? 0)) return;
+      process.stderr.write(again(signal));
+      process.exit(1);
+    }
+    firstAt = performance.now();
+    stop(signal);
+  });
+}
+
 /** An abort signal for the whole command: fires after `timeoutMs`, or on SIGINT/SIGTERM. */
 export function commandSignal(timeoutMs: number): { signal: AbortSignal; timedOut: () => boolean; interrupted: () => boolean; dispose: () => void } {
   const interrupt = new AbortController();
@@ -136,14 +168,13 @@ export function commandSignal(timeoutMs: number): { signal: AbortSignal; timedOu
   };
 }
 
-/** The parseArgs options every command that starts a node shares (node, peers, announce, crawl, measure). */
+/** The parseArgs options every command that starts a node shares (node, peers, announce, crawl, measure, workers, run). */
 export const NODE_COMMAND_OPTIONS = {
   bootstrap: { type: 'string' },
   host: { type: 'string' },
   json: { type: 'boolean' },
   'allow-private': { type: 'boolean' },
   'allow-loopback': { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
 /**

@@ -1,4 +1,4 @@
-import { UsageError } from './usage-error.js';
+import { UsageError } from './errors.js';
 
 /** Numeric option parsers shared by the commands (crawl, measure, testnet, run, prune, workers). */
 

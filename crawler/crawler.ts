@@ -4,28 +4,18 @@ import { type Clock, systemClock } from '../bep5/clock.js';
 import { type NodeInfo, type PeerAddress } from '../bep5/compact.js';
 import { KrpcRemoteError, KrpcInvalidReplyError, KrpcTimeoutError } from '../bep5/errors.js';
 import { type AddressScope, inAddressScope } from '../bep5/address-scope.js';
-import { type KrpcSocket, type QueryResult } from '../bep5/krpc-socket.js';
-import { type DhtNode } from '../bep5/node.js';
-import { idToHex, randomIdInRange } from '../bep5/node-id.js';
-import { type RandomSource, cryptoRandom, randomInt } from '../bep5/random.js';
+import { type KrpcSocket } from '../bep5/krpc-socket.js';
+import { type QueryResult } from '../bep5/krpc-socket-types.js';
+import { idToHex } from '../bep5/node-id.js';
+import { type RandomSource, cryptoRandom } from '../bep5/random.js';
 import { RateBudget, TokenBucketLimiter } from '../bep5/rate-limit.js';
-import {
-  CRAWL_DEFAULT_INFLIGHT,
-  CRAWL_DEFAULT_GET_PEERS_RATE,
-  CRAWL_DEFAULT_PER_IP_RATE,
-  CRAWL_DEFAULT_RATE,
-  CRAWL_MAX_TIMEOUT_MS,
-  CRAWL_RETRY_TIMEOUT_FACTOR,
-  CRAWL_MIN_TIMEOUT_MS,
-  CRAWL_NEIGHBOURHOOD_SHARE,
-  CRAWL_SINK_POLL_MS,
-  CRAWL_CLIENT_NO_BEP51_AFTER,
-  CRAWL_MAX_SAMPLES_PER_SWEEP,
-} from './constants.js';
-import { type Discovery, type DiscoverySink } from './discovery.js';
+import { CRAWL_DEFAULT_INFLIGHT, CRAWL_DEFAULT_GET_PEERS_RATE, CRAWL_DEFAULT_PER_IP_RATE, CRAWL_DEFAULT_RATE, CRAWL_MAX_TIMEOUT_MS, CRAWL_RETRY_TIMEOUT_FACTOR, CRAWL_MIN_TIMEOUT_MS, CRAWL_SINK_POLL_MS, CRAWL_CLIENT_NO_BEP51_AFTER, CRAWL_MAX_SAMPLES_PER_SWEEP } from './constants.js';
+import { type Discovery } from './discovery.js';
 import { ClientBep51Stats } from './client-bep51.js';
 import { MAX_VERSIONS, NODE_FLAG, NodeIndex, SWEEP_FLAGS, ipv4ToNumber } from './node-index.js';
 import { RttTracker } from './rtt-tracker.js';
+import { TargetChooser } from './target-chooser.js';
+import { type CrawlProgress, type CrawlerEvents, type CrawlerOptions, type SweepSummary } from './crawler-types.js';
 
 /**
  * The crawler: sweeps the ID space so that every node is queried about once per sweep, with
@@ -33,66 +23,13 @@ import { RttTracker } from './rtt-tracker.js';
  * sample_infohashes; find_node for nodes without BEP 51). It is a polite node: it uses a
  * real node's identity (which answers every query), paces itself globally and per IP, and
  * asks each node for peers only of infohashes that node said it stores.
+ *
+ * Why this file is over 400 lines: a visit's whole life (pick, pace, send, and what each kind of
+ * answer or silence means for the node, its client version and the sweep) is one state machine
+ * over the typed arrays of node-index.ts; split, its rules would be spread over modules that
+ * each see half of a node's flags. The parts with their own job are elsewhere: target choice
+ * (target-chooser.ts), per-client BEP 51 learning (client-bep51.ts), timeouts (rtt-tracker.ts).
  */
-
-export interface CrawlerOptions {
-  /** The crawler's node: its socket and ID are used; it must be started. */
-  node: DhtNode;
-  /** Where to start (resolved addresses). */
-  bootstrap: PeerAddress[];
-  /** Queries per second, all kinds together. */
-  rate?: number;
-  /** Queries in flight at once. */
-  maxInflight?: number;
-  /** Queries per second to one IP address. */
-  perIpRate?: number;
-  /** get_peers queries per second for newly seen infohashes; 0 turns peer discovery off. */
-  getPeersRate?: number;
-  /**
-   * Which learned addresses may be visited (bep5/address-scope.ts); default: the node's scope.
-   * Contacts outside it are skipped and counted, never sent to.
-   */
-  addressScope?: AddressScope;
-  /** How targets are chosen (see chooseTarget). */
-  strategy?: 'coverage' | 'random';
-  sink?: DiscoverySink;
-  clock?: Clock;
-  random?: RandomSource;
-}
-
-export interface CrawlProgress {
-  sweep: number;
-  known: number;
-  answered: number;
-  queued: number;
-  inflight: number;
-  queriesSent: number;
-  rps: number;
-  infohashes: number;
-  peers: number;
-  elapsedMs: number;
-  /** True while the sink is saturated and the crawler holds new queries (backpressure). */
-  pausedForSink: boolean;
-  /** Time spent holding for the sink (ms, all sweeps). */
-  sinkPausedMs: number;
-  /** sample_infohashes queries sent (the rest of queriesSent: find_node, get_peers). */
-  samplesAsked: number;
-  /** Contacts heard of at addresses outside the address scope (private, bogon): never queried. */
-  skippedContacts: number;
-}
-
-export interface SweepSummary extends CrawlProgress {
-  /** Nodes that answered in this sweep. */
-  answeredThisSweep: number;
-  failedThisSweep: number;
-  bep51: number;
-  noBep51: number;
-}
-
-/** Progress is polled with progress() (a status line reads it once a second). */
-export interface CrawlerEvents {
-  'sweep-done': [SweepSummary];
-}
 
 interface Job {
   kind: 'visit' | 'bootstrap' | 'peers';
@@ -129,9 +66,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
   private sweepNumber = 0;
   private readonly startedAt: number;
   private wake: (() => void) | undefined;
-  /** Known nodes per prefix of `depth` bits: where the map of the ID space is still thin. */
-  private depth = 4;
-  private prefixCounts = new Uint32Array(1 << 4);
+  private readonly targets: TargetChooser;
 
   constructor(private readonly o: CrawlerOptions) {
     super();
@@ -148,6 +83,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     this.maxInflight = o.maxInflight ?? CRAWL_DEFAULT_INFLIGHT;
     this.addressScope = o.addressScope ?? o.node.addressScope;
     this.startedAt = this.clock.now();
+    this.targets = new TargetChooser(this.nodes, this.random, o.strategy ?? 'coverage');
     // Passive: what others ask of or announce to our node is also a discovery.
     o.node.on('announce', ({ infoHash, peer }) => this.noteInfohash(infoHash, `${peer.host}:${peer.port}`, 'announce_peer'));
     o.node.on('get-peers', ({ infoHash, from }) => this.noteInfohash(infoHash, `${from.host}:${from.port}`, 'get_peers'));
@@ -346,7 +282,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     }
     if (job.kind === 'bootstrap') {
       this.socket
-        .query(job.address!, { method: 'find_node', id: ownId, target: this.randomTarget() }, { timeoutMs })
+        .query(job.address!, { method: 'find_node', id: ownId, target: this.targets.random() }, { timeoutMs })
         .then((r) => this.onNodes(-1, r.reply.nodes, r as QueryResult<'find_node'>), () => undefined)
         .finally(done);
       return;
@@ -354,7 +290,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     const index = job.index;
     this.nodes.setFlag(index, NODE_FLAG.QUERIED);
     const to = { host: this.nodes.host(index), port: this.nodes.ports[index]! };
-    const target = this.chooseTarget(index);
+    const target = this.targets.forVisit(index);
     const method = this.visitMethod(index);
     // A second chance (a retry, the find_node after a silent sample, a re-sample) waits longer:
     // the node may only have been slow, and on a busy machine loopback replies are slow too.
@@ -474,30 +410,6 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     this.clients.record(this.nodes.version[index]!, (f & NODE_FLAG.BEP51) !== 0);
   }
 
-  /**
-   * The target for a visit. A node's table knows its own neighbourhood best, so most visits
-   * ask for that (the reply is the node's nearest neighbours); the rest ask for a random ID in
-   * the thinnest of two random prefixes, which carries discovery across regions that
-   * neighbourhood queries alone never connect.
-   */
-  private chooseTarget(index: number): Buffer {
-    if (this.o.strategy === 'random') return this.randomTarget();
-    const id = this.nodes.id(index);
-    if (randomInt(this.random, 1000) < CRAWL_NEIGHBOURHOOD_SHARE * 1000) {
-      return randomIdInRange(id, Math.min(159, this.depth + 4), this.random);
-    }
-    const a = randomInt(this.random, this.prefixCounts.length);
-    const b = randomInt(this.random, this.prefixCounts.length);
-    const thin = this.prefixCounts[a]! <= this.prefixCounts[b]! ? a : b;
-    const prefix = Buffer.alloc(20);
-    prefix.writeUInt32BE((thin << (32 - this.depth)) >>> 0, 0);
-    return randomIdInRange(prefix, this.depth, this.random);
-  }
-
-  private randomTarget(): Buffer {
-    return this.random.bytes(20);
-  }
-
   private onNodes(index: number, found: NodeInfo[], result: QueryResult<'find_node'>): void {
     const at = Date.now();
     this.rtt.add(result.rttMs);
@@ -543,22 +455,10 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     if (id.equals(this.o.node.id)) return -1;
     const { index, added } = this.nodes.add(id, ip, port);
     if (added) {
-      this.countPrefix(id);
+      this.targets.noteNode(id);
       if (queue) this.visitQueue.push(index);
     }
     return index;
-  }
-
-  private countPrefix(id: Buffer): void {
-    // Grow the depth with the network, so a prefix holds a handful of nodes.
-    const wanted = Math.max(4, Math.min(16, Math.floor(Math.log2(Math.max(1, this.nodes.size / 8)))));
-    if (wanted > this.depth) {
-      this.depth = wanted;
-      this.prefixCounts = new Uint32Array(1 << wanted);
-      for (let i = 0; i < this.nodes.size; i++) this.prefixCounts[this.nodes.ids.readUInt32BE(i * 20) >>> (32 - wanted)]!++;
-      return;
-    }
-    this.prefixCounts[id.readUInt32BE(0) >>> (32 - this.depth)]!++;
   }
 
   private onSample(index: number, result: QueryResult<'sample_infohashes'>): void {

@@ -59,6 +59,20 @@ export function validateDiscovery(e: unknown): Discovery | null {
   }
 }
 
+/**
+ * A batch of untrusted events, validated: the valid ones normalised, in order, and how many
+ * were dropped. A malformed event costs the batch nothing else; the index counts the dropped
+ * ones (`events:invalid`), so the caller passes `invalid` on with the events.
+ */
+export function validateDiscoveries(raw: readonly unknown[]): { events: Discovery[]; invalid: number } {
+  const events: Discovery[] = [];
+  for (const e of raw) {
+    const valid = validateDiscovery(e);
+    if (valid !== null) events.push(valid);
+  }
+  return { events, invalid: raw.length - events.length };
+}
+
 /** Where discoveries go. `write` must not block the crawl; `close` flushes. */
 export interface DiscoverySink {
   write(event: Discovery): void;

@@ -1,4 +1,5 @@
 import { isCanonicalHexId } from '../bep5/node-id.js';
+import { InvalidCursorError } from './errors.js';
 
 /**
  * Paging cursors over the index's sorted sets (recent, popular, an infohash's peers).
@@ -30,14 +31,8 @@ const FORMAT_VERSION = 1;
 /** A cursor is at most this long: a 40-hex member or a 64-character address fits easily. */
 export const MAX_CURSOR_LENGTH = 256;
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
-/** What apply-batch accepts as a peer address: printable, no spaces, 3–64 characters. */
+/** What a Discovery may hold as a peer address (crawler/discovery.ts): printable, no spaces, 3–64 characters. */
 const ADDRESS = /^[\x21-\x7e]{3,64}$/;
-
-/** The cursor text is not one this code wrote (or not for this list); `message` says why. */
-export class InvalidCursorError extends Error {
-  override readonly name = 'InvalidCursorError';
-  readonly code = 'ERR_BAD_CURSOR';
-}
 
 export function encodeCursor(cursor: Cursor): string {
   return Buffer.from(JSON.stringify([FORMAT_VERSION, cursor.kind, cursor.score, cursor.member]), 'utf8').toString('base64url');

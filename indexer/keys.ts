@@ -1,6 +1,7 @@
 import { MAX_TOKEN_CHARS } from './metadata-constants.js';
 import { TOKEN_RE } from './search-tokens.js';
 import { isCanonicalHexId } from '../bep5/node-id.js';
+import { InvalidPrefixError } from './errors.js';
 
 /**
  * The Redis key layout of the dhtscope index (documented key by key in indexer/SCHEMA.md).
@@ -17,14 +18,6 @@ export const DEFAULT_PREFIX = 'dhtscope';
 /** Letters, digits and `_ . : -`; no braces (they would change the hash tag), 1–64 chars. */
 const PREFIX_RE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
 const LABEL_RE = /^[A-Za-z0-9_.-]{1,40}$/;
-
-export class InvalidPrefixError extends Error {
-  override readonly name = 'InvalidPrefixError';
-  readonly code = 'ERR_REDIS_PREFIX';
-  constructor(prefix: string) {
-    super(`invalid Redis key prefix ${JSON.stringify(prefix)}: use 1-64 of A-Z a-z 0-9 _ . : - (no braces)`);
-  }
-}
 
 /** The prefix from `DHTSCOPE_REDIS_PREFIX`, else the default; validated. */
 export function prefixFromEnv(env: NodeJS.ProcessEnv = process.env): string {

@@ -30,7 +30,7 @@ export const MAX_FILE_PATH_ELEMENTS = 32;
  */
 export const MAX_FILES_JSON_BYTES = 32 * 1024;
 
-/** Longest peer label stored with a fetch (`ip:port`, `[v6]:port`): as apply-batch accepts addresses. */
+/** Longest peer label stored with a fetch (`ip:port`, `[v6]:port`): as a Discovery's addresses are checked (crawler/discovery.ts). */
 export const MAX_PEER_LABEL_CHARS = 64;
 
 /**

@@ -1,10 +1,9 @@
-import { SchemaMismatchError } from './apply-batch.js';
 import { type IndexKeys, SCHEMA_VERSION } from './keys.js';
 import { type RedisClient } from '../redis/client.js';
 import { LuaScript } from '../redis/lua-script.js';
 import { multiResults } from './multi-results.js';
 import { DEFAULT_RETRY_POLICY, MAX_CANDIDATES, type MetadataRetryPolicy } from './metadata-constants.js';
-import { checkInfohash, InfohashNotIndexedError, MetadataInputError } from './metadata-errors.js';
+import { checkInfohash, InfohashNotIndexedError, MetadataInputError, SchemaMismatchError } from './errors.js';
 
 /**
  * Which infohashes still need their metadata fetched, and what happened to the fetches that
@@ -78,35 +77,7 @@ function resolvePolicy(partial: Partial<MetadataRetryPolicy> | undefined): Metad
   return p;
 }
 
-const FAILURE_LUA = `#!lua
--- KEYS: 1 schema version, 2 infohash hash, 3 metadata hash, 4 fetch attempts hash, 5 wait set.
--- ARGV: 1 version, 2 hex, 3 code, 4 at, 5 base delay, 6 max delay, 7 max attempts,
--- 8 give-up period, 9 retain, 10 wait cap (times in ms, as strings).
-local version = redis.call('GET', KEYS[1]) or '0'
-if version ~= ARGV[1] then return {-1, version} end
-if redis.call('EXISTS', KEYS[2]) == 0 then return {-2} end
-if redis.call('EXISTS', KEYS[3]) == 1 then return {0, 'has-metadata', 0, '', 0} end
-local cur = redis.call('HMGET', KEYS[4], 'lastAttemptAt', 'attempts', 'nextAttemptAt', 'gaveUp')
-if cur[1] == ARGV[4] then return {0, 'duplicate', tonumber(cur[2]), cur[3], tonumber(cur[4])} end
-local at = tonumber(ARGV[4])
-local attempts = redis.call('HINCRBY', KEYS[4], 'attempts', 1)
-local gaveUp, nextAt = 0, 0
-if attempts >= tonumber(ARGV[7]) then
-  gaveUp, nextAt = 1, at + tonumber(ARGV[8])
-else
-  nextAt = at + math.min(tonumber(ARGV[6]), tonumber(ARGV[5]) * 2 ^ (attempts - 1))
-end
-local nextStr = string.format('%.0f', nextAt)
-redis.call('HSETNX', KEYS[4], 'firstFailedAt', ARGV[4])
-redis.call('HSET', KEYS[4], 'lastAttemptAt', ARGV[4], 'lastError', ARGV[3], 'nextAttemptAt', nextStr, 'gaveUp', gaveUp)
-redis.call('PEXPIRE', KEYS[4], string.format('%.0f', math.max(1, nextAt - at + tonumber(ARGV[9]))))
-redis.call('ZADD', KEYS[5], nextStr, ARGV[2])
-local n = redis.call('ZCARD', KEYS[5])
-local cap = tonumber(ARGV[10])
-if n > cap then redis.call('ZREMRANGEBYRANK', KEYS[5], 0, n - cap - 1) end
-return {1, 'recorded', attempts, nextStr, gaveUp}
-`;
-const failureScript = new LuaScript(FAILURE_LUA);
+const failureScript = LuaScript.fromFile(new URL('./lua/fetch-failure.lua', import.meta.url));
 
 /**
  * Records a failed metadata fetch of `infohash` and schedules its retry (or gives up on it
@@ -180,34 +151,7 @@ export async function needsMetadata(redis: RedisClient, keys: IndexKeys, infohas
  * KEYS: 1 popular, 2 metadata registry, 3 wait set. ARGV: 1 now (ms), 2 how many.
  * Read-only. `popular` is capped (10,000 by default), so both set operations are bounded.
  */
-const CANDIDATES_LUA = `#!lua flags=no-writes
-local now, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
-local out = {}
--- Never tried: in popular, without metadata, not waiting. ZDIFF answers in ascending score
--- order, so the best are at the end.
-local fresh = redis.call('ZDIFF', 3, KEYS[1], KEYS[2], KEYS[3], 'WITHSCORES')
-local stop = math.max(1, #fresh - 2 * limit + 1)
-for i = #fresh - 1, stop, -2 do out[#out + 1] = {fresh[i], tonumber(fresh[i + 1]), 0} end
--- Due again: in popular and in wait with a time already past (scored by that time here).
-local waiting = redis.call('ZINTER', 2, KEYS[1], KEYS[3], 'WEIGHTS', 0, 1, 'WITHSCORES')
-for i = 1, #waiting, 2 do
-  if tonumber(waiting[i + 1]) <= now and not redis.call('ZSCORE', KEYS[2], waiting[i]) then
-    out[#out + 1] = {waiting[i], tonumber(redis.call('ZSCORE', KEYS[1], waiting[i])), 1}
-  end
-end
-table.sort(out, function(x, y)
-  if x[2] ~= y[2] then return x[2] > y[2] end
-  return x[1] < y[1]
-end)
-local flat = {}
-for i = 1, math.min(limit, #out) do
-  flat[#flat + 1] = out[i][1]
-  flat[#flat + 1] = tostring(out[i][2])
-  flat[#flat + 1] = out[i][3]
-end
-return flat
-`;
-const candidatesScript = new LuaScript(CANDIDATES_LUA);
+const candidatesScript = LuaScript.fromFile(new URL('./lua/fetch-candidates.lua', import.meta.url));
 
 /**
  * Up to `limit` infohashes to fetch metadata for now, most live peers first: from `popular`,

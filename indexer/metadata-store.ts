@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { displayText } from '../bep5/display-text.js';
-import { canonicalJson, SchemaMismatchError } from './apply-batch.js';
 import { type IndexKeys, SCHEMA_VERSION } from './keys.js';
 import { type RedisClient } from '../redis/client.js';
 import { LuaScript } from '../redis/lua-script.js';
@@ -15,7 +14,7 @@ import {
   SEARCH_POSTINGS_CAP,
   STORE_CONFLICT_RETRIES,
 } from './metadata-constants.js';
-import { checkInfohash, InfohashNotIndexedError, MetadataInputError, MetadataStoreConflictError } from './metadata-errors.js';
+import { checkInfohash, InfohashNotIndexedError, MetadataInputError, MetadataStoreConflictError, SchemaMismatchError } from './errors.js';
 import { tokenizeName } from './search-tokens.js';
 
 /**
@@ -159,6 +158,24 @@ interface MetadataRecord {
   digest: string;
 }
 
+/**
+ * JSON with object keys sorted at every level: equal content, equal text, so a record's digest
+ * does not depend on the order its fields were built in.
+ */
+function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') {
+    const s = JSON.stringify(value);
+    return s === undefined ? 'null' : s;
+  }
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const obj = value as Record<string, unknown>;
+  const parts = Object.keys(obj)
+    .filter((k) => obj[k] !== undefined)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`);
+  return `{${parts.join(',')}}`;
+}
+
 /** Validates the input and builds the hash's fields, the tokens and the digest. Pure; exported for tests. */
 export function metadataRecord(summary: MetadataInput, opts: StoreMetadataOptions): MetadataRecord {
   need(summary !== null && typeof summary === 'object', 'summary must be an object');
@@ -208,41 +225,7 @@ export function metadataRecord(summary: MetadataInput, opts: StoreMetadataOption
 // ---------------------------------------------------------------------------------------
 // The script
 
-const STORE_LUA = `#!lua
--- KEYS: 1 schema version, 2 infohash hash, 3 metadata hash, 4 fetched registry, 5 fetch
--- attempts hash, 6 wait set, then the old tokens' posting lists (a.nOld of them), then the
--- new tokens' (one per a.tokens entry). ARGV[1]: JSON (times as strings).
-local a = cjson.decode(ARGV[1])
-local version = redis.call('GET', KEYS[1]) or '0'
-if version ~= a.v then return {-1, version} end
-if redis.call('EXISTS', KEYS[2]) == 0 then return {-2, ''} end
-local cur = redis.call('HMGET', KEYS[3], 'tokens', 'digest', 'fetchedAt')
-if cur[3] and tonumber(cur[3]) > tonumber(a.fetchedAt) then return {0, 'stale'} end
-if cur[2] == a.digest then return {0, 'unchanged'} end
--- The old tokens we were told about must still be the stored ones (their keys are declared).
-if (cur[1] or '') ~= a.old then return {-3, ''} end
-
-local score = tonumber(redis.call('HGET', KEYS[2], 'peers') or '0') or 0
-local first = 6 + a.nOld
-local keep = {}
-for i = 1, #a.tokens do keep[KEYS[first + i]] = true end
-for i = 1, a.nOld do
-  if not keep[KEYS[6 + i]] then redis.call('ZREM', KEYS[6 + i], a.hex) end
-end
-for i = 1, #a.tokens do
-  local k = KEYS[first + i]
-  redis.call('ZADD', k, score, a.hex)
-  local n = redis.call('ZCARD', k)
-  if n > a.cap then redis.call('ZREMRANGEBYRANK', k, 0, n - a.cap - 1) end
-end
-redis.call('DEL', KEYS[3])
-redis.call('HSET', KEYS[3], unpack(a.fields))
-redis.call('ZADD', KEYS[4], a.fetchedAt, a.hex)
-redis.call('DEL', KEYS[5])
-redis.call('ZREM', KEYS[6], a.hex)
-return {1, ''}
-`;
-const storeScript = new LuaScript(STORE_LUA);
+const storeScript = LuaScript.fromFile(new URL('./lua/store-metadata.lua', import.meta.url));
 
 /** The tokens a stored record is indexed under ('' when none). */
 function splitTokens(field: string | null): string[] {

@@ -1,4 +1,4 @@
-import { SchemaMismatchError } from './apply-batch.js';
+import { SchemaMismatchError } from './errors.js';
 import { type IndexKeys, SCHEMA_VERSION } from './keys.js';
 import { type RedisClient } from '../redis/client.js';
 import { LuaScript } from '../redis/lua-script.js';
@@ -45,43 +45,7 @@ export interface PruneResult {
   dryRun: boolean;
 }
 
-/** Indexes into KEYS (1-based) that the script relies on. */
-const K = { version: 1, infohashes: 2, recent: 3, popular: 4, fetched: 5, wait: 6, totals: 7 } as const;
-
-const PRUNE_LUA = `#!lua
--- KEYS: 1 schema version, 2 registry (infohash → last seen), 3 recent, 4 popular, 5 metadata
--- fetched, 6 metadata wait, 7 totals, then per candidate (hash, sources, peers, meta, fetch)
--- and its name's posting lists, referenced by index from ARGV[1] (JSON; scores as strings).
-local plan = cjson.decode(ARGV[1])
-local version = redis.call('GET', KEYS[${K.version}]) or '0'
-if version ~= plan.v then return {-1, version} end
-local pruned, conflicts = 0, 0
-for _, c in ipairs(plan.c) do
-  local score = redis.call('ZSCORE', KEYS[${K.infohashes}], c.h)
-  local cur = redis.call('HMGET', KEYS[c.k[1]], 'last')
-  local tokens = redis.call('HGET', KEYS[c.k[4]], 'tokens') or ''
-  if score and score ~= c.s then
-    conflicts = conflicts + 1 -- seen again since it was picked
-  elseif score and cur[1] and tonumber(cur[1]) > tonumber(score) then
-    -- The registry lags the hash (an older writer during migration 4): repair, keep.
-    redis.call('ZADD', KEYS[${K.infohashes}], 'GT', cur[1], c.h)
-    conflicts = conflicts + 1
-  elseif tokens ~= c.t then
-    conflicts = conflicts + 1 -- metadata stored since it was picked
-  else
-    redis.call('DEL', KEYS[c.k[1]], KEYS[c.k[2]], KEYS[c.k[3]], KEYS[c.k[4]], KEYS[c.k[5]])
-    for _, g in ipairs({${K.infohashes}, ${K.recent}, ${K.popular}, ${K.fetched}, ${K.wait}}) do
-      redis.call('ZREM', KEYS[g], c.h)
-    end
-    for _, p in ipairs(c.p) do redis.call('ZREM', KEYS[p], c.h) end
-    if score then pruned = pruned + 1 end
-  end
-end
-if pruned > 0 then redis.call('HINCRBY', KEYS[${K.totals}], 'infohashes:pruned', pruned) end
-return {pruned, conflicts}
-`;
-
-export const pruneScript = new LuaScript(PRUNE_LUA);
+export const pruneScript = LuaScript.fromFile(new URL('./lua/prune.lua', import.meta.url));
 
 /** How many infohashes the rules would remove now. */
 export async function countPrunable(redis: RedisClient, opts: Pick<PruneOptions, 'keys' | 'seenBefore' | 'maxInfohashes'>): Promise<{ prunable: number; total: number }> {
@@ -115,6 +79,7 @@ export async function pickCandidates(redis: RedisClient, keys: IndexKeys, n: num
 /** Removes the candidates that are still as picked; returns how many went and how many had changed. */
 export async function pruneCandidates(redis: RedisClient, keys: IndexKeys, candidates: readonly PruneCandidate[]): Promise<{ pruned: number; conflicts: number }> {
   if (candidates.length === 0) return { pruned: 0, conflicts: 0 };
+  // The first seven KEYS in the order lua/prune.lua's header lists them.
   const list = [keys.schemaVersion, keys.infohashes, keys.recent, keys.popular, keys.metadataFetched, keys.metadataWait, keys.totals];
   const index = new Map<string, number>();
   const add = (key: string): number => {

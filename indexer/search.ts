@@ -41,48 +41,14 @@ export interface SearchResult {
   ranked: number;
 }
 
-const SEARCH_LUA = `#!lua flags=no-writes
--- KEYS: the posting lists of the query's tokens. ARGV: 1 how many candidates to return.
--- Returns {intersection size, {member, score, ...} best score first}.
-local window = tonumber(ARGV[1])
-for i = 1, #KEYS do
-  if redis.call('EXISTS', KEYS[i]) == 0 then return {0, {}} end
-end
-if #KEYS == 1 then
-  return {redis.call('ZCARD', KEYS[1]), redis.call('ZRANGE', KEYS[1], 0, window - 1, 'REV', 'WITHSCORES')}
-end
-local args = {#KEYS}
-for i = 1, #KEYS do args[#args + 1] = KEYS[i] end
-args[#args + 1] = 'AGGREGATE'
-args[#args + 1] = 'MAX'
-args[#args + 1] = 'WITHSCORES'
-local all = redis.call('ZINTER', unpack(args))
-local out = {}
-local stop = math.max(1, #all - 2 * window + 1)
-for i = #all - 1, stop, -2 do
-  out[#out + 1] = all[i]
-  out[#out + 1] = all[i + 1]
-end
-return {#all / 2, out}
-`;
-const searchScript = new LuaScript(SEARCH_LUA);
+const searchScript = LuaScript.fromFile(new URL('./lua/search.lua', import.meta.url));
 
 /**
  * The ranking fields of the candidates, one script instead of one command per candidate.
  * KEYS: the candidates' infohash hashes. Returns {peers, seen, last, ...} in KEYS order.
  * Read-only; ~1 µs per key inside Redis. The sort itself runs in Node, not in Redis's thread.
  */
-const FIELDS_LUA = `#!lua flags=no-writes
-local out = {}
-for i = 1, #KEYS do
-  local h = redis.call('HMGET', KEYS[i], 'peers', 'seen', 'last')
-  out[#out + 1] = h[1] or '0'
-  out[#out + 1] = h[2] or '0'
-  out[#out + 1] = h[3] or '0'
-end
-return out
-`;
-const fieldsScript = new LuaScript(FIELDS_LUA);
+const fieldsScript = LuaScript.fromFile(new URL('./lua/search-fields.lua', import.meta.url));
 
 interface Ranked {
   infohash: string;

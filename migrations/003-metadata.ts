@@ -22,12 +22,7 @@ import { type Migration } from './types.js';
  * by the migration lock and is idempotent (HSETNX), so a re-run after a crash is harmless.
  */
 
-const MARK_LUA = `#!lua
--- KEYS: 1 migration lock, 2 meta hash. ARGV: 1 lock token, 2 now (ms).
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
-return redis.call('HSETNX', KEYS[2], 'metadata_since', ARGV[2])
-`;
-const mark = new LuaScript(MARK_LUA);
+const mark = LuaScript.fromFile(new URL('./lua/003-metadata.lua', import.meta.url));
 
 export const metadata: Migration = {
   version: 3,

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { DEFAULT_INDEX_CONFIG, type IndexConfig } from '../indexer/apply-batch.js';
+import { DEFAULT_INDEX_CONFIG, type IndexConfig } from '../indexer/index-config.js';
 import { type IndexKeys } from '../indexer/keys.js';
 import { type RedisClient } from '../redis/client.js';
 import { LuaScript } from '../redis/lua-script.js';
@@ -64,25 +64,10 @@ export interface MigrateResult {
   applied: number[];
 }
 
-const RENEW_LUA = `#!lua
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-`;
-const RELEASE_LUA = `#!lua
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-`;
 /** KEYS: lock, version, history. ARGV: token, expected current, new version, history JSON. */
-const BUMP_LUA = `#!lua
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
-if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[2] then return -2 end
-redis.call('SET', KEYS[2], ARGV[3])
-redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
-return 1
-`;
-const renewScript = new LuaScript(RENEW_LUA);
-const releaseScript = new LuaScript(RELEASE_LUA);
-const bumpScript = new LuaScript(BUMP_LUA);
+const renewScript = LuaScript.fromFile(new URL('./lua/lock-renew.lua', import.meta.url));
+const releaseScript = LuaScript.fromFile(new URL('./lua/lock-release.lua', import.meta.url));
+const bumpScript = LuaScript.fromFile(new URL('./lua/version-bump.lua', import.meta.url));
 
 
 export async function readSchemaVersion(redis: RedisClient, keys: IndexKeys): Promise<number> {

@@ -1,4 +1,4 @@
-import { type IndexConfig } from '../indexer/apply-batch.js';
+import { type IndexConfig } from '../indexer/index-config.js';
 import { type IndexKeys } from '../indexer/keys.js';
 import { type RedisClient } from '../redis/client.js';
 

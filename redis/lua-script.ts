@@ -1,16 +1,31 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { type RedisClient } from './client.js';
 
 /**
  * A Lua script run with EVALSHA, falling back to EVAL once when the server does not have it
  * cached (NOSCRIPT: a fresh or restarted server, or another cluster node). Keys are always
  * declared in KEYS, never built inside the script, so Redis Cluster routes and checks them.
+ *
+ * Scripts live in named `.lua` files beside the module that runs them (`<folder>/lua/`), as in
+ * bullmq: they read as Lua, with their KEYS and ARGV described in their first lines.
  */
 export class LuaScript {
   readonly sha: string;
 
-  constructor(readonly source: string) {
+  constructor(
+    readonly source: string,
+    /** Where the source came from, for error messages; `inline` for a string. */
+    readonly name = 'inline',
+  ) {
     this.sha = createHash('sha1').update(source).digest('hex');
+  }
+
+  /** Reads a script file once, at module load (a missing file fails at start, not mid-run). */
+  static fromFile(url: URL): LuaScript {
+    const path = fileURLToPath(url);
+    return new LuaScript(readFileSync(path, 'utf8'), path.slice(path.lastIndexOf('/') + 1));
   }
 
   async run(client: RedisClient, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {

@@ -5,7 +5,7 @@ import { tryDecode } from '../bep5/bencode.js';
 import { defaultAddressScope, parseBootstrapEntry } from '../bep5/bootstrap.js';
 import { decodeNodes } from '../bep5/compact.js';
 import { isLoopback } from '../bep5/ip.js';
-import { type DatagramSocket } from '../bep5/krpc-socket.js';
+import { type DatagramSocket } from '../bep5/krpc-socket-types.js';
 import { DhtNode } from '../bep5/node.js';
 import { RoutingTable } from '../bep5/routing-table.js';
 import { ProfileSocket, ReceiveCounter } from '../crawler/testnet/profile-socket.js';

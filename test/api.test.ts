@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 import type { Discovery } from '../crawler/discovery.js';
 import { type ApiServerOptions, createApiServer } from '../server/api/server.js';
 import { applyBatch } from '../indexer/apply-batch.js';
+import { newBatchId } from '../indexer/batch-id.js';
 import { encodeCursor } from '../indexer/cursor.js';
 import { dayOf, IndexKeys } from '../indexer/keys.js';
 import { getInfohash, pageSortedSet } from '../indexer/queries.js';
@@ -33,7 +34,7 @@ interface Setup {
   c: Redis;
   keys: IndexKeys;
   app: FastifyInstance;
-  apply: (events: unknown[], now?: number) => Promise<unknown>;
+  apply: (events: Discovery[], now?: number) => Promise<unknown>;
 }
 
 async function setup(t: ExecutionContext, options: Partial<ApiServerOptions> = {}): Promise<Setup> {
@@ -42,7 +43,7 @@ async function setup(t: ExecutionContext, options: Partial<ApiServerOptions> = {
   await ensureSchema(c, keys, { migrate: true });
   const app = await createApiServer({ redis: c, keys, now: () => NOW, ...options });
   t.teardown(() => app.close());
-  return { c, keys, app, apply: (events, now = NOW) => applyBatch(c, events, { keys, now }) };
+  return { c, keys, app, apply: (events, now = NOW) => applyBatch(c, events, { keys, batchId: newBatchId(), now }) };
 }
 
 async function get(app: FastifyInstance, url: string): Promise<{ status: number; body: any; headers: Record<string, unknown> }> {
@@ -201,7 +202,7 @@ test('paging through 250 recent infohashes, 100 at a time, returns each once in 
     // the very item the cursor names (it moves to the top, away from its old position).
     const last = ids.at(-1)!;
     await apply([
-      ...Array.from({ length: 30 }, (_, i) => ({ type: 'infohash', infohash: IH(1000 * round + i), node: ADDR(2), source: 'sample', at: NOW - 5000 + i })),
+      ...Array.from({ length: 30 }, (_, i): Discovery => ({ type: 'infohash', infohash: IH(1000 * round + i), node: ADDR(2), source: 'sample', at: NOW - 5000 + i })),
       { type: 'infohash', infohash: last, node: ADDR(3), source: 'sample', at: NOW - 100 },
       { type: 'infohash', infohash: ids[0]!, node: ADDR(3), source: 'sample', at: NOW - 50 },
     ]);
@@ -427,7 +428,7 @@ test('Redis down: a prompt 503 with Retry-After, also when it was never reachabl
   t.teardown(() => c.disconnect());
   const keys = new IndexKeys(randomPrefix());
   await ensureSchema(c, keys, { migrate: true });
-  await applyBatch(c, sampleBatch(), { keys, now: NOW });
+  await applyBatch(c, sampleBatch(), { keys, batchId: newBatchId(), now: NOW });
   const app = await createApiServer({ redis: c, keys, now: () => NOW, redisTimeoutMs: 500 });
   t.teardown(() => app.close());
   t.is((await get(app, `/api/infohashes/${IH(1)}`)).status, 200);

@@ -4,21 +4,8 @@
  * dicts with latin1 keys, safe integers). Also the encoder's errors and canonical form.
  */
 import test from 'ava';
-import {
-  decode,
-  tryDecode,
-  encode,
-  BencodeDecodeError,
-  BencodeEncodeError,
-  DEFAULT_MAX_BYTES,
-  DEFAULT_MAX_DEPTH,
-  type BencodeFailure,
-  type BencodeEncodeFailure,
-  type BencodeValue,
-  type BencodeDict,
-  type DecodeOptions,
-  type Encodable,
-} from '../bep5/bencode.js';
+import { decode, tryDecode, encode, DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, type BencodeValue, type BencodeDict, type DecodeOptions, type Encodable } from '../bep5/bencode.js';
+import { BencodeDecodeError, BencodeEncodeError, type BencodeFailure, type BencodeEncodeFailure } from '../bep5/errors.js';
 
 /** Bytes of a latin1 string: one byte per char, so `\xff` is the byte 0xff. */
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');

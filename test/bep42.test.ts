@@ -1,13 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
-import {
-  Bep42Error,
-  bep42Prefix,
-  generateBep42Id,
-  isBep42Compliant,
-  isBep42Exempt,
-  matchesBep42,
-} from '../bep5/bep42.js';
+import { bep42Prefix, generateBep42Id, isBep42Compliant, isBep42Exempt, matchesBep42 } from '../bep5/bep42.js';
+import { Bep42Error } from '../bep5/errors.js';
 import { crc32c } from '../bep5/crc32c.js';
 import { formatIp, isBogon, parseIp } from '../bep5/ip.js';
 import { randomId } from '../bep5/node-id.js';

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import test from 'ava';
-import { BloomError, ScrapeBloom, bloomIndices } from '../bep5/bloom.js';
+import { ScrapeBloom, bloomIndices } from '../bep5/bloom.js';
+import { BloomError } from '../bep5/errors.js';
 import { parseIp } from '../bep5/ip.js';
 
 /** BEP 33 "Test Vectors": 192.0.2.0–192.0.2.255 and 2001:DB8::–2001:DB8::3E7 inserted. */

@@ -1,13 +1,13 @@
 import test from 'ava';
-import { createSocket } from 'node:dgram';
-import { access, mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crawlCommand } from '../cli/commands/crawl.js';
 import { measureCommand } from '../cli/commands/measure.js';
 import { testnetCommand } from '../cli/commands/testnet.js';
 import { StatusLine } from '../cli/status-line.js';
-import { type Command, UsageError } from '../cli/usage-error.js';
+import { type Command } from '../cli/define-command.js';
+import { UsageError } from '../cli/errors.js';
 import { type GroundTruth } from '../crawler/testnet/testnet.js';
 import { type CliProcess, runCli, startCli } from './helpers/cli.js';
 import { loopbackHost } from './helpers/udp.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { announceCommand } from '../cli/commands/announce.js';
 import { queryCommand } from '../cli/commands/query.js';
-import { UsageError } from '../cli/usage-error.js';
+import { UsageError } from '../cli/errors.js';
 import { type CliResult, runCli } from './helpers/cli.js';
 import { freePort, randomPrefix, useRedisServer } from './helpers/redis.js';
 import { loopbackHost } from './helpers/udp.js';

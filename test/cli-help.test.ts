@@ -4,7 +4,7 @@ import { nodeCommand } from '../cli/commands/node.js';
 import { peersCommand } from '../cli/commands/peers.js';
 import { pingCommand } from '../cli/commands/ping.js';
 import { sampleCommand } from '../cli/commands/sample.js';
-import { type Command } from '../cli/usage-error.js';
+import { type Command } from '../cli/define-command.js';
 import { runCli } from './helpers/cli.js';
 
 /** `--help` everywhere: exit 0, usage, and an example to copy. */

@@ -2,7 +2,7 @@ import test from 'ava';
 import { DEFAULT_BOOTSTRAP } from '../bep5/bootstrap.js';
 import { parseBootstrapOption } from '../cli/bootstrap-option.js';
 import { parseInfohash } from '../cli/infohash.js';
-import { UsageError } from '../cli/usage-error.js';
+import { UsageError } from '../cli/errors.js';
 
 const HEX = '08ada5a7a6183aae1e09d831df6748d566095a10';
 const BASE32 = 'BCW2LJ5GDA5K4HQJ3AY56Z2I2VTASWQQ'; // the same 20 bytes, RFC 4648 base32
@@ -54,7 +54,8 @@ test('--bootstrap: default routers, none, lists, and bad entries as usage errors
 });
 
 test('the library parser (bep5) refuses with its own InfohashError; the CLI turns it into a usage error', async (t) => {
-  const { InfohashError, parseInfohash: parseInLibrary } = await import('../bep5/infohash.js');
+  const { parseInfohash: parseInLibrary } = await import('../bep5/infohash.js');
+  const { InfohashError } = await import('../bep5/errors.js');
   t.is(parseInLibrary(HEX).infoHash.toString('hex'), HEX);
   const err = t.throws(() => parseInLibrary('magnet:?dn=x'), { instanceOf: InfohashError });
   t.is(err?.code, 'ERR_INFOHASH');

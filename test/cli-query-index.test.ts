@@ -13,6 +13,7 @@ import { queryCommand } from '../cli/commands/query.js';
 import type { Discovery } from '../crawler/discovery.js';
 import { createApiServer } from '../server/api/server.js';
 import { applyBatch } from '../indexer/apply-batch.js';
+import { newBatchId } from '../indexer/batch-id.js';
 import { IndexKeys, SCHEMA_VERSION } from '../indexer/keys.js';
 import { ensureSchema, MigrationRunner } from '../migrations/runner.js';
 import { runCli } from './helpers/cli.js';
@@ -53,7 +54,7 @@ async function index(t: ExecutionContext, events: Discovery[] = batch()): Promis
   const c = redis.client(t);
   const keys = new IndexKeys(randomPrefix());
   await ensureSchema(c, keys, { migrate: true });
-  if (events.length > 0) await applyBatch(c, events, { keys });
+  if (events.length > 0) await applyBatch(c, events, { keys, batchId: newBatchId() });
   return {
     c,
     keys,

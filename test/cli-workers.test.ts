@@ -1,7 +1,7 @@
 import test from 'ava';
 import { DhtNode } from '../bep5/node.js';
 import { workersCommand } from '../cli/commands/workers.js';
-import { UsageError } from '../cli/usage-error.js';
+import { UsageError } from '../cli/errors.js';
 import { IndexKeys, SCHEMA_VERSION } from '../indexer/keys.js';
 import { totals } from '../indexer/queries.js';
 import { addBatches, discoveryQueue, knownBatch, waitUntil } from './fixtures/discovery-batches.js';

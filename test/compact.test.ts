@@ -1,20 +1,8 @@
 import test from 'ava';
 import fc from 'fast-check';
-import {
-  CompactError,
-  decodeAddress,
-  decodeNodes,
-  decodePeer,
-  encodeAddress,
-  encodeNodes,
-  encodePeer,
-  NODE_LENGTH,
-  PEER_LENGTH,
-  type CompactFailure,
-  type NodeInfo,
-} from '../bep5/compact.js';
-import { formatIp, isIpv4Mapped, normalizeHost } from '../bep5/ip.js';
-import { type IpFamily } from '../bep5/ip.js';
+import { decodeAddress, decodeNodes, decodePeer, encodeAddress, encodeNodes, encodePeer, NODE_LENGTH, PEER_LENGTH, type NodeInfo } from '../bep5/compact.js';
+import { CompactError, type CompactFailure } from '../bep5/errors.js';
+import { formatIp, isIpv4Mapped, normalizeHost, type IpFamily } from '../bep5/ip.js';
 
 const idA = Buffer.from('abcdefghij0123456789');
 const idB = Buffer.from('mnopqrstuvwxyz123456');

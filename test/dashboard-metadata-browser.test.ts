@@ -11,6 +11,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Browser } from 'playwright-core';
 import { applyBatch } from '../indexer/apply-batch.js';
+import { newBatchId } from '../indexer/batch-id.js';
 import { createApiServer } from '../server/api/server.js';
 import { dashboardExtension } from '../server/dashboard/extension.js';
 import { IndexKeys } from '../indexer/keys.js';
@@ -47,7 +48,7 @@ test('search by name words finds the torrent; its page shows name, size and file
       { type: 'infohash', infohash: ih, node: '10.1.2.3:6881', source: 'sample', at: now },
       { type: 'peers', infohash: ih, peers: ['10.9.8.7:51413'], node: '10.1.2.3:6881', at: now },
     ],
-    { keys },
+    { keys, batchId: newBatchId() },
   );
   const stored = await storeMetadata(client, keys, ih, parseInfoDictionary(info), { fetchedAt: now, peer: '10.9.8.7:51413' });
   t.is(stored.status, 'stored');

@@ -13,7 +13,9 @@ import { createRequire } from 'node:module';
 import { join, dirname } from 'node:path';
 import type { Discovery } from '../crawler/discovery.js';
 import { createApiServer } from '../server/api/server.js';
-import { applyBatch, type IndexConfig } from '../indexer/apply-batch.js';
+import { applyBatch } from '../indexer/apply-batch.js';
+import { newBatchId } from '../indexer/batch-id.js';
+import { type IndexConfig } from '../indexer/index-config.js';
 import { CONTENT_SECURITY_POLICY } from '../server/dashboard/constants.js';
 import { dashboardExtension } from '../server/dashboard/extension.js';
 import { IndexKeys } from '../indexer/keys.js';
@@ -42,7 +44,7 @@ async function setup(t: ExecutionContext): Promise<Setup> {
   t.teardown(() => app.close());
   const see = async (infohashes: string[], config: Partial<IndexConfig> = {}): Promise<void> => {
     const events: Discovery[] = infohashes.map((infohash, i) => ({ type: 'infohash', infohash, node: NODE, source: 'sample', at: NOW - (infohashes.length - i) * 1000 }));
-    await applyBatch(c, events, { keys, now: NOW, config });
+    await applyBatch(c, events, { keys, batchId: newBatchId(), now: NOW, config });
   };
   return { c, keys, app, see };
 }
@@ -261,7 +263,7 @@ test('prefix search returns what filtering the whole `recent` index would (prope
       const unique = [...new Set(seeded)];
       if (unique.length > 0) {
         const events: Discovery[] = unique.map((infohash, i) => ({ type: 'infohash', infohash, node: NODE, source: 'sample', at: NOW - (i % 7) * 1000 }));
-        await applyBatch(c, events, { keys, now: NOW });
+        await applyBatch(c, events, { keys, batchId: newBatchId(), now: NOW });
       }
       const app = await createApiServer({ redis: c, keys, extensions: [dashboardExtension({ redis: c, keys })] });
       try {

@@ -2,11 +2,12 @@ import test, { type ExecutionContext } from 'ava';
 import DHT from 'bittorrent-dht';
 import { createSocket, type Socket } from 'node:dgram';
 import RPC from 'k-rpc-socket';
-import { BencodeDecodeError, tryDecode } from '../bep5/bencode.js';
+import { tryDecode } from '../bep5/bencode.js';
+import { BencodeDecodeError, KrpcTimeoutError } from '../bep5/errors.js';
 import { decodeNodes, decodePeer, type PeerAddress } from '../bep5/compact.js';
-import { KrpcTimeoutError } from '../bep5/errors.js';
 import { isDict } from '../bep5/fields.js';
-import { DhtNode, type DhtNodeOptions } from '../bep5/node.js';
+import { DhtNode } from '../bep5/node.js';
+import { type DhtNodeOptions } from '../bep5/node-types.js';
 import { randomId } from '../bep5/node-id.js';
 import { loopbackHost, sleep } from './helpers/udp.js';
 
@@ -131,7 +132,6 @@ test('mixed network: peers announced on either implementation are found through 
   await Promise.all(ourNodes.map((n) => n.bootstrap({ signal: AbortSignal.timeout(10_000) })));
 
   const ourHosts = new Set(ourNodes.map((n) => n.address()!.host));
-  const theirHosts = new Set(theirNodes.map((b) => b.host));
   const theirIds = new Set(theirNodes.map((b) => b.dht.nodeId.toString('hex')));
   for (const n of ourNodes) {
     const known = n.table()!.all().filter((c) => theirIds.has(c.id.toString('hex'))).length;

@@ -3,32 +3,8 @@ import net from 'node:net';
 import { once } from 'node:events';
 import test from 'ava';
 import fc from 'fast-check';
-import {
-  bogonReason,
-  formatIp,
-  inRange,
-  ipFamily,
-  IpError,
-  IPV4_BOGONS,
-  IPV4_LINK_LOCAL,
-  IPV4_LOOPBACK,
-  IPV4_PRIVATE,
-  IPV6_BOGONS,
-  IPV6_GLOBAL_UNICAST,
-  IPV6_IPV4_EMBEDDINGS,
-  IPV6_LINK_LOCAL,
-  IPV6_LOOPBACK,
-  IPV6_PRIVATE,
-  isBogon,
-  isIpv4Mapped,
-  isLinkLocal,
-  isLoopback,
-  isPrivate,
-  normalizeHost,
-  parseIp,
-  unmapIp,
-  type IpRange,
-} from '../bep5/ip.js';
+import { bogonReason, formatIp, inRange, ipFamily, IPV4_BOGONS, IPV4_LINK_LOCAL, IPV4_LOOPBACK, IPV4_PRIVATE, IPV6_BOGONS, IPV6_GLOBAL_UNICAST, IPV6_IPV4_EMBEDDINGS, IPV6_LINK_LOCAL, IPV6_LOOPBACK, IPV6_PRIVATE, isBogon, isIpv4Mapped, isLinkLocal, isLoopback, isPrivate, normalizeHost, parseIp, unmapIp, type IpRange } from '../bep5/ip.js';
+import { IpError } from '../bep5/errors.js';
 
 const hex = (b: Buffer | undefined): string | undefined => b?.toString('hex');
 

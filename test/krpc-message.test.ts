@@ -7,19 +7,10 @@
 import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
 import { params } from './helpers/fast-check.js';
-import { decode, encode, tryDecode, BencodeDecodeError, type BencodeDict, type BencodeValue, type Encodable } from '../bep5/bencode.js';
+import { decode, encode, tryDecode, type BencodeDict, type BencodeValue, type Encodable } from '../bep5/bencode.js';
+import { BencodeDecodeError, MalformedMessageError } from '../bep5/errors.js';
 import { CLIENT_VERSION, MAX_ERROR_MESSAGE_CHARS, MAX_INCOMING_TRANSACTION_ID_BYTES, MAX_VERSION_BYTES } from '../bep5/constants.js';
-import {
-  MalformedMessageError,
-  encodeErrorMessage,
-  encodeQueryMessage,
-  encodeResponseMessage,
-  parseMessage,
-  type IncomingError,
-  type IncomingMessage,
-  type IncomingQuery,
-  type IncomingResponse,
-} from '../bep5/krpc-message.js';
+import { encodeErrorMessage, encodeQueryMessage, encodeResponseMessage, parseMessage, type IncomingError, type IncomingMessage, type IncomingQuery, type IncomingResponse } from '../bep5/krpc-message.js';
 
 
 // ---------------------------------------------------------------------------------------------

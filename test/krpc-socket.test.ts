@@ -12,7 +12,8 @@ import {
   KrpcTimeoutError,
   QueryRejection,
 } from '../bep5/errors.js';
-import { KrpcSocket, type KrpcSocketOptions } from '../bep5/krpc-socket.js';
+import { KrpcSocket } from '../bep5/krpc-socket.js';
+import { type KrpcSocketOptions } from '../bep5/krpc-socket-types.js';
 import { randomId } from '../bep5/node-id.js';
 import { seededRandom } from '../bep5/random.js';
 import { RawPeer, loopbackHost, sleep } from './helpers/udp.js';

@@ -1,8 +1,4 @@
 import test, { type ExecutionContext } from 'ava';
-import { createSocket } from 'node:dgram';
-import { open, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { DhtNode } from '../bep5/node.js';
 import { seededRandom } from '../bep5/random.js';
 import { Crawler } from '../crawler/crawler.js';

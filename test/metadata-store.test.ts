@@ -9,10 +9,11 @@ import { type Redis } from 'ioredis';
 import { encode } from '../bep5/bencode.js';
 import type { Discovery } from '../crawler/discovery.js';
 import { createApiServer } from '../server/api/server.js';
-import { applyBatch, SchemaMismatchError } from '../indexer/apply-batch.js';
+import { applyBatch } from '../indexer/apply-batch.js';
+import { newBatchId } from '../indexer/batch-id.js';
 import { IndexKeys, SCHEMA_VERSION } from '../indexer/keys.js';
 import { MAX_FILES_JSON_BYTES, MAX_NAME_BYTES, MAX_STORED_FILES, MAX_TOKENS_PER_NAME } from '../indexer/metadata-constants.js';
-import { InfohashNotIndexedError, MetadataInputError } from '../indexer/metadata-errors.js';
+import { InfohashNotIndexedError, MetadataInputError, SchemaMismatchError } from '../indexer/errors.js';
 import {
   getMetadata,
   type MetadataInput,
@@ -55,7 +56,7 @@ async function indexInfohashes(ix: Ix, peers: Record<number, number>): Promise<v
     events.push({ type: 'infohash', infohash: IH(n), node: NODE(n), source: 'sample', at: NOW - 60_000 });
     if (count > 0) events.push({ type: 'peers', infohash: IH(n), peers: Array.from({ length: count }, (_, i) => PEER(n * 10 + i)), node: NODE(n), at: NOW - 30_000 });
   }
-  await applyBatch(ix.c, events, { keys: ix.keys, now: NOW });
+  await applyBatch(ix.c, events, { keys: ix.keys, batchId: newBatchId(), now: NOW });
 }
 
 /** A real info dict parsed by the fetcher's parser: `paths` are the files (one path = single-file). */

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { applyBatch } from '../indexer/apply-batch.js';
+import { newBatchId } from '../indexer/batch-id.js';
 import { createApiServer } from '../server/api/server.js';
 import { IndexKeys } from '../indexer/keys.js';
 import { getMetadata, metadataState } from '../indexer/metadata-store.js';
@@ -75,7 +76,7 @@ test('workers fetch metadata from a libtorrent seeder, store it, and search find
       { type: 'infohash', infohash: bad, node: '127.9.9.9:6881', source: 'sample', at: now },
       { type: 'peers', infohash: bad, peers: [`${host}:${await closedPort(host)}`], node: '127.9.9.9:6881', at: now },
     ],
-    { keys },
+    { keys, batchId: newBatchId() },
   );
 
   const workers = await startWorkers({

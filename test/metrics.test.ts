@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import test from 'ava';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { type KrpcSocketStats } from '../bep5/krpc-socket.js';
+import { type KrpcSocketStats } from '../bep5/krpc-socket-types.js';
 import { DhtNode } from '../bep5/node.js';
 import { DhtscopeMetrics, type DhtscopeMetricsOptions } from '../server/metrics/dhtscope-metrics.js';
 import { metricsExtension } from '../server/metrics/extension.js';

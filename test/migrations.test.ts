@@ -1,7 +1,10 @@
 import test, { type ExecutionContext } from 'ava';
 import { type Redis } from 'ioredis';
 import type { Discovery } from '../crawler/discovery.js';
-import { applyBatch, applyScript, batchId, DEFAULT_INDEX_CONFIG, planBatch } from '../indexer/apply-batch.js';
+import { applyBatch, applyScript } from '../indexer/apply-batch.js';
+import { newBatchId } from '../indexer/batch-id.js';
+import { planBatch } from '../indexer/batch-plan.js';
+import { DEFAULT_INDEX_CONFIG } from '../indexer/index-config.js';
 import { IndexKeys, SCHEMA_VERSION } from '../indexer/keys.js';
 import { LuaScript } from '../redis/lua-script.js';
 import { getMetadata, metadataCandidates, storeMetadata } from '../indexer/metadata-store.js';
@@ -85,7 +88,7 @@ async function applyBatchV1(c: Redis, keys: IndexKeys, events: Discovery[]): Pro
       a.sources.add(e.node);
     } else for (const p of e.peers) a.peers.add(p);
   }
-  const scriptKeys = [keys.applied(batchId(events)), keys.schemaVersion, keys.recent, keys.popular, keys.infohashes, keys.totals];
+  const scriptKeys = [keys.applied(newBatchId()), keys.schemaVersion, keys.recent, keys.popular, keys.infohashes, keys.totals];
   const data = [...agg].map(([hex, a]) => {
     scriptKeys.push(keys.infohash(hex), keys.infohashSources(hex), keys.infohashPeers(hex));
     return [hex, String(a.first), String(a.last), a.seen, [...a.sources], [...a.peers]];
@@ -220,7 +223,7 @@ test('data written by schema 1 migrates to the schema-2 shape with the same info
   const v1Recent = await recentInfohashes(c, keys);
   const v1Totals = await totals(c, keys);
   // The schema-2 writer refuses schema-1 data.
-  await t.throwsAsync(applyBatch(c, events, { keys }), { code: 'ERR_SCHEMA_MISMATCH' });
+  await t.throwsAsync(applyBatch(c, events, { keys, batchId: newBatchId() }), { code: 'ERR_SCHEMA_MISMATCH' });
 
   const logs: string[] = [];
   const r = await new MigrationRunner(c, keys, { onLog: (l) => logs.push(l) }).migrate();
@@ -276,7 +279,7 @@ test('data written by schema 1 migrates to the schema-2 shape with the same info
   t.deepEqual(after, state);
 
   // The current writer works on migrated data: a newer sighting of PEER(1) moves it to the front.
-  await applyBatch(c, [{ type: 'peers', infohash: IH(1), peers: [PEER(1), PEER(9)], node: ADDR(1), at: now }], { keys, now });
+  await applyBatch(c, [{ type: 'peers', infohash: IH(1), peers: [PEER(1), PEER(9)], node: ADDR(1), at: now }], { keys, batchId: newBatchId(), now });
   const rec = await getInfohash(c, keys, IH(1), { now });
   t.deepEqual(rec!.peers.slice(0, 2).map((p) => p.address).sort(), [PEER(1), PEER(9)].sort());
   t.is(rec!.peerCount, 4);
@@ -288,7 +291,7 @@ test('data written by schema 1 migrates to the schema-2 shape with the same info
  * (1 applied, -1 refused for another version).
  */
 async function applyBatchV2(c: Redis, keys: IndexKeys, events: Discovery[], now: number): Promise<number> {
-  const plan = planBatch(events, { keys, now });
+  const plan = planBatch(events, { keys, batchId: newBatchId(), now });
   const args = JSON.stringify({ ...(JSON.parse(plan.args[0]) as object), v: '2' });
   const [status] = (await applyScript.run(c, plan.keys, [args])) as [number];
   return status;
@@ -306,7 +309,7 @@ test('data written by schema 2 migrates to 3 unchanged but for metadata_since; m
     { type: 'node', id: IH(9), address: ADDR(9), version: null, rttMs: 12, bep51: true, bep42: false, at: now - 20_000 },
   ];
   t.is(await applyBatchV2(c, keys, events, now), 1);
-  await t.throwsAsync(applyBatch(c, events, { keys, now }), { code: 'ERR_SCHEMA_MISMATCH', message: /version 2, this dhtscope needs 4/ });
+  await t.throwsAsync(applyBatch(c, events, { keys, batchId: newBatchId(), now }), { code: 'ERR_SCHEMA_MISMATCH', message: /version 2, this dhtscope needs 4/ });
   const before = await snapshot(c, keys.prefix);
 
   const since = now + 5;
@@ -352,7 +355,7 @@ test('data written by schema 2 migrates to 3 unchanged but for metadata_since; m
   t.is((await getMetadata(c, keys, IH(1)))!.name.display, 'Debian 12 netinst');
   t.deepEqual((await searchMetadata(c, keys, ['debian', 'netinst'], { limit: 5, offset: 0 })).items.map((i) => i.infohash), [IH(1)]);
   t.deepEqual((await metadataCandidates(c, keys, { limit: 10, now })).map((x) => x.infohash), [IH(3)]);
-  t.like(await applyBatch(c, [{ ...events[0]!, at: now }], { keys, now }), { applied: true });
+  t.like(await applyBatch(c, [{ ...events[0]!, at: now }], { keys, batchId: newBatchId(), now }), { applied: true });
 });
 
 test('data written by schema 3: the registry is rescored from first to last seen; a re-run and a lost lock change nothing', async (t) => {
@@ -368,7 +371,7 @@ test('data written by schema 3: the registry is rescored from first to last seen
     if (i % 3 === 0) events.push({ type: 'peers', infohash: IH(i), peers: [PEER(i)], node: ADDR(1), at: last(i) });
   }
   // The schema-3 writer was the current one but for the registry's score: first seen (ZADD LT).
-  const plan = planBatch(events, { keys, now });
+  const plan = planBatch(events, { keys, batchId: newBatchId(), now });
   const [status] = (await applyScript.run(c, plan.keys, [JSON.stringify({ ...(JSON.parse(plan.args[0]) as object), v: '3' })])) as [number];
   t.is(status, 1);
   for (let i = 1; i <= 450; i++) await c.zadd(keys.infohashes, 'XX', first(i), IH(i));
@@ -398,9 +401,9 @@ test('data written by schema 3: the registry is rescored from first to last seen
   t.deepEqual(await snapshot(c, keys.prefix), state);
   await t.throwsAsync(registryLastSeen.up(ctx), { instanceOf: MigrationLockLostError });
   // The current writer keeps the registry at the newest sighting.
-  await applyBatch(c, [{ type: 'infohash', infohash: IH(1), node: ADDR(1), source: 'sample', at: now }], { keys, now });
+  await applyBatch(c, [{ type: 'infohash', infohash: IH(1), node: ADDR(1), source: 'sample', at: now }], { keys, batchId: newBatchId(), now });
   t.is(await c.zscore(keys.infohashes, IH(1)), String(now));
-  await applyBatch(c, [{ type: 'infohash', infohash: IH(1), node: ADDR(2), source: 'sample', at: now - 5 }], { keys, now });
+  await applyBatch(c, [{ type: 'infohash', infohash: IH(1), node: ADDR(2), source: 'sample', at: now - 5 }], { keys, batchId: newBatchId(), now });
   t.is(await c.zscore(keys.infohashes, IH(1)), String(now), 'an older sighting does not lower it');
 });
 

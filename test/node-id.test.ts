@@ -1,20 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
-import {
-  commonPrefixBits,
-  compareDistance,
-  compareIds,
-  ID_BITS,
-  idFromHex,
-  idToHex,
-  isNodeId,
-  NodeIdError,
-  randomId,
-  randomIdInRange,
-  toNodeId,
-  xorDistance,
-  type NodeIdFailure,
-} from '../bep5/node-id.js';
+import { commonPrefixBits, compareDistance, compareIds, ID_BITS, idFromHex, idToHex, isNodeId, randomId, randomIdInRange, toNodeId, xorDistance } from '../bep5/node-id.js';
+import { NodeIdError, type NodeIdFailure } from '../bep5/errors.js';
 import { ID_BYTES } from '../bep5/constants.js';
 import { seededRandom } from '../bep5/random.js';
 

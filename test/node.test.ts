@@ -6,7 +6,8 @@ import { ManualClock } from '../bep5/clock.js';
 import { encodePeer } from '../bep5/compact.js';
 import { KrpcAbortError, KrpcRemoteError } from '../bep5/errors.js';
 import { ExternalAddressVoter } from '../bep5/external-address.js';
-import { DhtNode, type DhtNodeOptions } from '../bep5/node.js';
+import { DhtNode } from '../bep5/node.js';
+import { type DhtNodeOptions } from '../bep5/node-types.js';
 import { randomId } from '../bep5/node-id.js';
 import { RawPeer, loopbackHost } from './helpers/udp.js';
 

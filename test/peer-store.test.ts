@@ -2,7 +2,8 @@ import test from 'ava';
 import { ScrapeBloom } from '../bep5/bloom.js';
 import { ManualClock } from '../bep5/clock.js';
 import type { PeerAddress } from '../bep5/compact.js';
-import { PeerStore, PeerStoreError, type PeerStoreOptions } from '../bep5/peer-store.js';
+import { PeerStore, type PeerStoreOptions } from '../bep5/peer-store.js';
+import { PeerStoreError } from '../bep5/errors.js';
 import { seededRandom } from '../bep5/random.js';
 
 const MIN = 60_000;

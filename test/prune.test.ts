@@ -8,7 +8,9 @@ import test, { type ExecutionContext } from 'ava';
 import { type Redis } from 'ioredis';
 import { encode } from '../bep5/bencode.js';
 import type { Discovery } from '../crawler/discovery.js';
-import { applyBatch, SchemaMismatchError } from '../indexer/apply-batch.js';
+import { applyBatch } from '../indexer/apply-batch.js';
+import { newBatchId } from '../indexer/batch-id.js';
+import { SchemaMismatchError } from '../indexer/errors.js';
 import { IndexPruner } from '../indexer/index-pruner.js';
 import { IndexKeys } from '../indexer/keys.js';
 import { recordMetadataFailure, storeMetadata } from '../indexer/metadata-store.js';
@@ -41,7 +43,7 @@ async function fresh(t: ExecutionContext): Promise<Ix> {
 async function see(ix: Ix, n: number, at: number, peers = 1): Promise<void> {
   const events: Discovery[] = [{ type: 'infohash', infohash: IH(n), node: `10.0.3.${n & 255}:6881`, source: 'sample', at }];
   if (peers > 0) events.push({ type: 'peers', infohash: IH(n), peers: Array.from({ length: peers }, (_, i) => `198.51.100.${i + 1}:${3000 + n}`), node: `10.0.3.1:6881`, at });
-  await applyBatch(ix.c, events, { keys: ix.keys, now: at });
+  await applyBatch(ix.c, events, { keys: ix.keys, batchId: newBatchId(), now: at });
 }
 
 function torrent(name: string) {

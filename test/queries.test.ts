@@ -10,7 +10,7 @@ import { params } from './helpers/fast-check.js';
 import { deepStrictEqual } from 'node:assert/strict';
 import { decode, encode, type BencodeDict, type Encodable } from '../bep5/bencode.js';
 import { MAX_TOKEN_BYTES, MAX_WANT_ITEMS } from '../bep5/constants.js';
-import { FieldError } from '../bep5/fields.js';
+import { FieldError } from '../bep5/errors.js';
 import {
   METHODS,
   assertValidQuery,

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { ManualClock } from '../bep5/clock.js';
-import { RateBudget, RateLimitError, TokenBucketLimiter } from '../bep5/rate-limit.js';
+import { RateBudget, TokenBucketLimiter } from '../bep5/rate-limit.js';
+import { RateLimitError } from '../bep5/errors.js';
 
 function limiter(opts: { ratePerSecond: number; burst: number; maxKeys?: number }): { clock: ManualClock; rl: TokenBucketLimiter } {
   const clock = new ManualClock();

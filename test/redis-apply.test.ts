@@ -1,7 +1,11 @@
 import test, { type ExecutionContext } from 'ava';
 import { Cluster, type Redis } from 'ioredis';
-import type { Discovery } from '../crawler/discovery.js';
-import { applyBatch, batchId, DEFAULT_INDEX_CONFIG, IndexKeyTypeError, planBatch, SchemaMismatchError, type IndexConfig } from '../indexer/apply-batch.js';
+import { type Discovery, validateDiscoveries } from '../crawler/discovery.js';
+import { applyBatch } from '../indexer/apply-batch.js';
+import { newBatchId } from '../indexer/batch-id.js';
+import { planBatch } from '../indexer/batch-plan.js';
+import { IndexKeyTypeError, SchemaMismatchError } from '../indexer/errors.js';
+import { DEFAULT_INDEX_CONFIG, type IndexConfig } from '../indexer/index-config.js';
 import { dayOf, dayStartMs, IndexKeys, minuteOfDay } from '../indexer/keys.js';
 import { getInfohash, infohashCount, nodeCensus, nodesPerDay, popularInfohashes, recentInfohashes, statsSeries, totals } from '../indexer/queries.js';
 import { MigrationRunner } from '../migrations/runner.js';
@@ -17,11 +21,14 @@ const PEER = (n: number): string => `192.0.2.${n % 250}:${1000 + n}`;
 /** Whole minutes, recent enough that per-day keys are inside the retention. */
 const T0 = Math.floor(Date.now() / 60_000) * 60_000 - 3_600_000;
 
-async function setup(t: ExecutionContext, config: Partial<IndexConfig> = {}): Promise<{ c: Redis; keys: IndexKeys; apply: (events: unknown[], now?: number) => ReturnType<typeof applyBatch> }> {
+/** Applies a batch: a new one (a fresh id) unless `batch.batchId` names one applied before. */
+type Apply = (events: Discovery[], now?: number, batch?: { batchId?: string; invalid?: number }) => ReturnType<typeof applyBatch>;
+
+async function setup(t: ExecutionContext, config: Partial<IndexConfig> = {}): Promise<{ c: Redis; keys: IndexKeys; apply: Apply }> {
   const c = redis.client(t);
   const keys = new IndexKeys(randomPrefix());
   await new MigrationRunner(c, keys).migrate();
-  return { c, keys, apply: (events, now = T0 + 600_000) => applyBatch(c, events, { keys, config, now }) };
+  return { c, keys, apply: (events, now = T0 + 600_000, batch = {}) => applyBatch(c, events, { keys, config, now, batchId: newBatchId(), ...batch }) };
 }
 
 /** A batch with known counts: 3 infohashes, 4 nodes, peers, samples. */
@@ -62,17 +69,18 @@ test.serial('queries read the index without SCAN or KEYS', async (t) => {
 test('a batch is applied once: the same batch again changes nothing, counts stay exact', async (t) => {
   const { c, keys, apply } = await setup(t);
   const events = sampleBatch();
-  const first = await apply(events);
+  const id = newBatchId();
+  const first = await apply(events, undefined, { batchId: id });
   t.true(first.applied);
-  t.is(first.batchId, batchId(events));
+  t.is(first.batchId, id);
   t.is(first.newInfohashes, 3);
   const before = await snapshot(c, keys.prefix);
 
-  const again = await apply(events, T0 + 900_000);
+  const again = await apply(events, T0 + 900_000, { batchId: id });
   t.false(again.applied);
   t.is(again.newInfohashes, 0);
-  // The same events in another order are the same batch.
-  const shuffled = await apply([...events].reverse(), T0 + 900_000);
+  // The same batch redelivered with its events in another order is still the same batch.
+  const shuffled = await apply([...events].reverse(), T0 + 900_000, { batchId: id });
   t.is(shuffled.batchId, first.batchId);
   t.false(shuffled.applied);
   t.deepEqual(await snapshot(c, keys.prefix), before);
@@ -123,7 +131,8 @@ test('the same batch from two clients at once is applied once', async (t) => {
   const { c, keys } = await setup(t);
   const c2 = redis.client(t);
   const events = sampleBatch();
-  const results = await Promise.all([c, c2, c, c2].map((client) => applyBatch(client, events, { keys, now: T0 + 600_000 })));
+  const batchId = newBatchId();
+  const results = await Promise.all([c, c2, c, c2].map((client) => applyBatch(client, events, { keys, batchId, now: T0 + 600_000 })));
   t.is(results.filter((r) => r.applied).length, 1);
   t.is(new Set(results.map((r) => r.batchId)).size, 1);
   t.like(await getInfohash(c, keys, IH(1), { now: T0 + 600_000 }), { seen: 3, sources: 2, peerCount: 4 });
@@ -252,7 +261,7 @@ test('statistics: per-minute series across midnight, kept for the retention', as
 
 test('malformed events are skipped and counted; the rest is applied', async (t) => {
   const { c, keys, apply } = await setup(t);
-  const r = await apply([
+  const { events, invalid } = validateDiscoveries([
     { type: 'infohash', infohash: IH(1), node: ADDR(1), source: 'sample', at: T0 },
     { type: 'infohash', infohash: 'not-hex', node: ADDR(1), source: 'sample', at: T0 },
     { type: 'infohash', infohash: IH(2), node: ADDR(1), source: 'sample', at: -1 },
@@ -263,6 +272,7 @@ test('malformed events are skipped and counted; the rest is applied', async (t) 
     'x',
     { type: 'infohash', infohash: IH(4).toUpperCase(), node: ADDR(1), source: 'sample', at: T0 },
   ]);
+  const r = await apply(events, undefined, { invalid });
   t.like(r, { applied: true, events: 9, invalid: 7, newInfohashes: 2 });
   t.like(await totals(c, keys), { 'events:invalid': 7, 'events:infohash': 2 });
   t.truthy(await getInfohash(c, keys, IH(4)), 'upper-case hex is normalised');
@@ -272,9 +282,9 @@ test('a database at another schema version is refused, nothing written', async (
   const c = redis.client(t);
   const keys = new IndexKeys(randomPrefix());
   const events = sampleBatch();
-  await t.throwsAsync(applyBatch(c, events, { keys }), { instanceOf: SchemaMismatchError, code: 'ERR_SCHEMA_MISMATCH', message: /version 0.*run "dhtscope migrate"/ });
+  await t.throwsAsync(applyBatch(c, events, { keys, batchId: newBatchId() }), { instanceOf: SchemaMismatchError, code: 'ERR_SCHEMA_MISMATCH', message: /version 0.*run "dhtscope migrate"/ });
   await c.set(keys.schemaVersion, '99');
-  await t.throwsAsync(applyBatch(c, events, { keys }), { instanceOf: SchemaMismatchError, message: /newer than this dhtscope knows/ });
+  await t.throwsAsync(applyBatch(c, events, { keys, batchId: newBatchId() }), { instanceOf: SchemaMismatchError, message: /newer than this dhtscope knows/ });
   t.deepEqual(Object.keys(await snapshot(c, keys.prefix)), [keys.schemaVersion]);
 });
 
@@ -332,7 +342,8 @@ test('a large batch: thousands of events, long lists chunked inside the script',
   t.is(rec!.peerCount, 2500);
   t.true(Math.abs(rec!.sources - 3000) < 60, `sources ${rec!.sources}`);
   t.true(Math.abs((await nodeCensus(c, keys)).nodes - 3000) < 60);
-  t.throws(() => planBatch(new Array(DEFAULT_INDEX_CONFIG.maxBatchEvents + 1).fill(null), { keys }), { code: 'ERR_BATCH_TOO_LARGE' });
+  const tooMany = validateDiscoveries(new Array(DEFAULT_INDEX_CONFIG.maxBatchEvents + 1).fill(null));
+  t.throws(() => planBatch(tooMany.events, { keys, batchId: newBatchId(), invalid: tooMany.invalid }), { code: 'ERR_BATCH_TOO_LARGE' });
 });
 
 test('Redis Cluster: every key of a batch is in one slot; the script and queries run unchanged', async (t) => {
@@ -343,12 +354,13 @@ test('Redis Cluster: every key of a batch is in one slot; the script and queries
   const keys = new IndexKeys(randomPrefix());
   await new MigrationRunner(cluster, keys).migrate();
   const events = sampleBatch();
-  const r = await applyBatch(cluster, events, { keys, now: T0 + 600_000 });
+  const batchId = newBatchId();
+  const r = await applyBatch(cluster, events, { keys, batchId, now: T0 + 600_000 });
   t.true(r.applied);
-  t.false((await applyBatch(cluster, events, { keys, now: T0 + 600_000 })).applied);
+  t.false((await applyBatch(cluster, events, { keys, batchId, now: T0 + 600_000 })).applied);
   t.like(await getInfohash(cluster, keys, IH(1), { now: T0 + 600_000 }), { seen: 3, sources: 2, peerCount: 4 });
   t.is((await nodeCensus(cluster, keys)).nodes, 3);
-  const plan = planBatch(events, { keys, now: T0 + 600_000 });
+  const plan = planBatch(events, { keys, batchId, now: T0 + 600_000 });
   const slots = new Set(await Promise.all(plan.keys.map((k) => cluster.cluster('KEYSLOT', k))));
   t.is(slots.size, 1, 'one hash slot for the whole batch');
   // Without the shared tag, Redis Cluster refuses a multi-key script.

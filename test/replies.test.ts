@@ -11,7 +11,7 @@ import { deepStrictEqual } from 'node:assert/strict';
 import { decode, encode, type BencodeDict, type Encodable } from '../bep5/bencode.js';
 import { type NodeInfo, type PeerAddress } from '../bep5/compact.js';
 import { BLOOM_FILTER_BYTES, MAX_SAMPLE_INTERVAL_SECONDS, MAX_TOKEN_BYTES } from '../bep5/constants.js';
-import { FieldError } from '../bep5/fields.js';
+import { FieldError } from '../bep5/errors.js';
 import { formatIp, isIpv4Mapped } from '../bep5/ip.js';
 import { METHODS, type Method } from '../bep5/queries.js';
 import { encodeReply, parseReply, type ReplyInput, type ReplyOf } from '../bep5/replies.js';

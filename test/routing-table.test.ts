@@ -4,13 +4,8 @@ import { ManualClock } from '../bep5/clock.js';
 import { DEFAULT_NODE_STALE_AFTER_MS, MAX_PERSISTED_NODES } from '../bep5/constants.js';
 import { commonPrefixBits, idToHex, randomId, xorDistance } from '../bep5/node-id.js';
 import { seededRandom } from '../bep5/random.js';
-import {
-  RoutingTable,
-  RoutingTableError,
-  type Contact,
-  type ResponseOutcome,
-  type RoutingTableOptions,
-} from '../bep5/routing-table.js';
+import { RoutingTable, type Contact, type ResponseOutcome, type RoutingTableOptions } from '../bep5/routing-table.js';
+import { RoutingTableError } from '../bep5/errors.js';
 
 const MIN = 60_000;
 const STALE = 15 * MIN;

@@ -11,7 +11,7 @@ import { type SystemSummary } from '../cli/system.js';
 import { type GroundTruth } from '../crawler/testnet/testnet.js';
 import { IndexKeys } from '../indexer/keys.js';
 import { runningEmbedded } from '../redis/embedded-server.js';
-import { UsageError } from '../cli/usage-error.js';
+import { UsageError } from '../cli/errors.js';
 import { queueNames } from '../workers/queues.js';
 import { type CliProcess, startCli } from './helpers/cli.js';
 import { startRedisServer } from './helpers/redis.js';
@@ -238,7 +238,19 @@ test.serial('run --testnet with REDIS_URL and the default index options writes t
   t.true(keys.some((k) => k.startsWith(`{${TESTNET_PREFIX}:bull}`)), 'its queues are the testnet prefix\'s');
   const indexed = await client.zrange(testnetKeys.infohashes, 0, '-1');
   t.true(indexed.length >= total / 2, `${indexed.length} of ${total} infohashes in the testnet index`);
-  t.deepEqual(indexed.filter((ih) => !Object.hasOwn(truth.infohashes, ih)), [], 'and only the testnet\'s');
+  // And only the testnet's. The one kind of infohash the ground truth cannot list: the targets
+  // of libtorrent's own bootstrap and refresh traversals, which are get_peers lookups
+  // (libtorrent's `bootstrap` derives from `get_peers`) for IDs near its own. The crawler's
+  // node records every get_peers it is sent, as on the real DHT. Such a target holds no peers
+  // and was asked by one node at a time.
+  const extras = indexed.filter((ih) => !Object.hasOwn(truth.infohashes, ih));
+  if (extras.length > 0) t.log(`indexed from foreign nodes' own lookups: ${extras.join(', ')}`);
+  t.true(truth.nodes.some((n) => n.kind === 'libtorrent') || extras.length === 0, 'without libtorrent nodes, only the ground truth\'s infohashes');
+  for (const ih of extras) {
+    const record = await client.hgetall(testnetKeys.infohash(ih));
+    t.is(record['peers'], '0', `${ih} holds no peers`);
+    t.true(Number(record['sources']) <= 2, `${ih} was reported by ${record['sources']} nodes`);
+  }
   t.is(await client.exists(new IndexKeys(REAL_PREFIX).infohash(indexed[0]!)), 0);
 
   // The default data directory holds the testnet's directory and nothing else: no real

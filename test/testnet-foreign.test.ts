@@ -9,7 +9,8 @@ import { type PeerAddress } from '../bep5/compact.js';
 import { KrpcTimeoutError } from '../bep5/errors.js';
 import { KrpcSocket } from '../bep5/krpc-socket.js';
 import { randomId } from '../bep5/node-id.js';
-import { ForeignHost, ForeignHostError, type ForeignNodeSpec } from '../crawler/testnet/foreign-host.js';
+import { ForeignHost, type ForeignNodeSpec } from '../crawler/testnet/foreign-host.js';
+import { ForeignHostError } from '../crawler/errors.js';
 
 /**
  * The foreign-node hosts of the testnet: real bittorrent-dht and libtorrent nodes in child

@@ -2,7 +2,8 @@ import { createHmac } from 'node:crypto';
 import test from 'ava';
 import { ManualClock } from '../bep5/clock.js';
 import { seededRandom } from '../bep5/random.js';
-import { TokenError, TokenIssuer } from '../bep5/tokens.js';
+import { TokenIssuer } from '../bep5/tokens.js';
+import { TokenError } from '../bep5/errors.js';
 
 const MIN = 60_000;
 

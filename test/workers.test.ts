@@ -1,7 +1,8 @@
 import test, { type ExecutionContext } from 'ava';
 import { Queue } from 'bullmq';
 import { tmpdir } from 'node:os';
-import { DhtNode, type DhtNodeOptions } from '../bep5/node.js';
+import { DhtNode } from '../bep5/node.js';
+import { type DhtNodeOptions } from '../bep5/node-types.js';
 import { randomId } from '../bep5/node-id.js';
 import { seededRandom } from '../bep5/random.js';
 import { type Discovery } from '../crawler/discovery.js';
@@ -11,7 +12,7 @@ import { connectRedis } from '../redis/connection.js';
 import { ensureSchema } from '../migrations/runner.js';
 import { createDiscoveryProcessor } from '../workers/discovery-processor.js';
 import { type PeerLookupJob, queueNames } from '../workers/queues.js';
-import { startWorkers, type StartWorkersOptions, type WorkerSet } from '../workers/worker-set.js';
+import { startWorkers, type StartWorkersOptions } from '../workers/worker-set.js';
 import { addBatches, discoveryQueue, expectedSightings, IH, knownBatch, T0, waitUntil } from './fixtures/discovery-batches.js';
 import { randomPrefix, snapshot, startRedisServer, useRedisServer } from './helpers/redis.js';
 import { loopbackHost } from './helpers/udp.js';

@@ -1,11 +1,14 @@
 import { type Job } from 'bullmq';
-import { applyBatch, type ApplyResult, BatchTooLargeError, DEFAULT_INDEX_CONFIG, type IndexConfig, SchemaMismatchError, validateDiscovery } from '../indexer/apply-batch.js';
+import { type Discovery } from '../crawler/discovery.js';
+import { applyBatch, type ApplyResult } from '../indexer/apply-batch.js';
+import { BatchTooLargeError, SchemaMismatchError } from '../indexer/errors.js';
+import { DEFAULT_INDEX_CONFIG, type IndexConfig } from '../indexer/index-config.js';
 import { type IndexKeys } from '../indexer/keys.js';
 import { type RedisClient } from '../redis/client.js';
 import { parseDiscoveryJob } from './job-data.js';
 import { type PeerLookupScheduler, type ScheduleResult } from './peer-lookup-scheduler.js';
 import { type DiscoveryBatchJob } from './queues.js';
-import { InvalidJobDataError, JobSchemaMismatchError } from './worker-errors.js';
+import { InvalidJobDataError, JobSchemaMismatchError } from './errors.js';
 
 /**
  * The processor of the discovery queue: one job is one batch of Discovery events, applied with
@@ -42,13 +45,10 @@ export interface DiscoveryProcessorOptions {
 
 export type DiscoveryProcessor = (job: Pick<Job<DiscoveryBatchJob>, 'data'>) => Promise<DiscoveryJobResult>;
 
-/** The distinct infohashes of a batch's `infohash` events (normalised; malformed ones left out). */
-export function sightedInfohashes(events: readonly unknown[]): string[] {
+/** The distinct infohashes of a batch's `infohash` events. */
+export function sightedInfohashes(events: readonly Discovery[]): string[] {
   const out = new Set<string>();
-  for (const raw of events) {
-    const e = validateDiscovery(raw);
-    if (e?.type === 'infohash') out.add(e.infohash);
-  }
+  for (const e of events) if (e.type === 'infohash') out.add(e.infohash);
   return [...out];
 }
 
@@ -60,7 +60,7 @@ export function createDiscoveryProcessor(o: DiscoveryProcessorOptions): Discover
     let applied: ApplyResult;
     const writeStarted = performance.now();
     try {
-      applied = await applyBatch(o.client, batch.events, { keys: o.keys, batchId: batch.id, now: now(), ...(o.config ? { config: o.config } : {}) });
+      applied = await applyBatch(o.client, batch.events, { keys: o.keys, batchId: batch.id, invalid: batch.invalid, now: now(), ...(o.config ? { config: o.config } : {}) });
     } catch (err) {
       if (err instanceof SchemaMismatchError) {
         const fatal = new JobSchemaMismatchError(err.message, err.found, err.expected);

@@ -1,8 +1,46 @@
+import { UnrecoverableError } from 'bullmq';
+
 /**
- * Errors of the discovery producer's spool. Each has a stable `code`, as everywhere in
- * dhtscope. None of them reaches the crawl: the producer logs and counts instead.
+ * Errors of workers/, each with a stable `code`, as everywhere in dhtscope: first why a worker
+ * gives up on a job, then the discovery producer's spool errors.
  */
 
+// ---- Jobs: why a worker gave up on one. Subclasses of BullMQ's UnrecoverableError go straight
+// to the failed set without the remaining attempts: running them again cannot succeed.
+
+/** The job's data (read back from Redis, so untrusted) is not what a producer writes. */
+export class InvalidJobDataError extends UnrecoverableError {
+  override readonly name = 'InvalidJobDataError';
+  readonly code = 'ERR_INVALID_JOB_DATA';
+}
+
+/**
+ * The index is not at the schema version this code writes (see indexer/errors.ts
+ * SchemaMismatchError). Retrying cannot help until someone migrates or upgrades, so the job
+ * fails at once and the worker stops taking jobs (a stream of failures would bury the queue).
+ */
+export class JobSchemaMismatchError extends UnrecoverableError {
+  override readonly name = 'JobSchemaMismatchError';
+  readonly code = 'ERR_SCHEMA_MISMATCH';
+  constructor(
+    message: string,
+    readonly found: number,
+    readonly expected: number,
+  ) {
+    super(message);
+  }
+}
+
+/** The DHT node has no contacts yet (still bootstrapping): a peer lookup is retried later. */
+export class DhtNotReadyError extends Error {
+  override readonly name = 'DhtNotReadyError';
+  readonly code = 'ERR_DHT_NOT_READY';
+  constructor() {
+    super('the DHT node has no contacts yet (bootstrapping): retrying later');
+  }
+}
+
+// ---- The spool. None of these reaches the crawl: the producer logs and counts instead.
 export class SpoolError extends Error {
   override readonly name: string = 'SpoolError';
   readonly code: string = 'ERR_SPOOL';

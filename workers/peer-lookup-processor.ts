@@ -4,13 +4,15 @@ import { type PeerAddress } from '../bep5/compact.js';
 import { KrpcAbortError } from '../bep5/errors.js';
 import { type DhtNode } from '../bep5/node.js';
 import { type Discovery } from '../crawler/discovery.js';
-import { applyBatch, type IndexConfig, SchemaMismatchError } from '../indexer/apply-batch.js';
+import { applyBatch } from '../indexer/apply-batch.js';
+import { SchemaMismatchError } from '../indexer/errors.js';
+import { type IndexConfig } from '../indexer/index-config.js';
 import { type IndexKeys } from '../indexer/keys.js';
 import { type RedisClient } from '../redis/client.js';
 import { BATCH_MAX_EVENTS, PEER_LOOKUP_TIMEOUT_MS } from './constants.js';
 import { parsePeerLookupJob } from './job-data.js';
 import { type PeerLookupJob } from './queues.js';
-import { DhtNotReadyError, JobSchemaMismatchError } from './worker-errors.js';
+import { DhtNotReadyError, JobSchemaMismatchError } from './errors.js';
 
 /**
  * The processor of the peer-lookup queue: a get_peers lookup through a started DhtNode, bounded
@@ -18,8 +20,9 @@ import { DhtNotReadyError, JobSchemaMismatchError } from './worker-errors.js';
  * that returned peers (as the crawler reports them).
  *
  * Idempotent: the batch id is derived from the job id, so a retried job (its worker died after
- * applying) finds the batch already applied. A lookup cut short by the timeout keeps what it
- * found; one cut short by shutdown throws, and BullMQ runs it again later.
+ * applying) finds the batch already applied. The events need no validation: they are built
+ * here, typed, from replies bep5 has already checked. A lookup cut short by the timeout keeps
+ * what it found; one cut short by shutdown throws, and BullMQ runs it again later.
  */
 
 export interface PeerLookupResult {

@@ -1,5 +1,5 @@
 import { type Queue } from 'bullmq';
-import { DEFAULT_INDEX_CONFIG } from '../indexer/apply-batch.js';
+import { DEFAULT_INDEX_CONFIG } from '../indexer/index-config.js';
 import { type IndexKeys } from '../indexer/keys.js';
 import { type RedisClient } from '../redis/client.js';
 import { JOB_ATTEMPTS, JOB_BACKOFF_MS, KEEP_COMPLETED_JOBS, KEEP_FAILED_JOBS, PEER_LOOKUP_QUEUE_MAX, PEER_LOOKUP_REFRESH_MS } from './constants.js';

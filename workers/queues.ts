@@ -18,7 +18,11 @@ export function queueNames(keys: IndexKeys): QueueNames {
   return { bullPrefix: `{${keys.prefix}:bull}`, discoveries: 'discoveries', peerLookups: 'peer-lookups', metadata: 'metadata' };
 }
 
-/** The data of a discovery job. `id` is fixed when the batch is formed and is also the job id, so a batch delivered twice (a timed-out add that did land, a spool replay) is applied once. */
+/**
+ * The data of a discovery job. `id` (newBatchId) is fixed when the batch is sealed and is also
+ * the job id, so a batch delivered twice (a timed-out add that did land, a spool replay) is
+ * applied once. Read back from Redis, the events are untrusted until parseDiscoveryJob.
+ */
 export interface DiscoveryBatchJob {
   id: string;
   events: Discovery[];

@@ -293,7 +293,7 @@ export class Spool {
   }
 }
 
-/** `{id, events}` with a 40-hex id and an array of events, or null. The events are checked by applyBatch. */
+/** `{id, events}` with a 40-hex id and an array of events, or null. The events are checked where the job comes in (parseDiscoveryJob). */
 function parseBatch(line: Buffer): DiscoveryBatchJob | null {
   let value: unknown;
   try {

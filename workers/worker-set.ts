@@ -2,9 +2,9 @@ import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { type Job, Queue, UnrecoverableError, type Worker, type WorkerOptions } from 'bullmq';
 import { type DhtNode } from '../bep5/node.js';
-import { type IndexConfig } from '../indexer/apply-batch.js';
+import { type IndexConfig } from '../indexer/index-config.js';
 import { type IndexKeys } from '../indexer/keys.js';
-import { type RedisClient } from '../redis/client.js';
+import { type RedisClient, closeRedisClient } from '../redis/client.js';
 import { type RedisConnection } from '../redis/connection.js';
 import {
   DISCOVERY_CONCURRENCY,
@@ -29,8 +29,7 @@ import { MetadataScheduler } from './metadata-scheduler.js';
 import { createPeerLookupProcessor, type PeerLookupResult } from './peer-lookup-processor.js';
 import { PeerLookupScheduler } from './peer-lookup-scheduler.js';
 import { type DiscoveryBatchJob, type MetadataJob, type PeerLookupJob, queueNames } from './queues.js';
-import { type JobSchemaMismatchError } from './worker-errors.js';
-import { closeRedisClient } from '../redis/client.js';
+import { type JobSchemaMismatchError } from './errors.js';
 
 /**
  * The consumer side of the pipeline: BullMQ workers for the discovery queue and (with a DHT

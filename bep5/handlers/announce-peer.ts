@@ -1,7 +1,7 @@
 import { isBep42Compliant } from '../bep42.js';
 import { KRPC_ERROR_PROTOCOL } from '../constants.js';
 import { QueryRejection } from '../errors.js';
-import { type QueryHandler } from '../krpc-socket.js';
+import { type QueryHandler } from '../krpc-socket-types.js';
 import { type HandlerContext } from './context.js';
 
 /**

@@ -1,4 +1,4 @@
-import { type QueryHandler } from '../krpc-socket.js';
+import { type QueryHandler } from '../krpc-socket-types.js';
 import { type HandlerContext, closestNodes } from './context.js';
 
 /** BEP 5 find_node: the K closest good nodes we know to the target (BEP 32: per `want`). */

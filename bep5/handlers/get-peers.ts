@@ -1,5 +1,5 @@
 import { ipFamily } from '../ip.js';
-import { type QueryHandler } from '../krpc-socket.js';
+import { type QueryHandler } from '../krpc-socket-types.js';
 import { type HandlerContext, closestNodes } from './context.js';
 import { valuesThatFit } from './reply-budget.js';
 

@@ -1,4 +1,4 @@
-import { type QueryHandler } from '../krpc-socket.js';
+import { type QueryHandler } from '../krpc-socket-types.js';
 import { type HandlerContext } from './context.js';
 
 /** BEP 5 ping: answer with our id. */

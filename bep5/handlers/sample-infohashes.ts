@@ -1,4 +1,4 @@
-import { type QueryHandler } from '../krpc-socket.js';
+import { type QueryHandler } from '../krpc-socket-types.js';
 import { type HandlerContext, closestNodes } from './context.js';
 import { samplesThatFit } from './reply-budget.js';
 

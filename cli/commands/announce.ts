@@ -1,12 +1,10 @@
-import { parseArgs } from 'node:util';
 import { KrpcAbortError } from '../../bep5/errors.js';
-import { type AnnounceOutcome } from '../../bep5/node.js';
+import { type AnnounceOutcome } from '../../bep5/node-types.js';
 import { idToHex } from '../../bep5/node-id.js';
 import { parseBootstrapOption } from '../bootstrap-option.js';
-import { CommandError } from '../command-error.js';
 import { parseInfohash } from '../infohash.js';
 import { formatSeconds, joinNetwork } from '../join.js';
-import { LookupStatus } from '../lookup-status.js';
+import { getPeersSent, LookupStatus } from '../lookup-status.js';
 import {
   defaultBindHost,
   commandSignal,
@@ -18,7 +16,8 @@ import {
   NODE_COMMAND_OPTIONS,
   oneShotClient,
 } from '../node-options.js';
-import { type Command, UsageError } from '../usage-error.js';
+import { defineCommand } from '../define-command.js';
+import { CommandError, UsageError } from '../errors.js';
 
 const help = `Usage: dhtscope announce <infohash|magnet> (--port N | --implied-port) [--seed]
                          [--bootstrap LIST] [--timeout S] [--json]
@@ -54,28 +53,20 @@ answered), 2 on a usage error (neither or both of --port and --implied-port, a b
 
 Example: dhtscope announce 08ada5a7a6183aae1e09d831df6748d566095a10 --port 51413`;
 
-export const announceCommand: Command = {
-  summary: 'announce that you have a torrent (announce_peer to the closest nodes)',
+export const announceCommand = defineCommand({
+  name: 'announce',
   help,
-  async run(argv) {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        ...NODE_COMMAND_OPTIONS,
-        port: { type: 'string' },
-        'implied-port': { type: 'boolean' },
-        seed: { type: 'boolean' },
-        timeout: { type: 'string' },
-        'bind-port': { type: 'string' },
-        'data-dir': { type: 'string' },
-      },
-    });
-    if (values.help) {
-      process.stdout.write(help + '\n');
-      return 0;
-    }
-    if (positionals.length !== 1) throw new UsageError('announce takes exactly one <infohash|magnet> (try dhtscope announce --help)');
+  options: {
+    ...NODE_COMMAND_OPTIONS,
+    port: { type: 'string' },
+    'implied-port': { type: 'boolean' },
+    seed: { type: 'boolean' },
+    timeout: { type: 'string' },
+    'bind-port': { type: 'string' },
+    'data-dir': { type: 'string' },
+  },
+  args: '<infohash|magnet>',
+  async run({ values, positionals }) {
     const { infoHash } = parseInfohash(positionals[0]!);
     const impliedPort = values['implied-port'] ?? false;
     if (impliedPort && values.port !== undefined) throw new UsageError('give either --port N or --implied-port, not both');
@@ -122,7 +113,7 @@ export const announceCommand: Command = {
           throw err;
         }
       }
-      if (outcome === undefined) nodesQueried = node.stats().families[`ipv${bind.family}`]?.socket.queriesOut['get_peers'] ?? 0;
+      if (outcome === undefined) nodesQueried = getPeersSent(node, bind.family);
     } finally {
       status.done();
       cmd.dispose();
@@ -156,4 +147,4 @@ export const announceCommand: Command = {
     }
     return 0;
   },
-};
+});

@@ -1,5 +1,4 @@
-import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { join } from 'node:path';
 import { DEFAULT_MAX_INFLIGHT } from '../../bep5/constants.js';
 import { KrpcAbortError } from '../../bep5/errors.js';
 import { DhtNode } from '../../bep5/node.js';
@@ -10,18 +9,19 @@ import {
   CRAWL_DEFAULT_PER_IP_RATE,
   CRAWL_DEFAULT_RATE,
 } from '../../crawler/constants.js';
-import { Crawler, type SweepSummary } from '../../crawler/crawler.js';
+import { Crawler } from '../../crawler/crawler.js';
+import { type SweepSummary } from '../../crawler/crawler-types.js';
 import { NdjsonFileSink } from '../../crawler/ndjson-sink.js';
 import { crawlBootstrap, progressText, rateMeter, resolveCrawlBootstrap } from '../crawl-shared.js';
-import { CommandError } from '../command-error.js';
 import { NO_BOOTSTRAP_ANSWER_HINT } from '../constants.js';
 import {
   addressScopeOption,
   bindOptions,
   defaultDataDir,
   formatPeer,
-  onTerminate,
-  parseBindHost,
+  onStopSignal,
+  parseFileOption,
+  parseIpv4BindHost,
   parsePort,
   parseTimeoutSeconds,
   startNode,
@@ -29,7 +29,8 @@ import {
 } from '../node-options.js';
 import { parseInteger, parseRate } from '../number-options.js';
 import { StatusLine, count, duration } from '../status-line.js';
-import { type Command, UsageError } from '../usage-error.js';
+import { defineCommand } from '../define-command.js';
+import { CommandError } from '../errors.js';
 
 const help = `Usage: dhtscope crawl [--bootstrap LIST] [--duration S] [--rate R] [--inflight N]
                       [--per-ip-rate R] [--get-peers-rate R] [--out FILE] [--host H] [--port P]
@@ -89,40 +90,29 @@ async function openSink(path: string): Promise<NdjsonFileSink> {
   }
 }
 
-export const crawlCommand: Command = {
-  summary: 'crawl the DHT: every node, its infohashes and their peers, to an NDJSON file',
+export const crawlCommand = defineCommand({
+  name: 'crawl',
   help,
-  async run(argv) {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        ...NODE_COMMAND_OPTIONS,
-        duration: { type: 'string' },
-        rate: { type: 'string' },
-        inflight: { type: 'string' },
-        'per-ip-rate': { type: 'string' },
-        'get-peers-rate': { type: 'string' },
-        out: { type: 'string' },
-        port: { type: 'string' },
-      },
-    });
-    if (values.help) {
-      process.stdout.write(help + '\n');
-      return 0;
-    }
-    if (positionals.length > 0) throw new UsageError(`crawl takes no arguments, got "${positionals[0]}" (try dhtscope crawl --help)`);
+  options: {
+    ...NODE_COMMAND_OPTIONS,
+    duration: { type: 'string' },
+    rate: { type: 'string' },
+    inflight: { type: 'string' },
+    'per-ip-rate': { type: 'string' },
+    'get-peers-rate': { type: 'string' },
+    out: { type: 'string' },
+    port: { type: 'string' },
+  },
+  async run({ values }) {
     const bootstrap = crawlBootstrap(values.bootstrap, 'crawl');
-    const bind = parseBindHost(values.host, '0.0.0.0');
-    if (bind.family !== 4) throw new UsageError(`--host must be an IPv4 address (the crawler is IPv4 only), got "${values.host}"`);
+    const bind = parseIpv4BindHost(values.host, '0.0.0.0', 'the crawler');
     const port = parsePort(values.port, '--port', 0, true);
     const durationMs = values.duration === undefined ? undefined : parseTimeoutSeconds(values.duration, 0, '--duration');
     const rate = parseRate(values.rate, '--rate', CRAWL_DEFAULT_RATE);
     const inflight = parseInteger(values.inflight, '--inflight', CRAWL_DEFAULT_INFLIGHT, 1, 65_536);
     const perIpRate = parseRate(values['per-ip-rate'], '--per-ip-rate', CRAWL_DEFAULT_PER_IP_RATE);
     const getPeersRate = parseRate(values['get-peers-rate'], '--get-peers-rate', CRAWL_DEFAULT_GET_PEERS_RATE, true);
-    if (values.out === '') throw new UsageError('--out needs a file name');
-    const out = values.out !== undefined ? resolve(values.out) : join(defaultDataDir(), 'crawls', `crawl-${fileTime(new Date())}.ndjson`);
+    const out = parseFileOption(values.out, '--out', () => join(defaultDataDir(), 'crawls', `crawl-${fileTime(new Date())}.ndjson`));
     const json = values.json ?? false;
 
     // Text goes to stdout; with --json stdout holds only the summary, so progress goes to stderr.
@@ -144,14 +134,13 @@ export const crawlCommand: Command = {
 
     const stop = new AbortController();
     let interrupted: NodeJS.Signals | undefined;
-    const dispose = onTerminate((signal) => {
-      if (interrupted !== undefined) {
-        process.stderr.write(`\ndhtscope crawl: ${signal} again, exiting without closing ${out}\n`);
-        process.exit(1);
-      }
-      interrupted = signal;
-      stop.abort(signal);
-    });
+    const dispose = onStopSignal(
+      (signal) => {
+        interrupted = signal;
+        stop.abort(signal);
+      },
+      (signal) => `\ndhtscope crawl: ${signal} again, exiting without closing ${out}\n`,
+    );
 
     const started = performance.now();
     let summaries: SweepSummary[] = [];
@@ -231,4 +220,4 @@ export const crawlCommand: Command = {
     }
     return 0;
   },
-};
+});

@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { DEFAULT_MAX_INFLIGHT } from '../../bep5/constants.js';
 import { DhtNode } from '../../bep5/node.js';
 import { type Census, type Churn, type VersionShare } from '../../crawler/census.js';
@@ -6,11 +5,11 @@ import { CRAWL_DEFAULT_INFLIGHT, CRAWL_DEFAULT_PER_IP_RATE, CRAWL_DEFAULT_RATE }
 import { Crawler } from '../../crawler/crawler.js';
 import { type SizeEstimate } from '../../crawler/estimate.js';
 import { type Measurement, type MeasurePhase, measure } from '../../crawler/measure.js';
-import { CommandError } from '../command-error.js';
 import { joinNetwork } from '../join.js';
-import { addressScopeOption, bindOptions, formatPeer, onTerminate, parseBindHost, parsePort, parseTimeoutSeconds, startNode, NODE_COMMAND_OPTIONS } from '../node-options.js';
+import { addressScopeOption, bindOptions, formatPeer, onStopSignal, parseIpv4BindHost, parsePort, parseTimeoutSeconds, startNode, NODE_COMMAND_OPTIONS } from '../node-options.js';
 import { StatusLine, count, duration } from '../status-line.js';
-import { type Command, UsageError } from '../usage-error.js';
+import { defineCommand } from '../define-command.js';
+import { CommandError } from '../errors.js';
 import { crawlBootstrap, progressText, rateMeter, resolveCrawlBootstrap } from '../crawl-shared.js';
 import { parseInteger, parseRate } from '../number-options.js';
 
@@ -123,30 +122,20 @@ function churnLines(ch: Churn | undefined, m: Measurement): string[] {
   return lines;
 }
 
-export const measureCommand: Command = {
-  summary: 'measure the DHT: size estimate with a 95% interval, client census, churn',
+export const measureCommand = defineCommand({
+  name: 'measure',
   help,
-  async run(argv) {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        ...NODE_COMMAND_OPTIONS,
-        targets: { type: 'string' },
-        sweeps: { type: 'string' },
-        rate: { type: 'string' },
-        port: { type: 'string' },
-        duration: { type: 'string' },
-      },
-    });
-    if (values.help) {
-      process.stdout.write(help + '\n');
-      return 0;
-    }
-    if (positionals.length > 0) throw new UsageError(`measure takes no arguments, got "${positionals[0]}" (try dhtscope measure --help)`);
+  options: {
+    ...NODE_COMMAND_OPTIONS,
+    targets: { type: 'string' },
+    sweeps: { type: 'string' },
+    rate: { type: 'string' },
+    port: { type: 'string' },
+    duration: { type: 'string' },
+  },
+  async run({ values }) {
     const bootstrap = crawlBootstrap(values.bootstrap, 'measure');
-    const bind = parseBindHost(values.host, '0.0.0.0');
-    if (bind.family !== 4) throw new UsageError(`--host must be an IPv4 address (measure is IPv4 only), got "${values.host}"`);
+    const bind = parseIpv4BindHost(values.host, '0.0.0.0', 'measure');
     const port = parsePort(values.port, '--port', 0, true);
     const targets = parseInteger(values.targets, '--targets', 64, 1, 100_000);
     const sweeps = parseInteger(values.sweeps, '--sweeps', 1, 1, 2);
@@ -172,14 +161,13 @@ export const measureCommand: Command = {
 
     const stop = new AbortController();
     let interrupted: NodeJS.Signals | undefined;
-    const dispose = onTerminate((signal) => {
-      if (interrupted !== undefined) {
-        process.stderr.write(`\ndhtscope measure: ${signal} again, exiting without a report\n`);
-        process.exit(1);
-      }
-      interrupted = signal;
-      stop.abort(signal);
-    });
+    const dispose = onStopSignal(
+      (signal) => {
+        interrupted = signal;
+        stop.abort(signal);
+      },
+      (signal) => `\ndhtscope measure: ${signal} again, exiting without a report\n`,
+    );
 
     const started = performance.now();
     let result: Measurement;
@@ -235,4 +223,4 @@ export const measureCommand: Command = {
     }
     return 0;
   },
-};
+});

@@ -1,5 +1,4 @@
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { KrpcAbortError } from '../../bep5/errors.js';
 import { DhtNode } from '../../bep5/node.js';
 import { idToHex } from '../../bep5/node-id.js';
@@ -12,14 +11,14 @@ import {
   defaultBindHost,
   defaultDataDir,
   formatPeer,
-  onTerminate,
+  onStopSignal,
   parseBindHost,
   parsePort,
   parseTimeoutSeconds,
   startNode,
   NODE_COMMAND_OPTIONS,
 } from '../node-options.js';
-import { type Command, UsageError } from '../usage-error.js';
+import { defineCommand } from '../define-command.js';
 
 const help = `Usage: dhtscope node [--host H] [--port P] [--bootstrap LIST|none] [--data-dir DIR]
                      [--json] [--allow-private|--allow-loopback] [--stats-interval S]
@@ -54,25 +53,16 @@ Example: dhtscope node --port 6881 --json`;
 
 type Json = Record<string, unknown>;
 
-export const nodeCommand: Command = {
-  summary: 'run a DHT node until Ctrl-C, then save its routing table',
+export const nodeCommand = defineCommand({
+  name: 'node',
   help,
-  async run(argv) {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        ...NODE_COMMAND_OPTIONS,
-        port: { type: 'string' },
-        'data-dir': { type: 'string' },
-        'stats-interval': { type: 'string' },
-      },
-    });
-    if (values.help) {
-      process.stdout.write(help + '\n');
-      return 0;
-    }
-    if (positionals.length > 0) throw new UsageError(`node takes no arguments, got "${positionals[0]}" (try dhtscope node --help)`);
+  options: {
+    ...NODE_COMMAND_OPTIONS,
+    port: { type: 'string' },
+    'data-dir': { type: 'string' },
+    'stats-interval': { type: 'string' },
+  },
+  async run({ values }) {
     const bootstrap = parseBootstrapOption(values.bootstrap);
     const bind = parseBindHost(values.host, defaultBindHost(bootstrap.entries));
     const port = parsePort(values.port, '--port', 6881, true);
@@ -128,17 +118,9 @@ export const nodeCommand: Command = {
     });
 
     // Signals are caught from the start: one stops and saves, a second one exits at once.
-    let stopSignal: NodeJS.Signals | undefined;
     let wake: (signal: NodeJS.Signals) => void = () => undefined;
     const stopRequested = new Promise<NodeJS.Signals>((r) => (wake = r));
-    const dispose = onTerminate((signal) => {
-      if (stopSignal !== undefined) {
-        process.stderr.write(`dhtscope node: ${signal} again, exiting without saving\n`);
-        process.exit(1);
-      }
-      stopSignal = signal;
-      wake(signal);
-    });
+    const dispose = onStopSignal(wake, (signal) => `dhtscope node: ${signal} again, exiting without saving\n`);
 
     const started = Date.now();
     try {
@@ -210,4 +192,4 @@ export const nodeCommand: Command = {
     dispose();
     return 0;
   },
-};
+});

@@ -1,12 +1,10 @@
-import { parseArgs } from 'node:util';
 import { KrpcAbortError } from '../../bep5/errors.js';
 import { idToHex } from '../../bep5/node-id.js';
 import { parseBootstrapOption } from '../bootstrap-option.js';
-import { CommandError } from '../command-error.js';
 import { NO_BOOTSTRAP_ANSWER_HINT } from '../constants.js';
 import { parseInfohash } from '../infohash.js';
 import { formatSeconds, joinNetwork } from '../join.js';
-import { LookupStatus } from '../lookup-status.js';
+import { getPeersSent, LookupStatus } from '../lookup-status.js';
 import {
   defaultBindHost,
   commandSignal,
@@ -18,7 +16,8 @@ import {
   NODE_COMMAND_OPTIONS,
   oneShotClient,
 } from '../node-options.js';
-import { type Command, UsageError } from '../usage-error.js';
+import { defineCommand } from '../define-command.js';
+import { CommandError } from '../errors.js';
 
 const help = `Usage: dhtscope peers <infohash|magnet> [--bootstrap LIST] [--timeout S] [--json]
                       [--host H] [--port P] [--data-dir DIR] [--allow-private|--allow-loopback]
@@ -49,25 +48,17 @@ usage error such as a malformed infohash.
 
 Example: dhtscope peers 'magnet:?xt=urn:btih:08ada5a7a6183aae1e09d831df6748d566095a10' --timeout 20`;
 
-export const peersCommand: Command = {
-  summary: 'find the peers of an infohash or magnet link (get_peers lookup)',
+export const peersCommand = defineCommand({
+  name: 'peers',
   help,
-  async run(argv) {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        ...NODE_COMMAND_OPTIONS,
-        timeout: { type: 'string' },
-        port: { type: 'string' },
-        'data-dir': { type: 'string' },
-      },
-    });
-    if (values.help) {
-      process.stdout.write(help + '\n');
-      return 0;
-    }
-    if (positionals.length !== 1) throw new UsageError('peers takes exactly one <infohash|magnet> (try dhtscope peers --help)');
+  options: {
+    ...NODE_COMMAND_OPTIONS,
+    timeout: { type: 'string' },
+    port: { type: 'string' },
+    'data-dir': { type: 'string' },
+  },
+  args: '<infohash|magnet>',
+  async run({ values, positionals }) {
     const { infoHash } = parseInfohash(positionals[0]!);
     const bootstrap = parseBootstrapOption(values.bootstrap);
     const bind = parseBindHost(values.host, defaultBindHost(bootstrap.entries));
@@ -141,7 +132,7 @@ export const peersCommand: Command = {
         if (!(err instanceof CommandError)) throw err;
         error = err.message;
       }
-      nodesQueried = node.stats().families[`ipv${bind.family}`]?.socket.queriesOut['get_peers'] ?? 0;
+      nodesQueried = getPeersSent(node, bind.family);
     } finally {
       status.done();
       cmd.dispose();
@@ -168,4 +159,4 @@ export const peersCommand: Command = {
     log(`${peers.size} peer${peers.size === 1 ? '' : 's'} for ${hex} (${nodesQueried} nodes queried in ${ms} ms${ending})`);
     return 0;
   },
-};
+});

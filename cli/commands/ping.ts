@@ -1,11 +1,8 @@
-import { parseArgs } from 'node:util';
 import { isBep42Compliant } from '../../bep5/bep42.js';
-import { KrpcQueryError } from '../../bep5/errors.js';
-import { ipFamily } from '../../bep5/ip.js';
-import { KrpcSocket } from '../../bep5/krpc-socket.js';
 import { idToHex, randomId } from '../../bep5/node-id.js';
-import { type Command, UsageError } from '../usage-error.js';
+import { defineCommand } from '../define-command.js';
 import { parseHostPort } from '../host-port.js';
+import { parseTimeoutMs, queryOnce } from '../one-query.js';
 
 const help = `Usage: dhtscope ping <ip:port> [--timeout MS] [--json]
 
@@ -21,30 +18,20 @@ Exit code 0 when the node answered, 1 when it did not, 2 on a usage error.
 
 Example: dhtscope ping 127.0.0.1:6881`;
 
-export const pingCommand: Command = {
-  summary: 'ping one DHT node and show its ID, version and RTT',
+export const pingCommand = defineCommand({
+  name: 'ping',
   help,
-  async run(argv) {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { timeout: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-    });
-    if (values.help) {
-      process.stdout.write(help + '\n');
-      return 0;
-    }
-    if (positionals.length !== 1) throw new UsageError('ping takes exactly one <ip:port>');
+  options: { timeout: { type: 'string' }, json: { type: 'boolean' } },
+  args: '<ip:port>',
+  argsError: () => 'ping takes exactly one <ip:port>',
+  async run({ values, positionals }) {
     const target = parseHostPort(positionals[0]!);
-    const timeoutMs = values.timeout === undefined ? 2000 : Number(values.timeout);
-    if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError(`--timeout must be a positive integer, got ${values.timeout}`);
-
-    const socket = new KrpcSocket({ type: ipFamily(target.host) === 6 ? 'udp6' : 'udp4' });
-    await socket.bind(0);
-    try {
+    const timeoutMs = parseTimeoutMs(values.timeout, 2000);
+    const node = `${target.host}:${target.port}`;
+    return queryOnce(target, { command: 'ping', node, json: values.json }, async (socket) => {
       const { reply, rttMs, v, ip } = await socket.query(target, { method: 'ping', id: randomId() }, { timeoutMs });
       const result = {
-        node: `${target.host}:${target.port}`,
+        node,
         id: idToHex(reply.id),
         version: v ? v.toString('hex') : null,
         versionText: v ? printable(v) : null,
@@ -62,16 +49,9 @@ export const pingCommand: Command = {
         );
       }
       return 0;
-    } catch (err) {
-      if (!(err instanceof KrpcQueryError)) throw err;
-      if (values.json) process.stdout.write(JSON.stringify({ node: `${target.host}:${target.port}`, error: err.code, message: err.message }) + '\n');
-      else process.stderr.write(`dhtscope ping: ${target.host}:${target.port}: ${err.message}\n`);
-      return 1;
-    } finally {
-      await socket.close();
-    }
+    });
   },
-};
+});
 
 /** Client versions are 2 letters + 2 binary bytes (BEP 20); show letters as text, the rest as hex. */
 function printable(v: Buffer): string {

@@ -1,9 +1,8 @@
-import { parseArgs } from 'node:util';
 import { pruneIndex } from '../../indexer/prune.js';
 import { DEFAULT_RETAIN_DAYS } from '../../indexer/retention-constants.js';
 import { ensureSchema } from '../../migrations/runner.js';
-import { INDEX_COMMAND_OPTIONS, INDEX_OPTIONS_HELP, openIndex, toCommandError } from '../index-options.js';
-import { type Command, UsageError } from '../usage-error.js';
+import { INDEX_COMMAND_OPTIONS, INDEX_OPTIONS_HELP, withIndex } from '../index-options.js';
+import { defineCommand } from '../define-command.js';
 import { parseAmount, parseInteger } from '../number-options.js';
 
 const help = `Usage: dhtscope prune [--older-than DAYS] [--max-infohashes N] [--dry-run] [--json]
@@ -21,32 +20,22 @@ ${INDEX_OPTIONS_HELP}
 
 Example: dhtscope prune --older-than 7 --dry-run`;
 
-export const pruneCommand: Command = {
-  summary: 'remove infohashes not seen for a while from the Redis index (retention)',
+export const pruneCommand = defineCommand({
+  name: 'prune',
   help,
-  async run(argv) {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        ...INDEX_COMMAND_OPTIONS,
-        'older-than': { type: 'string' },
-        'max-infohashes': { type: 'string' },
-        'dry-run': { type: 'boolean' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-    if (values.help) {
-      process.stdout.write(help + '\n');
-      return 0;
-    }
-    if (positionals.length > 0) throw new UsageError(`prune takes no arguments, got ${JSON.stringify(positionals[0])}`);
+  options: {
+    ...INDEX_COMMAND_OPTIONS,
+    'older-than': { type: 'string' },
+    'max-infohashes': { type: 'string' },
+    'dry-run': { type: 'boolean' },
+    json: { type: 'boolean' },
+  },
+  argsError: (got) => `prune takes no arguments, got ${JSON.stringify(got[0])}`,
+  async run({ values }) {
     const days = parseAmount(values['older-than'], '--older-than', DEFAULT_RETAIN_DAYS, 'of days', true);
     const maxInfohashes = values['max-infohashes'] === undefined ? undefined : parseInteger(values['max-infohashes'], '--max-infohashes', 0, 0);
 
-    const index = await openIndex(values);
-    try {
+    return withIndex(values, async (index) => {
       const redis = index.connection.client;
       await ensureSchema(redis, index.keys, { migrate: false });
       const result = await pruneIndex(redis, {
@@ -66,10 +55,6 @@ export const pruneCommand: Command = {
         );
       }
       return 0;
-    } catch (err) {
-      throw toCommandError(err);
-    } finally {
-      await index.connection.close();
-    }
+    });
   },
-};
+});

@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { DEFAULT_PAGE_LIMIT, DEFAULT_STATS_MINUTES, MAX_PAGE_LIMIT, MAX_STATS_MINUTES } from '../../server/api/constants.js';
 import { SEARCH_DEFAULT_LIMIT, SEARCH_MAX_LIMIT, SEARCH_RANK_WINDOW } from '../../indexer/metadata-constants.js';
 import { ApiError } from '../../server/api/errors.js';
@@ -7,10 +6,10 @@ import { parseCursor, parseInfohashParam, parseLimit, parseMinutes, parseOffset,
 import { censusView, infohashListView, infohashView, peersView, searchView, statsView, type ViewContext } from '../../server/api/views.js';
 import { MigrationRunner } from '../../migrations/runner.js';
 import { SchemaOutdatedError } from '../../migrations/errors.js';
-import { CommandError } from '../command-error.js';
-import { INDEX_COMMAND_OPTIONS, INDEX_OPTIONS_HELP, type IndexOptionValues, openIndex, toCommandError } from '../index-options.js';
+import { type ParsedArgs, defineCommand } from '../define-command.js';
+import { CommandError, UsageError } from '../errors.js';
+import { INDEX_COMMAND_OPTIONS, INDEX_OPTIONS_HELP, type IndexOptionValues, withIndex } from '../index-options.js';
 import { formatCensus, formatInfohash, formatList, formatPeers, formatSearch, formatStats } from '../query-format.js';
-import { type Command, UsageError } from '../usage-error.js';
 
 const help = `Usage: dhtscope query <infohash|peers|recent|popular|stats|census> [<ih>] [options]
        dhtscope query search <words...> [--limit N] [--offset N] [--json]
@@ -69,22 +68,17 @@ interface Request {
   offset: number;
 }
 
+const OPTIONS = {
+  ...INDEX_COMMAND_OPTIONS,
+  json: { type: 'boolean' },
+  limit: { type: 'string' },
+  cursor: { type: 'string' },
+  minutes: { type: 'string' },
+  offset: { type: 'string' },
+} as const;
+
 /** Checks everything before connecting: a usage error never waits for Redis. */
-function parseRequest(argv: string[]): Request | null {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      ...INDEX_COMMAND_OPTIONS,
-      json: { type: 'boolean' },
-      limit: { type: 'string' },
-      cursor: { type: 'string' },
-      minutes: { type: 'string' },
-      offset: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) return null;
+function parseRequest({ values, positionals }: Pick<ParsedArgs<typeof OPTIONS>, 'values' | 'positionals'>): Request {
   const [what, ...args] = positionals;
   if (what === undefined) throw new UsageError(`query needs one of ${WHATS.join(', ')} (see dhtscope query --help)`);
   if (!(WHATS as readonly string[]).includes(what)) throw new UsageError(`unknown query "${what}": use one of ${WHATS.join(', ')}`);
@@ -153,37 +147,33 @@ async function answer(vc: ViewContext, r: Request): Promise<{ body: unknown; tex
   }
 }
 
-export const queryCommand: Command = {
-  summary: 'query the Redis index: an infohash, its peers, recent, popular, stats, census, name search',
+export const queryCommand = defineCommand({
+  name: 'query',
   help,
-  async run(argv) {
-    const request = parseRequest(argv);
-    if (request === null) {
-      process.stdout.write(help + '\n');
-      return 0;
-    }
-    const index = await openIndex(request.index);
-    try {
+  options: OPTIONS,
+  args: 'any',
+  async run(parsed) {
+    const request = parseRequest(parsed);
+    return withIndex(request.index, async (index) => {
       const redis = index.connection.client;
-      // A fresh database (version 0) reads as an empty index; an older schema needs migrating.
-      const runner = new MigrationRunner(redis, index.keys);
-      const version = await runner.assertCompatible();
-      if (version !== 0 && version !== runner.latest) throw new SchemaOutdatedError(version, runner.latest);
-      const { body, text } = await answer({ redis, keys: index.keys, now: Date.now() }, request);
-      process.stdout.write((request.json ? JSON.stringify(body) : text()) + '\n');
-      return 0;
-    } catch (err) {
-      if (err instanceof ApiError && err.code === 'ERR_INFOHASH_NOT_FOUND') {
-        if (request.json) process.stdout.write(JSON.stringify(err.toBody()) + '\n');
-        else process.stderr.write(`dhtscope query: ${err.message}\n`);
-        return 1;
+      try {
+        // A fresh database (version 0) reads as an empty index; an older schema needs migrating.
+        const runner = new MigrationRunner(redis, index.keys);
+        const version = await runner.assertCompatible();
+        if (version !== 0 && version !== runner.latest) throw new SchemaOutdatedError(version, runner.latest);
+        const { body, text } = await answer({ redis, keys: index.keys, now: Date.now() }, request);
+        process.stdout.write((request.json ? JSON.stringify(body) : text()) + '\n');
+        return 0;
+      } catch (err) {
+        if (err instanceof ApiError && err.code === 'ERR_INFOHASH_NOT_FOUND') {
+          if (request.json) process.stdout.write(JSON.stringify(err.toBody()) + '\n');
+          else process.stderr.write(`dhtscope query: ${err.message}\n`);
+          return 1;
+        }
+        // Redis' own error replies; the typed index errors (withIndex maps them) never start so.
+        if (err instanceof Error && !(err instanceof ApiError) && /^(?:WRONGTYPE|ERR|NOAUTH|NOPERM)\b/.test(err.message)) throw new CommandError(`Redis refused the query: ${err.message}`);
+        throw err;
       }
-      const mapped = toCommandError(err);
-      if (mapped !== err) throw mapped;
-      if (err instanceof Error && !(err instanceof ApiError) && /^(?:WRONGTYPE|ERR|NOAUTH|NOPERM)\b/.test(err.message)) throw new CommandError(`Redis refused the query: ${err.message}`);
-      throw err;
-    } finally {
-      await index.connection.close();
-    }
+    });
   },
-};
+});

@@ -1,18 +1,17 @@
-import { parseArgs } from 'node:util';
 import { CRAWL_DEFAULT_RATE } from '../../crawler/constants.js';
 import { type TestnetOptions } from '../../crawler/testnet/plan.js';
 import { MIXED_NETWORK } from '../../crawler/testnet/profiles.js';
-import { TestnetError } from '../../crawler/testnet/testnet.js';
+import { TestnetError } from '../../crawler/errors.js';
 import { SpoolBusyError } from '../../workers/errors.js';
 import { API_DEFAULT_HOST, API_DEFAULT_PORT } from '../../server/api/constants.js';
 import { DEFAULT_RETAIN_DAYS } from '../../indexer/retention-constants.js';
 import { parseBootstrapOption } from '../bootstrap-option.js';
-import { CommandError } from '../command-error.js';
 import { INDEX_COMMAND_OPTIONS, INDEX_OPTIONS_HELP, type RunIndex, runIndexOption, TESTNET_DATA_SUBDIR, TESTNET_PREFIX_SUFFIX, toCommandError } from '../index-options.js';
-import { onTerminate, parseBindHost, parsePort } from '../node-options.js';
+import { NODE_COMMAND_OPTIONS, onStopSignal, parseBindHost, parseIpv4BindHost, parsePort } from '../node-options.js';
 import { StatusLine, count, duration } from '../status-line.js';
 import { DhtscopeSystem, type SystemSummary } from '../system.js';
-import { type Command, UsageError } from '../usage-error.js';
+import { defineCommand } from '../define-command.js';
+import { CommandError, UsageError } from '../errors.js';
 import { parseAmount, parseInteger, parseRate } from '../number-options.js';
 
 const help = `Usage: dhtscope run [--testnet N] [--api-host H] [--api-port P] [--host H] [--port P]
@@ -67,42 +66,28 @@ Examples:
   dhtscope query stats --prefix dhtscope${TESTNET_PREFIX_SUFFIX} --data-dir ~/.dhtscope/${TESTNET_DATA_SUBDIR}
                                     # what the demo indexed (a plain query asks the real index)`;
 
-export const runCommand: Command = {
-  summary: 'run everything: node, crawler, workers, Redis index and HTTP API',
+export const runCommand = defineCommand({
+  name: 'run',
   help,
-  async run(argv) {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        ...INDEX_COMMAND_OPTIONS,
-        testnet: { type: 'string' },
-        'testnet-infohashes': { type: 'string' },
-        'testnet-address-base': { type: 'string' },
-        'testnet-mix': { type: 'string' },
-        'allow-loopback': { type: 'boolean' },
-        'api-host': { type: 'string' },
-        'api-port': { type: 'string' },
-        host: { type: 'string' },
-        port: { type: 'string' },
-        bootstrap: { type: 'string' },
-        'allow-private': { type: 'boolean' },
-        concurrency: { type: 'string' },
-        'no-peer-lookups': { type: 'boolean' },
-        'no-metadata': { type: 'boolean' },
-        rate: { type: 'string' },
-        'retain-days': { type: 'string' },
-        'max-infohashes': { type: 'string' },
-        'stats-interval': { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-    if (values.help) {
-      process.stdout.write(help + '\n');
-      return 0;
-    }
-    if (positionals.length > 0) throw new UsageError(`run takes no arguments, got "${positionals[0]}" (try dhtscope run --help)`);
+  options: {
+    ...INDEX_COMMAND_OPTIONS,
+    ...NODE_COMMAND_OPTIONS,
+    testnet: { type: 'string' },
+    'testnet-infohashes': { type: 'string' },
+    'testnet-address-base': { type: 'string' },
+    'testnet-mix': { type: 'string' },
+    'api-host': { type: 'string' },
+    'api-port': { type: 'string' },
+    port: { type: 'string' },
+    concurrency: { type: 'string' },
+    'no-peer-lookups': { type: 'boolean' },
+    'no-metadata': { type: 'boolean' },
+    rate: { type: 'string' },
+    'retain-days': { type: 'string' },
+    'max-infohashes': { type: 'string' },
+    'stats-interval': { type: 'string' },
+  },
+  async run({ values }) {
     const testnetNodes = values.testnet === undefined ? undefined : parseInteger(values.testnet, '--testnet', 0, 2, 100_000);
     // A testnet demo writes its own index (prefix and data directory), never the real one.
     const index = runIndexOption(values, testnetNodes !== undefined);
@@ -117,8 +102,7 @@ export const runCommand: Command = {
             addressBase: parseInteger(values['testnet-address-base'], '--testnet-address-base', 20, 1, 250),
             ...testnetMix(values['testnet-mix']),
           };
-    const bind = parseBindHost(values.host, testnet ? '127.0.0.1' : '0.0.0.0');
-    if (bind.family !== 4) throw new UsageError(`--host must be an IPv4 address (the crawler is IPv4 only), got "${values.host}"`);
+    const bind = parseIpv4BindHost(values.host, testnet ? '127.0.0.1' : '0.0.0.0', 'the crawler');
     const port = parsePort(values.port, '--port', testnet ? 0 : 6881, true);
     const apiHost = parseBindHost(values['api-host'], API_DEFAULT_HOST).host;
     const apiPort = parsePort(values['api-port'], '--api-port', API_DEFAULT_PORT, true);
@@ -141,19 +125,14 @@ export const runCommand: Command = {
     let stopSignal: NodeJS.Signals | undefined;
     let wake: () => void = () => {};
     const stopped = new Promise<void>((r) => (wake = r));
-    let firstSignalAt = 0;
-    const dispose = onTerminate((signal) => {
-      // A second signal within a second is the same stop delivered twice (a terminal or
-      // timeout(1) signals the whole process group), not an impatient user.
-      if (stopSignal !== undefined && performance.now() - firstSignalAt < 1000) return;
-      if (stopSignal !== undefined) {
-        process.stderr.write(`\ndhtscope run: ${signal} again, exiting at once (queued work stays in Redis and the spool)\n`);
-        process.exit(1);
-      }
-      stopSignal = signal;
-      firstSignalAt = performance.now();
-      wake();
-    });
+    const dispose = onStopSignal(
+      (signal) => {
+        stopSignal = signal;
+        wake();
+      },
+      (signal) => `\ndhtscope run: ${signal} again, exiting at once (queued work stays in Redis and the spool)\n`,
+      { sameStopMs: 1000 },
+    );
 
     // Start-up takes seconds (Redis, a testnet, BullMQ): a terminal shows that it is under way.
     const startedAt = performance.now();
@@ -222,7 +201,7 @@ export const runCommand: Command = {
     emit({ event: 'stopped', signal: stopSignal });
     return 0;
   },
-};
+});
 
 /** `--testnet-mix`: the mixed network (the default) or only plain dhtscope nodes. */
 function testnetMix(value: string | undefined): Partial<TestnetOptions> {

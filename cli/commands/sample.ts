@@ -1,11 +1,10 @@
-import { parseArgs } from 'node:util';
-import { KrpcInvalidReplyError, KrpcQueryError, KrpcRemoteError } from '../../bep5/errors.js';
-import { ipFamily } from '../../bep5/ip.js';
-import { KrpcSocket } from '../../bep5/krpc-socket.js';
-import { NodeIdError, idFromHex, idToHex, randomId } from '../../bep5/node-id.js';
+import { KrpcInvalidReplyError, type KrpcQueryError, KrpcRemoteError, NodeIdError } from '../../bep5/errors.js';
+import { idFromHex, idToHex, randomId } from '../../bep5/node-id.js';
+import { defineCommand } from '../define-command.js';
+import { UsageError } from '../errors.js';
 import { parseHostPort } from '../host-port.js';
 import { formatPeer } from '../node-options.js';
-import { type Command, UsageError } from '../usage-error.js';
+import { parseTimeoutMs, queryOnce } from '../one-query.js';
 
 const help = `Usage: dhtscope sample <ip:port> [--target HEX] [--timeout MS] [--json]
 
@@ -25,25 +24,13 @@ not support BEP 51), 2 on a usage error.
 
 Example: dhtscope sample 67.215.246.10:6881 --json`;
 
-export const sampleCommand: Command = {
-  summary: 'ask one node for a sample of the infohashes it stores (BEP 51)',
+export const sampleCommand = defineCommand({
+  name: 'sample',
   help,
-  async run(argv) {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        target: { type: 'string' },
-        timeout: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-    if (values.help) {
-      process.stdout.write(help + '\n');
-      return 0;
-    }
-    if (positionals.length !== 1) throw new UsageError('sample takes exactly one <ip:port>');
+  options: { target: { type: 'string' }, timeout: { type: 'string' }, json: { type: 'boolean' } },
+  args: '<ip:port>',
+  argsError: () => 'sample takes exactly one <ip:port>',
+  async run({ values, positionals }) {
     const to = parseHostPort(positionals[0]!);
     let target: Buffer;
     try {
@@ -52,13 +39,9 @@ export const sampleCommand: Command = {
       if (err instanceof NodeIdError) throw new UsageError(`--target must be 40 hex characters, got "${values.target}"`);
       throw err;
     }
-    const timeoutMs = values.timeout === undefined ? 2000 : Number(values.timeout);
-    if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError(`--timeout must be a positive integer, got ${values.timeout}`);
+    const timeoutMs = parseTimeoutMs(values.timeout, 2000);
     const node = formatPeer(to);
-
-    const socket = new KrpcSocket({ type: ipFamily(to.host) === 6 ? 'udp6' : 'udp4' });
-    await socket.bind(0);
-    try {
+    return queryOnce(to, { command: 'sample', node, json: values.json, message: bep51Failure }, async (socket) => {
       const { reply, rttMs } = await socket.query(to, { method: 'sample_infohashes', id: randomId(), target }, { timeoutMs });
       const result = {
         node,
@@ -83,16 +66,13 @@ export const sampleCommand: Command = {
         );
       }
       return 0;
-    } catch (err) {
-      if (!(err instanceof KrpcQueryError)) throw err;
-      let message = err.message;
-      if (err instanceof KrpcRemoteError && err.krpcCode === 204) message = `does not support BEP 51 (it answered 204 method unknown: ${err.remoteMessage})`;
-      else if (err instanceof KrpcInvalidReplyError) message = `does not support BEP 51 (${err.message})`;
-      if (values.json) process.stdout.write(JSON.stringify({ node, error: err.code, message }) + '\n');
-      else process.stderr.write(`dhtscope sample: ${node}: ${message}\n`);
-      return 1;
-    } finally {
-      await socket.close();
-    }
+    });
   },
-};
+});
+
+/** A 204 or a reply that is not a sample says the node lacks BEP 51, not that it failed. */
+function bep51Failure(err: KrpcQueryError): string {
+  if (err instanceof KrpcRemoteError && err.krpcCode === 204) return `does not support BEP 51 (it answered 204 method unknown: ${err.remoteMessage})`;
+  if (err instanceof KrpcInvalidReplyError) return `does not support BEP 51 (${err.message})`;
+  return err.message;
+}

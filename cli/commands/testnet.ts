@@ -1,15 +1,14 @@
 import { availableParallelism } from 'node:os';
-import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { join } from 'node:path';
 import { TESTNET_PORT } from '../../crawler/testnet/addresses.js';
 import { type TestnetOptions } from '../../crawler/testnet/plan.js';
 import { BEHAVIOUR, DEFAULT_PROFILE_SHARES, MIXED_NETWORK, PROFILES, parseProfileShares } from '../../crawler/testnet/profiles.js';
-import { ForeignHostError } from '../../crawler/testnet/foreign-host.js';
-import { Testnet, TestnetError, type TestnetProgress } from '../../crawler/testnet/testnet.js';
-import { CommandError } from '../command-error.js';
-import { defaultDataDir, onTerminate } from '../node-options.js';
+import { ForeignHostError, TestnetError } from '../../crawler/errors.js';
+import { Testnet, type TestnetProgress } from '../../crawler/testnet/testnet.js';
+import { defaultDataDir, onStopSignal, parseFileOption } from '../node-options.js';
 import { StatusLine, count, duration } from '../status-line.js';
-import { type Command, UsageError } from '../usage-error.js';
+import { defineCommand } from '../define-command.js';
+import { CommandError, UsageError } from '../errors.js';
 import { parseInteger } from '../number-options.js';
 
 /**
@@ -164,42 +163,32 @@ function startError(err: unknown, groundTruthPath: string, addressBase: number):
   return err as Error;
 }
 
-export const testnetCommand: Command = {
-  summary: 'run a local test DHT (loopback addresses) with a ground-truth file, until Ctrl-C',
+export const testnetCommand = defineCommand({
+  name: 'testnet',
   help,
-  async run(argv) {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        nodes: { type: 'string' },
-        infohashes: { type: 'string' },
-        seed: { type: 'string' },
-        unresponsive: { type: 'string' },
-        'no-bep51': { type: 'string' },
-        mix: { type: 'string' },
-        gone: { type: 'string' },
-        leaving: { type: 'string' },
-        'leave-window': { type: 'string' },
-        'bittorrent-dht': { type: 'string' },
-        libtorrent: { type: 'string' },
-        'libtorrent-interval': { type: 'string' },
-        profiles: { type: 'string' },
-        'shared-ip': { type: 'string' },
-        latency: { type: 'string' },
-        loss: { type: 'string' },
-        workers: { type: 'string' },
-        'address-base': { type: 'string' },
-        'ground-truth': { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-    if (values.help) {
-      process.stdout.write(help + '\n');
-      return 0;
-    }
-    if (positionals.length > 0) throw new UsageError(`testnet takes no arguments, got "${positionals[0]}" (try dhtscope testnet --help)`);
+  options: {
+    nodes: { type: 'string' },
+    infohashes: { type: 'string' },
+    seed: { type: 'string' },
+    unresponsive: { type: 'string' },
+    'no-bep51': { type: 'string' },
+    mix: { type: 'string' },
+    gone: { type: 'string' },
+    leaving: { type: 'string' },
+    'leave-window': { type: 'string' },
+    'bittorrent-dht': { type: 'string' },
+    libtorrent: { type: 'string' },
+    'libtorrent-interval': { type: 'string' },
+    profiles: { type: 'string' },
+    'shared-ip': { type: 'string' },
+    latency: { type: 'string' },
+    loss: { type: 'string' },
+    workers: { type: 'string' },
+    'address-base': { type: 'string' },
+    'ground-truth': { type: 'string' },
+    json: { type: 'boolean' },
+  },
+  async run({ values }) {
     if (values.nodes === undefined || values.infohashes === undefined) {
       throw new UsageError('testnet needs --nodes N and --infohashes M (try dhtscope testnet --help)');
     }
@@ -219,9 +208,7 @@ export const testnetCommand: Command = {
     const loss = parseFraction(values.loss, '--loss', true);
     const workersOption = values.workers === undefined ? undefined : parseInteger(values.workers, '--workers', 1, 1, 1024);
     const addressBase = parseInteger(values['address-base'], '--address-base', FIRST_OCTET, 1, 200);
-    if (values['ground-truth'] === '') throw new UsageError('--ground-truth needs a file name');
-    const groundTruthPath =
-      values['ground-truth'] !== undefined ? resolve(values['ground-truth']) : join(defaultDataDir(), `testnet-${seed}-ground-truth.json`);
+    const groundTruthPath = parseFileOption(values['ground-truth'], '--ground-truth', () => join(defaultDataDir(), `testnet-${seed}-ground-truth.json`));
     const json = values.json ?? false;
     const workers = Math.max(1, Math.min(workersOption ?? availableParallelism(), nodes));
 
@@ -238,20 +225,19 @@ export const testnetCommand: Command = {
       if (json) process.stdout.write(JSON.stringify({ event: 'stopped', signal }) + '\n');
       else say('stopped');
     };
-    const dispose = onTerminate((signal) => {
-      if (stopSignal !== undefined) {
-        process.stderr.write(`\ndhtscope testnet: ${signal} again, exiting at once\n`);
-        process.exit(1);
-      }
-      stopSignal = signal;
-      wake(signal);
-      if (!ready) {
-        status.clear();
-        say(`${signal} during start-up: stopping`);
-        stopped(signal);
-        process.exit(0);
-      }
-    });
+    const dispose = onStopSignal(
+      (signal) => {
+        stopSignal = signal;
+        wake(signal);
+        if (!ready) {
+          status.clear();
+          say(`${signal} during start-up: stopping`);
+          stopped(signal);
+          process.exit(0);
+        }
+      },
+      (signal) => `\ndhtscope testnet: ${signal} again, exiting at once\n`,
+    );
 
     const started = performance.now();
     let current: TestnetProgress = { phase: 'starting', workersReady: 0 };
@@ -331,4 +317,4 @@ export const testnetCommand: Command = {
     dispose();
     return 0;
   },
-};
+});

@@ -1,15 +1,14 @@
-import { parseArgs } from 'node:util';
 import { KrpcAbortError } from '../../bep5/errors.js';
 import { type DhtNode } from '../../bep5/node.js';
 import { ensureSchema } from '../../migrations/runner.js';
 import { DISCOVERY_CONCURRENCY, LOCK_DURATION_MS, PEER_LOOKUP_CONCURRENCY, PEER_LOOKUPS_PER_SECOND, SHUTDOWN_GRACE_MS, STALLED_INTERVAL_MS } from '../../workers/constants.js';
 import { type QueueDepths, startWorkers, type WorkerSet, type WorkerStats } from '../../workers/worker-set.js';
 import { parseBootstrapOption } from '../bootstrap-option.js';
-import { CommandError } from '../command-error.js';
 import { INDEX_COMMAND_OPTIONS, INDEX_OPTIONS_HELP, type OpenIndex, openIndex, toCommandError } from '../index-options.js';
-import { allowPrivateOption, defaultBindHost, formatPeer, NODE_COMMAND_OPTIONS, oneShotClient, onTerminate, parseBindHost, parsePort, parseTimeoutSeconds, startNode } from '../node-options.js';
+import { allowPrivateOption, defaultBindHost, formatPeer, NODE_COMMAND_OPTIONS, oneShotClient, onStopSignal, parseBindHost, parsePort, parseTimeoutSeconds, startNode } from '../node-options.js';
 import { count, StatusLine } from '../status-line.js';
-import { type Command, UsageError } from '../usage-error.js';
+import { defineCommand } from '../define-command.js';
+import { CommandError } from '../errors.js';
 import { parseInteger } from '../number-options.js';
 
 const help = `Usage: dhtscope workers [--concurrency N] [--no-peer-lookups] [--no-metadata] [--bootstrap LIST|none]
@@ -78,30 +77,21 @@ function statusText(s: WorkerStats, q: QueueDepths | null, lookups: boolean): st
   return parts.join('; ');
 }
 
-export const workersCommand: Command = {
-  summary: 'apply queued discovery batches to the Redis index and look up fresh peers (scale out: run more)',
+export const workersCommand = defineCommand({
+  name: 'workers',
   help,
-  async run(argv) {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        ...NODE_COMMAND_OPTIONS,
-        ...INDEX_COMMAND_OPTIONS,
-        port: { type: 'string' },
-        concurrency: { type: 'string' },
-        'no-peer-lookups': { type: 'boolean' },
-        'no-metadata': { type: 'boolean' },
-        'stats-interval': { type: 'string' },
-        'lock-duration': { type: 'string' },
-        'stalled-interval': { type: 'string' },
-      },
-    });
-    if (values.help) {
-      process.stdout.write(help + '\n');
-      return 0;
-    }
-    if (positionals.length > 0) throw new UsageError(`workers takes no arguments, got "${positionals[0]}" (try dhtscope workers --help)`);
+  options: {
+    ...NODE_COMMAND_OPTIONS,
+    ...INDEX_COMMAND_OPTIONS,
+    port: { type: 'string' },
+    concurrency: { type: 'string' },
+    'no-peer-lookups': { type: 'boolean' },
+    'no-metadata': { type: 'boolean' },
+    'stats-interval': { type: 'string' },
+    'lock-duration': { type: 'string' },
+    'stalled-interval': { type: 'string' },
+  },
+  async run({ values }) {
     const concurrency = parseInteger(values.concurrency, '--concurrency', DISCOVERY_CONCURRENCY, 1, 1_000);
     const lockDurationMs = parseInteger(values['lock-duration'], '--lock-duration', LOCK_DURATION_MS, 100);
     const stalledIntervalMs = parseInteger(values['stalled-interval'], '--stalled-interval', STALLED_INTERVAL_MS, 100);
@@ -132,12 +122,7 @@ export const workersCommand: Command = {
     // A worker set that stops by itself (onFatal) wakes the same wait with its error.
     let wake: (reason: NodeJS.Signals | Error) => void = () => undefined;
     const stopRequested = new Promise<NodeJS.Signals | Error>((r) => (wake = r));
-    let signals = 0;
-    const dispose = onTerminate((signal) => {
-      if (signals++ === 0) return wake(signal);
-      process.stderr.write(`dhtscope workers: ${signal} again, exiting without waiting for running jobs\n`);
-      process.exit(1);
-    });
+    const dispose = onStopSignal(wake, (signal) => `dhtscope workers: ${signal} again, exiting without waiting for running jobs\n`);
 
     let index: OpenIndex | undefined;
     let node: DhtNode | undefined;
@@ -228,4 +213,4 @@ export const workersCommand: Command = {
     if (reason instanceof Error) throw new CommandError(reason.message);
     return 0;
   },
-};
+});

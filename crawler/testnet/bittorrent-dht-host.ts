@@ -19,7 +19,8 @@ import DHT from 'bittorrent-dht';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
-import { BencodeDecodeError, type BencodeValue, tryDecode } from '../../bep5/bencode.js';
+import { type BencodeValue, tryDecode } from '../../bep5/bencode.js';
+import { BencodeDecodeError } from '../../bep5/errors.js';
 import { isDict } from '../../bep5/fields.js';
 
 export interface HostedSpec {

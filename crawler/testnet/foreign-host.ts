@@ -1,12 +1,8 @@
-import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { isIPv4 } from 'node:net';
-import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { KrpcSocket } from '../../bep5/krpc-socket.js';
 import { isHexId, randomId } from '../../bep5/node-id.js';
-// `import type`: a plain import would run the child's top-level code (its IPC handlers) here.
-import type { HostReply } from './bittorrent-dht-host.js';
+import { ForeignHostError } from '../errors.js';
+import { type Channel, bittorrentDhtChannel, libtorrentChannel } from './host-channel.js';
 
 /**
  * Foreign DHT implementations for the testnet: one child process hosting many nodes of one
@@ -100,165 +96,13 @@ export interface ForeignHostInfo {
   sampleIntervalS?: number;
 }
 
-export class ForeignHostError extends Error {
-  override readonly name = 'ForeignHostError';
-  readonly code = 'ERR_FOREIGN_HOST';
-}
-
-const here = dirname(fileURLToPath(import.meta.url));
-const BITTORRENT_DHT_HOST = join(here, 'bittorrent-dht-host.ts');
-const LIBTORRENT_HOST = join(here, 'libtorrent-host.py');
-const ROOT = join(here, '..', '..');
-const REGISTER = join(ROOT, 'scripts', 'ts-node-register.mjs');
 /** Debian's interpreter: python3-libtorrent is installed for it, not for other pythons on PATH. */
 const PYTHON = '/usr/bin/python3';
 
-const REQUEST_TIMEOUT_MS = 30_000;
-const STOP_GRACE_MS = 3_000;
 const PROBE_TIMEOUT_MS = 500;
 const PROBE_CONCURRENCY = 64;
 
 const isLoopback = (host: string): boolean => isIPv4(host) && host.startsWith('127.');
-
-/** One child process speaking request/reply ({rid, op, ...} → {rid, ok, result | error}). */
-class Channel {
-  private nextRid = 1;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
-  private stderr = '';
-  private exitInfo: string | undefined;
-  readonly exited: Promise<void>;
-  readonly hello: Promise<{ pid: number; version: string }>;
-
-  constructor(
-    readonly label: string,
-    readonly child: ChildProcess,
-    private readonly write: (message: object) => void,
-    subscribe: (onMessage: (m: HostReply | { event: 'fatal'; error: string }) => void) => void,
-  ) {
-    child.stderr?.setEncoding('utf8').on('data', (s: string) => {
-      this.stderr = (this.stderr + s).slice(-4_000);
-    });
-    let helloResolve!: (v: { pid: number; version: string }) => void;
-    let helloReject!: (e: Error) => void;
-    this.hello = new Promise((resolve, reject) => {
-      helloResolve = resolve;
-      helloReject = reject;
-    });
-    this.hello.catch(() => {});
-    this.exited = new Promise<void>((resolve) => {
-      const done = (why: string): void => {
-        if (this.exitInfo !== undefined) return;
-        this.exitInfo = why;
-        const err = new ForeignHostError(`${label} host ${why}${this.stderrTail()}`);
-        helloReject(err);
-        for (const p of this.pending.values()) {
-          clearTimeout(p.timer);
-          p.reject(err);
-        }
-        this.pending.clear();
-        resolve();
-      };
-      // 'close', not 'exit': by then its last stdout line (a fatal error) has been read.
-      child.once('close', (code, signal) => done(`exited (${signal ?? `code ${code}`})`));
-      // 'on': a ChildProcess 'error' without a listener would throw in this process. The
-      // first one (spawn failure) is what matters; later ones (IPC after exit) change nothing.
-      child.on('error', (err) => done(`could not run: ${err.message}`));
-    });
-    subscribe((m) => {
-      if ('event' in m) {
-        if (m.event === 'hello') helloResolve({ pid: m.pid, version: m.version });
-        else helloReject(new ForeignHostError(`${label} host cannot start: ${m.error}`));
-        return;
-      }
-      const p = this.pending.get(m.rid);
-      if (p === undefined) return;
-      this.pending.delete(m.rid);
-      clearTimeout(p.timer);
-      if (m.ok) p.resolve(m.result);
-      else p.reject(new ForeignHostError(`${label} host: ${m.error}`));
-    });
-  }
-
-  get alive(): boolean {
-    return this.exitInfo === undefined;
-  }
-
-  stderrTail(): string {
-    const tail = this.stderr.trim();
-    return tail === '' ? '' : `; stderr: ${tail.slice(-1_500)}`;
-  }
-
-  request<T>(op: string, args: object = {}, timeoutMs = REQUEST_TIMEOUT_MS): Promise<T> {
-    if (!this.alive) return Promise.reject(new ForeignHostError(`${this.label} host ${this.exitInfo}`));
-    const rid = this.nextRid++;
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(rid);
-        reject(new ForeignHostError(`${this.label} host did not answer "${op}" within ${timeoutMs} ms${this.stderrTail()}`));
-      }, timeoutMs);
-      this.pending.set(rid, { resolve: resolve as (v: unknown) => void, reject, timer });
-      try {
-        this.write({ rid, op, ...args });
-      } catch (err) {
-        this.pending.delete(rid);
-        clearTimeout(timer);
-        reject(new ForeignHostError(`${this.label} host: cannot send "${op}": ${(err as Error).message}`));
-      }
-    });
-  }
-
-  /** Asks the child to stop, then kills it if it has not exited within the grace period. */
-  async stop(): Promise<void> {
-    if (this.alive) {
-      await this.request('stop', {}, STOP_GRACE_MS).catch(() => {});
-      const timer = setTimeout(() => this.child.kill('SIGKILL'), STOP_GRACE_MS);
-      await this.exited;
-      clearTimeout(timer);
-    }
-  }
-
-  async kill(): Promise<void> {
-    if (this.alive) {
-      this.child.kill('SIGKILL');
-      await this.exited;
-    }
-  }
-}
-
-function bittorrentDhtChannel(): Channel {
-  const child = fork(BITTORRENT_DHT_HOST, [], {
-    execArgv: ['--import', REGISTER],
-    // ts-node-register.mjs resolves ts-node and tsconfig.json from the working directory.
-    cwd: ROOT,
-    stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
-  });
-  return new Channel(
-    'bittorrent-dht',
-    child,
-    (m) => child.send(m),
-    (on) => child.on('message', (m: HostReply) => on(m)),
-  );
-}
-
-function libtorrentChannel(python: string): Channel {
-  const child = spawn(python, [LIBTORRENT_HOST], { stdio: ['pipe', 'pipe', 'pipe'] });
-  // A write after the child died must surface through the pending request, not as an
-  // unhandled 'error' event on stdin.
-  child.stdin?.on('error', () => {});
-  return new Channel(
-    'libtorrent',
-    child,
-    (m) => child.stdin!.write(`${JSON.stringify(m)}\n`),
-    (on) =>
-      createInterface({ input: child.stdout! }).on('line', (line) => {
-        try {
-          on(JSON.parse(line) as HostReply);
-        } catch {
-          // not one of our lines: ignore
-        }
-      }),
-  );
-}
 
 function validate(kind: ForeignKind, specs: ForeignNodeSpec[], options: ForeignHostOptions): void {
   if (kind !== 'bittorrent-dht' && kind !== 'libtorrent') throw new ForeignHostError(`unknown foreign kind: ${String(kind)}`);

@@ -1,5 +1,5 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { type DatagramSocket, type SocketFamily } from '../../bep5/krpc-socket.js';
+import { type DatagramSocket, type SocketFamily } from '../../bep5/krpc-socket-types.js';
 import { randomInt, type RandomSource } from '../../bep5/random.js';
 
 /**

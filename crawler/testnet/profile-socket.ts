@@ -1,7 +1,7 @@
 import { createSocket, type RemoteInfo } from 'node:dgram';
 import { type BencodeDict, encode, tryDecode } from '../../bep5/bencode.js';
 import { isLoopback } from '../../bep5/ip.js';
-import { type DatagramSocket } from '../../bep5/krpc-socket.js';
+import { type DatagramSocket } from '../../bep5/krpc-socket-types.js';
 import { type ProfileBehaviour } from './profiles.js';
 
 /**

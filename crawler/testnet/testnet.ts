@@ -11,6 +11,7 @@ import { type TestnetOptions, type TestnetPlan, isLive, planTestnet } from './pl
 import { type NodeKind, type Profile } from './profiles.js';
 import { SortedIds, kademliaContacts } from './sorted-ids.js';
 import type { FromWorker, ToWorker } from './worker.js';
+import { TestnetError } from '../errors.js';
 
 /**
  * A realistic DHT on loopback: N real nodes spread over worker processes (one per core),
@@ -75,11 +76,6 @@ const PROBE_ID = Buffer.alloc(20, 0x5a);
 const here = dirname(fileURLToPath(import.meta.url));
 const WORKER = join(here, 'worker.ts');
 const REGISTER = join(here, '..', '..', 'scripts', 'ts-node-register.mjs');
-
-export class TestnetError extends Error {
-  override readonly name = 'TestnetError';
-  readonly code = 'ERR_TESTNET';
-}
 
 export class Testnet {
   private stopped = false;

@@ -5,7 +5,8 @@
  * announce_peer traffic. Driven by the parent over IPC (see testnet.ts for the messages).
  */
 import { createSocket } from 'node:dgram';
-import { KrpcSocket, type DatagramSocket, type SocketFamily } from '../../bep5/krpc-socket.js';
+import { KrpcSocket } from '../../bep5/krpc-socket.js';
+import { type DatagramSocket, type SocketFamily } from '../../bep5/krpc-socket-types.js';
 import { DhtNode } from '../../bep5/node.js';
 import { seededRandom } from '../../bep5/random.js';
 import { ANNOUNCER_ID, TESTNET_PORT } from './addresses.js';

@@ -1,5 +1,7 @@
-import { InfohashError, parseInfohash } from '../../bep5/infohash.js';
-import { type Cursor, type CursorKind, decodeCursor, InvalidCursorError } from '../../indexer/cursor.js';
+import { parseInfohash } from '../../bep5/infohash.js';
+import { InfohashError } from '../../bep5/errors.js';
+import { type Cursor, type CursorKind, decodeCursor } from '../../indexer/cursor.js';
+import { InvalidCursorError } from '../../indexer/errors.js';
 import { MAX_QUERY_CHARS, MAX_QUERY_TOKENS, SEARCH_DEFAULT_LIMIT, SEARCH_MAX_LIMIT, SEARCH_RANK_WINDOW } from '../../indexer/metadata-constants.js';
 import { tokenize } from '../../indexer/search-tokens.js';
 import { DEFAULT_PAGE_LIMIT, DEFAULT_STATS_MINUTES, MAX_PAGE_LIMIT, MAX_STATS_MINUTES } from './constants.js';

@@ -1,4 +1,4 @@
-import { DEFAULT_INDEX_CONFIG } from '../../indexer/apply-batch.js';
+import { DEFAULT_INDEX_CONFIG } from '../../indexer/index-config.js';
 
 /**
  * Every default of the web dashboard's server side (server/dashboard/), with the reason for

@@ -1,5 +1,5 @@
 import { Gauge, Histogram, type Registry } from 'prom-client';
-import { errorCodeLabel, type KrpcErrorCodeLabel } from '../../bep5/krpc-socket.js';
+import { errorCodeLabel, type KrpcErrorCodeLabel } from '../../bep5/krpc-socket-types.js';
 import { METHODS } from '../../bep5/queries.js';
 import { METRICS_PREFIX as P, RPC_DURATION_BUCKETS } from './constants.js';
 import { SnapshotCounter } from './snapshot-counter.js';

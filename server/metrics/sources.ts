@@ -1,5 +1,5 @@
-import { type KrpcSocketStats } from '../../bep5/krpc-socket.js';
-import { type CrawlProgress } from '../../crawler/crawler.js';
+import { type KrpcSocketStats } from '../../bep5/krpc-socket-types.js';
+import { type CrawlProgress } from '../../crawler/crawler-types.js';
 import { type IndexPrunerStats } from '../../indexer/index-pruner.js';
 
 /**

@@ -1,5 +1,5 @@
-import { CommandError } from '../../cli/command-error.js';
-import { type Command, UsageError } from '../../cli/usage-error.js';
+import { type Command } from '../../cli/define-command.js';
+import { CommandError, UsageError } from '../../cli/errors.js';
 
 /**
  * Runs a CLI command in this process, capturing stdout and stderr and mapping errors to exit
@@ -24,7 +24,7 @@ export async function runInProcess(command: Command, argv: string[]): Promise<In
   try {
     return { code: await command.run(argv), stdout, stderr };
   } catch (e) {
-    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) return { code: 2, stdout, stderr: stderr + (e as Error).message };
+    if (e instanceof UsageError) return { code: 2, stdout, stderr: stderr + e.message };
     if (e instanceof CommandError) return { code: e.exitCode, stdout, stderr: stderr + e.message };
     throw e;
   } finally {

@@ -1,0 +1,22 @@
+/**
+ * Each command's one-line summary, in the order `dhtscope --help` lists them. A module of its
+ * own that imports nothing: the command table reads it to list the commands without loading
+ * any of them, and defineCommand reads it so a command's summary is written only here.
+ */
+export const SUMMARIES = {
+  run: 'run everything: node, crawler, workers, Redis index and HTTP API',
+  node: 'run a DHT node until Ctrl-C, then save its routing table',
+  peers: 'find the peers of an infohash or magnet link (get_peers lookup)',
+  announce: 'announce that you have a torrent (announce_peer to the closest nodes)',
+  sample: 'ask one node for a sample of the infohashes it stores (BEP 51)',
+  ping: 'ping one DHT node and show its ID, version and RTT',
+  crawl: 'crawl the DHT: every node, its infohashes and their peers, to an NDJSON file',
+  measure: 'measure the DHT: size estimate with a 95% interval, client census, churn',
+  testnet: 'run a local test DHT (loopback addresses) with a ground-truth file, until Ctrl-C',
+  workers: 'apply queued discovery batches to the Redis index and look up fresh peers (scale out: run more)',
+  query: 'query the Redis index: an infohash, its peers, recent, popular, stats, census, name search',
+  migrate: 'apply the Redis index schema migrations (or show their status)',
+  prune: 'remove infohashes not seen for a while from the Redis index (retention)',
+} as const;
+
+export type CommandName = keyof typeof SUMMARIES;

@@ -1,0 +1,67 @@
+import { type Clock } from '../bep5/clock.js';
+import { type PeerAddress } from '../bep5/compact.js';
+import { type AddressScope } from '../bep5/address-scope.js';
+import { type DhtNode } from '../bep5/node.js';
+import { type RandomSource } from '../bep5/random.js';
+import { type DiscoverySink } from './discovery.js';
+
+/** The Crawler's public shapes: its options, progress, sweep summaries and events. */
+
+export interface CrawlerOptions {
+  /** The crawler's node: its socket and ID are used; it must be started. */
+  node: DhtNode;
+  /** Where to start (resolved addresses). */
+  bootstrap: PeerAddress[];
+  /** Queries per second, all kinds together. */
+  rate?: number;
+  /** Queries in flight at once. */
+  maxInflight?: number;
+  /** Queries per second to one IP address. */
+  perIpRate?: number;
+  /** get_peers queries per second for newly seen infohashes; 0 turns peer discovery off. */
+  getPeersRate?: number;
+  /**
+   * Which learned addresses may be visited (bep5/address-scope.ts); default: the node's scope.
+   * Contacts outside it are skipped and counted, never sent to.
+   */
+  addressScope?: AddressScope;
+  /** How targets are chosen (crawler/target-chooser.ts). */
+  strategy?: 'coverage' | 'random';
+  sink?: DiscoverySink;
+  clock?: Clock;
+  random?: RandomSource;
+}
+
+export interface CrawlProgress {
+  sweep: number;
+  known: number;
+  answered: number;
+  queued: number;
+  inflight: number;
+  queriesSent: number;
+  rps: number;
+  infohashes: number;
+  peers: number;
+  elapsedMs: number;
+  /** True while the sink is saturated and the crawler holds new queries (backpressure). */
+  pausedForSink: boolean;
+  /** Time spent holding for the sink (ms, all sweeps). */
+  sinkPausedMs: number;
+  /** sample_infohashes queries sent (the rest of queriesSent: find_node, get_peers). */
+  samplesAsked: number;
+  /** Contacts heard of at addresses outside the address scope (private, bogon): never queried. */
+  skippedContacts: number;
+}
+
+export interface SweepSummary extends CrawlProgress {
+  /** Nodes that answered in this sweep. */
+  answeredThisSweep: number;
+  failedThisSweep: number;
+  bep51: number;
+  noBep51: number;
+}
+
+/** Progress is polled with progress() (a status line reads it once a second). */
+export interface CrawlerEvents {
+  'sweep-done': [SweepSummary];
+}
