@@ -68,9 +68,9 @@ import { spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import type { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import DHT from 'bittorrent-dht';
+import { sleep } from '../bep5/clock.js';
 import { DhtNode } from '../bep5/node.js';
 import { type DhtNodeOptions } from '../bep5/node-types.js';
 import { randomId } from '../bep5/node-id.js';
@@ -461,6 +461,7 @@ interface ChurnSample {
 function theirsScript(): string {
   return `
 import DHT from 'bittorrent-dht';
+import { createSocket } from 'node:dgram';
 const [host, bootstrap, infoHashHex, wantPeer, waitReady] = process.argv.slice(1);
 const out = (line) => process.stdout.write(line + '\\n');
 const counts = { queries: {}, replies: 0, blocked: 0 };

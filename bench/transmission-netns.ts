@@ -35,134 +35,31 @@
  *
  * Exit status: 0 when Transmission behaved as the notes say and the crawl counted it live
  * without BEP 51, 1 otherwise, 2 when something needed is missing (root, ip, transmission-daemon).
+ *
+ * This file is the outer process (namespaces, the daemon, clean-up); transmission-netns/ holds
+ * the inner process (inner.ts), what both agree on (shared.ts), the daemon's RPC and log
+ * (transmission.ts), child-process helpers (children.ts) and the verdict and report (report.ts).
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { type RemoteInfo, type Socket, createSocket } from 'node:dgram';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { type BencodeDict, type BencodeValue, type Encodable, decode, encode } from '../bep5/bencode.js';
-import { decodeNodes, encodePeer } from '../bep5/compact.js';
-import { type DatagramSocket } from '../bep5/krpc-socket-types.js';
-import { DhtNode } from '../bep5/node.js';
-import { Crawler } from '../crawler/crawler.js';
-import { type SweepSummary } from '../crawler/crawler-types.js';
-import { NODE_FLAG, ipv4ToNumber } from '../crawler/node-index.js';
-import { sleep } from '../bep5/clock.js';
+import { encode } from '../bep5/bencode.js';
+import { encodePeer } from '../bep5/compact.js';
+import { CRAWLER_PORT, FIRST_SEED_PORT, PROBE_PORT, TR_PEER_PORT, TR_RPC_PORT, type InnerConfig, type InnerMessage, type TransmissionNetnsOptions, type TransmissionNetnsResult } from './transmission-netns/shared.js';
+import { report, verdict } from './transmission-netns/report.js';
+import { LineReader, run } from './transmission-netns/children.js';
+import { parseTransmissionLog, transmissionRpc } from './transmission-netns/transmission.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const THIS_FILE = fileURLToPath(import.meta.url);
+const INNER_FILE = join(ROOT, 'bench', 'transmission-netns', 'inner.ts');
 const REGISTER = join(ROOT, 'scripts', 'ts-node-register.mjs');
-
-/** Transmission's fixed ports inside its namespace (nothing else lives there). */
-const TR_PEER_PORT = 51413;
-const TR_RPC_PORT = 9091;
-/** Our ports inside our namespace. */
-const PROBE_PORT = 6880;
-const CRAWLER_PORT = 6881;
-const FIRST_SEED_PORT = 6882;
-
-
-/** How long a probe waits before calling the target silent (veth RTTs are well under 1 ms). */
-const SILENCE_MS = 1_000;
-const ANSWER_WAIT_MS = 2_000;
-
-// ---- results ---------------------------------------------------------------------------------
-
-export interface ProbeResult {
-  name: string;
-  outcome: 'reply' | 'error' | 'silent';
-  ms?: number;
-  /** Keys of the reply's `r` dict, or the error's code and message. */
-  detail: string;
-  id?: string;
-  nodes?: number;
-  tokenBytes?: number;
-  values?: number;
-  errorCode?: number;
-  /** The reply's `v` (hex), null when absent. */
-  v?: string | null;
-  /** Whether the reply carried our address in `ip` (BEP 42). */
-  ip?: boolean;
-}
-
-export interface PacketRow {
-  from: string;
-  to: string;
-  kind: string;
-  count: number;
-  bytes: number;
-}
-
-export interface CrawlOutcome {
-  sweeps: Array<Pick<SweepSummary, 'sweep' | 'known' | 'answeredThisSweep' | 'failedThisSweep' | 'bep51' | 'noBep51' | 'queriesSent' | 'samplesAsked' | 'skippedContacts'> & { ms: number }>;
-  /** Transmission as the crawler saw it. */
-  transmission: { known: boolean; answered: boolean; failed: boolean; bep51: boolean; noBep51: boolean; version: string | null; rttMs: number };
-  /** What the crawler's socket sent to Transmission, by method. */
-  queriesToTransmission: Record<string, number>;
-  /** Our seed nodes the crawler learned (only Transmission could have told it about them). */
-  seedsLearned: number;
-  seedsAnswered: number;
-  clientBep51: Array<{ version: string | null; supported: number; unsupported: number; neverSupports: boolean }>;
-}
-
-export interface InnerResult {
-  transmissionId: string;
-  /** ms from our "go" until Transmission answered a ping, and until its find_node listed one of our nodes. */
-  firstPingMs: number;
-  firstNodesMs: number;
-  /** find_node replies seen while its table was still empty: their `r` keys. */
-  emptyTableReplies: string[];
-  probes: ProbeResult[];
-  crawl: CrawlOutcome;
-  lookup: { infoHash: string; waitedMs: number; getPeersAtOurNodes: number; firstAtMs: number | null; announcesAtOurNodes: number };
-  /** What Transmission sent to our seeds (as they counted it). */
-  queriesFromTransmission: Record<string, number>;
-  packets: PacketRow[];
-  /** Datagrams our guard refused (addresses outside the two namespaces): must be 0. */
-  blocked: PacketRow[];
-  destinations: string[];
-}
-
-export interface TransmissionNetnsResult extends InnerResult {
-  version: string;
-  namespaces: string[];
-  subnet: string;
-  transmissionAddress: string;
-  ourAddress: string;
-  /** What Transmission's own DHT debug log (TR_DHT_VERBOSE) says it received and did. */
-  transmissionLog: { received: Record<string, number>; unparseable: Record<string, number>; sent: Record<string, number>; lines: number };
-  /** Whether any Transmission log line mentions an address outside the namespaces. */
-  foreignAddressesInLog: string[];
-  magnet: string;
-  timings: { setupMs: number; innerStartMs: number; runMs: number; cleanupMs: number; totalMs: number };
-  verdict: Array<{ check: string; ok: boolean }>;
-}
-
-export interface TransmissionNetnsOptions {
-  /** dhtscope nodes that Transmission gets as its saved contacts (default 8). */
-  seeds?: number;
-  /** After the crawl, wait up to this long for Transmission's get_peers for the magnet (default 0). */
-  lookupWaitS?: number;
-  /** Give up (and clean up) after this long (default 120 s plus the lookup wait). */
-  timeoutMs?: number;
-  /** Progress lines (default: none). */
-  log?: (line: string) => void;
-}
 
 // ---- preflight -------------------------------------------------------------------------------
 
-function run(cmd: string, args: string[], timeoutMs = 10_000): Promise<{ stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${cmd} ${args.join(' ')}: ${err.message.trim()}${stderr ? ` (${stderr.trim()})` : ''}`));
-      else resolve({ stdout, stderr });
-    });
-  });
-}
 
 /**
  * What is missing to run this: an empty list when all is there. Never installs anything.
@@ -189,47 +86,7 @@ export async function preflight(): Promise<{ problems: string[]; version?: strin
 
 // ---- the outer process: namespaces, Transmission, cleanup ------------------------------------
 
-/** Lines from a child's stream, awaited one message at a time. */
-class LineReader {
-  private readonly lines: string[] = [];
-  private waiter: ((line: string | undefined) => void) | undefined;
-  private ended = false;
 
-  constructor(stream: NodeJS.ReadableStream) {
-    const rl = createInterface({ input: stream });
-    rl.on('line', (line) => {
-      if (this.waiter) {
-        const w = this.waiter;
-        this.waiter = undefined;
-        w(line);
-      } else this.lines.push(line);
-    });
-    rl.on('close', () => {
-      this.ended = true;
-      this.waiter?.(undefined);
-      this.waiter = undefined;
-    });
-  }
-
-  next(timeoutMs: number, what: string): Promise<string> {
-    const queued = this.lines.shift();
-    if (queued !== undefined) return Promise.resolve(queued);
-    if (this.ended) return Promise.reject(new Error(`our side exited while waiting for ${what}`));
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiter = undefined;
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
-      }, timeoutMs);
-      this.waiter = (line) => {
-        clearTimeout(timer);
-        if (line === undefined) reject(new Error(`our side exited while waiting for ${what}`));
-        else resolve(line);
-      };
-    });
-  }
-}
-
-type InnerMessage = { type: 'ready' } | { type: 'probes-done' } | { type: 'result'; result: InnerResult } | { type: 'error'; message: string } | { type: 'log'; line: string };
 
 async function expectMessage<T extends InnerMessage['type']>(reader: LineReader, type: T, timeoutMs: number, log: (l: string) => void): Promise<Extract<InnerMessage, { type: T }>> {
   const deadline = Date.now() + timeoutMs;
@@ -268,7 +125,9 @@ function stopChild(child: ChildProcess | undefined, graceMs: number): Promise<vo
  * the processes still registered and removes the rest. After a normal cleanup it finds nothing.
  */
 const SENTINEL_SCRIPT = `
+import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(s, () => {});
 const pids = new Set(), namespaces = [], dirs = [];
 const alive = (pid) => { try { process.kill(pid, 0); return true; } catch { return false; } };
@@ -289,53 +148,6 @@ rl.on('close', async () => {
   process.exit(0);
 });
 `;
-
-/** Asks Transmission's RPC (on its namespace's loopback) from a tiny Node process inside that namespace. */
-const RPC_SCRIPT = `
-const [port, body] = process.argv.slice(1);
-const url = 'http://127.0.0.1:' + port + '/transmission/rpc';
-let sid = '';
-for (let i = 0; i < 5; i++) {
-  const res = await fetch(url, { method: 'POST', headers: { 'X-Transmission-Session-Id': sid, 'content-type': 'application/json' }, body });
-  if (res.status === 409) { sid = res.headers.get('x-transmission-session-id') ?? ''; continue; }
-  process.stdout.write(await res.text());
-  process.exit(res.ok ? 0 : 1);
-}
-process.exit(1);
-`;
-
-async function transmissionRpc(ns: string, method: string, args: Record<string, unknown>): Promise<{ result: string; arguments?: Record<string, unknown> }> {
-  const body = JSON.stringify({ method, arguments: args });
-  const { stdout } = await run('ip', ['netns', 'exec', ns, process.execPath, '--input-type=module', '-e', RPC_SCRIPT, String(TR_RPC_PORT), body]);
-  return JSON.parse(stdout) as { result: string; arguments?: Record<string, unknown> };
-}
-
-/** jech/dht's debug lines (TR_DHT_VERBOSE) turned into counts. */
-function parseTransmissionLog(text: string): TransmissionNetnsResult['transmissionLog'] {
-  const received: Record<string, number> = {};
-  const unparseable: Record<string, number> = {};
-  const sent: Record<string, number> = {};
-  const bump = (r: Record<string, number>, k: string): void => void (r[k] = (r[k] ?? 0) + 1);
-  const lines = text.split('\n');
-  for (const line of lines) {
-    const l = line.trim();
-    if (l.startsWith('Ping (')) bump(received, 'ping');
-    else if (l === 'Find node!') bump(received, 'find_node');
-    else if (l === 'Get_peers!') bump(received, 'get_peers');
-    else if (l === 'Announce peer!') bump(received, 'announce_peer');
-    else if (l.startsWith('Pong!')) bump(received, 'reply to its ping');
-    else if (l.startsWith('Nodes found')) bump(received, 'reply with nodes');
-    else if (l.startsWith('Unparseable message')) {
-      // The dump shows the packet with unprintable bytes as dots: pick the method name out of it.
-      const q = /1:q(\d+):/.exec(l);
-      const method = q ? l.slice(q.index + q[0].length, q.index + q[0].length + Number(q[1])) : '?';
-      const noId = !/2:id20:/.test(l);
-      bump(unparseable, `${method}${noId ? ' (no id)' : ''}`);
-    } else if (l.startsWith('Sending ')) bump(sent, l.replace(/\s*\(.*\)\.?$/, '').replace(/\.$/, ''));
-    else if (/rate limit|blacklist/i.test(l)) bump(received, l);
-  }
-  return { received, unparseable, sent, lines: lines.length };
-}
 
 function hex(bytes: number): string {
   return randomBytes(bytes).toString('hex');
@@ -452,7 +264,7 @@ export async function runTransmissionNetns(options: TransmissionNetnsOptions = {
     const config: InnerConfig = { ourHost, trHost, trPort: TR_PEER_PORT, trId: trId.toString('hex'), seedPorts, lookupWaitMs: lookupWaitS * 1000 };
     stillRunning();
     inner = watch(
-      spawn('ip', ['netns', 'exec', nsUs, process.execPath, '--import', REGISTER, THIS_FILE, '--inner', JSON.stringify(config)], {
+      spawn('ip', ['netns', 'exec', nsUs, process.execPath, '--import', REGISTER, INNER_FILE, JSON.stringify(config)], {
         cwd: ROOT,
         stdio: ['pipe', 'pipe', 'pipe'],
       }),
@@ -580,422 +392,6 @@ export class PreflightError extends Error {
   }
 }
 
-/** What issue 12 expects of jech/dht, checked against what happened. */
-function verdict(r: Omit<TransmissionNetnsResult, 'verdict'>): Array<{ check: string; ok: boolean }> {
-  const probe = (name: string): ProbeResult | undefined => r.probes.find((p) => p.name === name);
-  const tr = r.crawl.transmission;
-  return [
-    { check: 'ping answered, with the ID from its dht.dat', ok: probe('ping')?.outcome === 'reply' && probe('ping')?.id === r.transmissionId },
-    { check: 'find_node answered with nodes', ok: probe('find_node')?.outcome === 'reply' && (probe('find_node')?.nodes ?? 0) > 0 },
-    { check: 'get_peers answered with an 8-byte token', ok: probe('get_peers')?.outcome === 'reply' && probe('get_peers')?.tokenBytes === 8 },
-    { check: 'sample_infohashes: silence', ok: probe('sample_infohashes')?.outcome === 'silent' },
-    { check: 'unknown method: silence', ok: probe('unknown method')?.outcome === 'silent' },
-    { check: 'ping without id: silence', ok: probe('ping without id')?.outcome === 'silent' },
-    { check: 'ping answered again after the silent ones', ok: probe('ping (after)')?.outcome === 'reply' },
-    { check: 'crawler: Transmission answered find_node after the silent sample (live)', ok: tr.known && tr.answered && !tr.failed && (r.crawl.queriesToTransmission.find_node ?? 0) >= 1 },
-    { check: 'crawler: Transmission marked without BEP 51', ok: tr.noBep51 && !tr.bep51 },
-    { check: 'crawler: the "no v" client counted without BEP 51', ok: r.crawl.clientBep51.some((c) => c.version === null && c.unsupported >= 1) },
-    { check: 'no datagram of ours refused by the guard', ok: r.blocked.length === 0 },
-    { check: 'Transmission logged no address outside the namespaces', ok: r.foreignAddressesInLog.length === 0 },
-  ];
-}
-
-// ---- the inner process: our side, inside its namespace ---------------------------------------
-
-interface InnerConfig {
-  ourHost: string;
-  trHost: string;
-  trPort: number;
-  trId: string;
-  seedPorts: number[];
-  lookupWaitMs: number;
-}
-
-/** Every datagram our side sends passes here: counted, and refused unless it stays in the namespaces. */
-class PacketLog {
-  readonly rows = new Map<string, PacketRow>();
-  readonly blockedRows = new Map<string, PacketRow>();
-  constructor(readonly allowed: ReadonlySet<string>) {}
-
-  add(into: Map<string, PacketRow>, from: string, host: string, port: number, msg: Uint8Array): void {
-    const kind = describe(msg);
-    const to = `${host}:${port}`;
-    const key = `${from}|${to}|${kind}`;
-    const row = into.get(key) ?? { from, to, kind, count: 0, bytes: 0 };
-    row.count++;
-    row.bytes += msg.length;
-    into.set(key, row);
-  }
-}
-
-/** "q ping", "r", "e 203": what a KRPC datagram is, for the packet table. */
-function describe(msg: Uint8Array): string {
-  try {
-    const d = decode(msg) as BencodeDict;
-    const y = asString(d.y);
-    if (y === 'q') return `q ${asString(d.q)}${d.a && typeof d.a === 'object' && !Buffer.isBuffer(d.a) && !Array.isArray(d.a) && d.a.id === undefined ? ' (no id)' : ''}`;
-    if (y === 'e') return `e ${Array.isArray(d.e) ? String(d.e[0]) : '?'}`;
-    return y;
-  } catch {
-    return 'raw';
-  }
-}
-
-function asString(v: BencodeValue | undefined): string {
-  return Buffer.isBuffer(v) ? v.toString('latin1') : String(v);
-}
-
-class GuardedSocket implements DatagramSocket {
-  private readonly socket: Socket = createSocket('udp4');
-  constructor(
-    private readonly role: string,
-    private readonly packets: PacketLog,
-  ) {}
-
-  send(msg: Uint8Array, port: number, address: string, callback: (err: Error | null) => void): void {
-    if (!this.packets.allowed.has(address)) {
-      this.packets.add(this.packets.blockedRows, this.role, address, port, msg);
-      queueMicrotask(() => callback(new Error(`refused: ${address} is outside the benchmark's namespaces`)));
-      return;
-    }
-    this.packets.add(this.packets.rows, this.role, address, port, msg);
-    this.socket.send(msg, port, address, (err) => callback(err ?? null));
-  }
-  bind(port: number, address: string, callback: () => void): void {
-    this.socket.bind(port, address, callback);
-  }
-  close(callback?: () => void): void {
-    this.socket.close(callback);
-  }
-  address(): { address: string; port: number } {
-    return this.socket.address();
-  }
-  on(event: 'message' | 'error', listener: ((msg: Buffer, rinfo: RemoteInfo) => void) | ((err: Error) => void)): this {
-    this.socket.on(event, listener as (...args: unknown[]) => void);
-    return this;
-  }
-  off(event: 'error', listener: (err: Error) => void): this {
-    this.socket.off(event, listener);
-    return this;
-  }
-  once(event: 'error', listener: (err: Error) => void): this {
-    this.socket.once(event, listener);
-    return this;
-  }
-}
-
-/** Hand-built KRPC queries from one raw socket, answers matched by transaction ID and source. */
-class RawProber {
-  private readonly waiting = new Map<string, (msg: BencodeDict) => void>();
-  constructor(
-    private readonly socket: GuardedSocket,
-    private readonly to: { host: string; port: number },
-  ) {
-    socket.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
-      if (rinfo.address !== to.host || rinfo.port !== to.port) return;
-      let d: BencodeDict;
-      try {
-        d = decode(msg) as BencodeDict;
-      } catch {
-        return;
-      }
-      const t = Buffer.isBuffer(d.t) ? d.t.toString('hex') : '';
-      const w = this.waiting.get(t);
-      if (w) {
-        this.waiting.delete(t);
-        w(d);
-      }
-    });
-  }
-
-  ask(name: string, message: { q: string; a: Record<string, Encodable> }, waitMs: number): Promise<ProbeResult> {
-    const t = randomBytes(4);
-    const started = performance.now();
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.waiting.delete(t.toString('hex'));
-        resolve({ name, outcome: 'silent', detail: `nothing within ${waitMs} ms` });
-      }, waitMs);
-      this.waiting.set(t.toString('hex'), (d) => {
-        clearTimeout(timer);
-        resolve(summarize(name, d, performance.now() - started));
-      });
-      this.socket.send(encode({ t, y: 'q', q: message.q, a: message.a }), this.to.port, this.to.host, () => undefined);
-    });
-  }
-}
-
-function summarize(name: string, d: BencodeDict, ms: number): ProbeResult {
-  const v = Buffer.isBuffer(d.v) ? d.v.toString('hex') : null;
-  const ip = Buffer.isBuffer(d.ip);
-  const rounded = Math.round(ms * 100) / 100;
-  if (asString(d.y) === 'e') {
-    const e = Array.isArray(d.e) ? d.e : [];
-    const code = typeof e[0] === 'number' ? e[0] : undefined;
-    return { name, outcome: 'error', ms: rounded, detail: `${code ?? '?'} "${Buffer.isBuffer(e[1]) ? e[1].toString() : ''}"`, errorCode: code, v, ip };
-  }
-  const r = (d.r && typeof d.r === 'object' && !Buffer.isBuffer(d.r) && !Array.isArray(d.r) ? d.r : {}) as BencodeDict;
-  const nodes = Buffer.isBuffer(r.nodes) && r.nodes.length % 26 === 0 ? decodeNodes(r.nodes, 4).length : undefined;
-  return {
-    name,
-    outcome: 'reply',
-    ms: rounded,
-    detail: `r: ${Object.keys(r).join(', ')}`,
-    id: Buffer.isBuffer(r.id) ? r.id.toString('hex') : undefined,
-    nodes,
-    tokenBytes: Buffer.isBuffer(r.token) ? r.token.length : undefined,
-    values: Array.isArray(r.values) ? r.values.length : undefined,
-    v,
-    ip,
-  };
-}
-
-async function innerMain(config: InnerConfig): Promise<void> {
-  const out = (msg: InnerMessage): void => void process.stdout.write(JSON.stringify(msg) + '\n');
-  const say = (line: string): void => out({ type: 'log', line });
-  const stdin = new LineReader(process.stdin);
-  const nextCommand = async (type: string, timeoutMs: number): Promise<Record<string, string>> => {
-    const msg = JSON.parse(await stdin.next(timeoutMs, type)) as Record<string, string>;
-    if (msg.type !== type) throw new Error(`expected ${type}, got ${msg.type}`);
-    return msg;
-  };
-
-  const { ourHost, trHost, trPort } = config;
-  const tr = { host: trHost, port: trPort };
-  const packets = new PacketLog(new Set([ourHost, trHost]));
-  const factory = (role: string) => () => new GuardedSocket(role, packets);
-  const nodeOptions = { host: ourHost, bootstrap: [] as string[], addressScope: 'private' as const, adoptBep42Id: false };
-
-  const seeds = config.seedPorts.map((port, i) => new DhtNode({ ...nodeOptions, port, socketFactory: factory(`seed ${i + 1}`) }));
-  const crawlerNode = new DhtNode({ ...nodeOptions, port: CRAWLER_PORT, socketFactory: factory('crawler') });
-  const probeSocket = new GuardedSocket('prober', packets);
-  const stopAll = async (): Promise<void> => {
-    await Promise.all([...seeds, crawlerNode].map((n) => n.stop()));
-    await new Promise<void>((resolve) => probeSocket.close(() => resolve()));
-  };
-  try {
-    await Promise.all([...seeds, crawlerNode].map((n) => n.start()));
-    await new Promise<void>((resolve) => probeSocket.bind(PROBE_PORT, ourHost, resolve));
-    // The seeds know one another, so Transmission learns more contacts from any of them.
-    await Promise.all(seeds.flatMap((a) => seeds.filter((b) => b !== a).map((b) => a.ping(b.address()!).catch(() => undefined))));
-    const prober = new RawProber(probeSocket, tr);
-    const fromTransmission: Record<string, number> = {};
-    const lookup = { getPeers: 0, announces: 0, firstAt: null as number | null };
-    let magnet = '';
-    for (const node of [...seeds, crawlerNode]) {
-      node.socket(4)!.on('query', (q, ctx) => {
-        if (ctx.from.host !== trHost) return;
-        fromTransmission[q.method] = (fromTransmission[q.method] ?? 0) + 1;
-        if (q.method === 'get_peers' && magnet !== '' && q.infoHash.toString('hex') === magnet) {
-          lookup.getPeers++;
-          lookup.firstAt ??= Date.now();
-        }
-        if (q.method === 'announce_peer' && q.infoHash.toString('hex') === magnet) lookup.announces++;
-      });
-    }
-    out({ type: 'ready' });
-    await nextCommand('go', 60_000);
-    const go = Date.now();
-
-    // Transmission is starting: wait for its DHT to answer, then for its table to hold one of our seeds.
-    const id = randomBytes(20);
-    let firstPingMs = -1;
-    while (Date.now() - go < 15_000) {
-      const p = await prober.ask('ping', { q: 'ping', a: { id } }, 200);
-      if (p.outcome === 'reply') {
-        firstPingMs = Date.now() - go;
-        break;
-      }
-    }
-    if (firstPingMs < 0) throw new Error('Transmission never answered a ping within 15 s');
-    let firstNodesMs = -1;
-    const emptyTableReplies: string[] = [];
-    while (Date.now() - go < 20_000) {
-      const p = await prober.ask('find_node', { q: 'find_node', a: { id, target: randomBytes(20) } }, 500);
-      if (p.outcome === 'reply' && (p.nodes ?? 0) > 0) {
-        firstNodesMs = Date.now() - go;
-        break;
-      }
-      if (p.outcome === 'reply' && emptyTableReplies.length < 3) emptyTableReplies.push(p.detail);
-      await sleep(100);
-    }
-    if (firstNodesMs < 0) throw new Error('Transmission never listed one of our seed nodes within 20 s');
-    say(`Transmission answered a ping after ${firstPingMs} ms and listed our nodes after ${firstNodesMs} ms`);
-
-    // The probes: what every BEP 5 node must answer, then what jech/dht is said to ignore.
-    const probes: ProbeResult[] = [];
-    probes.push(await prober.ask('ping', { q: 'ping', a: { id } }, ANSWER_WAIT_MS));
-    probes.push(await prober.ask('find_node', { q: 'find_node', a: { id, target: randomBytes(20) } }, ANSWER_WAIT_MS));
-    const getPeers = await prober.ask('get_peers', { q: 'get_peers', a: { id, info_hash: randomBytes(20) } }, ANSWER_WAIT_MS);
-    probes.push(getPeers);
-    probes.push(
-      await prober.ask('announce_peer, bad token', { q: 'announce_peer', a: { id, info_hash: randomBytes(20), port: 6881, token: Buffer.from('not-a-token') } }, ANSWER_WAIT_MS),
-    );
-    probes.push(
-      ...(await Promise.all([
-        prober.ask('sample_infohashes', { q: 'sample_infohashes', a: { id, target: randomBytes(20) } }, SILENCE_MS),
-        prober.ask('unknown method', { q: 'dhtscope_unknown', a: { id } }, SILENCE_MS),
-        prober.ask('ping without id', { q: 'ping', a: {} }, SILENCE_MS),
-      ])),
-    );
-    probes.push(await prober.ask('ping (after)', { q: 'ping', a: { id } }, ANSWER_WAIT_MS));
-    out({ type: 'probes-done' });
-    magnet = (await nextCommand('magnet', 30_000)).infoHash!;
-    const magnetAt = Date.now();
-
-    // The crawl: Transmission is the only bootstrap contact.
-    const crawler = new Crawler({ node: crawlerNode, bootstrap: [tr], addressScope: 'private', perIpRate: 100 });
-    const sweeps: CrawlOutcome['sweeps'] = [];
-    for (let i = 0; i < 2; i++) {
-      const t0 = Date.now();
-      const s = await crawler.sweep(AbortSignal.timeout(20_000));
-      sweeps.push({
-        sweep: s.sweep,
-        known: s.known,
-        answeredThisSweep: s.answeredThisSweep,
-        failedThisSweep: s.failedThisSweep,
-        bep51: s.bep51,
-        noBep51: s.noBep51,
-        queriesSent: s.queriesSent,
-        samplesAsked: s.samplesAsked,
-        skippedContacts: s.skippedContacts,
-        ms: Date.now() - t0,
-      });
-    }
-    const index = crawler.nodes.find(ipv4ToNumber(trHost), trPort);
-    const has = (flag: number): boolean => index >= 0 && crawler.nodes.hasFlag(index, flag);
-    const seedAddresses = new Set(config.seedPorts.map((p) => `${ourHost}:${p}`));
-    let seedsLearned = 0;
-    let seedsAnswered = 0;
-    for (let i = 0; i < crawler.nodes.size; i++) {
-      if (!seedAddresses.has(crawler.nodes.address(i))) continue;
-      seedsLearned++;
-      if (crawler.nodes.hasFlag(i, NODE_FLAG.ANSWERED)) seedsAnswered++;
-    }
-    const queriesToTransmission: Record<string, number> = {};
-    for (const row of packets.rows.values()) {
-      if (row.from === 'crawler' && row.to === `${trHost}:${trPort}` && row.kind.startsWith('q ')) {
-        const m = row.kind.slice(2);
-        queriesToTransmission[m] = (queriesToTransmission[m] ?? 0) + row.count;
-      }
-    }
-    const crawl: CrawlOutcome = {
-      sweeps,
-      transmission: {
-        known: index >= 0,
-        answered: has(NODE_FLAG.ANSWERED),
-        failed: has(NODE_FLAG.FAILED),
-        bep51: has(NODE_FLAG.BEP51),
-        noBep51: has(NODE_FLAG.NO_BEP51),
-        version: index >= 0 && crawler.nodes.version[index]! > 0 ? (crawler.nodes.versions[crawler.nodes.version[index]!] ?? null) : null,
-        rttMs: index >= 0 ? crawler.nodes.rttMs[index]! : 0,
-      },
-      queriesToTransmission,
-      seedsLearned,
-      seedsAnswered,
-      clientBep51: crawler.clientBep51(),
-    };
-
-    // Optionally: does Transmission look the magnet up at our nodes?
-    while (config.lookupWaitMs > 0 && lookup.getPeers === 0 && Date.now() - magnetAt < config.lookupWaitMs) await sleep(200);
-    const result: InnerResult = {
-      transmissionId: config.trId,
-      firstPingMs,
-      firstNodesMs,
-      emptyTableReplies,
-      probes,
-      crawl,
-      lookup: {
-        infoHash: magnet,
-        waitedMs: Date.now() - magnetAt,
-        getPeersAtOurNodes: lookup.getPeers,
-        firstAtMs: lookup.firstAt === null ? null : lookup.firstAt - magnetAt,
-        announcesAtOurNodes: lookup.announces,
-      },
-      queriesFromTransmission: fromTransmission,
-      packets: [...packets.rows.values()],
-      blocked: [...packets.blockedRows.values()],
-      destinations: [...new Set([...packets.rows.values()].map((r) => r.to.split(':')[0]!))],
-    };
-    out({ type: 'result', result });
-  } finally {
-    await stopAll();
-  }
-}
-
-// ---- the report ------------------------------------------------------------------------------
-
-function table(head: string[], rows: Array<Array<string | number>>): string {
-  return [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
-}
-
-export function report(r: TransmissionNetnsResult): string {
-  const probeRows = r.probes.map((p) => [
-    p.name,
-    p.outcome === 'silent' ? '**silent**' : p.outcome,
-    p.ms === undefined ? '' : `${p.ms} ms`,
-    [p.detail, p.nodes !== undefined ? `${p.nodes} nodes` : '', p.tokenBytes !== undefined ? `token ${p.tokenBytes} B` : '', p.v !== undefined ? `v ${p.v ?? 'none'}` : '', p.ip !== undefined ? `ip ${p.ip ? 'yes' : 'none'}` : '']
-      .filter((s) => s !== '')
-      .join('; '),
-  ]);
-  // Seeds folded into one row per kind and destination; the result's `packets` has every one.
-  const who = (to: string): string => {
-    if (to === r.transmissionAddress) return `Transmission (${to})`;
-    const port = Number(to.split(':')[1]);
-    return port === PROBE_PORT ? 'our prober' : port === CRAWLER_PORT ? 'our crawler node' : 'our seeds';
-  };
-  const folded = new Map<string, PacketRow>();
-  for (const p of r.packets) {
-    const from = p.from.startsWith('seed ') ? 'seeds' : p.from;
-    const to = who(p.to);
-    const key = `${from}|${to}|${p.kind}`;
-    const row = folded.get(key) ?? { from, to, kind: p.kind, count: 0, bytes: 0 };
-    row.count += p.count;
-    row.bytes += p.bytes;
-    folded.set(key, row);
-  }
-  const packetRows = [...folded.values()]
-    .sort((a, b) => a.from.localeCompare(b.from) || a.to.localeCompare(b.to) || a.kind.localeCompare(b.kind))
-    .map((p) => [p.from, p.to, p.kind, p.count, p.bytes]);
-  const toTransmission = r.packets.filter((p) => p.to === r.transmissionAddress).reduce((n, p) => n + p.count, 0);
-  const tr = r.crawl.transmission;
-  const lines = [
-    `${r.version}; namespaces ${r.namespaces.join(', ')}; Transmission at ${r.transmissionAddress}, our side at ${r.ourAddress} (${r.subnet}, no default route)`,
-    `Transmission answered a ping ${r.firstPingMs} ms after it started, and listed our seed nodes in find_node after ${r.firstNodesMs} ms${r.emptyTableReplies.length > 0 ? ` (before that, with an empty table, find_node got: ${r.emptyTableReplies[0]} — no \`nodes\` key at all)` : ''}.`,
-    '',
-    'Probes (hand-built KRPC from our prober; no torrent loaded yet):',
-    '',
-    table(['query', 'outcome', 'time', 'reply'], probeRows),
-    '',
-    'Crawl (our Crawler, Transmission as its only bootstrap contact):',
-    '',
-    table(
-      ['sweep', 'known', 'answered', 'failed', 'BEP 51', 'no BEP 51', 'queries', 'samples', 'time'],
-      r.crawl.sweeps.map((s) => [s.sweep, s.known, s.answeredThisSweep, s.failedThisSweep, s.bep51, s.noBep51, s.queriesSent, s.samplesAsked, `${s.ms} ms`]),
-    ),
-    '',
-    `Transmission in the crawl: ${tr.answered ? 'live' : 'NOT live'}${tr.failed ? ' (failed this sweep)' : ''}, ${tr.noBep51 ? 'no BEP 51' : tr.bep51 ? 'BEP 51' : 'BEP 51 unknown'}, v ${tr.version ?? 'none'}, RTT ${tr.rttMs} ms; ` +
-      `crawler's queries to it: ${Object.entries(r.crawl.queriesToTransmission).map(([m, n]) => `${m} ×${n}`).join(', ')}; ` +
-      `our seeds learned through it: ${r.crawl.seedsLearned} (${r.crawl.seedsAnswered} answered).`,
-    `Client tally: ${r.crawl.clientBep51.map((c) => `v ${c.version ?? 'none'}: ${c.supported} with, ${c.unsupported} without BEP 51${c.neverSupports ? ' (find_node first from now on)' : ''}`).join('; ')}.`,
-    `Magnet ${r.lookup.infoHash}: ${r.lookup.getPeersAtOurNodes > 0 ? `Transmission looked it up at our nodes ${r.lookup.firstAtMs} ms after it was added (${r.lookup.getPeersAtOurNodes} get_peers, ${r.lookup.announcesAtOurNodes} announce_peer)` : `no get_peers for it at our nodes within ${r.lookup.waitedMs} ms`}.`,
-    `What Transmission asked our nodes: ${Object.entries(r.queriesFromTransmission).map(([m, n]) => `${m} ×${n}`).join(', ') || 'nothing'}.`,
-    `Transmission's own DHT log: received ${Object.entries(r.transmissionLog.received).map(([m, n]) => `${m} ×${n}`).join(', ')}; ` +
-      `dropped as unparseable: ${Object.entries(r.transmissionLog.unparseable).map(([m, n]) => `${m} ×${n}`).join(', ') || 'none'}; ` +
-      `sent: ${Object.entries(r.transmissionLog.sent).map(([m, n]) => `${m} ×${n}`).join(', ')}.`,
-    '',
-    `Packets our side sent: ${r.packets.reduce((n, p) => n + p.count, 0)}, ${toTransmission} of them to Transmission; every one to ${r.destinations.join(' or ')}; ` +
-      `refused by the guard: ${r.blocked.length === 0 ? 'none' : JSON.stringify(r.blocked)}.`,
-    '',
-    table(['from', 'to', 'kind', 'packets', 'bytes'], packetRows),
-    '',
-    table(['check', ''], r.verdict.map((v) => [v.check, v.ok ? 'ok' : '**FAILED**'])),
-    '',
-    `Time: ${(r.timings.totalMs / 1000).toFixed(1)} s in all (namespaces ${r.timings.setupMs} ms, our side's start ${r.timings.innerStartMs} ms, ` +
-      `Transmission start to result ${r.timings.runMs} ms, cleanup ${r.timings.cleanupMs} ms).`,
-  ];
-  return lines.join('\n');
-}
 
 // ---- entry -----------------------------------------------------------------------------------
 
@@ -1008,15 +404,7 @@ function flag(name: string, fallback: number): number {
 }
 
 const invoked = process.argv[1] !== undefined && pathToFileURL(process.argv[1]).href === pathToFileURL(THIS_FILE).href;
-if (invoked && process.argv[2] === '--inner') {
-  innerMain(JSON.parse(process.argv[3]!) as InnerConfig).then(
-    () => process.exit(0),
-    (err: unknown) => {
-      process.stdout.write(JSON.stringify({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) }) + '\n');
-      process.exit(1);
-    },
-  );
-} else if (invoked) {
+if (invoked) {
   // `| head` closing our output must not end the run before its cleanup.
   process.stdout.on('error', () => undefined);
   process.stderr.on('error', () => undefined);

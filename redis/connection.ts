@@ -146,8 +146,12 @@ async function waitReady(client: RedisClient, timeoutMs: number, where: string):
 /**
  * What answers PING on host:port: 'pong', 'auth' (a Redis that wants a password), 'other'
  * (something that is not Redis, or no answer in time), 'none' (connection refused).
+ *
+ * The wait only matters when something accepts the connection (nothing listening is refused
+ * at once), so it is generous: at 500 ms a Redis on a loaded machine was once taken for
+ * "something else", and an embedded server was started beside it.
  */
-export function probeRedis(host: string, port: number, timeoutMs = 500): Promise<'pong' | 'auth' | 'other' | 'none'> {
+export function probeRedis(host: string, port: number, timeoutMs = 2_000): Promise<'pong' | 'auth' | 'other' | 'none'> {
   return new Promise((resolve) => {
     const sock = connect({ host, port });
     let buf = '';

@@ -1,30 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { type Job, Queue, UnrecoverableError, type Worker, type WorkerOptions } from 'bullmq';
-import { type DhtNode } from '../bep5/node.js';
-import { type IndexConfig } from '../indexer/index-config.js';
-import { type IndexKeys } from '../indexer/keys.js';
+import { sleep } from '../bep5/clock.js';
 import { type RedisClient, closeRedisClient } from '../redis/client.js';
-import { type RedisConnection } from '../redis/connection.js';
-import {
-  DISCOVERY_CONCURRENCY,
-  KEEP_COMPLETED_JOBS,
-  KEEP_FAILED_JOBS,
-  LOCK_DURATION_MS,
-  MAX_STALLED_COUNT,
-  METADATA_CONCURRENCY,
-  METADATA_SWEEP_MS,
-  PEER_LOOKUP_CONCURRENCY,
-  PEER_LOOKUP_QUEUE_MAX,
-  PEER_LOOKUP_REFRESH_MS,
-  PEER_LOOKUP_TIMEOUT_MS,
-  PEER_LOOKUPS_PER_SECOND,
-  SHUTDOWN_GRACE_MS,
-  STALLED_INTERVAL_MS,
-} from './constants.js';
+import { type StartWorkersOptions, type WorkerStats, type QueueDepth, type QueueDepths, type WorkerSetInfo } from './worker-set-types.js';
+import { DISCOVERY_CONCURRENCY, KEEP_COMPLETED_JOBS, KEEP_FAILED_JOBS, LOCK_DURATION_MS, MAX_STALLED_COUNT, METADATA_CONCURRENCY, METADATA_SWEEP_MS, PEER_LOOKUP_CONCURRENCY, PEER_LOOKUP_QUEUE_MAX, PEER_LOOKUP_REFRESH_MS, PEER_LOOKUP_TIMEOUT_MS, PEER_LOOKUPS_PER_SECOND, SHUTDOWN_GRACE_MS, STALLED_INTERVAL_MS } from './constants.js';
 import { AbandonableWorker } from './abandonable-worker.js';
 import { createDiscoveryProcessor, type DiscoveryJobResult } from './discovery-processor.js';
-import { createMetadataProcessor, type MetadataJobResult, type MetadataProcessorOptions } from './metadata-processor.js';
+import { createMetadataProcessor, type MetadataJobResult } from './metadata-processor.js';
 import { MetadataScheduler } from './metadata-scheduler.js';
 import { createPeerLookupProcessor, type PeerLookupResult } from './peer-lookup-processor.js';
 import { PeerLookupScheduler } from './peer-lookup-scheduler.js';
@@ -39,96 +22,6 @@ import { type JobSchemaMismatchError } from './errors.js';
  * (its lock not renewed for `lockDurationMs`) is moved back to waiting by the stalled check of
  * any survivor, every `stalledIntervalMs`. Processors are idempotent, so that rerun is safe.
  */
-
-export interface PeerLookupWorkerOptions {
-  /** A started node (bootstrapped, or bootstrapping: lookups wait for contacts). */
-  node: DhtNode;
-  /** Lookups at once in this process (default PEER_LOOKUP_CONCURRENCY). */
-  concurrency?: number;
-  /** Lookups started per second across every worker on this queue (default PEER_LOOKUPS_PER_SECOND). */
-  perSecond?: number;
-  timeoutMs?: number;
-  refreshMs?: number;
-  queueMax?: number;
-}
-
-export interface MetadataWorkerOptions {
-  /** Fetch from private and loopback peers too (testnets, LANs). Default false. */
-  allowPrivate?: boolean;
-  /** Metadata jobs at once in this process (default METADATA_CONCURRENCY). */
-  concurrency?: number;
-  /** How often this process queues candidates (default METADATA_SWEEP_MS). */
-  sweepMs?: number;
-  /** Narrower fetch limits, for tests. */
-  fetchOptions?: MetadataProcessorOptions['fetchOptions'];
-}
-
-export interface StartWorkersOptions {
-  connection: RedisConnection;
-  keys: IndexKeys;
-  /** Discovery jobs at once (default DISCOVERY_CONCURRENCY). */
-  concurrency?: number;
-  /** Without a node, the peer-lookup queue is neither consumed nor fed. */
-  peerLookups?: PeerLookupWorkerOptions | null;
-  /** BEP 9 metadata fetches for infohashes with peers; null/absent: that queue is neither consumed nor fed. */
-  metadata?: MetadataWorkerOptions | null;
-  config?: Partial<IndexConfig>;
-  stalledIntervalMs?: number;
-  lockDurationMs?: number;
-  shutdownGraceMs?: number;
-  now?: () => number;
-  log?: (line: string) => void;
-  /** The set stopped taking jobs by itself (the index is at another schema version). */
-  onFatal?: (err: Error) => void;
-}
-
-export interface WorkerStats {
-  /** Discovery jobs finished (applied or duplicate). */
-  discoveryJobsDone: number;
-  /** Failed attempts (retried later unless unrecoverable or out of attempts). */
-  discoveryJobsFailed: number;
-  batchesApplied: number;
-  /** Batches that had been applied before: nothing changed. */
-  batchesDuplicate: number;
-  eventsApplied: number;
-  eventsInvalid: number;
-  newInfohashes: number;
-  /** Jobs of either queue that a stalled check moved back to waiting (some worker died). */
-  stalledJobs: number;
-  peerLookupsDone: number;
-  peerLookupsFailed: number;
-  peerLookupsQueued: number;
-  /** Not queued: the peer-lookup queue was full. */
-  peerLookupsSkipped: number;
-  peersFound: number;
-  metadataQueued: number;
-  metadataStored: number;
-  /** Fetches that failed (recorded in the index's fetch state, retried later or given up). */
-  metadataFailed: number;
-  /** Why the set stopped by itself, if it did. */
-  fatal: string | null;
-}
-
-export interface QueueDepth {
-  waiting: number;
-  active: number;
-  delayed: number;
-  failed: number;
-}
-
-export interface QueueDepths {
-  discoveries: QueueDepth;
-  peerLookups: QueueDepth;
-  metadata: QueueDepth;
-}
-
-export interface WorkerSetInfo {
-  prefix: string;
-  bullPrefix: string;
-  concurrency: number;
-  peerLookups: { concurrency: number; perSecond: number } | null;
-  metadata: { concurrency: number; allowPrivate: boolean } | null;
-}
 
 const emptyStats = (): WorkerStats => ({
   discoveryJobsDone: 0,
@@ -158,8 +51,6 @@ function positive(name: string, value: number | undefined, fallback: number): nu
 
 /** What the set does with its workers, whatever their job types. */
 type RunningWorker = Pick<AbandonableWorker<unknown, unknown>, 'name' | 'run' | 'waitUntilReady' | 'pause' | 'close' | 'cancelAllJobs' | 'abandon'>;
-
-const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
 
 export interface WorkerSetEvents {
   /** A discovery batch was written to the index (or found written): its events and how long the write took. */
@@ -223,14 +114,14 @@ export class WorkerSet extends EventEmitter<WorkerSetEvents> {
       this.log(`workers still busy after ${this.graceMs} ms: cancelling running jobs (BullMQ retries them later)`);
       for (const w of this.workers) w.cancelAllJobs('worker shutting down');
       // Cancelled processors end at once; one stuck on Redis is cut loose by the disconnect below.
-      await Promise.race([finished, pause(1_000)]);
+      await Promise.race([finished, sleep(1_000, { unref: true })]);
     }
     await Promise.all([this.queues.discoveries.close(), this.queues.peerLookups.close()]).catch(() => undefined);
     await closeRedisClient(this.client);
     if (inTime) return;
     // A job that was stuck on Redis fails now that its connection is gone; let the workers
     // unwind. With Redis unreachable they cannot: give them up (see AbandonableWorker).
-    if (await Promise.race([finished, pause(1_000).then(() => false)])) return;
+    if (await Promise.race([finished, sleep(1_000, { unref: true }).then(() => false)])) return;
     this.log('Redis does not answer: leaving the jobs still held to be retried once their locks expire');
     await Promise.all(this.workers.map((w) => w.abandon()));
   }

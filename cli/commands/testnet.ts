@@ -1,3 +1,4 @@
+import { sleep } from '../../bep5/clock.js';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { TESTNET_PORT } from '../../crawler/testnet/addresses.js';
@@ -265,7 +266,7 @@ export const testnetCommand = defineCommand({
     } catch (err) {
       status.clear();
       // A Ctrl-C on a terminal reaches the workers too; their exit may be seen before our handler runs.
-      if (stopSignal === undefined) await new Promise((r) => setTimeout(r, 250));
+      if (stopSignal === undefined) await sleep(250);
       dispose();
       throw startError(err, groundTruthPath, addressBase);
     }

@@ -1,8 +1,10 @@
+import { sleep } from '../../bep5/clock.js';
 import { KrpcAbortError } from '../../bep5/errors.js';
 import { type DhtNode } from '../../bep5/node.js';
 import { ensureSchema } from '../../migrations/runner.js';
 import { DISCOVERY_CONCURRENCY, LOCK_DURATION_MS, PEER_LOOKUP_CONCURRENCY, PEER_LOOKUPS_PER_SECOND, SHUTDOWN_GRACE_MS, STALLED_INTERVAL_MS } from '../../workers/constants.js';
-import { type QueueDepths, startWorkers, type WorkerSet, type WorkerStats } from '../../workers/worker-set.js';
+import { startWorkers, type WorkerSet } from '../../workers/worker-set.js';
+import { type QueueDepths, type WorkerStats } from '../../workers/worker-set-types.js';
 import { parseBootstrapOption } from '../bootstrap-option.js';
 import { INDEX_COMMAND_OPTIONS, INDEX_OPTIONS_HELP, type OpenIndex, openIndex, toCommandError } from '../index-options.js';
 import { allowPrivateOption, defaultBindHost, formatPeer, NODE_COMMAND_OPTIONS, oneShotClient, onStopSignal, parseBindHost, parsePort, parseTimeoutSeconds, startNode } from '../node-options.js';
@@ -134,7 +136,7 @@ export const workersCommand = defineCommand({
       await bootstrapping;
       // With Redis unreachable, closing its clients may never finish: do not hang the exit on it.
       const closing = index?.connection.close();
-      await Promise.race([closing, new Promise((r) => setTimeout(r, CONNECTION_CLOSE_WAIT_MS).unref())]);
+      await Promise.race([closing, sleep(CONNECTION_CLOSE_WAIT_MS, { unref: true })]);
     };
     try {
       index = await openIndex(values, { log: (line) => log(line) });

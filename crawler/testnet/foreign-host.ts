@@ -1,3 +1,4 @@
+import { sleep } from '../../bep5/clock.js';
 import { isIPv4 } from 'node:net';
 import { KrpcSocket } from '../../bep5/krpc-socket.js';
 import { isHexId, randomId } from '../../bep5/node-id.js';
@@ -231,7 +232,7 @@ export class ForeignHost {
                 break;
               }
               // An error rather than a timeout (a send failure, an error reply): do not spin.
-              if (Date.now() - sent < PROBE_TIMEOUT_MS) await new Promise((r) => setTimeout(r, 50));
+              if (Date.now() - sent < PROBE_TIMEOUT_MS) await sleep(50);
             }
           }
         }
