@@ -18,13 +18,14 @@ import { getInfohash, pageSortedSet } from '../indexer/queries.js';
 import { ensureSchema } from '../migrations/runner.js';
 import { params } from './helpers/fast-check.js';
 import { freePort, randomPrefix, startRedisServer, useRedisServer } from './helpers/redis.js';
+import { hostIn, infohashes, nodeIdHex, testNetPeer } from './helpers/generators.js';
 
 const redis = useRedisServer(test);
 
-const IH = (n: number): string => `f${n.toString(16).padStart(39, '0')}`;
-const NODE_ID = (n: number): string => n.toString(16).padStart(40, '0');
-const ADDR = (n: number): string => `10.0.0.${n}:6881`;
-const PEER = (n: number): string => `192.0.2.${n % 250}:${1000 + n}`;
+const IH = infohashes('f');
+const NODE_ID = nodeIdHex;
+const ADDR = hostIn('10.0.0');
+const PEER = testNetPeer;
 
 /** The server's clock: the middle of the current minute. T0: a minute start 30 minutes earlier. */
 const NOW = Math.floor(Date.now() / 60_000) * 60_000 + 30_000;
@@ -38,9 +39,7 @@ interface Setup {
 }
 
 async function setup(t: ExecutionContext, options: Partial<ApiServerOptions> = {}): Promise<Setup> {
-  const c = redis.client(t);
-  const keys = new IndexKeys(randomPrefix());
-  await ensureSchema(c, keys, { migrate: true });
+  const { c, keys } = await redis.freshIndex(t);
   const app = await createApiServer({ redis: c, keys, now: () => NOW, ...options });
   t.teardown(() => app.close());
   return { c, keys, app, apply: (events, now = NOW) => applyBatch(c, events, { keys, batchId: newBatchId(), now }) };

@@ -2,11 +2,13 @@ import test from 'ava';
 import fc from 'fast-check';
 import { census, churn, decodeVersion, fromDiscoveries, nodeKey, percentile, type CensusNode } from '../crawler/census.js';
 import type { Discovery } from '../crawler/discovery.js';
+import { hostIn, nodeIdHex } from './helpers/generators.js';
 
-const ID = (n: number): string => n.toString(16).padStart(40, '0');
+const ID = nodeIdHex;
+const ADDR = hostIn('10.0.0');
 
 function node(n: number, over: Partial<CensusNode> = {}): CensusNode {
-  return { id: ID(n), address: `10.0.0.${n}:6881`, version: null, rttMs: 0, bep51: null, bep42: false, answered: false, ...over };
+  return { id: ID(n), address: ADDR(n), version: null, rttMs: 0, bep51: null, bep42: false, answered: false, ...over };
 }
 
 test('percentile: nearest rank', (t) => {

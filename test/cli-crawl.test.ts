@@ -11,6 +11,7 @@ import { UsageError } from '../cli/errors.js';
 import { type GroundTruth } from '../crawler/testnet/testnet.js';
 import { type CliProcess, runCli, startCli } from './helpers/cli.js';
 import { loopbackHost } from './helpers/udp.js';
+import { pollUntil } from './helpers/wait.js';
 
 /**
  * `dhtscope testnet`, `crawl` and `measure` as real processes: a 300-node testnet (10%
@@ -122,8 +123,7 @@ test.serial('crawl --json: one sweep writes every responsive node and the infoha
 test.serial('crawl --duration: repeated sweeps until SIGINT, which still closes the file and prints the summary (exit 0)', async (t) => {
   // No --out: the file goes to <data dir>/crawls/crawl-<time>.ndjson.
   const crawl = startCli(t, ['crawl', '--bootstrap', ready.bootstrap, '--duration', '60', '--json', '--host', loopbackHost(), '--rate', '1000', '--get-peers-rate', '0']);
-  const deadline = Date.now() + 30_000;
-  while (!crawl.stderr.includes('sweep 1 done') && Date.now() < deadline && crawl.child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+  await pollUntil(() => crawl.stderr.includes('sweep 1 done') || crawl.child.exitCode !== null, 'the first sweep to end', 30_000).catch(() => undefined); // judged below
   t.regex(crawl.stderr, /sweep 1 done: \d+ nodes answered/);
   crawl.child.kill('SIGINT');
   const result = await crawl.exit(20_000);

@@ -15,15 +15,16 @@ import { createApiServer } from '../server/api/server.js';
 import { applyBatch } from '../indexer/apply-batch.js';
 import { newBatchId } from '../indexer/batch-id.js';
 import { IndexKeys, SCHEMA_VERSION } from '../indexer/keys.js';
-import { ensureSchema, MigrationRunner } from '../migrations/runner.js';
+import { MigrationRunner } from '../migrations/runner.js';
 import { runCli } from './helpers/cli.js';
 import { type InProcessRun, runInProcess } from './helpers/in-process-command.js';
 import { randomPrefix, useRedisServer } from './helpers/redis.js';
+import { hostIn, infohashes } from './helpers/generators.js';
 
 const redis = useRedisServer(test);
 
-const IH = (n: number): string => `c${n.toString(16).padStart(39, '0')}`;
-const ADDR = (n: number): string => `10.0.1.${n}:6881`;
+const IH = infohashes('c');
+const ADDR = hostIn('10.0.1');
 const PEER = (n: number): string => `198.51.100.${n}:${3000 + n}`;
 /** Ten minutes ago: inside the peer TTL and the default stats window. */
 const T0 = Date.now() - 600_000;
@@ -51,9 +52,7 @@ interface Index {
 }
 
 async function index(t: ExecutionContext, events: Discovery[] = batch()): Promise<Index> {
-  const c = redis.client(t);
-  const keys = new IndexKeys(randomPrefix());
-  await ensureSchema(c, keys, { migrate: true });
+  const { c, keys } = await redis.freshIndex(t);
   if (events.length > 0) await applyBatch(c, events, { keys, batchId: newBatchId() });
   return {
     c,

@@ -15,6 +15,7 @@ import { type InfohashSummary } from '../indexer/queries.js';
 import { launchChromium, openRecordedPage } from './helpers/browser.js';
 import { type CliProcess, ROOT, startCli } from './helpers/cli.js';
 import { randomPrefix, type RedisServerHandle, startRedisServer } from './helpers/redis.js';
+import { pollValue } from './helpers/wait.js';
 
 const OUTPUT = join(ROOT, 'test-output');
 /** Generous: the machine is shared and the testnet, workers and browser share 2 cores. */
@@ -75,14 +76,8 @@ async function finish(t: ExecutionContext, context: BrowserContext, problems: st
  * Polls `read` (playwright calls from this side, so no DOM types are needed here) until
  * `done` holds; on timeout says what was awaited and what was last read.
  */
-async function waitFor<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
-  const deadline = Date.now() + WAIT_MS;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+function waitFor<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
+  return pollValue(what, read, done, WAIT_MS);
 }
 
 /** A data-* attribute as a number (NaN when absent). */
@@ -99,17 +94,20 @@ async function getJson<T>(path: string): Promise<{ status: number; body: T }> {
 
 /** An infohash of the ground truth that the index holds with its peer: what the search should find. */
 async function indexedInfohash(): Promise<InfohashSummary> {
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    const { body } = await getJson<{ items: InfohashSummary[] }>('/api/infohashes?sort=popular&limit=100');
-    const candidate = body.items.find((i) => i.peerCount > 0 && truth.peers[i.infohash] !== undefined);
-    if (candidate !== undefined) {
+  const found = await pollValue(
+    'a ground-truth infohash with peers in the index',
+    async () => {
+      const { body } = await getJson<{ items: InfohashSummary[] }>('/api/infohashes?sort=popular&limit=100');
+      const candidate = body.items.find((i) => i.peerCount > 0 && truth.peers[i.infohash] !== undefined);
+      if (candidate === undefined) return undefined;
       const record = await getJson<InfohashSummary>(`/api/infohashes/${candidate.infohash}`);
-      if (record.status === 200) return record.body;
-    }
-    if (Date.now() > deadline) throw new Error('no ground-truth infohash with peers in the index after 90 s');
-    await new Promise((r) => setTimeout(r, 500));
-  }
+      return record.status === 200 ? record.body : undefined;
+    },
+    (record) => record !== undefined,
+    90_000,
+    500,
+  );
+  return found!;
 }
 
 test.serial('at 1280x800 the overview fills with live data: counters, charts, heat map, census, queues, table', async (t) => {

@@ -14,14 +14,12 @@ import { applyBatch } from '../indexer/apply-batch.js';
 import { newBatchId } from '../indexer/batch-id.js';
 import { createApiServer } from '../server/api/server.js';
 import { dashboardExtension } from '../server/dashboard/extension.js';
-import { IndexKeys } from '../indexer/keys.js';
 import { storeMetadata } from '../indexer/metadata-store.js';
-import { ensureSchema } from '../migrations/runner.js';
 import { parseInfoDictionary } from '../bep9/info-dictionary.js';
 import { makeInfoDict, sha1 } from '../testkit/metadata-peer.js';
 import { launchChromium, openRecordedPage } from './helpers/browser.js';
 import { ROOT } from './helpers/cli.js';
-import { randomPrefix, useRedisServer } from './helpers/redis.js';
+import { useRedisServer } from './helpers/redis.js';
 
 const redis = useRedisServer(test);
 const NAME = 'Ubuntu <b>Studio</b> 24.04 Media Pack';
@@ -36,9 +34,7 @@ test.after.always(async () => {
 
 test('search by name words finds the torrent; its page shows name, size and files as text', async (t) => {
   t.timeout(120_000);
-  const client = redis.client(t);
-  const keys = new IndexKeys(randomPrefix());
-  await ensureSchema(client, keys, { migrate: true });
+  const { c: client, keys } = await redis.freshIndex(t);
   const info = makeInfoDict(NAME, 3, 2_048);
   const ih = sha1(info).toString('hex');
   const now = Date.now();

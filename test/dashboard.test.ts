@@ -37,9 +37,7 @@ interface Setup {
 }
 
 async function setup(t: ExecutionContext): Promise<Setup> {
-  const c = redis.client(t);
-  const keys = new IndexKeys(randomPrefix());
-  await ensureSchema(c, keys, { migrate: true });
+  const { c, keys } = await redis.freshIndex(t);
   const app = await createApiServer({ redis: c, keys, extensions: [dashboardExtension({ redis: c, keys })] });
   t.teardown(() => app.close());
   const see = async (infohashes: string[], config: Partial<IndexConfig> = {}): Promise<void> => {

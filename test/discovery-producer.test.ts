@@ -6,7 +6,8 @@ import { IndexKeys } from '../indexer/keys.js';
 import { JOB_ATTEMPTS, JOB_BACKOFF_MS, KEEP_COMPLETED_JOBS, KEEP_FAILED_JOBS } from '../workers/constants.js';
 import { DiscoveryProducer, type DiscoveryProducerOptions } from '../workers/discovery-producer.js';
 import { type DiscoveryBatchJob } from '../workers/queues.js';
-import { discoveryQueue, pollUntil, spoolFiles, tempDir, testConnection, waitingJobs } from './helpers/discovery-queue.js';
+import { discoveryQueue, spoolFiles, tempDir, testConnection, waitingJobs } from './helpers/discovery-queue.js';
+import { pollUntil, sleep } from './helpers/wait.js';
 import { freePort, randomPrefix, type RedisServerHandle, startRedisServer, useRedisServer } from './helpers/redis.js';
 import { numberedEvent } from './helpers/spool-batches.js';
 
@@ -123,7 +124,7 @@ test('during an outage batches wait in memory, then in the spool, nothing queues
   // Retries keep failing fast for a while; ioredis holds no command for us meanwhile.
   const client = connection.clients[0]!;
   for (let i = 0; i < 10; i++) {
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100); // pacing: a second of outage, looked at ten times
     const held = client.commandQueue.length + (client as unknown as { offlineQueue: { length: number } }).offlineQueue.length;
     t.true(held <= 4, `${held} commands held by the client during the outage`);
   }

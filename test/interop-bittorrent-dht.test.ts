@@ -9,7 +9,8 @@ import { isDict } from '../bep5/fields.js';
 import { DhtNode } from '../bep5/node.js';
 import { type DhtNodeOptions } from '../bep5/node-types.js';
 import { randomId } from '../bep5/node-id.js';
-import { loopbackHost, sleep } from './helpers/udp.js';
+import { loopbackHost } from './helpers/udp.js';
+import { pollUntil } from './helpers/wait.js';
 
 /**
  * bittorrent-dht 11.0.12 (webtorrent's DHT: k-rpc 5.1.0 over k-rpc-socket 1.11.1) is the
@@ -209,12 +210,12 @@ test('bittorrent-dht queries our node, and our node queries it (it answers ping,
   );
   t.deepEqual(Buffer.from(pong.id), node.id);
   t.is(pong.port, me.port);
-  for (let i = 0; i < 50 && node.table()!.get(b.dht.nodeId) === undefined; i++) await sleep(20);
+  await pollUntil(() => node.table()!.get(b.dht.nodeId) !== undefined, 'bittorrent-dht to enter our table', 2_000, 20);
   t.truthy(node.table()!.get(b.dht.nodeId), 'it answered our verification ping, so it entered our table');
 
   // addNode without an id: it pings us and keeps us.
   b.dht.addNode(me);
-  for (let i = 0; i < 50 && b.dht.nodes.get(node.id) === null; i++) await sleep(20);
+  await pollUntil(() => b.dht.nodes.get(node.id) !== null, 'bittorrent-dht to keep our node', 2_000, 20);
   t.truthy(b.dht.nodes.get(node.id));
 
   // Its find_node through its own KRPC layer: our compact nodes parse with its own reader.
@@ -281,7 +282,7 @@ test('a k-rpc-socket client pings, finds nodes, gets a token and announces to ou
   t.deepEqual(ping.r!.id, node.id);
 
   // `other` joined through `node`, which pinged it back and so knows it.
-  for (let i = 0; i < 50 && node.table()!.get(other.id) === undefined; i++) await sleep(20);
+  await pollUntil(() => node.table()!.get(other.id) !== undefined, 'the node to know `other`', 2_000, 20);
   const fn = await ask('find_node', { target: other.id });
   t.deepEqual(decodeNodes(fn.r!.nodes as Buffer, 4)[0], { id: other.id, ...other.address()! });
 

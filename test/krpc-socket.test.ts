@@ -16,7 +16,8 @@ import { KrpcSocket } from '../bep5/krpc-socket.js';
 import { type KrpcSocketOptions } from '../bep5/krpc-socket-types.js';
 import { randomId } from '../bep5/node-id.js';
 import { seededRandom } from '../bep5/random.js';
-import { RawPeer, loopbackHost, sleep } from './helpers/udp.js';
+import { RawPeer, loopbackHost } from './helpers/udp.js';
+import { nextTurn, pollUntil, sleep } from './helpers/wait.js';
 
 async function bound(options: KrpcSocketOptions = {}): Promise<KrpcSocket> {
   const s = new KrpcSocket(options);
@@ -140,7 +141,7 @@ test('timeouts follow the injected clock, not wall time', async (t) => {
   const q = a.query({ host: silent.host, port: silent.port }, ping()).finally(() => (settled = true));
   await silent.next();
   clock.advance(59_999);
-  await sleep(10);
+  await nextTurn(); // anything the advance settled has run by now
   t.false(settled);
   clock.advance(1);
   await t.throwsAsync(q, { instanceOf: KrpcTimeoutError });
@@ -178,7 +179,7 @@ test('a spoofed reply from another port or address is dropped; the real one is a
   const me = a.address();
   await otherPortSameHost.send(forged, me.port, me.host);
   await samePortOtherHost.send(forged, me.port, me.host);
-  await sleep(50);
+  await pollUntil(() => a.stats().dropped['wrong-source'] >= 2, 'both forged replies to be dropped', 2_000, 5);
   t.is(a.stats().dropped['wrong-source'], 2);
   t.is(a.inflight, 1, 'the query is still waiting for the real node');
   const genuine = randomId();
@@ -194,7 +195,7 @@ test('replies with unknown transaction IDs are counted and dropped', async (t) =
   const me = a.address();
   await raw.send(encode({ t: Buffer.from('zz'), y: 'r', r: { id: randomId() } }), me.port, me.host);
   await raw.send(encode({ t: Buffer.from('zzzz'), y: 'e', e: [201, 'x'] }), me.port, me.host);
-  await sleep(50);
+  await pollUntil(() => a.stats().dropped['unknown-transaction'] >= 2, 'both stray answers to be dropped', 2_000, 5);
   t.is(a.stats().dropped['unknown-transaction'], 2);
   await a.close();
   await raw.close();
@@ -246,7 +247,7 @@ test('incoming: unknown method 204, malformed query 203, throwing handler 202, a
     throw new Error('boom');
   });
   b.handle('ping', async () => {
-    await sleep(5);
+    await sleep(5); // an answer that is not ready at once
     return { id: Buffer.alloc(20, 1) };
   });
   const me = b.address();

@@ -25,15 +25,15 @@ import {
   storeMetadata,
 } from '../indexer/metadata-store.js';
 import { searchMetadata } from '../indexer/search.js';
-import { ensureSchema } from '../migrations/runner.js';
 import { displayText, type InfoSummary, parseInfoDictionary } from '../bep9/index.js';
-import { randomPrefix, snapshot, useRedisServer } from './helpers/redis.js';
+import { snapshot, useRedisServer } from './helpers/redis.js';
+import { hostIn, infohashes, peerIn } from './helpers/generators.js';
 
 const redis = useRedisServer(test);
 
-const IH = (n: number): string => `a${n.toString(16).padStart(39, '0')}`;
-const NODE = (n: number): string => `10.0.2.${n}:6881`;
-const PEER = (n: number): string => `198.51.100.${n & 255}:${2000 + n}`;
+const IH = infohashes('a');
+const NODE = hostIn('10.0.2');
+const PEER = peerIn('198.51.100', 2000);
 const NOW = Date.now();
 const FETCHED = NOW - 1000;
 
@@ -42,11 +42,8 @@ interface Ix {
   keys: IndexKeys;
 }
 
-async function fresh(t: ExecutionContext): Promise<Ix> {
-  const c = redis.client(t);
-  const keys = new IndexKeys(randomPrefix());
-  await ensureSchema(c, keys, { migrate: true });
-  return { c, keys };
+function fresh(t: ExecutionContext): Promise<Ix> {
+  return redis.freshIndex(t);
 }
 
 /** Indexes infohash IH(n) with `peers[n]` live peers (0: seen only). */

@@ -14,6 +14,7 @@ import { startWorkers } from '../workers/worker-set.js';
 import { startLibtorrentSeeder, type LibtorrentSeeder } from '../testkit/libtorrent-seeder.js';
 import { randomPrefix, useRedisServer } from './helpers/redis.js';
 import { loopbackHost } from './helpers/udp.js';
+import { pollValue } from './helpers/wait.js';
 
 /**
  * The metadata queue end to end: an infohash with a peer in the index is picked up by the
@@ -86,14 +87,12 @@ test('workers fetch metadata from a libtorrent seeder, store it, and search find
   });
   t.teardown(() => workers.close());
 
-  const deadline = Date.now() + 90_000;
-  let stored = await getMetadata(connection.client, keys, good);
-  let badState = await metadataState(connection.client, keys, bad);
-  while ((stored === null || badState.attempts === 0) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 250));
-    stored = await getMetadata(connection.client, keys, good);
-    badState = await metadataState(connection.client, keys, bad);
-  }
+  const { stored, badState } = await pollValue(
+    'the good torrent stored and the bad one tried',
+    async () => ({ stored: await getMetadata(connection.client, keys, good), badState: await metadataState(connection.client, keys, bad) }),
+    (v) => v.stored !== null && v.badState.attempts > 0,
+    90_000,
+  );
   t.not(stored, null, 'the metadata of the seeded torrent was stored');
   const api = await createApiServer({ redis: connection.client, keys });
   t.teardown(() => api.close());

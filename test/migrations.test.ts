@@ -19,21 +19,18 @@ import { MIGRATIONS } from '../migrations/index.js';
 import { ensureSchema, formatStatus, MigrationRunner } from '../migrations/runner.js';
 import { type Migration } from '../migrations/types.js';
 import { randomPrefix, snapshot, useRedisServer } from './helpers/redis.js';
+import { infohashes, peerIn } from './helpers/generators.js';
+import { pollUntil, sleep } from './helpers/wait.js';
 
 const redis = useRedisServer(test);
 
-const IH = (n: number): string => `e${n.toString(16).padStart(39, '0')}`;
+const IH = infohashes('e');
 const ADDR = (n: number): string => `10.0.${n >> 8}.${n & 255}:6881`;
-const PEER = (n: number): string => `203.0.113.${n & 255}:${3000 + n}`;
-import { sleep } from './helpers/wait.js';
+const PEER = peerIn('203.0.113', 3000);
 
 /** Resolves once someone holds the migration lock. */
 async function lockTaken(c: Redis, keys: IndexKeys): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if ((await c.exists(keys.schemaLock)) === 1) return;
-    await sleep(5);
-  }
-  throw new Error('nobody took the lock');
+  await pollUntil(async () => (await c.exists(keys.schemaLock)) === 1, 'someone to take the migration lock', 5_000, 5);
 }
 
 function fresh(t: ExecutionContext): { c: Redis; keys: IndexKeys } {
@@ -137,7 +134,7 @@ test('two runners at once: one does the work, the other waits and finds nothing 
     description: name,
     async up(ctx) {
       calls.push(version);
-      await sleep(150);
+      await sleep(150); // pacing: a step long enough for the other runner to find the lock held
       ctx.assertLock();
       await ctx.redis.hincrby(ctx.keys.meta, `ran${version}`, 1);
     },
@@ -425,14 +422,14 @@ test('the lock is renewed while a step runs longer than its TTL', async (t) => {
       name: 'long',
       description: 'outlives the lock TTL',
       async up(ctx) {
-        await sleep(600);
+        await sleep(600); // pacing: a step four times as long as the lock's TTL
         ctx.assertLock();
       },
     },
   ];
   const running = new MigrationRunner(c, keys, { migrations, lockTtlMs: 150 }).migrate();
   await lockTaken(c, keys);
-  await sleep(400);
+  await sleep(400); // pacing: more than twice the TTL passes, so only renewals can keep the lock
   t.true((await c.pttl(keys.schemaLock)) > 0, 'still held after more than twice its TTL');
   await t.throwsAsync(new MigrationRunner(redis.client(t), keys, { migrations, waitMs: 0 }).migrate(), { instanceOf: MigrationLockBusyError });
   t.deepEqual((await running).applied, [1]);

@@ -14,7 +14,8 @@ import { DhtNode } from '../bep5/node.js';
 import { type DhtNodeOptions } from '../bep5/node-types.js';
 import { randomId } from '../bep5/node-id.js';
 import { type Expected, HOSTILE_DATAGRAMS } from './fixtures/hostile-datagrams.js';
-import { RawPeer, loopbackHost, sleep } from './helpers/udp.js';
+import { RawPeer, loopbackHost } from './helpers/udp.js';
+import { pollUntil, sleep } from './helpers/wait.js';
 
 /**
  * Hostile traffic at a whole running DhtNode (handlers, token checks, peer store, routing
@@ -269,8 +270,13 @@ test.serial('every hostile datagram and every wrong-typed field is dropped or re
 
   // BEP 5: queries alone never put anyone in the table. The node pinged each unknown querier
   // once to verify it (the attacker and the prober), nobody answered, and after the timeout
-  // the table is still empty.
-  await sleep(500);
+  // the table is still empty. Nobody answers any query of the node, so each ends in a timeout.
+  const socketStats = (): typeof stats => node.stats().families.ipv4!.socket;
+  const sent = (): number => Object.values(socketStats().queriesOut).reduce((a, b) => a + b, 0);
+  await pollUntil(() => sent() > 0 && socketStats().timeouts === sent(), 'the verification pings to time out', 5_000, 20);
+  // The node decides on a ping as it answers a query; this last query's answer therefore comes
+  // after any ping an earlier query drew (`ask` collects those on the way).
+  await ask(attacker, at, q('ping', { id: attackerId }, 'zz'), attackerQueries);
   drain(attacker, attackerQueries);
   t.deepEqual(
     attackerQueries.map((d) => bytes(d.q).toString()),
@@ -291,7 +297,7 @@ test.serial('every hostile datagram and every wrong-typed field is dropped or re
   const verification = responderQueries[0] ?? asDict((await responder.next(2000)).msg);
   t.is(bytes(verification.q).toString(), 'ping');
   await responder.send(encode({ t: bytes(verification.t), y: 'r', r: { id: responderId } }), at.port, at.host);
-  for (let i = 0; i < 50 && node.table()!.size === 0; i++) await sleep(10);
+  await pollUntil(() => node.table()!.size > 0, 'the responder to enter the table', 2_000, 10);
   t.is(node.table()!.size, 1);
   t.truthy(node.table()!.get(responderId));
 
@@ -320,8 +326,10 @@ test.serial('an unknown querier is pinged on its first query if near us or the t
   const early = await rawPeer(t);
   const earlyQueries: BencodeDict[] = [];
   await ask(early, at, q('ping', { id: randomId() }), earlyQueries);
-  await sleep(100);
-  drain(early, earlyQueries);
+  await pollUntil(() => {
+    drain(early, earlyQueries);
+    return earlyQueries.length > 0;
+  }, 'the ping of the first querier', 2_000, 10);
   t.deepEqual(earlyQueries.map((d) => bytes(d.q).toString()), ['ping'], 'first query into an empty table');
 
   // A table of several buckets, 4 contacts in the farthest (IDs differing in the first bit).
@@ -332,34 +340,35 @@ test.serial('an unknown querier is pinged on its first query if near us or the t
   t.true(node.table()!.bucketsFromNearest(far()) >= 2, 'the far bucket is not among the nearest two');
   t.is(node.table()!.bucketFill(far()), 4);
 
-  // A far querier passing by is not pinged for one query...
+  // A far querier passing by is not pinged for one query: the node decides on a ping as it
+  // answers, so a ping drawn by the first query would arrive before the answer to the second
+  // (`ask` collects it on the way)...
   const passer = await rawPeer(t);
   const passerId = far();
   const passerQueries: BencodeDict[] = [];
   await ask(passer, at, q('find_node', { id: passerId, target: randomId() }), passerQueries);
-  await sleep(150);
-  drain(passer, passerQueries);
-  t.deepEqual(passerQueries, [], 'no ping after one query');
+  const afterFirst: BencodeDict[] = [];
+  await ask(passer, at, q('get_peers', { id: passerId, info_hash: randomId() }), afterFirst);
+  t.deepEqual(afterFirst, [], 'no ping after one query');
 
   // ...but on its second query it is, and answering puts it in the table.
-  await ask(passer, at, q('get_peers', { id: passerId, info_hash: randomId() }), passerQueries);
-  for (let i = 0; i < 50 && passerQueries.length === 0; i++) {
-    await sleep(10);
+  await pollUntil(() => {
     drain(passer, passerQueries);
-  }
+    return passerQueries.length > 0;
+  }, 'the ping after the second query', 2_000, 10);
   t.deepEqual(passerQueries.map((d) => bytes(d.q).toString()), ['ping'], 'one ping after the second query');
   await passer.send(encode({ t: bytes(passerQueries[0]!.t), y: 'r', r: { id: passerId } }), at.port, at.host);
-  for (let i = 0; i < 50 && node.table()!.get(passerId) === undefined; i++) await sleep(10);
+  await pollUntil(() => node.table()!.get(passerId) !== undefined, 'the passer to enter the table', 2_000, 10);
   t.truthy(node.table()!.get(passerId));
 
   // A near querier (sharing 20 bits with us) is pinged on its first query.
   const neighbour = await rawPeer(t);
   const neighbourQueries: BencodeDict[] = [];
   await ask(neighbour, at, q('find_node', { id: idSharing(node.id, 20), target: randomId() }), neighbourQueries);
-  for (let i = 0; i < 50 && neighbourQueries.length === 0; i++) {
-    await sleep(10);
+  await pollUntil(() => {
     drain(neighbour, neighbourQueries);
-  }
+    return neighbourQueries.length > 0;
+  }, 'the ping of the near querier', 2_000, 10);
   t.deepEqual(neighbourQueries.map((d) => bytes(d.q).toString()), ['ping'], 'near: pinged on the first query');
 
   // A far querier that never answers gets exactly one ping however often it asks.
@@ -367,7 +376,8 @@ test.serial('an unknown querier is pinged on its first query if near us or the t
   const silentId = far();
   const silentQueries: BencodeDict[] = [];
   for (let i = 0; i < 5; i++) await ask(silent, at, q('ping', { id: silentId }), silentQueries);
-  await sleep(150);
+  // One more query: its answer comes after any ping the five drew (collected on the way).
+  await ask(silent, at, q('find_node', { id: silentId, target: randomId() }), silentQueries);
   drain(silent, silentQueries);
   t.deepEqual(silentQueries.map((d) => bytes(d.q).toString()), ['ping']);
 });
@@ -592,14 +602,18 @@ test.serial('per-IP rate limit: a flood from one address is mostly dropped, anot
     await Promise.all(
       Array.from({ length: 50 }, (_, j) => flooder.send(q('ping', { id: randomId() }, Buffer.from([i + j >> 8, (i + j) & 0xff])), at.port, at.host)),
     );
-    await sleep(1);
+    await sleep(1); // pacing: the flood in bursts of 50, so the node's socket buffer keeps up
   }
   // The flooder's bucket is empty now; the honest address has its own, full one.
   for (let i = 0; i < 5; i++) {
     const a = await ask(honest, at, q('ping', { id: randomId() }, `h${i}`));
     t.is(y(a), 'r', `honest ping ${i}`);
   }
-  await sleep(200);
+  // Every flood datagram handled (answered or refused), and every answer arrived.
+  const handled = (): number => (node.stats().families.ipv4!.socket.queriesIn.ping ?? 0) + node.stats().families.ipv4!.socket.dropped['rate-limited'];
+  await pollUntil(() => handled() >= FLOOD + 5, 'the node to handle the whole flood', 5_000, 10);
+  const floodReplies = (): number => flooder.received.filter(({ msg }) => y(asDict(msg)) === 'r').length;
+  await pollUntil(() => floodReplies() >= node.stats().families.ipv4!.socket.repliesOut - 5, 'the answers to the flood to arrive', 5_000, 10);
   const elapsed = (Date.now() - started) / 1000;
   const answers = drain(flooder).filter((d) => y(d) === 'r').length;
   const stats = node.stats().families.ipv4!.socket;
@@ -653,7 +667,7 @@ test.serial('queries from 5,000 spoofed addresses neither starve our own queries
   for (let i = 0; i < SPOOFED; i++) {
     socket.inject(q('ping', { id: randomId() }), `5.${(i >> 8) & 255}.${i & 255}.${1 + ((i >> 16) & 127)}`, 6881);
   }
-  await sleep(50);
+  await pollUntil(() => socket.repliesSent >= SPOOFED, 'every spoofed ping to be answered', 5_000, 10);
   t.is(socket.repliesSent, SPOOFED, 'every ping answered');
 
   // Our own query: it should leave at once, or at worst after a short wait for the budget.
@@ -663,11 +677,13 @@ test.serial('queries from 5,000 spoofed addresses neither starve our own queries
   void node.ping(target).catch((err: unknown) => (failure = err instanceof Error ? err.name : String(err)));
   const cpu = process.cpuUsage();
   let sentAfter: number | undefined;
-  while (sentAfter === undefined && failure === undefined && Date.now() - asked < 1_000) {
-    await sleep(20);
+  const leftOrFailed = (): boolean => {
     const sent = socket.queriesSent.find((s) => s.host === target.host);
     if (sent) sentAfter = sent.at - asked;
-  }
+    return sentAfter !== undefined || failure !== undefined;
+  };
+  // Judged below, with what was seen: a timeout here is not the failure to report.
+  await pollUntil(leftOrFailed, 'our own ping to leave', 1_000, 20).catch(() => undefined);
   const waited = Date.now() - asked;
   const busy = process.cpuUsage(cpu);
   const cpuPercent = Math.round((busy.user + busy.system) / 10 / waited);

@@ -16,32 +16,30 @@ import { IndexKeys } from '../indexer/keys.js';
 import { recordMetadataFailure, storeMetadata } from '../indexer/metadata-store.js';
 import { countPrunable, pickCandidates, pruneCandidates, pruneIndex } from '../indexer/prune.js';
 import { searchMetadata } from '../indexer/search.js';
-import { ensureSchema } from '../migrations/runner.js';
 import { parseInfoDictionary } from '../bep9/index.js';
 import { runCli } from './helpers/cli.js';
-import { randomPrefix, snapshot, useRedisServer } from './helpers/redis.js';
+import { snapshot, useRedisServer } from './helpers/redis.js';
+import { hostInWrapped, infohashes } from './helpers/generators.js';
 
 const redis = useRedisServer(test);
 
 const DAY = 86_400_000;
 const NOW = Date.now();
-const IH = (n: number): string => `b${n.toString(16).padStart(39, '0')}`;
+const IH = infohashes('b');
+const NODE = hostInWrapped('10.0.3');
 
 interface Ix {
   c: Redis;
   keys: IndexKeys;
 }
 
-async function fresh(t: ExecutionContext): Promise<Ix> {
-  const c = redis.client(t);
-  const keys = new IndexKeys(randomPrefix());
-  await ensureSchema(c, keys, { migrate: true });
-  return { c, keys };
+function fresh(t: ExecutionContext): Promise<Ix> {
+  return redis.freshIndex(t);
 }
 
 /** Infohash n seen at `at` by one node, with `peers` peers then (written as of that time, so they are live). */
 async function see(ix: Ix, n: number, at: number, peers = 1): Promise<void> {
-  const events: Discovery[] = [{ type: 'infohash', infohash: IH(n), node: `10.0.3.${n & 255}:6881`, source: 'sample', at }];
+  const events: Discovery[] = [{ type: 'infohash', infohash: IH(n), node: NODE(n), source: 'sample', at }];
   if (peers > 0) events.push({ type: 'peers', infohash: IH(n), peers: Array.from({ length: peers }, (_, i) => `198.51.100.${i + 1}:${3000 + n}`), node: `10.0.3.1:6881`, at });
   await applyBatch(ix.c, events, { keys: ix.keys, batchId: newBatchId(), now: at });
 }

@@ -10,13 +10,14 @@ import { dayOf, dayStartMs, IndexKeys, minuteOfDay } from '../indexer/keys.js';
 import { getInfohash, infohashCount, nodeCensus, nodesPerDay, popularInfohashes, recentInfohashes, statsSeries, totals } from '../indexer/queries.js';
 import { MigrationRunner } from '../migrations/runner.js';
 import { randomPrefix, snapshot, startRedisServer, useRedisServer } from './helpers/redis.js';
+import { infohashes, nodeAddress, nodeIdHex, testNetPeer } from './helpers/generators.js';
 
 const redis = useRedisServer(test);
 
-const IH = (n: number): string => `f${n.toString(16).padStart(39, '0')}`;
-const NODE_ID = (n: number): string => n.toString(16).padStart(40, '0');
-const ADDR = (n: number): string => `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}:6881`;
-const PEER = (n: number): string => `192.0.2.${n % 250}:${1000 + n}`;
+const IH = infohashes('f');
+const NODE_ID = nodeIdHex;
+const ADDR = nodeAddress;
+const PEER = testNetPeer;
 
 /** Whole minutes, recent enough that per-day keys are inside the retention. */
 const T0 = Math.floor(Date.now() / 60_000) * 60_000 - 3_600_000;
@@ -25,9 +26,7 @@ const T0 = Math.floor(Date.now() / 60_000) * 60_000 - 3_600_000;
 type Apply = (events: Discovery[], now?: number, batch?: { batchId?: string; invalid?: number }) => ReturnType<typeof applyBatch>;
 
 async function setup(t: ExecutionContext, config: Partial<IndexConfig> = {}): Promise<{ c: Redis; keys: IndexKeys; apply: Apply }> {
-  const c = redis.client(t);
-  const keys = new IndexKeys(randomPrefix());
-  await new MigrationRunner(c, keys).migrate();
+  const { c, keys } = await redis.freshIndex(t);
   return { c, keys, apply: (events, now = T0 + 600_000, batch = {}) => applyBatch(c, events, { keys, config, now, batchId: newBatchId(), ...batch }) };
 }
 

@@ -8,6 +8,7 @@ import { connectRedis, type ConnectOptions, parseRedisUrl, probeRedis, redact } 
 import { REDIS_NOT_INSTALLED_MESSAGE, RedisConnectError, RedisServerNotInstalledError } from '../redis/errors.js';
 import { ROOT } from './helpers/cli.js';
 import { freePort, startRedisServer, useRedisServer } from './helpers/redis.js';
+import { pollUntil, sleep } from './helpers/wait.js';
 
 const redis = useRedisServer(test);
 
@@ -207,7 +208,7 @@ test('embedded: when its owner is SIGKILLed, redis-server stops by itself, data 
   const { pid } = JSON.parse(line) as { pid: number };
   t.true(alive(pid));
   owner.kill('SIGKILL');
-  for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+  await pollUntil(() => !alive(pid), 'redis-server to go down with its owner', 5_000);
   t.false(alive(pid), 'redis-server went down with its owner');
   const again = await connectRedis({ dataDir, env: { PATH: process.env['PATH'] ?? '' }, defaultAddress: null });
   t.teardown(() => again.close());
@@ -248,13 +249,14 @@ test('close() returns while Redis is down: quit cannot hang on the offline queue
   const extra = conn.newClient({ maxRetriesPerRequest: null });
   await extra.ping();
   await s.kill();
-  await new Promise((r) => setTimeout(r, 500));
+  await pollUntil(() => conn.client.status === 'reconnecting' && extra.status === 'reconnecting', 'both clients to notice the outage', 5_000);
   const closing = conn.close().then(() => 'closed' as const);
   const verdict = await Promise.race([closing, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 15_000))]);
   t.is(verdict, 'closed');
   // Closed for good: with the server back, neither client reconnects.
   await s.start();
-  await new Promise((r) => setTimeout(r, 1500));
+  // Real time on purpose: ioredis retries on its own timers, which take no clock.
+  await sleep(1500);
   t.not(conn.client.status, 'ready');
   t.not(extra.status, 'ready');
 });

@@ -11,7 +11,7 @@ import { getInfohash, infohashCount, totals } from '../indexer/queries.js';
 import { ensureSchema } from '../migrations/runner.js';
 import { DiscoveryProducer } from '../workers/discovery-producer.js';
 import { type DiscoveryBatchJob, queueNames } from '../workers/queues.js';
-import { discoveryQueue, pollUntil, tempDir, testConnection } from './helpers/discovery-queue.js';
+import { discoveryQueue, tempDir, testConnection } from './helpers/discovery-queue.js';
 import { randomPrefix, startRedisServer } from './helpers/redis.js';
 import { loopbackHost } from './helpers/udp.js';
 
@@ -24,7 +24,7 @@ import { loopbackHost } from './helpers/udp.js';
  */
 
 const OUTAGE_MS = 30_000;
-import { sleep } from './helpers/wait.js';
+import { pollUntil, sleep } from './helpers/wait.js';
 
 function client(server: { host: string; port: number }): Redis {
   const c = new Redis({ host: server.host, port: server.port, maxRetriesPerRequest: null });
@@ -84,14 +84,14 @@ test('stopping redis-server for 30 seconds during a crawl loses no discovery', a
   const stoppedAt = Date.now();
   const eventsAtStop = memory.events.length;
   await pollUntil(() => !producer.stats().redisUp && producer.stats().spooledBatches > 0, 'the producer to spool', OUTAGE_MS);
-  await sleep(OUTAGE_MS - (Date.now() - stoppedAt));
+  await sleep(OUTAGE_MS - (Date.now() - stoppedAt)); // pacing: the outage lasts OUTAGE_MS
   const duringOutage = memory.events.length - eventsAtStop;
   const statsAtRestart = producer.stats();
   await server.start();
   t.log(`outage: ${duringOutage} events crawled in ${((Date.now() - stoppedAt) / 1000).toFixed(1)} s; ${statsAtRestart.spooledBatches} batches spooled, ${statsAtRestart.memoryBatches} in memory`);
 
   // The crawl goes on for a while after Redis is back, then stops; the producer delivers everything.
-  await sleep(5_000);
+  await sleep(5_000); // pacing: the crawl goes on for a while after the restart
   stop.abort();
   await crawl;
   await producer.flush();

@@ -15,16 +15,16 @@ import { IndexKeys } from '../indexer/keys.js';
 import { MAX_QUERY_TOKENS, MAX_TOKEN_CHARS } from '../indexer/metadata-constants.js';
 import { type MetadataInput, storeMetadata } from '../indexer/metadata-store.js';
 import { foldText, tokenize, tokenizeName } from '../indexer/search-tokens.js';
-import { ensureSchema } from '../migrations/runner.js';
 import { runCli } from './helpers/cli.js';
 import { runInProcess } from './helpers/in-process-command.js';
-import { randomPrefix, useRedisServer } from './helpers/redis.js';
+import { useRedisServer } from './helpers/redis.js';
+import { hostInWrapped, infohashes, peerIn } from './helpers/generators.js';
 
 const redis = useRedisServer(test);
 
-const IH = (n: number): string => `b${n.toString(16).padStart(39, '0')}`;
-const NODE = (n: number): string => `10.0.3.${n & 255}:6881`;
-const PEER = (n: number): string => `203.0.113.${n & 255}:${1000 + n}`;
+const IH = infohashes('b');
+const NODE = hostInWrapped('10.0.3');
+const PEER = peerIn('203.0.113', 1000);
 const NOW = Date.now();
 
 // ---- the tokenizer -------------------------------------------------------------------------
@@ -91,9 +91,7 @@ function input(name: string | Buffer, files: number, size: number): MetadataInpu
 
 /** Indexes the torrents (peers, sightings, last seen as given), stores their metadata, starts an API server. */
 async function searchIndex(t: ExecutionContext, torrents: Torrent[]): Promise<Ix> {
-  const c = redis.client(t);
-  const keys = new IndexKeys(randomPrefix());
-  await ensureSchema(c, keys, { migrate: true });
+  const { c, keys } = await redis.freshIndex(t);
   const events: Discovery[] = [];
   for (const tr of torrents) {
     const last = NOW - (tr.ago ?? 60_000);

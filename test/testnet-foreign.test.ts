@@ -11,6 +11,7 @@ import { KrpcSocket } from '../bep5/krpc-socket.js';
 import { randomId } from '../bep5/node-id.js';
 import { ForeignHost, type ForeignNodeSpec } from '../crawler/testnet/foreign-host.js';
 import { ForeignHostError } from '../crawler/errors.js';
+import { pollUntil } from './helpers/wait.js';
 
 /**
  * The foreign-node hosts of the testnet: real bittorrent-dht and libtorrent nodes in child
@@ -47,14 +48,12 @@ async function client(t: T, host: string): Promise<KrpcSocket> {
   return socket;
 }
 
-/** Polls `check` until it returns true or the deadline passes; never a fixed sleep. */
-async function waitFor(check: () => Promise<boolean> | boolean, ms = 5_000): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (await check()) return true;
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** Whether `check` came true within `ms` (test/helpers/wait.ts polls it). */
+function waitFor(check: () => Promise<boolean> | boolean, ms = 5_000): Promise<boolean> {
+  return pollUntil(check, 'a condition', ms, 20).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Child processes of this process running one of the foreign hosts. */

@@ -12,7 +12,8 @@ import { connectRedis } from '../redis/connection.js';
 import { ensureSchema } from '../migrations/runner.js';
 import { createDiscoveryProcessor } from '../workers/discovery-processor.js';
 import { type PeerLookupJob, queueNames } from '../workers/queues.js';
-import { startWorkers, type StartWorkersOptions } from '../workers/worker-set.js';
+import { startWorkers } from '../workers/worker-set.js';
+import { type StartWorkersOptions } from '../workers/worker-set-types.js';
 import { addBatches, discoveryQueue, expectedSightings, IH, knownBatch, T0, waitUntil } from './fixtures/discovery-batches.js';
 import { randomPrefix, snapshot, startRedisServer, useRedisServer } from './helpers/redis.js';
 import { loopbackHost } from './helpers/udp.js';
@@ -62,9 +63,7 @@ test('a batch processed twice leaves the same state and exact counts', async (t)
 });
 
 test('the processor run twice on one job applies the batch once', async (t) => {
-  const c = redis.client(t);
-  const keys = new IndexKeys(randomPrefix());
-  await ensureSchema(c, keys, { migrate: true });
+  const { c, keys } = await redis.freshIndex(t);
   const processBatch = createDiscoveryProcessor({ client: c, keys });
   const job = { data: knownBatch(3, 50, 7) };
   const first = await processBatch(job);

@@ -9,10 +9,11 @@ import { sleep } from '../bep5/clock.js';
 
 /**
  * A real redis-server for tests and benchmarks: its own temp dir, a free loopback port (never
- * 6379), no persistence. Tests start one per test FILE through test/helpers/redis.ts
- * (`useRedisServer(test)`), and every test uses its own random key prefix (`randomPrefix()`),
- * so tests in one file can run concurrently against one server. Benchmarks call
- * startRedisServer() directly: they may not import test/.
+ * 6379), no persistence (unless `aof`). Tests start one per test FILE through
+ * test/helpers/redis.ts (`useRedisServer(test)`), and every test uses its own random key prefix
+ * (`randomPrefix()`), so tests in one file can run concurrently against one server. Benchmarks
+ * call startRedisServer() directly: they may not import test/. testkit/redis-cluster.ts builds
+ * a Redis Cluster out of these servers.
  */
 
 export const REDIS_SERVER = process.env['REDIS_SERVER_BIN'] ?? 'redis-server';
@@ -25,8 +26,13 @@ const HOST = '127.0.0.1';
 const WATCHDOG = 'exec 3<&0; bin="$1"; shift; "$bin" "$@" </dev/null & pid=$!; (read -r _ <&3; kill -TERM "$pid" 2>/dev/null) & wait "$pid"';
 
 export interface RedisServerOptions {
-  /** Starts a one-node Redis Cluster owning all 16384 slots (cluster-enabled yes). */
-  cluster?: boolean;
+  /**
+   * true: a one-node Redis Cluster owning all 16384 slots (cluster-enabled yes). 'node':
+   * cluster-enabled with no slots, for testkit/redis-cluster.ts to join into a cluster.
+   */
+  cluster?: boolean | 'node';
+  /** AOF on (appendonly yes, appendfsync everysec) instead of no persistence. */
+  aof?: boolean;
   /** Require this password (requirepass); the handle's url then carries it. */
   password?: string;
   /** Extra redis-server arguments (`['--maxmemory', '10mb']`). */
@@ -43,7 +49,7 @@ export interface RedisServerHandle {
   readonly pid: number;
   /** Stops the server (SIGTERM, then SIGKILL after 5 s) and removes its directory. */
   stop(): Promise<void>;
-  /** Stops and starts again on the same port (data is lost: no persistence). For outage tests. */
+  /** Stops and starts again on the same port (data is lost unless `aof`). For outage tests. */
   restart(): Promise<void>;
   /** Stops the server without removing its directory; `start()` brings it back on the same port. */
   kill(): Promise<void>;
@@ -118,13 +124,19 @@ async function waitClusterOk(port: number, ms: number): Promise<void> {
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServerHandle> {
   const dir = mkdtempSync(join(tmpdir(), 'dhtscope-redis-'));
   let port = await freePort();
+  // The cluster bus port, picked like the client port: redis-server's default (port + 10000)
+  // does not exist for a port above 55535, about a fifth of the ephemeral range.
+  let busPort = options.cluster ? await freePort() : 0;
   let child: ChildProcess | null = null;
   let output = '';
 
   const launch = async (): Promise<void> => {
-    const args = ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'];
+    const args = ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', options.aof ? 'yes' : 'no', '--dir', dir, '--daemonize', 'no'];
+    if (options.aof) args.push('--appendfsync', 'everysec');
     if (options.password !== undefined) args.push('--requirepass', options.password);
-    if (options.cluster) args.push('--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-announce-ip', HOST);
+    if (options.cluster) {
+      args.push('--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-port', String(busPort), '--cluster-announce-ip', HOST);
+    }
     args.push(...(options.args ?? []));
     output = '';
     // Through a small sh watchdog: redis-server is stopped when our end of the stdin pipe
@@ -139,7 +151,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     });
     child = c;
     await waitForPong(port, options.password, c, 10_000, () => output);
-    if (options.cluster) await waitClusterOk(port, 10_000);
+    if (options.cluster === true) await waitClusterOk(port, 10_000);
   };
 
   const halt = async (): Promise<void> => {
@@ -165,6 +177,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
         throw err;
       }
       port = await freePort();
+      if (options.cluster) busPort = await freePort();
     }
   }
 

@@ -61,6 +61,3 @@ export async function tempDir(t: Teardown, name = 'dhtscope-spool-'): Promise<st
 export async function spoolFiles(dir: string): Promise<string[]> {
   return (await readdir(dir)).filter((n) => n.startsWith('spool-')).sort();
 }
-
-/** Kept here for the tests that import it from this module (test/helpers/wait.ts has it). */
-export { pollUntil } from './wait.js';

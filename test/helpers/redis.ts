@@ -1,6 +1,8 @@
 import type { TestFn } from 'ava';
 import { Redis, type RedisOptions } from 'ioredis';
-import { type RedisServerHandle, type RedisServerOptions, startRedisServer } from '../../testkit/redis-server.js';
+import { IndexKeys } from '../../indexer/keys.js';
+import { ensureSchema } from '../../migrations/runner.js';
+import { randomPrefix, type RedisServerHandle, type RedisServerOptions, startRedisServer } from '../../testkit/redis-server.js';
 
 // A real redis-server for tests and benchmarks: testkit/redis-server.ts (benchmarks may not import test/).
 export { REDIS_SERVER, type RedisServerHandle, type RedisServerOptions, freePort, randomPrefix, startRedisServer } from '../../testkit/redis-server.js';
@@ -10,6 +12,11 @@ export interface RedisFixture {
   readonly server: RedisServerHandle;
   /** A standalone ioredis client to the server, quit when the test ends. */
   client(t: { teardown(fn: () => void | Promise<void>): void }, extra?: RedisOptions): Redis;
+  /**
+   * A client (as `client`) and an index of its own (a random prefix) migrated to the current
+   * schema: the empty index most tests start from.
+   */
+  freshIndex(t: { teardown(fn: () => void | Promise<void>): void }, extra?: RedisOptions): Promise<{ c: Redis; keys: IndexKeys }>;
 }
 
 /** One server per test file: started in test.before, stopped in test.after.always. */
@@ -34,6 +41,12 @@ export function useRedisServer(test: TestFn, options: RedisServerOptions = {}): 
         c.disconnect();
       });
       return c;
+    },
+    async freshIndex(t, extra = {}) {
+      const c = this.client(t, extra);
+      const keys = new IndexKeys(randomPrefix());
+      await ensureSchema(c, keys, { migrate: true });
+      return { c, keys };
     },
   };
 }

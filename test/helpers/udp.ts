@@ -77,5 +77,3 @@ export class RawPeer {
     return new Promise((resolve) => this.socket.close(() => resolve()));
   }
 }
-
-export { sleep } from './wait.js';

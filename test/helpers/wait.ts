@@ -6,6 +6,15 @@
  */
 export { sleep } from '../../bep5/clock.js';
 
+/**
+ * One turn of the event loop: every promise callback already due has run when it resolves.
+ * For asserting that something did NOT happen after a ManualClock advance (no real time
+ * passes, so nothing can happen later for a reason the test does not control).
+ */
+export function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Polls `check` until it returns true; throws saying what was awaited after `timeoutMs`. */
 export async function pollUntil(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000, intervalMs = 50): Promise<void> {
   const deadline = Date.now() + timeoutMs;
