@@ -116,7 +116,7 @@ function fnv(s: string): number {
   return h >>> 0;
 }
 
-async function bucketed(redis: Redis, data: Infohash[], bits: number): Promise<void> {
+async function bucketed(redis: Redis, data: Infohash[], bits: number, withPeers = true): Promise<void> {
   for (let b = 0; b < data.length; b += BATCH) {
     const p = redis.pipeline();
     for (const ih of data.slice(b, b + BATCH)) {
@@ -124,7 +124,7 @@ async function bucketed(redis: Redis, data: Infohash[], bits: number): Promise<v
       const key = `{layout:${bucket >>> Math.max(0, bits - 8)}}:r:${bucket.toString(16)}`;
       p.hset(key, ih.id, packRecord(ih));
       p.hincrby(`{layout:${bucket >>> Math.max(0, bits - 8)}}:count`, 'infohashes', 1);
-      if (ih.peers.length > 0) p.set(`{layout:${bucket >>> Math.max(0, bits - 8)}}:p:${ih.id.toString('hex')}`, packPeers(ih), 'PX', 6 * 3_600_000);
+      if (withPeers && ih.peers.length > 0) p.set(`{layout:${bucket >>> Math.max(0, bits - 8)}}:p:${ih.id.toString('hex')}`, packPeers(ih), 'PX', 6 * 3_600_000);
     }
     await p.exec();
   }
@@ -139,6 +139,7 @@ try {
     ['schema-4 without the sources HLL', () => schema4(redis, data, 'no-hll')],
     ['schema-4 without the registry ZSET', () => schema4(redis, data, 'no-registry')],
     ...[12, 14, 16, 18].map((bits): [string, () => Promise<void>] => [`bucketed, 2^${bits} buckets (+ peer strings)`, () => bucketed(redis, data, bits)]),
+    ...[14, 16].map((bits): [string, () => Promise<void>] => [`bucketed, 2^${bits} buckets, records only`, () => bucketed(redis, data, bits, false)]),
   ];
   const encoding = async (): Promise<string> => {
     const [, sample] = await redis.scan('0', 'MATCH', '{layout*}:r:*', 'COUNT', 100);
