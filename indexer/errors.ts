@@ -83,6 +83,21 @@ export class MetadataStoreConflictError extends Error {
   }
 }
 
+/** A key or shard was asked for something that is not an infohash (a caller's bug). */
+export class InvalidInfohashKeyError extends Error {
+  override readonly name = 'InvalidInfohashKeyError';
+  readonly code = 'ERR_BAD_INFOHASH_KEY';
+  constructor(what: string) {
+    super(`bad infohash ${JSON.stringify(what.slice(0, 60))}: want 40 lowercase hex digits or 20 bytes`);
+  }
+}
+
+/** Bytes that are not a schema-5 infohash record, or a value that does not fit one. */
+export class InfohashRecordError extends Error {
+  override readonly name = 'InfohashRecordError';
+  readonly code = 'ERR_INFOHASH_RECORD';
+}
+
 /** `infohash` when it is 40 lowercase hex digits, else a MetadataInputError. */
 export function checkInfohash(infohash: string): string {
   if (typeof infohash !== 'string' || !isCanonicalHexId(infohash)) {

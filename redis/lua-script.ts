@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type RedisClient } from './client.js';
 
@@ -22,13 +23,17 @@ export class LuaScript {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
 
-  /** Reads a script file once, at module load (a missing file fails at start, not mid-run). */
+  /**
+   * Reads a script file once, at module load (a missing file fails at start, not mid-run). A
+   * line `-- @include <path>` is replaced by that file (relative to the including one), so
+   * scripts share helpers, as bullmq's do; each file is included once, nested includes too.
+   */
   static fromFile(url: URL): LuaScript {
     const path = fileURLToPath(url);
-    return new LuaScript(readFileSync(path, 'utf8'), path.slice(path.lastIndexOf('/') + 1));
+    return new LuaScript(withIncludes(path, new Set()), basename(path));
   }
 
-  async run(client: RedisClient, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+  async run(client: RedisClient, keys: readonly string[], args: readonly (string | number | Buffer)[]): Promise<unknown> {
     try {
       return await client.evalsha(this.sha, keys.length, ...keys, ...args);
     } catch (err) {
@@ -36,4 +41,19 @@ export class LuaScript {
       return await client.eval(this.source, keys.length, ...keys, ...args);
     }
   }
+}
+
+const INCLUDE = /^--\s*@include\s+(\S+)\s*$/;
+
+function withIncludes(path: string, seen: Set<string>): string {
+  seen.add(path);
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .map((line) => {
+      const m = INCLUDE.exec(line);
+      if (m === null) return line;
+      const target = resolve(dirname(path), m[1]!);
+      return seen.has(target) ? `-- (${m[1]} already included)` : withIncludes(target, seen).replace(/\n$/, '');
+    })
+    .join('\n');
 }

@@ -1,0 +1,52 @@
+import { isCanonicalHexId } from '../bep5/node-id.js';
+import { InvalidInfohashKeyError } from './errors.js';
+
+/**
+ * Where an infohash lives in the schema-5 layout (indexer/SCHEMA.md, "Schema 5"): its shard
+ * (the hash tag `{<prefix>:<shard>}`, one Redis Cluster slot each) and its bucket (the HASH that
+ * holds its record). Both come from the infohash's leading bits, so they are uniform over
+ * infohashes and need no lookup.
+ *
+ * - 64 shards: enough slots to spread over tens of masters, few enough that a view merged on
+ *   read (recent, popular, counts) costs 64 small reads.
+ * - 2^17 buckets: 76 records each at 10 million infohashes, so a bucket stays in listpack
+ *   encoding under upstream Redis's default `hash-max-listpack-entries` of 128 (bench/layout.ts
+ *   measured 52-57 bytes per record that way, against 602 for schema 4's keys per infohash).
+ *   Every bucket belongs to one shard: its top 6 bits are the shard.
+ */
+
+export const SHARD_BITS = 6;
+export const SHARDS = 1 << SHARD_BITS;
+export const BUCKET_BITS = 17;
+export const BUCKETS = 1 << BUCKET_BITS;
+
+/** The shard's tag text: two lowercase hex digits, `00` to `3f`. */
+export function shardTag(shard: number): string {
+  if (!Number.isInteger(shard) || shard < 0 || shard >= SHARDS) throw new RangeError(`shard must be an integer in [0, ${SHARDS}), got ${shard}`);
+  return shard.toString(16).padStart(2, '0');
+}
+
+/** The leading 32 bits of an infohash given as 40 hex digits or 20 bytes. */
+function leading32(infohash: string | Uint8Array): number {
+  if (typeof infohash === 'string') {
+    if (!isCanonicalHexId(infohash)) throw new InvalidInfohashKeyError(infohash);
+    return Number.parseInt(infohash.slice(0, 8), 16);
+  }
+  if (infohash.length !== 20) throw new InvalidInfohashKeyError(`${infohash.length} bytes`);
+  return ((infohash[0]! << 24) | (infohash[1]! << 16) | (infohash[2]! << 8) | infohash[3]!) >>> 0;
+}
+
+/** The infohash's shard, 0 to SHARDS - 1. */
+export function shardOf(infohash: string | Uint8Array): number {
+  return leading32(infohash) >>> (32 - SHARD_BITS);
+}
+
+/** The infohash's bucket, 0 to BUCKETS - 1; `bucket >>> (BUCKET_BITS - SHARD_BITS)` is its shard. */
+export function bucketOf(infohash: string | Uint8Array): number {
+  return leading32(infohash) >>> (32 - BUCKET_BITS);
+}
+
+/** The shard that holds a bucket. */
+export function shardOfBucket(bucket: number): number {
+  return bucket >>> (BUCKET_BITS - SHARD_BITS);
+}
