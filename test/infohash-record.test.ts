@@ -5,15 +5,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { InfohashRecordError, InvalidInfohashKeyError } from '../indexer/errors.js';
+import { InfohashRecordError } from '../indexer/errors.js';
 import { type InfohashRecord, RECORD_BYTES, decodeRecord, encodeRecord, estimateSources, sourceBit } from '../indexer/infohash-record.js';
-import { BUCKETS, BUCKET_BITS, SHARDS, bucketOf, shardOf, shardOfBucket, shardTag } from '../indexer/shard.js';
 import { LuaScript } from '../redis/lua-script.js';
 import { ROOT } from './helpers/cli.js';
 import { params } from './helpers/fast-check.js';
 import { useRedisServer } from './helpers/redis.js';
 
-/** The schema-5 building blocks: where an infohash lives, and its 24-byte record in TS and in Lua. */
+/** Schema 5's 24-byte infohash record, in TS and in Lua (indexer/infohash-record.ts). */
 const redis = useRedisServer(test);
 
 const record = fc.record({
@@ -61,28 +60,6 @@ test('linear counting of sources is unbiased for small counts and saturates', (t
   }
   t.is(estimateSources(0), 0);
   t.is(estimateSources(0xffffffff), 111, 'a full bitmap reads as its largest estimate');
-});
-
-test('shards and buckets come from the leading bits, agree for hex and bytes, and spread evenly', (t) => {
-  t.is(shardTag(0), '00');
-  t.is(shardTag(SHARDS - 1), '3f');
-  t.throws(() => shardTag(SHARDS), { instanceOf: RangeError });
-  t.is(shardOf('ff'.repeat(20)), SHARDS - 1);
-  t.is(bucketOf('ff'.repeat(20)), BUCKETS - 1);
-  t.is(bucketOf('00'.repeat(20)), 0);
-  t.throws(() => shardOf('XYZ'), { instanceOf: InvalidInfohashKeyError, code: 'ERR_BAD_INFOHASH_KEY' });
-  t.throws(() => bucketOf(Buffer.alloc(19)), { instanceOf: InvalidInfohashKeyError });
-  const perShard = new Array<number>(SHARDS).fill(0);
-  for (let i = 0; i < 64_000; i++) {
-    const id = randomBytes(20);
-    const hex = id.toString('hex');
-    t.is(shardOf(hex), shardOf(id));
-    t.is(bucketOf(hex), bucketOf(id));
-    t.is(shardOfBucket(bucketOf(id)), shardOf(id));
-    t.true(bucketOf(id) >>> (BUCKET_BITS - 6) === shardOf(id));
-    perShard[shardOf(id)]!++;
-  }
-  t.true(Math.min(...perShard) > 800 && Math.max(...perShard) < 1_200, `per shard: ${Math.min(...perShard)}..${Math.max(...perShard)} of an expected 1,000`);
 });
 
 test('the Lua side reads and writes the same bytes, and sets the same source bits (real Redis)', async (t) => {
