@@ -1,7 +1,8 @@
 import { type Redis } from 'ioredis';
 
 /**
- * Every key of one index (`{<prefix>}…`, BullMQ's `{<prefix>:bull}` keys excluded) as JSON, and
+ * Every key of one index (`{<prefix>}…` and its shards' `{<prefix>:<shard>}…`, BullMQ's
+ * `{<prefix>:bull}` keys excluded) as JSON, and
  * back. Made for fixtures that must outlive the code that wrote them: data written by the
  * schema-4 writer, kept to test migration 005 after that writer is gone. Values are base64, so
  * binary HyperLogLog registers and arbitrary bytes survive exactly; TTLs are kept as the
@@ -27,18 +28,21 @@ export interface IndexDump {
 }
 
 const b64 = (b: Buffer): string => b.toString('base64');
+
+/** `{P}:…` (schema 4 and the global keys) or `{P:<shard>}:…` (schema 5), not BullMQ's `{P:bull}:…`. */
+function ofIndex(key: string, prefix: string): boolean {
+  return key.startsWith(`{${prefix}}:`) || (key.startsWith(`{${prefix}:`) && !key.startsWith(`{${prefix}:bull}`));
+}
 const unb64 = (s: string): Buffer => Buffer.from(s, 'base64');
 
 /** Reads every key of the index under `prefix`, sorted by name. */
 export async function dumpIndex(client: Redis, prefix: string, note: string): Promise<IndexDump> {
-  const tag = `{${prefix}}`;
   const names: string[] = [];
   let cursor = '0';
   do {
-    const [next, batch] = await client.scan(cursor, 'MATCH', `${tag}*`, 'COUNT', 1000);
+    const [next, batch] = await client.scan(cursor, 'MATCH', `{${prefix}*`, 'COUNT', 1000);
     cursor = next;
-    // `{p}*` also matches `{p:bull}…` only if the prefix were `p:bull`; the queues' own tag differs.
-    names.push(...batch.filter((k) => k.startsWith(`${tag}:`)));
+    names.push(...batch.filter((k) => ofIndex(k, prefix)));
   } while (cursor !== '0');
   names.sort();
   const keys: DumpedKey[] = [];
@@ -70,12 +74,13 @@ export async function restoreIndex(client: Redis, dump: IndexDump, prefix = dump
   if (dump.format !== 1) throw new Error(`unknown dump format ${String(dump.format)}`);
   const from = `{${dump.prefix}}`;
   const to = `{${prefix}}`;
-  const [, existing] = await client.scan('0', 'MATCH', `${to}:*`, 'COUNT', 1000);
-  if (existing.length > 0) throw new Error(`the index ${prefix} is not empty`);
+  const [, existing] = await client.scan('0', 'MATCH', `{${prefix}*`, 'COUNT', 1000);
+  if (existing.some((k) => ofIndex(k, prefix))) throw new Error(`the index ${prefix} is not empty`);
   const p = client.pipeline();
   for (const k of dump.keys) {
-    if (!k.key.startsWith(from)) throw new Error(`${k.key} is not under ${from}`);
-    const key = to + k.key.slice(from.length);
+    // Shard tags are chosen per prefix (indexer/shard.ts): sharded keys only restore under their own.
+    if (!k.key.startsWith(from) && !(prefix === dump.prefix && ofIndex(k.key, prefix))) throw new Error(`${k.key} cannot be restored under ${to}`);
+    const key = k.key.startsWith(from) ? to + k.key.slice(from.length) : k.key;
     if (k.type === 'string') p.set(key, unb64(k.value));
     else if (k.type === 'hash') p.hset(key, new Map(k.value.map(([f, v]) => [unb64(f), unb64(v)])));
     else if (k.type === 'zset') p.zadd(key, ...k.value.flatMap(([m, s]) => [s, unb64(m)] as [string, Buffer]));

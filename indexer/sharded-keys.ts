@@ -1,0 +1,68 @@
+import { isCanonicalHexId } from '../bep5/node-id.js';
+import { InvalidInfohashKeyError } from './errors.js';
+import { DEFAULT_PREFIX, validatePrefix } from './keys.js';
+import { SHARDS, bucketOf, shardOfBucket, shardTags } from './shard.js';
+
+/**
+ * Key names of the schema-5 layout (indexer/SCHEMA.md, "Schema 5"), one shard at a time: every
+ * key of a shard carries that shard's tag `{<prefix>:<ss>[.n]}` (shard.ts), so a script that
+ * touches one shard touches one Redis Cluster slot. The one place that builds these names, as
+ * keys.ts is for schema 4.
+ */
+export class ShardKeys {
+  /** `{<shard tag>}` */
+  readonly tag: string;
+
+  constructor(
+    readonly prefix: string,
+    readonly shard: number,
+    tagText: string,
+  ) {
+    this.tag = `{${tagText}}`;
+  }
+
+  /** HASH: 20-byte infohash → 24-byte record (infohash-record.ts), for one bucket of this shard. */
+  records(bucket: number): string {
+    if (shardOfBucket(bucket) !== this.shard) throw new RangeError(`bucket ${bucket} is not in shard ${this.shard}`);
+    return `${this.tag}:r:${bucket.toString(16)}`;
+  }
+  /** HASH `infohashes` → the records this shard holds (the registry count, summed over shards). */
+  get counts(): string {
+    return `${this.tag}:count`;
+  }
+  /** ZSET hex → last seen (ms), capped: this shard's part of `recent`. */
+  get recent(): string {
+    return `${this.tag}:recent`;
+  }
+  /** ZSET hex → live peers, capped: this shard's part of `popular`. */
+  get popular(): string {
+    return `${this.tag}:popular`;
+  }
+  /** STRING with a TTL: this shard has applied the batch (one marker per batch and shard). */
+  applied(batchId: string): string {
+    if (!isCanonicalHexId(batchId)) throw new Error(`bad batch id ${JSON.stringify(batchId)}`);
+    return `${this.tag}:applied:${batchId}`;
+  }
+  /** STRING: the schema version, one copy per shard, so a shard's script checks it in its own slot. */
+  get schemaVersion(): string {
+    return `${this.tag}:schema:version`;
+  }
+}
+
+/** The shards of one index, by number. */
+export class ShardedIndexKeys {
+  readonly shards: readonly ShardKeys[];
+
+  constructor(readonly prefix: string = DEFAULT_PREFIX) {
+    validatePrefix(prefix);
+    const tags = shardTags(prefix);
+    this.shards = Array.from({ length: SHARDS }, (_, s) => new ShardKeys(prefix, s, tags[s]!));
+  }
+
+  /** The shard that holds an infohash, and its record's bucket. */
+  locate(infohash: string): { shard: ShardKeys; bucket: number } {
+    if (!isCanonicalHexId(infohash)) throw new InvalidInfohashKeyError(infohash);
+    const bucket = bucketOf(infohash);
+    return { shard: this.shards[shardOfBucket(bucket)]!, bucket };
+  }
+}

@@ -1,0 +1,131 @@
+import test from 'ava';
+import { randomBytes } from 'node:crypto';
+import { Cluster } from 'ioredis';
+import { type Discovery } from '../crawler/discovery.js';
+import { newBatchId } from '../indexer/batch-id.js';
+import { SchemaMismatchError } from '../indexer/errors.js';
+import { estimateSources, sourceBit } from '../indexer/infohash-record.js';
+import { applyShardPlan, applyShardedBatch, planShardedBatch } from '../indexer/sharded-apply.js';
+import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
+import { getShardedInfohash, setShardedSchemaVersion, shardedInfohashCount, shardedRecent } from '../indexer/sharded-queries.js';
+import { type RedisClient } from '../redis/client.js';
+import { dumpIndex } from '../testkit/index-dump.js';
+import { startRedisCluster } from '../testkit/redis-cluster.js';
+import { randomPrefix, useRedisServer } from './helpers/redis.js';
+
+/**
+ * Schema 5's sharded writer of sightings (indexer/sharded-apply.ts) and its readers, on one
+ * Redis and on a real 3-master cluster: exact counts, exactly once per (batch, shard), also when
+ * a batch is redelivered after a crash between two shards' scripts.
+ */
+const redis = useRedisServer(test);
+
+const T0 = Date.UTC(2026, 11, 1);
+const node = (n: number): string => `198.51.100.${n % 250}:${6881 + n}`;
+
+interface Truth {
+  first: number;
+  last: number;
+  seen: number;
+  sources: Set<string>;
+}
+
+/** `count` infohashes, each seen 1-4 times by different nodes, shuffled; and what is true of each. */
+function sightings(count: number): { events: Discovery[]; truth: Map<string, Truth> } {
+  const events: Discovery[] = [];
+  const truth = new Map<string, Truth>();
+  for (let i = 0; i < count; i++) {
+    const hex = randomBytes(20).toString('hex');
+    const t: Truth = { first: Infinity, last: 0, seen: 0, sources: new Set() };
+    for (let s = 0; s <= i % 4; s++) {
+      const at = T0 + i * 1000 + s * 7;
+      events.push({ type: 'infohash', infohash: hex, node: node(i + s * 31), source: 'sample', at });
+      t.first = Math.min(t.first, at);
+      t.last = Math.max(t.last, at);
+      t.seen++;
+      t.sources.add(node(i + s * 31));
+    }
+    truth.set(hex, t);
+  }
+  events.sort(() => Math.random() - 0.5);
+  return { events, truth };
+}
+
+async function checkAgainst(t: import('ava').ExecutionContext, c: RedisClient, keys: ShardedIndexKeys, truth: Map<string, Truth>): Promise<void> {
+  t.is(await shardedInfohashCount(c, keys), truth.size, 'the count is exact');
+  for (const [hex, want] of truth) {
+    const got = await getShardedInfohash(c, keys, hex);
+    // Sources are linear-counted: the estimate from the bits the true sources set (two may share one).
+    const sources = estimateSources([...want.sources].reduce((m, a) => (m | (1 << sourceBit(a))) >>> 0, 0));
+    if (got === null || got.firstSeen !== want.first || got.lastSeen !== want.last || got.seen !== want.seen || got.sources !== sources) {
+      t.fail(`${hex}: ${JSON.stringify(got)} vs first ${want.first}, last ${want.last}, seen ${want.seen}, sources ${sources}`);
+      return;
+    }
+  }
+  const newest = [...truth].sort(([a, x], [b, y]) => y.last - x.last || (a < b ? -1 : 1)).slice(0, 100);
+  t.deepEqual(await shardedRecent(c, keys, 100), newest.map(([infohash, x]) => ({ infohash, lastSeen: x.last })), 'recent: the newest 100 over all shards');
+}
+
+test('a batch lands in its shards: records, exact count, recent merged over shards; again, it changes nothing', async (t) => {
+  const c = redis.client(t);
+  const keys = new ShardedIndexKeys(randomPrefix());
+  await setShardedSchemaVersion(c, keys, 5);
+  const { events, truth } = sightings(2_000);
+  const batchId = newBatchId();
+  const first = await applyShardedBatch(c, events, { keys, batchId });
+  t.is(first.shards, 64);
+  t.like(first, { applied: 64, newInfohashes: 2_000 });
+  await checkAgainst(t, c, keys, truth);
+  const state = async (): Promise<unknown[]> => (await dumpIndex(c, keys.prefix, '')).keys.map(({ pttl, ...k }) => ({ ...k, ttl: pttl !== null }));
+  const before = await state();
+  t.true(before.length > 64 * 3, `${before.length} keys`);
+  t.like(await applyShardedBatch(c, [...events].reverse(), { keys, batchId }), { applied: 0, newInfohashes: 0 });
+  t.deepEqual(await state(), before, 'a redelivered batch changes no byte');
+  // A second batch about the same infohashes merges into their records.
+  const more: Discovery[] = [...truth.keys()].slice(0, 10).map((hex, i) => ({ type: 'infohash', infohash: hex, node: '203.0.113.9:1', source: 'get_peers', at: T0 - 1 - i }));
+  t.like(await applyShardedBatch(c, more, { keys, batchId: newBatchId() }), { newInfohashes: 0 });
+  for (const [i, e] of more.entries()) {
+    const w = truth.get((e as { infohash: string }).infohash)!;
+    w.first = T0 - 1 - i;
+    w.seen++;
+    w.sources.add('203.0.113.9:1');
+  }
+  await checkAgainst(t, c, keys, truth);
+});
+
+test('a batch redelivered after a crash between shards applies the missing shards only; another schema writes nothing', async (t) => {
+  const c = redis.client(t);
+  const keys = new ShardedIndexKeys(randomPrefix());
+  await setShardedSchemaVersion(c, keys, 5);
+  const { events, truth } = sightings(500);
+  const batchId = newBatchId();
+  const plans = planShardedBatch(events, { keys, batchId });
+  // The worker died after 20 of the batch's shard scripts.
+  for (const plan of plans.slice(0, 20)) t.true((await applyShardPlan(c, plan)).applied);
+  t.like(await applyShardedBatch(c, events, { keys, batchId }), { shards: plans.length, applied: plans.length - 20 });
+  await checkAgainst(t, c, keys, truth);
+
+  const old = new ShardedIndexKeys(randomPrefix());
+  await setShardedSchemaVersion(c, old, 4);
+  await t.throwsAsync(applyShardedBatch(c, events, { keys: old, batchId: newBatchId() }), { instanceOf: SchemaMismatchError, code: 'ERR_SCHEMA_MISMATCH' });
+  t.is((await dumpIndex(c, old.prefix, '')).keys.length, 64, 'only the 64 schema-version keys');
+});
+
+test('on a real 3-master cluster: every shard script runs in its slot, keys spread 25-42% per master, exactly once', async (t) => {
+  t.timeout(120_000);
+  const cluster = await startRedisCluster();
+  t.teardown(() => cluster.stop());
+  const c = new Cluster(cluster.masters().map((m) => ({ host: '127.0.0.1', port: m.port })));
+  t.teardown(() => void c.disconnect());
+  const keys = new ShardedIndexKeys(randomPrefix());
+  await setShardedSchemaVersion(c, keys, 5);
+  const { events, truth } = sightings(3_000);
+  const batchId = newBatchId();
+  t.like(await applyShardedBatch(c, events, { keys, batchId }), { shards: 64, applied: 64, newInfohashes: 3_000 });
+  t.like(await applyShardedBatch(c, events, { keys, batchId }), { applied: 0 });
+  await checkAgainst(t, c, keys, truth);
+  const per = await cluster.keysPerMaster(`{${keys.prefix}:*`);
+  const total = per.reduce((n, m) => n + m.keys, 0);
+  t.log(per.map((m) => `${m.port}: ${m.keys} keys (${((100 * m.keys) / total).toFixed(1)}%)`).join(', '));
+  for (const m of per) t.true(m.keys / total >= 0.25 && m.keys / total <= 0.42, `${m.port}: ${m.keys} of ${total}`);
+});
