@@ -25,6 +25,9 @@ import { type Discovery } from '../crawler/discovery.js';
 import { applyBatch } from '../indexer/apply-batch.js';
 import { newBatchId } from '../indexer/batch-id.js';
 import { IndexKeys } from '../indexer/keys.js';
+import { applyShardedBatch } from '../indexer/sharded-apply.js';
+import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
+import { setShardedSchemaVersion } from '../indexer/sharded-queries.js';
 import { ensureSchema } from '../migrations/runner.js';
 import { startRedisServer } from '../testkit/redis-server.js';
 
@@ -130,19 +133,39 @@ async function bucketed(redis: Redis, data: Infohash[], bits: number, withPeers 
   }
 }
 
+/** The schema-5 writer itself (indexer/sharded-apply.ts), same events as schema4(). */
+async function schema5(redis: Redis, data: Infohash[]): Promise<void> {
+  const keys = new ShardedIndexKeys('layout5');
+  await setShardedSchemaVersion(redis, keys, 5);
+  for (let b = 0; b < data.length; b += BATCH) {
+    const events: Discovery[] = [];
+    for (const ih of data.slice(b, b + BATCH)) {
+      const hex = ih.id.toString('hex');
+      for (const s of ih.sightings) events.push({ type: 'infohash', infohash: hex, node: s.node, source: 'sample', at: s.at });
+      if (ih.peers.length > 0) events.push({ type: 'peers', infohash: hex, peers: ih.peers, node: ih.sightings[0]!.node, at: ih.sightings[0]!.at });
+    }
+    await applyShardedBatch(redis, events, { keys, batchId: newBatchId(), config: { maxBatchEvents: 20_000 } });
+  }
+  for (const shard of keys.shards) {
+    const markers = await redis.keys(`${shard.tag}:applied:*`);
+    if (markers.length > 0) await redis.del(...markers);
+  }
+}
+
 const server = await startRedisServer();
 const redis = new Redis(server.url);
 try {
   const data = makeData(N);
   const layouts: Array<[string, () => Promise<void>]> = [
     ['schema-4 (today)', () => schema4(redis, data, 'full')],
+    ['schema-5 writer (sharded-apply: records, peers per hour, recent/popular)', () => schema5(redis, data)],
     ['schema-4 without the sources HLL', () => schema4(redis, data, 'no-hll')],
     ['schema-4 without the registry ZSET', () => schema4(redis, data, 'no-registry')],
     ...[12, 14, 16, 18].map((bits): [string, () => Promise<void>] => [`bucketed, 2^${bits} buckets (+ peer strings)`, () => bucketed(redis, data, bits)]),
     ...[14, 16].map((bits): [string, () => Promise<void>] => [`bucketed, 2^${bits} buckets, records only`, () => bucketed(redis, data, bits, false)]),
   ];
   const encoding = async (): Promise<string> => {
-    const [, sample] = await redis.scan('0', 'MATCH', '{layout*}:r:*', 'COUNT', 100);
+    const [, sample] = await redis.scan('0', 'MATCH', '{layout*}:r:*', 'COUNT', 1000);
     return sample.length > 0 ? String(await redis.object('ENCODING', sample[0]!)) : '-';
   };
   console.log(`# Index layouts: Redis memory per infohash, ${N.toLocaleString('en')} infohashes\n`);

@@ -26,6 +26,15 @@ export class ShardKeys {
     if (shardOfBucket(bucket) !== this.shard) throw new RangeError(`bucket ${bucket} is not in shard ${this.shard}`);
     return `${this.tag}:r:${bucket.toString(16)}`;
   }
+  /**
+   * HASH: 20-byte infohash → its peers last reported in `hour` (ms / 3,600,000), packed
+   * (peer-pack.ts), for one bucket; it expires `peerTtlMs` after the hour ends.
+   */
+  peers(bucket: number, hour: number): string {
+    if (shardOfBucket(bucket) !== this.shard) throw new RangeError(`bucket ${bucket} is not in shard ${this.shard}`);
+    if (!Number.isSafeInteger(hour) || hour < 0) throw new RangeError(`hour must be a non-negative integer, got ${hour}`);
+    return `${this.tag}:p:${bucket.toString(16)}:${hour}`;
+  }
   /** HASH `infohashes` → the records this shard holds (the registry count, summed over shards). */
   get counts(): string {
     return `${this.tag}:count`;

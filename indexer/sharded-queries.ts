@@ -1,10 +1,14 @@
 import { type RedisClient } from '../redis/client.js';
+import { DEFAULT_INDEX_CONFIG } from './index-config.js';
 import { decodeRecord, estimateSources } from './infohash-record.js';
+import { type StoredPeer, unpackPeers } from './peer-pack.js';
+import { hourOf } from './sharded-apply.js';
 import { type ShardedIndexKeys } from './sharded-keys.js';
 
 /**
- * Schema 5's readers of what sharded-apply.ts writes: one infohash (one HGET), the count (one
- * HGET per shard, summed) and `recent` (each shard's top, merged). No key is scanned.
+ * Schema 5's readers of what sharded-apply.ts writes: one infohash (one HGET), its live peers
+ * (one HGET per hour of the peer TTL), the count (one HGET per shard, summed), `recent` and
+ * `popular` (each shard's top, merged). No key is scanned.
  */
 
 export interface ShardedInfohash {
@@ -32,15 +36,50 @@ export async function shardedInfohashCount(redis: RedisClient, keys: ShardedInde
   return counts.reduce((n, c) => n + Number(c ?? 0), 0);
 }
 
+/** Live peers of an infohash, newest first: each address once, at its newest report. */
+export async function getShardedPeers(
+  redis: RedisClient,
+  keys: ShardedIndexKeys,
+  infohash: string,
+  opts: { now?: number; peerTtlMs?: number; limit?: number } = {},
+): Promise<StoredPeer[]> {
+  const hex = infohash.toLowerCase();
+  const { shard, bucket } = keys.locate(hex);
+  const now = opts.now ?? Date.now();
+  const cutoff = now - (opts.peerTtlMs ?? DEFAULT_INDEX_CONFIG.peerTtlMs);
+  const field = Buffer.from(hex, 'hex');
+  const hours: number[] = [];
+  for (let h = hourOf(cutoff); h <= hourOf(now); h++) hours.push(h);
+  const lists = await Promise.all(hours.map((h) => redis.hgetBuffer(shard.peers(bucket, h), field)));
+  const newest = new Map<string, number>();
+  for (const list of lists) for (const p of list === null ? [] : unpackPeers(list)) if ((newest.get(p.address) ?? -1) < p.at) newest.set(p.address, p.at);
+  const cutoffSeconds = Math.floor(cutoff / 1000) * 1000;
+  return [...newest]
+    .filter(([, at]) => at >= cutoffSeconds)
+    .map(([address, at]) => ({ address, at }))
+    .sort((a, b) => b.at - a.at || (a.address < b.address ? -1 : 1))
+    .slice(0, opts.limit ?? DEFAULT_INDEX_CONFIG.peersCap);
+}
+
+/** The top of one per-shard ZSET family over all shards, highest score first. */
+async function mergedTop(redis: RedisClient, parts: readonly string[], limit: number): Promise<Array<{ member: string; score: number }>> {
+  if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`limit must be a positive integer, got ${limit}`);
+  const flat = await Promise.all(parts.map((key) => redis.zrange(key, '0', String(limit - 1), 'REV', 'WITHSCORES')));
+  const all: Array<{ member: string; score: number }> = [];
+  for (const f of flat) for (let i = 0; i < f.length; i += 2) all.push({ member: f[i]!, score: Number(f[i + 1]) });
+  // Equal scores in member order, so pages are stable.
+  all.sort((a, b) => b.score - a.score || (a.member < b.member ? -1 : 1));
+  return all.slice(0, limit);
+}
+
 /** The most recently seen infohashes over all shards, newest first (at most each shard's cap). */
 export async function shardedRecent(redis: RedisClient, keys: ShardedIndexKeys, limit = 100): Promise<Array<{ infohash: string; lastSeen: number }>> {
-  if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`limit must be a positive integer, got ${limit}`);
-  const parts = await Promise.all(keys.shards.map((s) => redis.zrange(s.recent, '0', String(limit - 1), 'REV', 'WITHSCORES')));
-  const all: Array<{ infohash: string; lastSeen: number }> = [];
-  for (const flat of parts) for (let i = 0; i < flat.length; i += 2) all.push({ infohash: flat[i]!, lastSeen: Number(flat[i + 1]) });
-  // Newest first; equal times in infohash order, so pages are stable.
-  all.sort((a, b) => b.lastSeen - a.lastSeen || (a.infohash < b.infohash ? -1 : 1));
-  return all.slice(0, limit);
+  return (await mergedTop(redis, keys.shards.map((s) => s.recent), limit)).map((x) => ({ infohash: x.member, lastSeen: x.score }));
+}
+
+/** The infohashes with the most live peers at their last write, over all shards. */
+export async function shardedPopular(redis: RedisClient, keys: ShardedIndexKeys, limit = 100): Promise<Array<{ infohash: string; peers: number }>> {
+  return (await mergedTop(redis, keys.shards.map((s) => s.popular), limit)).map((x) => ({ infohash: x.member, peers: x.score }));
 }
 
 /** Marks every shard as schema `version` (what migration 005 will do once the data is moved). */

@@ -7,7 +7,7 @@ import { SchemaMismatchError } from '../indexer/errors.js';
 import { estimateSources, sourceBit } from '../indexer/infohash-record.js';
 import { applyShardPlan, applyShardedBatch, planShardedBatch } from '../indexer/sharded-apply.js';
 import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
-import { getShardedInfohash, setShardedSchemaVersion, shardedInfohashCount, shardedRecent } from '../indexer/sharded-queries.js';
+import { getShardedInfohash, getShardedPeers, setShardedSchemaVersion, shardedInfohashCount, shardedPopular, shardedRecent } from '../indexer/sharded-queries.js';
 import { type RedisClient } from '../redis/client.js';
 import { dumpIndex } from '../testkit/index-dump.js';
 import { startRedisCluster } from '../testkit/redis-cluster.js';
@@ -109,6 +109,43 @@ test('a batch redelivered after a crash between shards applies the missing shard
   await setShardedSchemaVersion(c, old, 4);
   await t.throwsAsync(applyShardedBatch(c, events, { keys: old, batchId: newBatchId() }), { instanceOf: SchemaMismatchError, code: 'ERR_SCHEMA_MISMATCH' });
   t.is((await dumpIndex(c, old.prefix, '')).keys.length, 64, 'only the 64 schema-version keys');
+});
+
+test('peers: kept per hour, each address at its newest report, only live ones counted and served; popular merged over shards', async (t) => {
+  const c = redis.client(t);
+  const keys = new ShardedIndexKeys(randomPrefix());
+  await setShardedSchemaVersion(c, keys, 5);
+  const now = Date.now();
+  const ttl = 6 * 3_600_000;
+  const events: Discovery[] = [];
+  const truth = new Map<string, Map<string, number>>(); // infohash → address → newest report
+  for (let i = 0; i < 300; i++) {
+    const hex = randomBytes(20).toString('hex');
+    const peers = new Map<string, number>();
+    for (let r = 0; r < 1 + (i % 3); r++) {
+      // Reports spread over 8 hours: the oldest are past the TTL; addresses repeat across reports.
+      const at = now - Math.floor(Math.random() * 8 * 3_600_000);
+      const list = Array.from({ length: 1 + (i % 7) }, (_, j) => (j % 3 === 2 ? `[2001:db8::${(i * 10 + j).toString(16)}]:${1000 + j}` : `203.0.${i % 250}.${j + 1}:${1000 + j}`));
+      events.push({ type: 'peers', infohash: hex, peers: list, node: node(i), at });
+      if (at >= now - ttl) for (const p of list) if ((peers.get(p) ?? -1) < at) peers.set(p, at);
+    }
+    events.push({ type: 'infohash', infohash: hex, node: node(i), source: 'sample', at: now - 1000 });
+    truth.set(hex, peers);
+  }
+  await applyShardedBatch(c, events, { keys, batchId: newBatchId(), now });
+  const popular: Array<{ infohash: string; peers: number }> = [];
+  for (const [hex, peers] of truth) {
+    const want = [...peers].map(([address, at]) => ({ address, at: Math.floor(at / 1000) * 1000 })).sort((a, b) => b.at - a.at || (a.address < b.address ? -1 : 1));
+    t.deepEqual(await getShardedPeers(c, keys, hex, { now }), want, hex);
+    t.is((await getShardedInfohash(c, keys, hex))?.peers, peers.size);
+    if (peers.size > 0) popular.push({ infohash: hex, peers: peers.size });
+  }
+  popular.sort((a, b) => b.peers - a.peers || (a.infohash < b.infohash ? -1 : 1));
+  t.deepEqual(await shardedPopular(c, keys, 50), popular.slice(0, 50));
+  const [someHex] = [...truth].find(([, p]) => p.size > 0)!;
+  const { shard, bucket } = keys.locate(someHex);
+  const ttls = await Promise.all(Array.from({ length: 7 }, (_, k) => c.pttl(shard.peers(bucket, Math.floor(now / 3_600_000) - k))));
+  t.true(ttls.some((x) => x > 0) && ttls.every((x) => x === -2 || (x > 0 && x <= 7 * 3_600_000)), `hour buckets expire: ${ttls.join(', ')}`);
 });
 
 test('on a real 3-master cluster: every shard script runs in its slot, keys spread 25-42% per master, exactly once', async (t) => {
