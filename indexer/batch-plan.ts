@@ -1,7 +1,9 @@
 import { type Discovery } from '../crawler/discovery.js';
 import { BatchTooLargeError } from './errors.js';
+import { aggregateBatch } from './batch-aggregate.js';
+import { CensusStatsPlanner } from './census-stats-plan.js';
 import { type IndexConfig, resolveConfig } from './index-config.js';
-import { dayOf, dayStartMs, type IndexKeys, type Metric, minuteOfDay, type NodeFlag, SCHEMA_VERSION } from './keys.js';
+import { type IndexKeys, SCHEMA_VERSION } from './keys.js';
 
 /**
  * The batch, aggregated in JS, as lua/apply-batch.lua's KEYS and ARGV: per infohash the first
@@ -25,23 +27,6 @@ export interface ApplyOptions {
    * counted in totals `events:invalid` and in the batch's size. Default 0.
    */
   invalid?: number;
-}
-
-const VERSION_HEX = /^(?:[0-9a-f]{2}){1,8}$/;
-
-/** How a node's `v` is counted: its bytes in hex (≤ 8 bytes), "none" without one, "invalid" otherwise. */
-export function versionLabel(version: string | null): string {
-  if (version === null) return 'none';
-  const v = version.toLowerCase();
-  return VERSION_HEX.test(v) ? v : 'invalid';
-}
-
-interface InfohashAgg {
-  first: number;
-  last: number;
-  seen: number;
-  sources: Set<string>;
-  peers: Map<string, number>;
 }
 
 export interface BatchPlan {
@@ -89,12 +74,6 @@ export function planBatch(events: readonly Discovery[], opts: ApplyOptions): Bat
   const now = opts.now ?? Date.now();
   const id = opts.batchId;
   const cutoff = now - config.peerTtlMs;
-  const retentionMs = config.statsRetentionDays * 86_400_000;
-  /** EXPIREAT (s) of a per-day key, or null when that day is already past the retention. */
-  const dayExpiry = (ms: number): number | null => {
-    const end = dayStartMs(ms) + 86_400_000 + retentionMs;
-    return end <= now ? null : Math.ceil(end / 1000);
-  };
 
   // The first eight KEYS in the order lua/apply-batch.lua's header lists them.
   const kt = new KeyTable();
@@ -107,93 +86,12 @@ export function planBatch(events: readonly Discovery[], opts: ApplyOptions): Bat
   kt.add(keys.nodeVersions, 'set');
   kt.add(keys.totals, 'hash');
 
-  const totals = new Map<string, number>();
-  const bump = (m: Map<string, number>, k: string, n: number): void => {
-    m.set(k, (m.get(k) ?? 0) + n);
-  };
-  // stats: key index → field → increment; expiries: key index → EXPIREAT
-  const stats = new Map<number, Map<string, number>>();
-  const expiries = new Map<number, number>();
-  const stat = (metric: Metric, at: number, n: number): void => {
-    const exp = dayExpiry(at);
-    if (exp === null || n === 0) return;
-    const ki = kt.add(keys.stats(metric, dayOf(at)), 'hash');
-    expiries.set(ki, exp);
-    let fields = stats.get(ki);
-    if (fields === undefined) stats.set(ki, (fields = new Map()));
-    bump(fields, String(minuteOfDay(at)), n);
-  };
-
-  const infohashes = new Map<string, InfohashAgg>();
-  const agg = (hex: string, at: number): InfohashAgg => {
-    let a = infohashes.get(hex);
-    if (a === undefined) infohashes.set(hex, (a = { first: at, last: at, seen: 0, sources: new Set(), peers: new Map() }));
-    if (at < a.first) a.first = at;
-    if (at > a.last) a.last = at;
-    return a;
-  };
-  const nodeIds = new Set<string>();
-  const byDay = new Map<string, { exp: number; ids: Set<string> }>();
-  const byVersion = new Map<string, Set<string>>();
-  const byFlag = new Map<NodeFlag, Set<string>>();
-  const addTo = <K>(m: Map<K, Set<string>>, k: K, id: string): void => {
-    let s = m.get(k);
-    if (s === undefined) m.set(k, (s = new Set()));
-    s.add(id);
-  };
-
-  for (const e of events) {
-    const metric: Metric = `events:${e.type}`;
-    bump(totals, metric, 1);
-    stat(metric, e.at, 1);
-    switch (e.type) {
-      case 'infohash': {
-        const a = agg(e.infohash, e.at);
-        a.seen++;
-        a.sources.add(e.node);
-        break;
-      }
-      case 'peers': {
-        const a = agg(e.infohash, e.at);
-        bump(totals, 'peers:reported', e.peers.length);
-        stat('peers:reported', e.at, e.peers.length);
-        if (e.at < cutoff) break; // already expired: the script would trim it at once
-        for (const p of e.peers) if ((a.peers.get(p) ?? -1) < e.at) a.peers.set(p, e.at);
-        break;
-      }
-      case 'node': {
-        nodeIds.add(e.id);
-        const exp = dayExpiry(e.at);
-        if (exp !== null) {
-          const day = dayOf(e.at);
-          let d = byDay.get(day);
-          if (d === undefined) byDay.set(day, (d = { exp, ids: new Set() }));
-          d.ids.add(e.id);
-        }
-        addTo(byVersion, versionLabel(e.version), e.id);
-        if (e.bep51 !== null) addTo(byFlag, e.bep51 ? 'bep51:yes' : 'bep51:no', e.id);
-        addTo(byFlag, e.bep42 ? 'bep42:yes' : 'bep42:no', e.id);
-        const rtt = Math.round(e.rttMs);
-        bump(totals, 'rtt:sum', rtt);
-        bump(totals, 'rtt:count', 1);
-        stat('rtt:sum', e.at, rtt);
-        stat('rtt:count', e.at, 1);
-        break;
-      }
-      case 'sample': {
-        bump(totals, 'samples:returned', e.samples);
-        stat('samples:returned', e.at, e.samples);
-        break;
-      }
-    }
-  }
-  if (invalid > 0) bump(totals, 'events:invalid', invalid);
-  bump(totals, 'batches', 1);
-  stat('batches', now, 1);
+  const agg = aggregateBatch(events, { config, now, invalid, countBatch: true });
+  const census = new CensusStatsPlanner(agg, keys, (key, type) => kt.add(key, type));
 
   // Per infohash: [hash, sources HLL, peers ZSET] key indexes, the data, and where a "new
   // infohash" is counted (the stats key of the day of its first sighting, if retained).
-  const ih = [...infohashes].map(([hex, a]) => {
+  const ih = [...agg.infohashes].map(([hex, a]) => {
     let peers = [...a.peers];
     if (peers.length > config.peersCap) peers = peers.sort((x, y) => y[1] - x[1]).slice(0, config.peersCap);
     const entry: Record<string, unknown> = {
@@ -206,13 +104,8 @@ export function planBatch(events: readonly Discovery[], opts: ApplyOptions): Bat
       s: [...a.sources],
       p: peers.flatMap(([addr, at]) => [String(at), addr]),
     };
-    const exp = dayExpiry(a.first);
-    if (exp !== null) {
-      const ki = kt.add(keys.stats('infohashes:new', dayOf(a.first)), 'hash');
-      expiries.set(ki, exp);
-      entry['nk'] = ki;
-      entry['nf'] = String(minuteOfDay(a.first));
-    }
+    const counted = census.countNew(a.first);
+    if (counted !== null) Object.assign(entry, counted);
     return entry;
   });
 
@@ -224,13 +117,7 @@ export function planBatch(events: readonly Discovery[], opts: ApplyOptions): Bat
     peerTtl: config.peerTtlMs,
     caps: { recent: config.recentCap, popular: config.popularCap, peers: config.peersCap, versions: config.versionsCap },
     ih,
-    nodes: [...nodeIds],
-    days: [...byDay].map(([day, d]) => [kt.add(keys.nodesDay(day), 'string'), d.exp, [...d.ids]]),
-    ver: [...byVersion].map(([label, ids]) => [kt.add(keys.nodesVersion(label), 'string'), kt.add(keys.nodesVersion('other'), 'string'), label, [...ids]]),
-    flags: [...byFlag].map(([flag, ids]) => [kt.add(keys.nodesFlag(flag), 'string'), [...ids]]),
-    stats: [...stats].flatMap(([ki, fields]) => [...fields].map(([field, n]) => [ki, field, n])),
-    exp: [...expiries],
-    totals: [...totals],
+    ...census.plan(),
     types: kt.types,
   };
   return { batchId: id, keys: kt.list, args: [JSON.stringify(plan)], events: received, invalid };

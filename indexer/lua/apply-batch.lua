@@ -25,16 +25,7 @@ end
 -- Idempotency: the first write. A batch seen before changes nothing.
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', plan.ttl) then return {0, 0} end
 
--- redis.call with a long list, in chunks (Lua's unpack limit).
-local function chunked(cmd, key, opt, list, step)
-  local n = #list
-  local i = 1
-  while i <= n do
-    local j = math.min(i + step - 1, n)
-    if opt then redis.call(cmd, key, opt, unpack(list, i, j)) else redis.call(cmd, key, unpack(list, i, j)) end
-    i = j + 1
-  end
-end
+-- @include includes/census-stats.lua
 
 local now = tonumber(plan.now)
 local newCount = 0
@@ -78,25 +69,6 @@ end
 cap(KEYS[3], plan.caps.recent)
 cap(KEYS[4], plan.caps.popular)
 
-if #plan.nodes > 0 then chunked('PFADD', KEYS[6], false, plan.nodes, 1000) end
-for _, d in ipairs(plan.days) do
-  chunked('PFADD', KEYS[d[1]], false, d[3], 1000)
-  redis.call('EXPIREAT', KEYS[d[1]], d[2])
-end
-for _, v in ipairs(plan.ver) do
-  local key, label = KEYS[v[1]], v[3]
-  if redis.call('SISMEMBER', KEYS[7], label) == 0 and redis.call('SCARD', KEYS[7]) >= plan.caps.versions then
-    key, label = KEYS[v[2]], 'other'
-  end
-  redis.call('SADD', KEYS[7], label)
-  chunked('PFADD', key, false, v[4], 1000)
-end
-for _, f in ipairs(plan.flags) do chunked('PFADD', KEYS[f[1]], false, f[2], 1000) end
-
-for _, s in ipairs(plan.stats) do redis.call('HINCRBY', KEYS[s[1]], s[2], s[3]) end
-for _, x in ipairs(plan.exp) do
-  if redis.call('EXISTS', KEYS[x[1]]) == 1 then redis.call('EXPIREAT', KEYS[x[1]], x[2]) end
-end
-for _, t in ipairs(plan.totals) do redis.call('HINCRBY', KEYS[8], t[1], t[2]) end
+apply_census_stats(plan, KEYS[6], KEYS[7], KEYS[8])
 if newCount > 0 then redis.call('HINCRBY', KEYS[8], 'infohashes:new', newCount) end
 return {1, newCount}
