@@ -67,9 +67,16 @@ export class IndexKeys {
   /** `{<prefix>}`: the hash tag every key starts with. */
   readonly tag: string;
 
-  constructor(readonly prefix: string = DEFAULT_PREFIX) {
+  /**
+   * `tagText` puts the same names under another hash tag: schema 5's shards (sharded-keys.ts)
+   * keep their census and statistics under their own tags with these names.
+   */
+  constructor(
+    readonly prefix: string = DEFAULT_PREFIX,
+    tagText?: string,
+  ) {
     validatePrefix(prefix);
-    this.tag = `{${prefix}}`;
+    this.tag = `{${tagText ?? prefix}}`;
   }
 
   // ---- infohashes ----

@@ -1,10 +1,12 @@
 import { type Discovery } from '../crawler/discovery.js';
 import { type RedisClient } from '../redis/client.js';
 import { LuaScript } from '../redis/lua-script.js';
-import { SchemaMismatchError } from './errors.js';
+import { BatchTooLargeError, SchemaMismatchError } from './errors.js';
 import { type IndexConfig, resolveConfig } from './index-config.js';
+import { aggregateBatch } from './batch-aggregate.js';
+import { CensusStatsPlanner } from './census-stats-plan.js';
 import { compactPeer } from './peer-pack.js';
-import { SHARDS } from './shard.js';
+import { SHARDS, shardOf } from './shard.js';
 import { type ShardKeys, type ShardedIndexKeys } from './sharded-keys.js';
 
 /**
@@ -25,8 +27,10 @@ export interface ShardedApplyOptions {
   /** Fixed when the batch was sealed (batch-id.ts); names one applied marker per shard. */
   batchId: string;
   config?: Partial<IndexConfig>;
-  /** The current time in ms: which peers are live. Default Date.now(). */
+  /** The current time in ms: which peers are live, which statistics days are kept. Default Date.now(). */
   now?: number;
+  /** Events the caller dropped as malformed (counted in shard 0's totals). Default 0. */
+  invalid?: number;
 }
 
 const HOUR_MS = 3_600_000;
@@ -46,91 +50,97 @@ export interface ShardedApplyResult {
   newInfohashes: number;
 }
 
-interface Aggregate {
-  first: number;
-  last: number;
-  seen: number;
-  sources: Set<string>;
-  /** compact peer (hex) → newest report, ms */
-  peers: Map<string, number>;
-}
-
 /** `recent` and `popular` are kept per shard; their top N over all shards needs each shard's top N (N ≤ this cap). */
 export function shardCap(cap: number): number {
   return Math.ceil(cap / SHARDS) * 4;
 }
 
-/** One plan per shard the batch touches. Pure (no Redis). */
+/** The shard of an event: of its infohash, of its node's ID, or (a sample) of its node's address. */
+function shardOfEvent(e: Discovery): number {
+  if (e.type === 'infohash' || e.type === 'peers') return shardOf(e.infohash);
+  if (e.type === 'node') return shardOf(e.id.toLowerCase());
+  let h = 0x811c9dc5;
+  for (let i = 0; i < e.node.length; i++) h = Math.imul(h ^ e.node.charCodeAt(i), 0x01000193) >>> 0;
+  return h % SHARDS;
+}
+
+/**
+ * One plan per shard the batch touches (shard 0 always: it counts the batch). Pure (no Redis).
+ * Each shard's events are summed up as schema 4 sums a whole batch (batch-aggregate.ts).
+ */
 export function planShardedBatch(events: readonly Discovery[], opts: ShardedApplyOptions): ShardPlan[] {
   const config = resolveConfig(opts.config);
+  const invalid = opts.invalid ?? 0;
+  if (!Number.isSafeInteger(invalid) || invalid < 0) throw new RangeError(`invalid must be a count of dropped events, got ${String(invalid)}`);
+  if (events.length + invalid > config.maxBatchEvents) {
+    throw new BatchTooLargeError(`a batch holds at most ${config.maxBatchEvents} events, got ${events.length + invalid}`);
+  }
   const now = opts.now ?? Date.now();
   const cutoff = now - config.peerTtlMs;
-  const byInfohash = new Map<string, Aggregate>();
-  for (const e of events) {
-    if (e.type !== 'infohash' && e.type !== 'peers') continue;
-    let a = byInfohash.get(e.infohash);
-    if (a === undefined) byInfohash.set(e.infohash, (a = { first: e.at, last: e.at, seen: 0, sources: new Set(), peers: new Map() }));
-    if (e.at < a.first) a.first = e.at;
-    if (e.at > a.last) a.last = e.at;
-    if (e.type === 'infohash') {
-      a.seen++;
-      a.sources.add(e.node);
-    } else if (e.at >= cutoff) {
-      // Already expired ones would never be live: only their times above count.
-      for (const address of e.peers) {
-        const compact = compactPeer(address);
-        if (compact === null) continue;
-        const hex = compact.toString('hex');
-        if ((a.peers.get(hex) ?? -1) < e.at) a.peers.set(hex, e.at);
-      }
-    }
-  }
-  const byShard = new Map<number, { shard: ShardKeys; keys: string[]; index: Map<string, number>; ih: unknown[] }>();
-  const keyIndex = (p: { keys: string[]; index: Map<string, number> }, key: string): number => {
-    let k = p.index.get(key);
-    if (k === undefined) {
-      p.keys.push(key);
-      p.index.set(key, (k = p.keys.length));
-    }
-    return k;
-  };
   const liveHours: number[] = [];
   for (let h = hourOf(cutoff); h <= hourOf(now); h++) liveHours.push(h);
-  for (const [hex, a] of byInfohash) {
-    const { shard, bucket } = opts.keys.locate(hex);
-    let p = byShard.get(shard.shard);
-    if (p === undefined) {
-      const keys = [shard.applied(opts.batchId), shard.schemaVersion, shard.counts, shard.recent, shard.popular];
-      byShard.set(shard.shard, (p = { shard, keys, index: new Map(), ih: [] }));
-    }
-    const entry: Record<string, unknown> = { k: keyIndex(p, shard.records(bucket)), h: hex, f: String(a.first), l: String(a.last), n: a.seen, s: [...a.sources], p: [], w: [] };
-    if (a.peers.size > 0) {
-      const byHour = new Map<number, Array<[string, number]>>();
-      for (const [peer, at] of a.peers) {
-        const list = byHour.get(hourOf(at)) ?? [];
-        list.push([peer, Math.floor(at / 1000)]);
-        byHour.set(hourOf(at), list);
-      }
-      entry['p'] = [...byHour].map(([hour, e]) => ({ k: keyIndex(p!, shard.peers(bucket, hour)), x: String((hour + 1) * HOUR_MS + config.peerTtlMs), e }));
-      entry['w'] = liveHours.map((hour) => keyIndex(p!, shard.peers(bucket, hour)));
-    }
-    p.ih.push(entry);
+
+  const byShard = new Map<number, Discovery[]>([[0, []]]);
+  for (const e of events) {
+    const s = shardOfEvent(e);
+    const list = byShard.get(s);
+    if (list === undefined) byShard.set(s, [e]);
+    else list.push(e);
   }
-  return [...byShard.values()]
-    .sort((x, y) => x.shard.shard - y.shard.shard)
-    .map((p) => ({
-      shard: p.shard,
-      keys: p.keys,
-      args: [
-        JSON.stringify({
-          v: String(SHARDED_SCHEMA_VERSION),
-          ttl: config.appliedTtlSec,
-          cutoff: Math.floor(cutoff / 1000),
-          caps: { recent: shardCap(config.recentCap), popular: shardCap(config.popularCap), peers: config.peersCap },
-          ih: p.ih,
-        }),
-      ] as [string],
-    }));
+  return [...byShard]
+    .sort(([a], [b]) => a - b)
+    .map(([s, shardEvents]) => {
+      const shard = opts.keys.shards[s]!;
+      const keys = [
+        shard.applied(opts.batchId),
+        shard.schemaVersion,
+        shard.counts,
+        shard.recent,
+        shard.popular,
+        shard.census.nodes,
+        shard.census.nodeVersions,
+        shard.census.totals,
+      ];
+      const index = new Map<string, number>();
+      const add = (key: string): number => {
+        let k = index.get(key);
+        if (k === undefined) {
+          keys.push(key);
+          index.set(key, (k = keys.length));
+        }
+        return k;
+      };
+      const agg = aggregateBatch(shardEvents, { config, now, invalid: s === 0 ? invalid : 0, countBatch: s === 0 });
+      const census = new CensusStatsPlanner(agg, shard.census, add);
+      const ih = [...agg.infohashes].map(([hex, a]) => {
+        const bucket = opts.keys.locate(hex).bucket;
+        const entry: Record<string, unknown> = { k: add(shard.records(bucket)), h: hex, f: String(a.first), l: String(a.last), n: a.seen, s: [...a.sources], p: [], w: [] };
+        const byHour = new Map<number, Array<[string, number]>>();
+        for (const [address, at] of a.peers) {
+          const compact = compactPeer(address);
+          if (compact === null) continue;
+          const list = byHour.get(hourOf(at)) ?? [];
+          list.push([compact.toString('hex'), Math.floor(at / 1000)]);
+          byHour.set(hourOf(at), list);
+        }
+        if (byHour.size > 0) {
+          entry['p'] = [...byHour].map(([hour, e]) => ({ k: add(shard.peers(bucket, hour)), x: String((hour + 1) * HOUR_MS + config.peerTtlMs), e }));
+          entry['w'] = liveHours.map((hour) => add(shard.peers(bucket, hour)));
+        }
+        const counted = census.countNew(a.first);
+        if (counted !== null) Object.assign(entry, counted);
+        return entry;
+      });
+      const plan = {
+        v: String(SHARDED_SCHEMA_VERSION),
+        ttl: config.appliedTtlSec,
+        cutoff: Math.floor(cutoff / 1000),
+        caps: { recent: shardCap(config.recentCap), popular: shardCap(config.popularCap), peers: config.peersCap, versions: config.versionsCap },
+        ih,
+        ...census.plan(),
+      };
+      return { shard, keys, args: [JSON.stringify(plan)] as [string] };
+    });
 }
 
 /** Runs one shard's plan: true when applied now, false when that shard had applied the batch. */

@@ -1,6 +1,6 @@
 import { isCanonicalHexId } from '../bep5/node-id.js';
 import { InvalidInfohashKeyError } from './errors.js';
-import { DEFAULT_PREFIX, validatePrefix } from './keys.js';
+import { DEFAULT_PREFIX, IndexKeys, validatePrefix } from './keys.js';
 import { SHARDS, bucketOf, shardOfBucket, shardTags } from './shard.js';
 
 /**
@@ -12,6 +12,11 @@ import { SHARDS, bucketOf, shardOfBucket, shardTags } from './shard.js';
 export class ShardKeys {
   /** `{<shard tag>}` */
   readonly tag: string;
+  /**
+   * This shard's census, statistics and totals: schema 4's names (keys.ts) under the shard's
+   * tag. Node IDs are sharded, so the shards' census counts add up; statistics and totals add.
+   */
+  readonly census: IndexKeys;
 
   constructor(
     readonly prefix: string,
@@ -19,6 +24,7 @@ export class ShardKeys {
     tagText: string,
   ) {
     this.tag = `{${tagText}}`;
+    this.census = new IndexKeys(prefix, tagText);
   }
 
   /** HASH: 20-byte infohash → 24-byte record (infohash-record.ts), for one bucket of this shard. */

@@ -1,5 +1,7 @@
 import { type RedisClient } from '../redis/client.js';
 import { DEFAULT_INDEX_CONFIG } from './index-config.js';
+import { type Metric } from './keys.js';
+import { type NodeCensus, nodeCensus, statsSeries, totals } from './queries.js';
 import { decodeRecord, estimateSources } from './infohash-record.js';
 import { type StoredPeer, unpackPeers } from './peer-pack.js';
 import { hourOf } from './sharded-apply.js';
@@ -86,4 +88,35 @@ export async function shardedPopular(redis: RedisClient, keys: ShardedIndexKeys,
 export async function setShardedSchemaVersion(redis: RedisClient, keys: ShardedIndexKeys, version: number): Promise<void> {
   if (!Number.isInteger(version) || version < 0) throw new RangeError(`a schema version is a non-negative integer, got ${version}`);
   await Promise.all(keys.shards.map((s) => redis.set(s.schemaVersion, String(version))));
+}
+
+// ---- census, statistics, totals: schema 4's readers per shard, summed (node IDs are sharded,
+// so per-shard counts of distinct nodes add up; statistics and totals add by definition)
+
+export async function shardedNodeCensus(redis: RedisClient, keys: ShardedIndexKeys): Promise<NodeCensus> {
+  const parts = await Promise.all(keys.shards.map((s) => nodeCensus(redis, s.census)));
+  const versions = new Map<string, number>();
+  for (const p of parts) for (const v of p.versions) versions.set(v.label, (versions.get(v.label) ?? 0) + v.nodes);
+  const sum = (f: (c: NodeCensus) => number): number => parts.reduce((n, p) => n + f(p), 0);
+  return {
+    nodes: sum((c) => c.nodes),
+    bep51: { yes: sum((c) => c.bep51.yes), no: sum((c) => c.bep51.no) },
+    bep42: { yes: sum((c) => c.bep42.yes), no: sum((c) => c.bep42.no) },
+    versions: [...versions].map(([label, nodes]) => ({ label, nodes })).sort((a, b) => b.nodes - a.nodes || a.label.localeCompare(b.label)),
+  };
+}
+
+export async function shardedStatsSeries(redis: RedisClient, keys: ShardedIndexKeys, metric: Metric, from: number, to: number): Promise<Array<{ t: number; value: number }>> {
+  const parts = await Promise.all(keys.shards.map((s) => statsSeries(redis, s.census, metric, from, to)));
+  const byMinute = new Map<number, number>();
+  for (const p of parts) for (const { t, value } of p) byMinute.set(t, (byMinute.get(t) ?? 0) + value);
+  return [...byMinute].map(([t, value]) => ({ t, value })).sort((a, b) => a.t - b.t);
+}
+
+export async function shardedTotals(redis: RedisClient, keys: ShardedIndexKeys): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const part of await Promise.all(keys.shards.map((s) => totals(redis, s.census)))) {
+    for (const [k, v] of Object.entries(part)) out[k] = (out[k] ?? 0) + v;
+  }
+  return out;
 }

@@ -7,7 +7,10 @@ import { SchemaMismatchError } from '../indexer/errors.js';
 import { estimateSources, sourceBit } from '../indexer/infohash-record.js';
 import { applyShardPlan, applyShardedBatch, planShardedBatch } from '../indexer/sharded-apply.js';
 import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
-import { getShardedInfohash, getShardedPeers, setShardedSchemaVersion, shardedInfohashCount, shardedPopular, shardedRecent } from '../indexer/sharded-queries.js';
+import { getShardedInfohash, getShardedPeers, setShardedSchemaVersion, shardedInfohashCount, shardedNodeCensus, shardedPopular, shardedRecent, shardedStatsSeries, shardedTotals } from '../indexer/sharded-queries.js';
+import { applyBatch } from '../indexer/apply-batch.js';
+import { METRICS } from '../indexer/keys.js';
+import { statsSeries, totals } from '../indexer/queries.js';
 import { type RedisClient } from '../redis/client.js';
 import { dumpIndex } from '../testkit/index-dump.js';
 import { startRedisCluster } from '../testkit/redis-cluster.js';
@@ -146,6 +149,47 @@ test('peers: kept per hour, each address at its newest report, only live ones co
   const { shard, bucket } = keys.locate(someHex);
   const ttls = await Promise.all(Array.from({ length: 7 }, (_, k) => c.pttl(shard.peers(bucket, Math.floor(now / 3_600_000) - k))));
   t.true(ttls.some((x) => x > 0) && ttls.every((x) => x === -2 || (x > 0 && x <= 7 * 3_600_000)), `hour buckets expire: ${ttls.join(', ')}`);
+});
+
+test('census, statistics and totals are schema 4\'s for the same batches: exact sums, census within HyperLogLog error', async (t) => {
+  const { c, keys: old } = await redis.freshIndex(t);
+  const keys = new ShardedIndexKeys(randomPrefix());
+  await setShardedSchemaVersion(c, keys, 5);
+  const now = Date.now();
+  const day = 86_400_000;
+  const labels = ['4c540102', '5554b500', '6c740d80', null, 'zz'];
+  const ids = Array.from({ length: 600 }, () => randomBytes(20).toString('hex'));
+  const seenIds = new Set<string>();
+  const byLabel = new Map<string, Set<string>>();
+  for (let b = 0; b < 3; b++) {
+    const events: Discovery[] = [];
+    for (let i = 0; i < 1_500; i++) {
+      const at = now - Math.floor(Math.random() * 3 * day) - (i % 50 === 0 ? 40 * day : 0); // a few past the retention
+      const r = i % 5;
+      if (r < 2) events.push({ type: 'infohash', infohash: randomBytes(20).toString('hex'), node: node(i), source: 'sample', at });
+      else if (r === 2) events.push({ type: 'peers', infohash: randomBytes(20).toString('hex'), peers: [`203.0.113.${i % 250}:${1000 + i}`], node: node(i), at });
+      else if (r === 3) {
+        const id = ids[(i * 7 + b) % ids.length]!;
+        const label = labels[i % labels.length]! ?? 'none';
+        seenIds.add(id);
+        byLabel.set(label === 'zz' ? 'invalid' : label, (byLabel.get(label === 'zz' ? 'invalid' : label) ?? new Set()).add(id));
+        events.push({ type: 'node', id, address: node(i), version: labels[i % labels.length]!, rttMs: 10 + (i % 90), bep51: i % 3 === 0 ? null : i % 2 === 0, bep42: i % 4 === 0, at });
+      } else events.push({ type: 'sample', node: node(i), num: i, interval: 21_600, samples: i % 20, at });
+    }
+    const batchId = newBatchId();
+    await applyBatch(c, events, { keys: old, batchId, now, invalid: 2 });
+    await applyShardedBatch(c, events, { keys, batchId, now, invalid: 2 });
+  }
+  t.deepEqual(await shardedTotals(c, keys), await totals(c, old), 'totals');
+  for (const metric of METRICS) t.deepEqual(await shardedStatsSeries(c, keys, metric, now - 3 * day, now), await statsSeries(c, old, metric, now - 3 * day, now), metric);
+  const census = await shardedNodeCensus(c, keys);
+  const seen = seenIds.size;
+  t.true(Math.abs(census.nodes - seen) <= seen * 0.03, `${census.nodes} nodes for ${seen}`);
+  t.deepEqual(census.versions.map((v) => v.label).sort(), [...byLabel.keys()].sort());
+  for (const v of census.versions) {
+    const want = byLabel.get(v.label)!.size;
+    t.true(Math.abs(v.nodes - want) <= Math.max(2, want * 0.03), `${v.label}: ${v.nodes} for ${want}`);
+  }
 });
 
 test('on a real 3-master cluster: every shard script runs in its slot, keys spread 25-42% per master, exactly once', async (t) => {
