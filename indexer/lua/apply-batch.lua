@@ -69,6 +69,6 @@ end
 cap(KEYS[3], plan.caps.recent)
 cap(KEYS[4], plan.caps.popular)
 
-apply_census_stats(plan, KEYS[6], KEYS[7], KEYS[8])
+apply_census_stats(plan, KEYS, KEYS[6], KEYS[7], KEYS[8])
 if newCount > 0 then redis.call('HINCRBY', KEYS[8], 'infohashes:new', newCount) end
 return {1, newCount}

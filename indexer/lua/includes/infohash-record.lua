@@ -5,33 +5,18 @@
 
 local RECORD_BYTES = 24
 
-local function u_be(s, at, n)
-  local v = 0
-  for i = at, at + n - 1 do v = v * 256 + string.byte(s, i) end
-  return v
-end
+-- nil for anything that is not a format-1 record. struct (bundled with Redis) packs and unpacks
+-- in C: the byte loops it replaced were most of the batch script's time.
+local RECORD_FORMAT = '>BI6I6I4I4I2B'
 
-local function be_u(v, n)
-  local out = {}
-  for i = n, 1, -1 do
-    out[i] = string.char(v % 256)
-    v = math.floor(v / 256)
-  end
-  return table.concat(out)
-end
-
--- nil for anything that is not a format-1 record.
 local function record_unpack(s)
   if type(s) ~= 'string' or #s ~= RECORD_BYTES or string.byte(s, 1) ~= 1 then return nil end
-  return {
-    first = u_be(s, 2, 6), last = u_be(s, 8, 6), seen = u_be(s, 14, 4),
-    sources = u_be(s, 18, 4), peers = u_be(s, 22, 2), flags = string.byte(s, 24),
-  }
+  local _, first, last, seen, sources, peers, flags = struct.unpack(RECORD_FORMAT, s)
+  return { first = first, last = last, seen = seen, sources = sources, peers = peers, flags = flags }
 end
 
 local function record_pack(r)
-  return string.char(1) .. be_u(r.first, 6) .. be_u(r.last, 6) .. be_u(math.min(r.seen, 4294967295), 4)
-    .. be_u(r.sources, 4) .. be_u(math.min(r.peers, 65535), 2) .. string.char(r.flags)
+  return struct.pack(RECORD_FORMAT, 1, r.first, r.last, math.min(r.seen, 4294967295), r.sources, math.min(r.peers, 65535), r.flags)
 end
 
 -- 32-bit multiply mod 2^32 without leaving the doubles' exact range.

@@ -1,0 +1,60 @@
+-- One shard's part of a batch (lua/apply-shard.lua, lua/apply-shards.lua): K is that shard's
+-- keys, in the order apply-shard.lua's header lists them.
+local function hex_to_bytes(hex)
+  return (hex:gsub('..', function(pair) return string.char(tonumber(pair, 16)) end))
+end
+
+local function zcap(key, n)
+  local size = redis.call('ZCARD', key)
+  if size > n then redis.call('ZREMRANGEBYRANK', key, 0, size - n - 1) end
+end
+
+local function apply_shard(plan, K)
+  local version = redis.call('GET', K[2]) or '0'
+  if version ~= plan.v then return {-1, version} end
+  if not redis.call('SET', K[1], '1', 'NX', 'EX', plan.ttl) then return {0, 0} end
+
+  local created = 0
+  for _, e in ipairs(plan.ih) do
+    local bucket, field = K[e.k], hex_to_bytes(e.h)
+    local r = record_unpack(redis.call('HGET', bucket, field))
+    local first, last = tonumber(e.f), tonumber(e.l)
+    if r == nil then
+      created = created + 1
+      r = { first = first, last = last, seen = 0, sources = 0, peers = 0, flags = 0 }
+      if e.nk then redis.call('HINCRBY', K[e.nk], e.nf, 1) end
+    else
+      if first < r.first then r.first = first end
+      if last > r.last then r.last = last end
+    end
+    r.seen = r.seen + e.n
+    r.sources = bit.bor(r.sources, e.s)
+    if r.sources < 0 then r.sources = r.sources + 4294967296 end
+    if #e.p > 0 then
+      for _, group in ipairs(e.p) do
+        local key = K[group.k]
+        local map = peers_unpack(redis.call('HGET', key, field))
+        for _, entry in ipairs(group.e) do
+          local addr = hex_to_bytes(entry[1])
+          if (map[addr] or -1) < entry[2] then map[addr] = entry[2] end
+        end
+        redis.call('HSET', key, field, peers_pack(map, plan.caps.peers))
+        redis.call('PEXPIREAT', key, group.x)
+      end
+      local lists = {}
+      for _, k in ipairs(e.w) do lists[#lists + 1] = redis.call('HGET', K[k], field) end
+      r.peers = math.min(peers_live(lists, plan.cutoff), plan.caps.peers)
+      if r.peers > 0 then redis.call('ZADD', K[5], r.peers, e.h) else redis.call('ZREM', K[5], e.h) end
+    end
+    redis.call('HSET', bucket, field, record_pack(r))
+    redis.call('ZADD', K[4], 'GT', r.last, e.h)
+  end
+  if created > 0 then
+    redis.call('HINCRBY', K[3], 'infohashes', created)
+    redis.call('HINCRBY', K[8], 'infohashes:new', created)
+  end
+  zcap(K[4], plan.caps.recent)
+  zcap(K[5], plan.caps.popular)
+  apply_census_stats(plan, K, K[6], K[7], K[8])
+  return {1, created}
+end
