@@ -59,16 +59,22 @@ async function usedMemory(redis: Redis): Promise<number> {
   return Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);
 }
 
+/** The discoveries that say what the data says of these infohashes. */
+function eventsOf(infohashes: readonly Infohash[]): Discovery[] {
+  const events: Discovery[] = [];
+  for (const ih of infohashes) {
+    const hex = ih.id.toString('hex');
+    for (const s of ih.sightings) events.push({ type: 'infohash', infohash: hex, node: s.node, source: 'sample', at: s.at });
+    if (ih.peers.length > 0) events.push({ type: 'peers', infohash: hex, peers: ih.peers, node: ih.sightings[0]!.node, at: ih.sightings[0]!.at });
+  }
+  return events;
+}
+
 async function schema4(redis: Redis, data: Infohash[], variant: 'full' | 'no-hll' | 'no-registry'): Promise<void> {
   const keys = new IndexKeys('layout');
   await ensureSchema(redis, keys, { migrate: true });
   for (let b = 0; b < data.length; b += BATCH) {
-    const events: Discovery[] = [];
-    for (const ih of data.slice(b, b + BATCH)) {
-      const hex = ih.id.toString('hex');
-      for (const s of ih.sightings) events.push({ type: 'infohash', infohash: hex, node: s.node, source: 'sample', at: s.at });
-      if (ih.peers.length > 0) events.push({ type: 'peers', infohash: hex, peers: ih.peers, node: ih.sightings[0]!.node, at: ih.sightings[0]!.at });
-    }
+    const events = eventsOf(data.slice(b, b + BATCH));
     await applyBatch(redis, events, { keys, batchId: newBatchId(), now: Date.now(), config: { maxBatchEvents: 20_000 } });
   }
   // What the variants leave out, removed after the fact (the writer has no switch for it).
@@ -138,12 +144,7 @@ async function schema5(redis: Redis, data: Infohash[]): Promise<void> {
   const keys = new ShardedIndexKeys('layout5');
   await setShardedSchemaVersion(redis, keys, 5);
   for (let b = 0; b < data.length; b += BATCH) {
-    const events: Discovery[] = [];
-    for (const ih of data.slice(b, b + BATCH)) {
-      const hex = ih.id.toString('hex');
-      for (const s of ih.sightings) events.push({ type: 'infohash', infohash: hex, node: s.node, source: 'sample', at: s.at });
-      if (ih.peers.length > 0) events.push({ type: 'peers', infohash: hex, peers: ih.peers, node: ih.sightings[0]!.node, at: ih.sightings[0]!.at });
-    }
+    const events = eventsOf(data.slice(b, b + BATCH));
     await applyShardedBatch(redis, events, { keys, batchId: newBatchId(), config: { maxBatchEvents: 20_000 } });
   }
   for (const shard of keys.shards) {
