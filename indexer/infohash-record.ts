@@ -65,7 +65,7 @@ export function decodeRecord(b: Uint8Array): InfohashRecord {
   };
 }
 
-/** The bit a reporting node's address sets: FNV-1a of its text, mod 32 (the Lua side computes the same). */
+/** The bit a reporting node's address sets: FNV-1a of its text, mod 32 (the batch plan sets it; scripts only OR the bits in). */
 export function sourceBit(address: string): number {
   let h = 0x811c9dc5;
   for (const byte of Buffer.from(address, 'utf8')) h = Math.imul(h ^ byte, 0x01000193) >>> 0;

@@ -18,27 +18,3 @@ end
 local function record_pack(r)
   return struct.pack(RECORD_FORMAT, 1, r.first, r.last, math.min(r.seen, 4294967295), r.sources, math.min(r.peers, 65535), r.flags)
 end
-
--- 32-bit multiply mod 2^32 without leaving the doubles' exact range.
-local function mul32(a, b)
-  local alo, ahi = a % 65536, math.floor(a / 65536)
-  return (alo * b + ((ahi * b) % 65536) * 65536) % 4294967296
-end
-
--- FNV-1a of the address text, mod 32: the bit this reporting node sets (sourceBit in TS).
-local function source_bit(address)
-  local h = 2166136261
-  for i = 1, #address do
-    local x = bit.bxor(h, string.byte(address, i))
-    if x < 0 then x = x + 4294967296 end
-    h = mul32(x, 16777619)
-  end
-  return h % 32
-end
-
--- The bitmap with a node's bit set (as an unsigned 32-bit number).
-local function source_add(bitmap, address)
-  local v = bit.bor(bitmap, bit.lshift(1, source_bit(address)))
-  if v < 0 then v = v + 4294967296 end
-  return v
-end
