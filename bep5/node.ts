@@ -231,7 +231,14 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
   /** An iterative lookup from our table's closest contacts (or the given seeds). */
   lookup(
     target: Buffer,
-    options: { method?: LookupMethod; family?: Family; signal?: AbortSignal; seeds?: Array<PeerAddress & { id?: Buffer }> } = {},
+    options: {
+      method?: LookupMethod;
+      family?: Family;
+      signal?: AbortSignal;
+      seeds?: Array<PeerAddress & { id?: Buffer }>;
+      /** Nodes the lookup converges on (default the node's K); wider makes its first K more complete. */
+      k?: number;
+    } = {},
   ): AsyncGenerator<LookupEvent, LookupResult> {
     const family = options.family ?? this.families[0]!;
     const fs = this.requireFamily(family);
@@ -244,7 +251,7 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
       method: options.method ?? 'find_node',
       seeds,
       family,
-      k: this.k,
+      k: options.k ?? this.k,
       alpha: this.o.alpha ?? DEFAULT_LOOKUP_ALPHA,
       enforceBep42: this.o.enforceBep42,
       admitAddress: (host) => inAddressScope(this.addressScope, host),
