@@ -39,7 +39,7 @@ export interface ShardedApplyOptions {
   invalid?: number;
 }
 
-const HOUR_MS = 3_600_000;
+export const HOUR_MS = 3_600_000;
 export const hourOf = (ms: number): number => Math.floor(ms / HOUR_MS);
 
 export interface ShardPlan {
@@ -125,6 +125,7 @@ export function planShardedBatch(events: readonly Discovery[], opts: ShardedAppl
         shard.census.nodes,
         shard.census.nodeVersions,
         shard.census.totals,
+        shard.lastSeenHours,
       ];
       const index = new Map<string, number>();
       const add = (key: string): number => {

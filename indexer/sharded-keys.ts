@@ -55,6 +55,14 @@ export class ShardKeys {
   }
   /** STRING with a TTL: this shard has applied the batch (one marker per batch and shard). */
   applied(batchId: string): string {
+  /**
+   * HASH hour of last seen (ms / 3,600,000) → records of this shard last seen in that hour.
+   * Retention's cap rule reads it to turn "keep the N most recently seen" into a last-seen
+   * cutoff without a per-infohash registry ZSET (sharded-prune.ts).
+   */
+  get lastSeenHours(): string {
+    return `${this.tag}:lastseen`;
+  }
     if (!isCanonicalHexId(batchId)) throw new Error(`bad batch id ${JSON.stringify(batchId)}`);
     return `${this.tag}:applied:${batchId}`;
   }

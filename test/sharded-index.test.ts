@@ -1,6 +1,5 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
-import { Cluster } from 'ioredis';
 import { type Discovery } from '../crawler/discovery.js';
 import { newBatchId } from '../indexer/batch-id.js';
 import { SchemaMismatchError } from '../indexer/errors.js';
@@ -13,8 +12,8 @@ import { METRICS } from '../indexer/keys.js';
 import { statsSeries, totals } from '../indexer/queries.js';
 import { type RedisClient } from '../redis/client.js';
 import { dumpIndex } from '../testkit/index-dump.js';
-import { startRedisCluster } from '../testkit/redis-cluster.js';
 import { randomPrefix, useRedisServer } from './helpers/redis.js';
+import { useRedisCluster } from './helpers/redis-cluster.js';
 
 /**
  * Schema 5's sharded writer of sightings (indexer/sharded-apply.ts) and its readers, on one
@@ -193,11 +192,7 @@ test('census, statistics and totals are schema 4\'s for the same batches: exact 
 });
 
 test('on a real 3-master cluster: every shard script runs in its slot, keys spread 25-42% per master, exactly once', async (t) => {
-  t.timeout(120_000);
-  const cluster = await startRedisCluster();
-  t.teardown(() => cluster.stop());
-  const c = new Cluster(cluster.masters().map((m) => ({ host: '127.0.0.1', port: m.port })));
-  t.teardown(() => void c.disconnect());
+  const { cluster, client: c } = await useRedisCluster(t);
   const keys = new ShardedIndexKeys(randomPrefix());
   await setShardedSchemaVersion(c, keys, 5);
   const { events, truth } = sightings(3_000);

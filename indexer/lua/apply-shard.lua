@@ -1,7 +1,8 @@
 #!lua
 -- Schema 5: one batch's infohashes of ONE shard (every key below carries that shard's tag).
 -- KEYS: 1 applied marker (this batch, this shard), 2 the shard's schema version, 3 counts HASH,
--- 4 recent ZSET, 5 popular ZSET, 6 nodes HLL, 7 version labels SET, 8 totals HASH, then record
+-- 4 recent ZSET, 5 popular ZSET, 6 nodes HLL, 7 version labels SET, 8 totals HASH, 9 last-seen
+-- hours HASH, then record
 -- buckets, peer hour buckets, census and statistics keys, referenced by index.
 -- ARGV[1]: JSON {v, ttl, cutoff (seconds: peers older are not live), caps = {recent, popular,
 -- peers}, ih = [{k = record bucket key index, h = hex, f, l (first and last, ms as strings),

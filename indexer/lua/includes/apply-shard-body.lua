@@ -9,6 +9,17 @@ local function zcap(key, n)
   if size > n then redis.call('ZREMRANGEBYRANK', key, 0, size - n - 1) end
 end
 
+local HOUR_MS = 3600000
+
+-- Moves a record from one last-seen hour to another in the shard's histogram (nil: none).
+local function move_hour(key, from_ms, to_ms)
+  local from = from_ms and math.floor(from_ms / HOUR_MS)
+  local to = to_ms and math.floor(to_ms / HOUR_MS)
+  if from == to then return end
+  if from and redis.call('HINCRBY', key, from, -1) <= 0 then redis.call('HDEL', key, from) end
+  if to then redis.call('HINCRBY', key, to, 1) end
+end
+
 local function apply_shard(plan, K)
   local version = redis.call('GET', K[2]) or '0'
   if version ~= plan.v then return {-1, version} end
@@ -19,6 +30,7 @@ local function apply_shard(plan, K)
     local bucket, field = K[e.k], hex_to_bytes(e.h)
     local r = record_unpack(redis.call('HGET', bucket, field))
     local first, last = tonumber(e.f), tonumber(e.l)
+    local last_before = r and r.last
     if r == nil then
       created = created + 1
       r = { first = first, last = last, seen = 0, sources = 0, peers = 0, flags = 0 }
@@ -47,6 +59,7 @@ local function apply_shard(plan, K)
       if r.peers > 0 then redis.call('ZADD', K[5], r.peers, e.h) else redis.call('ZREM', K[5], e.h) end
     end
     redis.call('HSET', bucket, field, record_pack(r))
+    move_hour(K[9], last_before, r.last)
     redis.call('ZADD', K[4], 'GT', r.last, e.h)
   end
   if created > 0 then

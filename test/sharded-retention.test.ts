@@ -1,0 +1,166 @@
+import test, { type ExecutionContext } from 'ava';
+import { randomBytes } from 'node:crypto';
+import { type Discovery } from '../crawler/discovery.js';
+import { newBatchId } from '../indexer/batch-id.js';
+import { SchemaMismatchError } from '../indexer/errors.js';
+import { RECORD_FLAG, decodeRecord, encodeRecord } from '../indexer/infohash-record.js';
+import { HOUR_MS, applyShardedBatch } from '../indexer/sharded-apply.js';
+import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
+import { lastSeenHistogram, pruneCutoff, pruneSharded } from '../indexer/sharded-prune.js';
+import { getShardedInfohash, getShardedPeers, setShardedSchemaVersion, shardedInfohashCount, shardedPopular, shardedRecent, shardedTotals } from '../indexer/sharded-queries.js';
+import { type RedisClient } from '../redis/client.js';
+import { dumpIndex } from '../testkit/index-dump.js';
+import { randomPrefix, useRedisServer } from './helpers/redis.js';
+import { useRedisCluster } from './helpers/redis-cluster.js';
+
+/**
+ * Schema 5's retention (indexer/sharded-prune.ts): the last-seen histogram the batch script
+ * keeps, and a pass by age and by cap over the buckets, judged against what was written.
+ */
+const redis = useRedisServer(test);
+
+const NOW = Date.UTC(2026, 11, 6, 12);
+const node = (n: number): string => `198.51.100.${n % 250}:${6881 + n}`;
+
+/** `count` infohashes last seen spread over `hours` hours before NOW, half with a live peer; their last-seen times. */
+async function fill(c: RedisClient, keys: ShardedIndexKeys, count: number, hours: number): Promise<Map<string, number>> {
+  const last = new Map<string, number>();
+  const events: Discovery[] = [];
+  for (let i = 0; i < count; i++) {
+    const hex = randomBytes(20).toString('hex');
+    const at = NOW - 1 - Math.floor(Math.random() * hours * HOUR_MS);
+    events.push({ type: 'infohash', infohash: hex, node: node(i), source: 'sample', at: at - 5_000 });
+    events.push({ type: 'infohash', infohash: hex, node: node(i + 1), source: 'sample', at });
+    if (i % 2 === 0) events.push({ type: 'peers', infohash: hex, peers: [`203.0.113.${i % 250}:${1000 + (i % 5000)}`], node: node(i), at });
+    last.set(hex, at);
+  }
+  for (let at = 0; at < events.length; at += 5_000) await applyShardedBatch(c, events.slice(at, at + 5_000), { keys, batchId: newBatchId(), now: NOW });
+  return last;
+}
+
+function hoursOf(last: Map<string, number>): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const at of last.values()) out.set(Math.floor(at / HOUR_MS), (out.get(Math.floor(at / HOUR_MS)) ?? 0) + 1);
+  return out;
+}
+
+const sorted = (m: Map<number, number>): Array<[number, number]> => [...m].sort(([a], [b]) => a - b);
+
+async function expectIndexHolds(t: ExecutionContext, c: RedisClient, keys: ShardedIndexKeys, kept: Map<string, number>, gone: Iterable<string>): Promise<void> {
+  t.is(await shardedInfohashCount(c, keys), kept.size, 'the count is exact');
+  t.deepEqual(sorted(await lastSeenHistogram(c, keys)), sorted(hoursOf(kept)), 'the histogram is the kept records\' last-seen hours');
+  for (const hex of gone) {
+    if ((await getShardedInfohash(c, keys, hex)) !== null || (await getShardedPeers(c, keys, hex, { now: NOW })).length > 0) {
+      t.fail(`${hex} was pruned but is still there`);
+      return;
+    }
+  }
+  for (const [hex, at] of kept) {
+    if ((await getShardedInfohash(c, keys, hex))?.lastSeen !== at) {
+      t.fail(`${hex} should be kept with last seen ${at}`);
+      return;
+    }
+  }
+  const goneSet = new Set(gone);
+  for (const r of await shardedRecent(c, keys, 10_000)) if (goneSet.has(r.infohash)) t.fail(`${r.infohash} still in recent`);
+  for (const p of await shardedPopular(c, keys, 10_000)) if (goneSet.has(p.infohash)) t.fail(`${p.infohash} still in popular`);
+}
+
+test('the batch script keeps each shard\'s last-seen histogram: records per hour of last seen, moved when seen again', async (t) => {
+  const c = redis.client(t);
+  const keys = new ShardedIndexKeys(randomPrefix());
+  await setShardedSchemaVersion(c, keys, 5);
+  const last = await fill(c, keys, 3_000, 48);
+  t.deepEqual(sorted(await lastSeenHistogram(c, keys)), sorted(hoursOf(last)));
+  // Seen again, a third of them move to the newest hour; an older sighting moves nothing.
+  const again: Discovery[] = [...last.keys()].flatMap((hex, i) => (i % 3 === 0 ? [{ type: 'infohash', infohash: hex, node: node(i), source: 'get_peers', at: NOW } as const] : i % 3 === 1 ? [{ type: 'infohash', infohash: hex, node: node(i), source: 'get_peers', at: NOW - 60 * HOUR_MS } as const] : []));
+  await applyShardedBatch(c, again, { keys, batchId: newBatchId(), now: NOW });
+  for (const [i, hex] of [...last.keys()].entries()) if (i % 3 === 0) last.set(hex, NOW);
+  t.deepEqual(sorted(await lastSeenHistogram(c, keys)), sorted(hoursOf(last)));
+});
+
+test('by age: records last seen before the cutoff go with their peers and view entries; counts, histogram and totals stay exact', async (t) => {
+  const c = redis.client(t);
+  const keys = new ShardedIndexKeys(randomPrefix());
+  await setShardedSchemaVersion(c, keys, 5);
+  const last = await fill(c, keys, 4_000, 12);
+  const seenBefore = NOW - 4 * HOUR_MS - 1_234;
+  const gone = [...last].filter(([, at]) => at < seenBefore).map(([hex]) => hex);
+  const kept = new Map([...last].filter(([, at]) => at >= seenBefore));
+  t.true(gone.length > 2_000 && kept.size > 1_000, `${gone.length} to go, ${kept.size} to keep`);
+
+  const state = async (): Promise<unknown[]> => (await dumpIndex(c, keys.prefix, '')).keys.map(({ pttl, ...k }) => ({ ...k, ttl: pttl !== null }));
+  const before = await state();
+  const dry = await pruneSharded(c, { keys, seenBefore, dryRun: true, now: NOW });
+  t.like(dry, { pruned: gone.length, deferred: 0, dryRun: true, looked: last.size });
+  t.deepEqual(await state(), before, 'a dry run changes nothing');
+
+  const result = await pruneSharded(c, { keys, seenBefore, now: NOW });
+  t.like(result, { pruned: gone.length, deferred: 0, cutoff: seenBefore, looked: last.size });
+  await expectIndexHolds(t, c, keys, kept, gone);
+  t.is((await shardedTotals(c, keys))['infohashes:pruned'], gone.length);
+
+  // A second pass finds nothing before the cutoff's hour and reads no bucket.
+  t.like(await pruneSharded(c, { keys, seenBefore: NOW - 5 * HOUR_MS, now: NOW }), { pruned: 0, looked: 0 });
+  // Seen again, a pruned infohash comes back as new.
+  const back = gone[0]!;
+  t.like(await applyShardedBatch(c, [{ type: 'infohash', infohash: back, node: node(1), source: 'sample', at: NOW }], { keys, batchId: newBatchId(), now: NOW }), { newInfohashes: 1 });
+  t.like(await getShardedInfohash(c, keys, back), { firstSeen: NOW, lastSeen: NOW, seen: 1 });
+});
+
+test('by cap: at most N stay, all more recent than any that went, at most one hour\'s worth below N', async (t) => {
+  const c = redis.client(t);
+  const keys = new ShardedIndexKeys(randomPrefix());
+  await setShardedSchemaVersion(c, keys, 5);
+  const last = await fill(c, keys, 4_000, 40);
+  const max = 2_500;
+  const cutoff = pruneCutoff(await lastSeenHistogram(c, keys), { maxInfohashes: max })!;
+  const result = await pruneSharded(c, { keys, maxInfohashes: max, now: NOW });
+  t.is(result.cutoff, cutoff);
+  const kept = new Map([...last].filter(([, at]) => at >= cutoff));
+  const gone = [...last].filter(([, at]) => at < cutoff).map(([hex]) => hex);
+  t.is(result.pruned, gone.length);
+  const boundaryHour = Math.floor(cutoff / HOUR_MS) - 1;
+  const inBoundary = [...last.values()].filter((at) => Math.floor(at / HOUR_MS) === boundaryHour).length;
+  t.true(kept.size <= max && kept.size > max - inBoundary, `${kept.size} kept for a cap of ${max} (the boundary hour had ${inBoundary})`);
+  t.true(Math.min(...kept.values()) > Math.max(...gone.map((hex) => last.get(hex)!)), 'every kept record is newer than every pruned one');
+  await expectIndexHolds(t, c, keys, kept, gone);
+  t.like(await pruneSharded(c, { keys, maxInfohashes: max, now: NOW }), { pruned: 0, looked: 0 });
+});
+
+test('records with metadata or fetch state are left to the metadata step and reported; another schema version is refused', async (t) => {
+  const c = redis.client(t);
+  const keys = new ShardedIndexKeys(randomPrefix());
+  await setShardedSchemaVersion(c, keys, 5);
+  const last = await fill(c, keys, 500, 10);
+  const old = [...last].filter(([, at]) => at < NOW - 5 * HOUR_MS).map(([hex]) => hex);
+  const flagged = old.slice(0, 20);
+  for (const [i, hex] of flagged.entries()) {
+    const { shard, bucket } = keys.locate(hex);
+    const field = Buffer.from(hex, 'hex');
+    const r = decodeRecord((await c.hgetBuffer(shard.records(bucket), field))!);
+    await c.hset(shard.records(bucket), field, encodeRecord({ ...r, flags: i % 2 === 0 ? RECORD_FLAG.METADATA : RECORD_FLAG.FETCH_FAILED }));
+  }
+  const result = await pruneSharded(c, { keys, seenBefore: NOW - 5 * HOUR_MS, now: NOW });
+  t.like(result, { pruned: old.length - flagged.length, deferred: flagged.length });
+  t.deepEqual([...result.deferredInfohashes].sort(), [...flagged].sort());
+  for (const hex of flagged) t.truthy(await getShardedInfohash(c, keys, hex), 'a deferred record stays');
+
+  const other = new ShardedIndexKeys(randomPrefix());
+  await setShardedSchemaVersion(c, other, 4);
+  await c.hset(other.shards[0]!.lastSeenHours, '1', '1');
+  await t.throwsAsync(pruneSharded(c, { keys: other, seenBefore: NOW }), { instanceOf: SchemaMismatchError });
+});
+
+test('on a real 3-master cluster: a pass by age prunes exactly what it should, shards in parallel', async (t) => {
+  const { cluster, client: c } = await useRedisCluster(t);
+  const keys = new ShardedIndexKeys(randomPrefix());
+  await setShardedSchemaVersion(c, keys, 5);
+  const last = await fill(c, keys, 2_000, 12);
+  const seenBefore = NOW - 6 * HOUR_MS;
+  const result = await pruneSharded(c, { keys, seenBefore, now: NOW });
+  const kept = new Map([...last].filter(([, at]) => at >= seenBefore));
+  const gone = [...last].filter(([, at]) => at < seenBefore).map(([hex]) => hex);
+  t.is(result.pruned, gone.length);
+  await expectIndexHolds(t, c, keys, kept, gone);
+});
