@@ -164,10 +164,10 @@ export async function totals(redis: RedisClient, keys: IndexKeys): Promise<Recor
  * holds whether or not the position's member is still in the set: it may have moved (seen
  * again) or left (trimmed) since the previous page.
  */
-const pageScript = LuaScript.fromFile(new URL('./lua/page.lua', import.meta.url));
+export const pageScript = LuaScript.fromFile(new URL('./lua/page.lua', import.meta.url));
 
 /** Pages are at most this long (the API and CLI allow less; see server/api/constants.ts). */
-const PAGE_LIMIT_MAX = 10_000;
+export const PAGE_LIMIT_MAX = 10_000;
 
 export interface SortedSetPage {
   items: Array<{ member: string; score: number }>;

@@ -63,27 +63,6 @@ export async function getShardedPeers(
     .slice(0, opts.limit ?? DEFAULT_INDEX_CONFIG.peersCap);
 }
 
-/** The top of one per-shard ZSET family over all shards, highest score first. */
-async function mergedTop(redis: RedisClient, parts: readonly string[], limit: number): Promise<Array<{ member: string; score: number }>> {
-  if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`limit must be a positive integer, got ${limit}`);
-  const flat = await Promise.all(parts.map((key) => redis.zrange(key, '0', String(limit - 1), 'REV', 'WITHSCORES')));
-  const all: Array<{ member: string; score: number }> = [];
-  for (const f of flat) for (let i = 0; i < f.length; i += 2) all.push({ member: f[i]!, score: Number(f[i + 1]) });
-  // Equal scores in member order, so pages are stable.
-  all.sort((a, b) => b.score - a.score || (a.member < b.member ? -1 : 1));
-  return all.slice(0, limit);
-}
-
-/** The most recently seen infohashes over all shards, newest first (at most each shard's cap). */
-export async function shardedRecent(redis: RedisClient, keys: ShardedIndexKeys, limit = 100): Promise<Array<{ infohash: string; lastSeen: number }>> {
-  return (await mergedTop(redis, keys.shards.map((s) => s.recent), limit)).map((x) => ({ infohash: x.member, lastSeen: x.score }));
-}
-
-/** The infohashes with the most live peers at their last write, over all shards. */
-export async function shardedPopular(redis: RedisClient, keys: ShardedIndexKeys, limit = 100): Promise<Array<{ infohash: string; peers: number }>> {
-  return (await mergedTop(redis, keys.shards.map((s) => s.popular), limit)).map((x) => ({ infohash: x.member, peers: x.score }));
-}
-
 /** Marks every shard as schema `version` (what migration 005 will do once the data is moved). */
 export async function setShardedSchemaVersion(redis: RedisClient, keys: ShardedIndexKeys, version: number): Promise<void> {
   if (!Number.isInteger(version) || version < 0) throw new RangeError(`a schema version is a non-negative integer, got ${version}`);

@@ -6,7 +6,8 @@ import { SchemaMismatchError } from '../indexer/errors.js';
 import { estimateSources, sourceBit } from '../indexer/infohash-record.js';
 import { applyShardPlan, applyShardedBatch, planShardedBatch } from '../indexer/sharded-apply.js';
 import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
-import { getShardedInfohash, getShardedPeers, setShardedSchemaVersion, shardedInfohashCount, shardedNodeCensus, shardedPopular, shardedRecent, shardedStatsSeries, shardedTotals } from '../indexer/sharded-queries.js';
+import { shardedPopular, shardedRecent } from '../indexer/sharded-pages.js';
+import { getShardedInfohash, getShardedPeers, setShardedSchemaVersion, shardedInfohashCount, shardedNodeCensus, shardedStatsSeries, shardedTotals } from '../indexer/sharded-queries.js';
 import { applyBatch } from '../indexer/apply-batch.js';
 import { METRICS } from '../indexer/keys.js';
 import { statsSeries, totals } from '../indexer/queries.js';
@@ -64,7 +65,7 @@ async function checkAgainst(t: import('ava').ExecutionContext, c: RedisClient, k
       return;
     }
   }
-  const newest = [...truth].sort(([a, x], [b, y]) => y.last - x.last || (a < b ? -1 : 1)).slice(0, 100);
+  const newest = [...truth].sort(([a, x], [b, y]) => y.last - x.last || (a < b ? 1 : -1)).slice(0, 100);
   t.deepEqual(await shardedRecent(c, keys, 100), newest.map(([infohash, x]) => ({ infohash, lastSeen: x.last })), 'recent: the newest 100 over all shards');
 }
 
@@ -142,7 +143,7 @@ test('peers: kept per hour, each address at its newest report, only live ones co
     t.is((await getShardedInfohash(c, keys, hex))?.peers, peers.size);
     if (peers.size > 0) popular.push({ infohash: hex, peers: peers.size });
   }
-  popular.sort((a, b) => b.peers - a.peers || (a.infohash < b.infohash ? -1 : 1));
+  popular.sort((a, b) => b.peers - a.peers || (a.infohash < b.infohash ? 1 : -1)); // ties: schema 4's order, member descending
   t.deepEqual(await shardedPopular(c, keys, 50), popular.slice(0, 50));
   const [someHex] = [...truth].find(([, p]) => p.size > 0)!;
   const { shard, bucket } = keys.locate(someHex);
