@@ -12,7 +12,8 @@ import { InfohashRecordError } from './errors.js';
  *  13  u32  sightings (saturates at 2^32 - 1)
  *  17  u32  sources: a bitmap of hashed reporting-node addresses (linear counting)
  *  21  u16  live peers after the last write (saturates)
- *  23  u8   flags: 1 metadata stored, 2 a metadata fetch failed
+ *  23  u8   flags: 1 metadata stored, 2 a metadata fetch failed, 4 schema-4 data merged in
+ *            (migration 005: a chunk redone after a crash must not merge it twice)
  *
  * Why a 32-bit bitmap and not a HyperLogLog: the HLL cost 160 bytes per infohash (bench/layout.ts)
  * to count what is, for almost every infohash, a handful of nodes. Linear counting over 32 bits
@@ -23,7 +24,7 @@ import { InfohashRecordError } from './errors.js';
 export const RECORD_BYTES = 24;
 export const RECORD_FORMAT = 1;
 export const SOURCE_BITS = 32;
-export const RECORD_FLAG = { METADATA: 1, FETCH_FAILED: 2 } as const;
+export const RECORD_FLAG = { METADATA: 1, FETCH_FAILED: 2, MIGRATED: 4 } as const;
 
 const U48_MAX = 2 ** 48 - 1;
 const U32_MAX = 2 ** 32 - 1;

@@ -29,7 +29,7 @@ for _, b in ipairs(plan.b) do
     looked = looked + 1
     local r = record_unpack(flat[i + 1])
     if r ~= nil and r.last < cutoff then
-      if r.flags ~= 0 then
+      if bit.band(r.flags, 3) ~= 0 then -- metadata or fetch state (infohash-record.ts RECORD_FLAG)
         left[#left + 1] = to_hex(flat[i])
       else
         pruned = pruned + 1

@@ -20,48 +20,60 @@ local function move_hour(key, from_ms, to_ms)
   if to then redis.call('HINCRBY', key, to, 1) end
 end
 
+-- Merges one infohash's sightings and peers (e: one entry of plan.ih, see apply-shard.lua) into
+-- its record, peers, and the shard's views V = {counts, recent, popular, hours} (key names).
+-- Also used by migration 005 to merge a schema-4 record (migrations/schema4-mover.ts): e.fl
+-- adds record flags, and a record that has a flag of `skip` already is left as it is (-1).
+-- Returns 1 when the record is new, 0 when it existed.
+local function merge_infohash(plan, K, V, e, skip)
+  local bucket, field = K[e.k], hex_to_bytes(e.h)
+  local r = record_unpack(redis.call('HGET', bucket, field))
+  if r ~= nil and skip ~= nil and bit.band(r.flags, skip) ~= 0 then return -1 end
+  local first, last = tonumber(e.f), tonumber(e.l)
+  local last_before = r and r.last
+  local created = 0
+  if r == nil then
+    created = 1
+    r = { first = first, last = last, seen = 0, sources = 0, peers = 0, flags = 0 }
+    if e.nk then redis.call('HINCRBY', K[e.nk], e.nf, 1) end
+  else
+    if first < r.first then r.first = first end
+    if last > r.last then r.last = last end
+  end
+  r.seen = r.seen + e.n
+  r.sources = bit.bor(r.sources, e.s)
+  if r.sources < 0 then r.sources = r.sources + 4294967296 end
+  if e.fl then r.flags = bit.bor(r.flags, e.fl) end
+  if #e.p > 0 then
+    for _, group in ipairs(e.p) do
+      local key = K[group.k]
+      local map = peers_unpack(redis.call('HGET', key, field))
+      for _, entry in ipairs(group.e) do
+        local addr = hex_to_bytes(entry[1])
+        if (map[addr] or -1) < entry[2] then map[addr] = entry[2] end
+      end
+      redis.call('HSET', key, field, peers_pack(map, plan.caps.peers))
+      redis.call('PEXPIREAT', key, group.x)
+    end
+    local lists = {}
+    for _, k in ipairs(e.w) do lists[#lists + 1] = redis.call('HGET', K[k], field) end
+    r.peers = math.min(peers_live(lists, plan.cutoff), plan.caps.peers)
+    if r.peers > 0 then redis.call('ZADD', V.popular, r.peers, e.h) else redis.call('ZREM', V.popular, e.h) end
+  end
+  redis.call('HSET', bucket, field, record_pack(r))
+  move_hour(V.hours, last_before, r.last)
+  redis.call('ZADD', V.recent, 'GT', r.last, e.h)
+  return created
+end
+
 local function apply_shard(plan, K)
   local version = redis.call('GET', K[2]) or '0'
   if version ~= plan.v then return {-1, version} end
   if not redis.call('SET', K[1], '1', 'NX', 'EX', plan.ttl) then return {0, 0} end
 
+  local V = { counts = K[3], recent = K[4], popular = K[5], hours = K[9] }
   local created = 0
-  for _, e in ipairs(plan.ih) do
-    local bucket, field = K[e.k], hex_to_bytes(e.h)
-    local r = record_unpack(redis.call('HGET', bucket, field))
-    local first, last = tonumber(e.f), tonumber(e.l)
-    local last_before = r and r.last
-    if r == nil then
-      created = created + 1
-      r = { first = first, last = last, seen = 0, sources = 0, peers = 0, flags = 0 }
-      if e.nk then redis.call('HINCRBY', K[e.nk], e.nf, 1) end
-    else
-      if first < r.first then r.first = first end
-      if last > r.last then r.last = last end
-    end
-    r.seen = r.seen + e.n
-    r.sources = bit.bor(r.sources, e.s)
-    if r.sources < 0 then r.sources = r.sources + 4294967296 end
-    if #e.p > 0 then
-      for _, group in ipairs(e.p) do
-        local key = K[group.k]
-        local map = peers_unpack(redis.call('HGET', key, field))
-        for _, entry in ipairs(group.e) do
-          local addr = hex_to_bytes(entry[1])
-          if (map[addr] or -1) < entry[2] then map[addr] = entry[2] end
-        end
-        redis.call('HSET', key, field, peers_pack(map, plan.caps.peers))
-        redis.call('PEXPIREAT', key, group.x)
-      end
-      local lists = {}
-      for _, k in ipairs(e.w) do lists[#lists + 1] = redis.call('HGET', K[k], field) end
-      r.peers = math.min(peers_live(lists, plan.cutoff), plan.caps.peers)
-      if r.peers > 0 then redis.call('ZADD', K[5], r.peers, e.h) else redis.call('ZREM', K[5], e.h) end
-    end
-    redis.call('HSET', bucket, field, record_pack(r))
-    move_hour(K[9], last_before, r.last)
-    redis.call('ZADD', K[4], 'GT', r.last, e.h)
-  end
+  for _, e in ipairs(plan.ih) do created = created + merge_infohash(plan, K, V, e) end
   if created > 0 then
     redis.call('HINCRBY', K[3], 'infohashes', created)
     redis.call('HINCRBY', K[8], 'infohashes:new', created)

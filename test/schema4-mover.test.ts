@@ -1,0 +1,171 @@
+import test, { type ExecutionContext } from 'ava';
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Discovery } from '../crawler/discovery.js';
+import { applyBatch } from '../indexer/apply-batch.js';
+import { newBatchId } from '../indexer/batch-id.js';
+import { IndexKeys } from '../indexer/keys.js';
+import { getInfohash } from '../indexer/queries.js';
+import { applyShardedBatch } from '../indexer/sharded-apply.js';
+import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
+import { shardedRecent } from '../indexer/sharded-pages.js';
+import { getShardedInfohash, getShardedPeers, setShardedSchemaVersion, shardedInfohashCount } from '../indexer/sharded-queries.js';
+import { MigrationLockLostError } from '../migrations/errors.js';
+import { ensureSchema } from '../migrations/runner.js';
+import { moveSchema4, sourceBitsFor } from '../migrations/schema4-mover.js';
+import { estimateSources } from '../indexer/infohash-record.js';
+import { type Redis } from 'ioredis';
+import { type RedisClient } from '../redis/client.js';
+import { type IndexDump, dumpIndex, restoreIndex } from '../testkit/index-dump.js';
+import { ROOT } from './helpers/cli.js';
+import { useRedisCluster } from './helpers/redis-cluster.js';
+import { randomPrefix, useRedisServer } from './helpers/redis.js';
+
+/**
+ * Migration 005's mover (migrations/schema4-mover.ts): schema-4 infohashes into schema 5's
+ * shards while schema 5 is being written, exactly once even when a chunk is redone after a crash
+ * between its shard scripts and the drop of the schema-4 keys.
+ */
+const redis = useRedisServer(test);
+const node = (n: number): string => `198.51.100.${n % 250}:${6881 + n}`;
+
+interface Expected {
+  first: number;
+  last: number;
+  seen: number;
+  peers: Map<string, number>;
+}
+
+/** Schema-4 data written now by the schema-4 writer; what each infohash holds. */
+async function writeLegacy(c: RedisClient, legacy: IndexKeys, count: number, now: number): Promise<Map<string, Expected>> {
+  const truth = new Map<string, Expected>();
+  const events: Discovery[] = [];
+  for (let i = 0; i < count; i++) {
+    const hex = randomBytes(20).toString('hex');
+    const e: Expected = { first: Infinity, last: 0, seen: 0, peers: new Map() };
+    for (let s = 0; s <= i % 3; s++) {
+      const at = now - 3_600_000 + i * 100 + s * 10_000;
+      events.push({ type: 'infohash', infohash: hex, node: node(i + s), source: 'sample', at });
+      e.first = Math.min(e.first, at);
+      e.last = Math.max(e.last, at);
+      e.seen++;
+    }
+    if (i % 2 === 0) {
+      const at = now - 2 * 3_600_000 - i * 1000;
+      const peers = [`203.0.113.${i % 250}:${1000 + (i % 40)}`, `[2001:db8::${(i + 1).toString(16)}]:6881`];
+      events.push({ type: 'peers', infohash: hex, peers, node: node(i), at });
+      for (const p of peers) e.peers.set(p, Math.floor(at / 1000) * 1000);
+      e.first = Math.min(e.first, at);
+    }
+    truth.set(hex, e);
+  }
+  await ensureSchema(c, legacy, { migrate: true });
+  await applyBatch(c, events, { keys: legacy, batchId: newBatchId(), now });
+  return truth;
+}
+
+async function lockFor(c: RedisClient, legacy: IndexKeys): Promise<{ key: string; token: string }> {
+  const lock = { key: legacy.schemaLock, token: randomBytes(8).toString('hex') };
+  await c.set(lock.key, lock.token);
+  return lock;
+}
+
+async function expectMoved(t: ExecutionContext, c: Redis, legacy: IndexKeys, keys: ShardedIndexKeys, truth: Map<string, Expected>, now: number): Promise<void> {
+  t.is(await shardedInfohashCount(c, keys), truth.size, 'one record per infohash, counted once');
+  for (const [hex, want] of truth) {
+    const got = await getShardedInfohash(c, keys, hex);
+    if (got === null || got.firstSeen !== want.first || got.lastSeen !== want.last || got.seen !== want.seen) {
+      t.fail(`${hex}: ${JSON.stringify(got)} vs ${JSON.stringify({ ...want, peers: [...want.peers] })}`);
+      return;
+    }
+    const peers = await getShardedPeers(c, keys, hex, { now });
+    t.deepEqual(new Map(peers.map((p) => [p.address, p.at])), want.peers, `${hex}: peers`);
+  }
+  const left = (await dumpIndex(c, legacy.prefix, '')).keys.filter((k) => k.key.startsWith(`{${legacy.prefix}}:`) && /:ih:|:ihs$|:recent$|:popular$/.test(k.key));
+  t.deepEqual(left.map((k) => k.key), [], 'no schema-4 infohash key is left');
+}
+
+test('sources: the bits a record gets read back as the schema-4 count', (t) => {
+  for (const n of [1, 2, 3, 4, 5, 8, 12, 20]) t.true(Math.abs(estimateSources(sourceBitsFor(n)) - n) <= Math.max(1, n * 0.1), `${n}: ${estimateSources(sourceBitsFor(n))}`);
+  t.is(sourceBitsFor(0), 0);
+  t.is(sourceBitsFor(1_000), 0xffffffff);
+});
+
+test('online: schema-4 records merge with what schema 5 got meanwhile; counts exact, peers kept, schema-4 keys gone', async (t) => {
+  const c = redis.client(t);
+  const legacy = new IndexKeys(randomPrefix());
+  const keys = new ShardedIndexKeys(legacy.prefix);
+  const now = Date.now();
+  const truth = await writeLegacy(c, legacy, 700, now);
+  await setShardedSchemaVersion(c, keys, 5);
+  // Writers moved to schema 5 before the mover ran: some old infohashes seen again, some new ones.
+  const during: Discovery[] = [];
+  for (const [i, hex] of [...truth.keys()].entries()) {
+    if (i % 5 !== 0) continue;
+    during.push({ type: 'infohash', infohash: hex, node: node(999), source: 'get_peers', at: now });
+    const e = truth.get(hex)!;
+    e.last = now;
+    e.seen++;
+  }
+  for (let i = 0; i < 50; i++) {
+    const hex = randomBytes(20).toString('hex');
+    during.push({ type: 'infohash', infohash: hex, node: node(i), source: 'sample', at: now });
+    truth.set(hex, { first: now, last: now, seen: 1, peers: new Map() });
+  }
+  await applyShardedBatch(c, during, { keys, batchId: newBatchId(), now });
+  const progress: number[] = [];
+  const result = await moveSchema4(c, { legacy, keys, lock: await lockFor(c, legacy), now: () => now, onChunk: (p) => progress.push(p.remaining) });
+  t.like(result, { moved: 700, empty: 0, remaining: 0 });
+  t.deepEqual(progress, [500, 300, 100, 0], 'chunks of 200, the registry shrinking');
+  await expectMoved(t, c, legacy, keys, truth, now);
+  t.is((await shardedRecent(c, keys, 10_000)).length, 750);
+  t.like(await moveSchema4(c, { legacy, keys, lock: await lockFor(c, legacy), now: () => now }), { moved: 0, remaining: 0 }, 'a second run finds nothing to do');
+});
+
+test('a chunk redone after a crash between its shard scripts and the drop merges nothing twice', async (t) => {
+  const c = redis.client(t);
+  const legacy = new IndexKeys(randomPrefix());
+  const keys = new ShardedIndexKeys(legacy.prefix);
+  const now = Date.now();
+  const truth = await writeLegacy(c, legacy, 300, now);
+  await setShardedSchemaVersion(c, keys, 5);
+  const lock = await lockFor(c, legacy);
+  // The runner lost its lock: the first chunk's shard scripts ran, its drop was refused.
+  await t.throwsAsync(moveSchema4(c, { legacy, keys, lock: { ...lock, token: 'stale' }, now: () => now }), { instanceOf: MigrationLockLostError });
+  t.is(await shardedInfohashCount(c, keys), 200, 'the first chunk reached schema 5');
+  t.is(await c.zcard(legacy.infohashes), 300, 'and is still in schema 4');
+  t.like(await moveSchema4(c, { legacy, keys, lock, now: () => now }), { moved: 300, remaining: 0 });
+  await expectMoved(t, c, legacy, keys, truth, now);
+});
+
+test('the schema-4 fixture moves completely: every record the schema-4 readers read', async (t) => {
+  const c = redis.client(t);
+  const dump = JSON.parse(await readFile(join(ROOT, 'test', 'fixtures', 'schema-4-index.json'), 'utf8')) as IndexDump;
+  const legacy = new IndexKeys(randomPrefix());
+  const keys = new ShardedIndexKeys(legacy.prefix);
+  await restoreIndex(c, dump, legacy.prefix);
+  const hexes = await c.zrange(legacy.infohashes, '0', '-1');
+  t.is(hexes.length, 120);
+  const before = new Map(await Promise.all(hexes.map(async (h) => [h, (await getInfohash(c, legacy, h))!] as const)));
+  await setShardedSchemaVersion(c, keys, 5);
+  t.like(await moveSchema4(c, { legacy, keys, lock: await lockFor(c, legacy) }), { moved: 120, remaining: 0 });
+  t.is(await shardedInfohashCount(c, keys), 120);
+  for (const [hex, old] of before) {
+    const got = await getShardedInfohash(c, keys, hex);
+    t.like(got, { firstSeen: old.firstSeen, lastSeen: old.lastSeen, seen: old.seen }, hex);
+    t.true(Math.abs(got!.sources - old.sources) <= Math.max(1, old.sources * 0.1), `${hex}: ${got!.sources} sources for ${old.sources}`);
+  }
+});
+
+test('on a real 3-master cluster: the shard scripts run in their slots, the drop in the schema-4 slot', async (t) => {
+  const { client: c } = await useRedisCluster(t);
+  const legacy = new IndexKeys(randomPrefix());
+  const keys = new ShardedIndexKeys(legacy.prefix);
+  const now = Date.now();
+  const truth = await writeLegacy(c, legacy, 400, now);
+  await setShardedSchemaVersion(c, keys, 5);
+  t.like(await moveSchema4(c, { legacy, keys, lock: await lockFor(c, legacy), now: () => now }), { moved: 400, remaining: 0 });
+  t.is(await shardedInfohashCount(c, keys), truth.size);
+  for (const [hex, want] of [...truth].slice(0, 50)) t.like(await getShardedInfohash(c, keys, hex), { firstSeen: want.first, lastSeen: want.last, seen: want.seen });
+});
