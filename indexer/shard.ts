@@ -96,3 +96,13 @@ function crc16(bytes: Uint8Array): number {
   }
   return crc;
 }
+
+/**
+ * The group of a shard when shards are split into `groups` runs of neighbours (64 / groups
+ * shards each). Neighbouring shards sit in neighbouring slots (shardTags), which Redis Cluster
+ * hands out in ranges, so a group mostly lives on one master.
+ */
+export function shardGroupOf(shard: number, groups: number): number {
+  if (!Number.isInteger(groups) || groups < 1 || groups > SHARDS || SHARDS % groups !== 0) throw new RangeError(`groups must divide ${SHARDS}, got ${groups}`);
+  return Math.floor((shard * groups) / SHARDS);
+}

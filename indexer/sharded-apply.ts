@@ -79,9 +79,14 @@ export function planShardedBatch(events: readonly Discovery[], opts: ShardedAppl
 
   // Statistics and totals add up in any shard: the whole batch's go to one shard, picked by the
   // batch id (uniform, so batches spread over the shards), instead of a few increments per
-  // metric in every shard the batch touches.
+  // metric in every shard the batch touches. It is one the batch touches anyway, so a batch
+  // grouped by shard (workers/discovery-batcher.ts) stays within its group.
   const whole = aggregateBatch(events, { config, now, invalid, countBatch: true });
-  const statsShard = Number.parseInt(opts.batchId.slice(0, 2), 16) % SHARDS;
+  const touched = new Set<number>();
+  for (const hex of whole.infohashes.keys()) touched.add(shardOf(hex));
+  for (const id of whole.nodeIds) touched.add(shardOf(id.toLowerCase()));
+  const pick = Number.parseInt(opts.batchId.slice(0, 8), 16);
+  const statsShard = touched.size === 0 ? pick % SHARDS : [...touched].sort((a, b) => a - b)[pick % touched.size]!;
   // The batch is summed up once, then split: infohashes by their shard, census by node ID.
   const byShard = new Map<number, BatchAggregate>();
   const partOf = (s: number): BatchAggregate => {

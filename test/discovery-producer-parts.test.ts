@@ -1,5 +1,10 @@
 import test from 'ava';
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { type Discovery } from '../crawler/discovery.js';
+import { planShardedBatch } from '../indexer/sharded-apply.js';
+import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
+import { shardGroupOf, shardOf } from '../indexer/shard.js';
 import { ManualClock } from '../bep5/clock.js';
 import { DiscoveryBatcher, type SealedBatch } from '../workers/discovery-batcher.js';
 import { RedisHealth, type RedisHealthEvents, type RedisHealthOptions } from '../workers/redis-health.js';
@@ -145,3 +150,38 @@ test('a delivered add ends an outage; a ready client retries at once; stop() fre
   t.false(h.up, 'stopped while down');
   t.is(h.outages, 2);
 });
+
+test('with shard groups, each sealed batch holds one group\'s events (samples join the previous group), every event exactly once, limits per group', (t) => {
+  const clock = new ManualClock();
+  const sealed: SealedBatch[] = [];
+  const b = new DiscoveryBatcher({ batchMaxEvents: 50, batchMaxDelayMs: 100, clock, onSeal: (s) => sealed.push(s), shardGroups: 8 });
+  const events: Discovery[] = [];
+  for (let i = 0; i < 2_000; i++) {
+    const hex = randomBytes(20).toString('hex');
+    const at = 1_000 + i;
+    const e: Discovery =
+      i % 4 === 0
+        ? { type: 'node', id: hex, address: `198.51.100.1:${1000 + i}`, version: null, rttMs: 10, bep51: null, bep42: false, at }
+        : i % 4 === 1
+          ? { type: 'sample', node: `198.51.100.1:${1000 + i}`, num: 1, interval: 60, samples: 1, at }
+          : { type: 'infohash', infohash: hex, node: `198.51.100.1:${1000 + i}`, source: 'sample', at };
+    events.push(e);
+    b.add(e);
+  }
+  t.true(sealed.length > 8, `${sealed.length} sealed at 50 events per group`);
+  t.true(sealed.every((s) => s.job.events.length === 50), 'a batch is sealed when its group reaches the limit');
+  clock.advance(100);
+  t.is(b.openEvents, 0, 'the timers sealed the rest');
+  t.deepEqual(sealed.map((s) => s.seq), sealed.map((_, i) => i + 1));
+  const groupOf = (e: Discovery): number | null => (e.type === 'infohash' ? shardGroupOf(shardOf(e.infohash), 8) : e.type === 'node' ? shardGroupOf(shardOf(e.id), 8) : null);
+  for (const s of sealed) {
+    const groups = new Set(s.job.events.map(groupOf).filter((g) => g !== null));
+    t.true(groups.size <= 1, `batch ${s.seq} spans groups ${[...groups].join(', ')}`);
+    // Applied, it is at most a group's 8 shards (statistics go to one of them).
+    const plans = planShardedBatch(s.job.events, { keys: new ShardedIndexKeys('groups'), batchId: s.job.id });
+    t.true(plans.length <= 8, `batch ${s.seq}: ${plans.length} shard scripts`);
+  }
+  t.deepEqual(sealed.flatMap((s) => s.job.events).sort(byAt), [...events].sort(byAt), 'every event once');
+});
+
+const byAt = (a: Discovery, b: Discovery): number => a.at - b.at;

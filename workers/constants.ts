@@ -10,6 +10,14 @@ export const BATCH_MAX_EVENTS = 500;
 export const BATCH_MAX_DELAY_MS = 250;
 
 /**
+ * Shard groups of the discovery batches on Redis Cluster (workers/discovery-batcher.ts): a batch
+ * then touches at most 64 / 8 = 8 shards, so it is at most 8 scripts instead of up to 64, and a
+ * group's shards are neighbours in the slot space, mostly on one master. More groups mean
+ * smaller batches at a given event rate (each group fills on its own).
+ */
+export const SHARD_GROUPS_ON_CLUSTER = 8;
+
+/**
  * Batches held in memory while Redis is unreachable before they spill to the spool file. 40
  * batches are 20,000 events (a few MB): enough for a short blip without touching the disk.
  */

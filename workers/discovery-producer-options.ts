@@ -34,6 +34,12 @@ export interface DiscoveryProducerOptions {
   redeliveryIntervalMs?: number;
   /** Queue adds in flight at once (default DELIVERY_MAX_INFLIGHT). */
   maxInflight?: number;
+  /**
+   * Batches kept apart by group of index shards (workers/discovery-batcher.ts): 1 (the default)
+   * on one Redis, where a batch is one script whatever it touches; SHARD_GROUPS_ON_CLUSTER on a
+   * cluster, where it is one script per shard.
+   */
+  shardGroups?: number;
   /** How long close() waits for Redis before spooling what is left (default CLOSE_DRAIN_TIMEOUT_MS). */
   closeTimeoutMs?: number;
   clock?: Clock;
@@ -55,6 +61,7 @@ export function resolveProducerOptions(options: DiscoveryProducerOptions): Resol
     deliveryTimeoutMs: options.deliveryTimeoutMs ?? DELIVERY_TIMEOUT_MS,
     redeliveryIntervalMs: options.redeliveryIntervalMs ?? REDELIVERY_INTERVAL_MS,
     maxInflight: options.maxInflight ?? DELIVERY_MAX_INFLIGHT,
+    shardGroups: options.shardGroups ?? 1,
     closeTimeoutMs: options.closeTimeoutMs ?? CLOSE_DRAIN_TIMEOUT_MS,
     clock: unrefTimers(options.clock ?? systemClock),
     log: options.log ?? (() => {}),
