@@ -53,8 +53,6 @@ export class ShardKeys {
   get popular(): string {
     return `${this.tag}:popular`;
   }
-  /** STRING with a TTL: this shard has applied the batch (one marker per batch and shard). */
-  applied(batchId: string): string {
   /**
    * HASH hour of last seen (ms / 3,600,000) → records of this shard last seen in that hour.
    * Retention's cap rule reads it to turn "keep the N most recently seen" into a last-seen
@@ -63,6 +61,8 @@ export class ShardKeys {
   get lastSeenHours(): string {
     return `${this.tag}:lastseen`;
   }
+  /** STRING with a TTL: this shard has applied the batch (one marker per batch and shard). */
+  applied(batchId: string): string {
     if (!isCanonicalHexId(batchId)) throw new Error(`bad batch id ${JSON.stringify(batchId)}`);
     return `${this.tag}:applied:${batchId}`;
   }
@@ -70,14 +70,22 @@ export class ShardKeys {
   get schemaVersion(): string {
     return `${this.tag}:schema:version`;
   }
+
 }
 
 /** The shards of one index, by number. */
 export class ShardedIndexKeys {
   readonly shards: readonly ShardKeys[];
 
+  /**
+   * Schema 4's keys under the same prefix: what migration 005 moves from, and the census,
+   * statistics and totals written before it, which readers add to the shards' (sharded-queries.ts).
+   */
+  readonly legacy: IndexKeys;
+
   constructor(readonly prefix: string = DEFAULT_PREFIX) {
     validatePrefix(prefix);
+    this.legacy = new IndexKeys(prefix);
     const tags = shardTags(prefix);
     this.shards = Array.from({ length: SHARDS }, (_, s) => new ShardKeys(prefix, s, tags[s]!));
   }
