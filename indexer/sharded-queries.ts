@@ -1,6 +1,7 @@
 import { type RedisClient } from '../redis/client.js';
 import { DEFAULT_INDEX_CONFIG } from './index-config.js';
-import { type Metric } from './keys.js';
+import { type Metric, type NodeFlag } from './keys.js';
+import { hllUnionCounts } from './hll-union.js';
 import { type NodeCensus, nodeCensus, statsSeries, totals } from './queries.js';
 import { decodeRecord, estimateSources } from './infohash-record.js';
 import { type StoredPeer, unpackPeers } from './peer-pack.js';
@@ -73,6 +74,10 @@ export async function setShardedSchemaVersion(redis: RedisClient, keys: ShardedI
 // so per-shard counts of distinct nodes add up; statistics and totals add by definition)
 
 export async function shardedNodeCensus(redis: RedisClient, keys: ShardedIndexKeys): Promise<NodeCensus> {
+  const legacy = keys.legacy;
+  // Before migration 005 moved an index, its census was one set of keys: nodes seen then and
+  // seen again since are in both, so the counts are unions there, not sums.
+  if ((await redis.exists(legacy.nodes)) === 1) return censusWithLegacy(redis, keys);
   const parts = await Promise.all(keys.shards.map((s) => nodeCensus(redis, s.census)));
   const versions = new Map<string, number>();
   for (const p of parts) for (const v of p.versions) versions.set(v.label, (versions.get(v.label) ?? 0) + v.nodes);
@@ -85,8 +90,22 @@ export async function shardedNodeCensus(redis: RedisClient, keys: ShardedIndexKe
   };
 }
 
+async function censusWithLegacy(redis: RedisClient, keys: ShardedIndexKeys): Promise<NodeCensus> {
+  const all = [...keys.shards.map((s) => s.census), keys.legacy];
+  const labels = [...new Set((await Promise.all(all.map((k) => redis.smembers(k.nodeVersions)))).flat())].sort();
+  const flags: NodeFlag[] = ['bep51:yes', 'bep51:no', 'bep42:yes', 'bep42:no'];
+  const unions = [all.map((k) => k.nodes), ...flags.map((f) => all.map((k) => k.nodesFlag(f))), ...labels.map((l) => all.map((k) => k.nodesVersion(l)))];
+  const n = await hllUnionCounts(redis, unions, `${keys.prefix}:tmp`);
+  return {
+    nodes: n[0]!,
+    bep51: { yes: n[1]!, no: n[2]! },
+    bep42: { yes: n[3]!, no: n[4]! },
+    versions: labels.map((label, i) => ({ label, nodes: n[5 + i]! })).sort((a, b) => b.nodes - a.nodes || a.label.localeCompare(b.label)),
+  };
+}
+
 export async function shardedStatsSeries(redis: RedisClient, keys: ShardedIndexKeys, metric: Metric, from: number, to: number): Promise<Array<{ t: number; value: number }>> {
-  const parts = await Promise.all(keys.shards.map((s) => statsSeries(redis, s.census, metric, from, to)));
+  const parts = await Promise.all([...keys.shards.map((s) => s.census), keys.legacy].map((k) => statsSeries(redis, k, metric, from, to)));
   const byMinute = new Map<number, number>();
   for (const p of parts) for (const { t, value } of p) byMinute.set(t, (byMinute.get(t) ?? 0) + value);
   return [...byMinute].map(([t, value]) => ({ t, value })).sort((a, b) => a.t - b.t);
@@ -94,7 +113,7 @@ export async function shardedStatsSeries(redis: RedisClient, keys: ShardedIndexK
 
 export async function shardedTotals(redis: RedisClient, keys: ShardedIndexKeys): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
-  for (const part of await Promise.all(keys.shards.map((s) => totals(redis, s.census)))) {
+  for (const part of await Promise.all([...keys.shards.map((s) => s.census), keys.legacy].map((k) => totals(redis, k)))) {
     for (const [k, v] of Object.entries(part)) out[k] = (out[k] ?? 0) + v;
   }
   return out;

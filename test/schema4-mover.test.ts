@@ -10,7 +10,7 @@ import { getInfohash } from '../indexer/queries.js';
 import { applyShardedBatch } from '../indexer/sharded-apply.js';
 import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
 import { shardedRecent } from '../indexer/sharded-pages.js';
-import { getShardedInfohash, getShardedPeers, setShardedSchemaVersion, shardedInfohashCount } from '../indexer/sharded-queries.js';
+import { getShardedInfohash, getShardedPeers, setShardedSchemaVersion, shardedInfohashCount, shardedNodeCensus, shardedStatsSeries, shardedTotals } from '../indexer/sharded-queries.js';
 import { MigrationLockLostError } from '../migrations/errors.js';
 import { ensureSchema } from '../migrations/runner.js';
 import { moveSchema4, sourceBitsFor } from '../migrations/schema4-mover.js';
@@ -169,3 +169,34 @@ test('on a real 3-master cluster: the shard scripts run in their slots, the drop
   t.is(await shardedInfohashCount(c, keys), truth.size);
   for (const [hex, want] of [...truth].slice(0, 50)) t.like(await getShardedInfohash(c, keys, hex), { firstSeen: want.first, lastSeen: want.last, seen: want.seen });
 });
+
+/** Node events for ids[from..to), and the truth they make. */
+function nodeEvents(ids: readonly string[], at: number): Discovery[] {
+  return ids.map((id, i) => ({ type: 'node', id, address: node(i), version: i % 2 === 0 ? '4c540102' : null, rttMs: 20, bep51: i % 3 === 0, bep42: false, at }));
+}
+
+for (const where of ['one Redis', 'a 3-master cluster'] as const) {
+  test(`${where}: the census from before the migration joins the shards' as a union; statistics and totals add`, async (t) => {
+    const onCluster = where === 'one Redis' ? null : await useRedisCluster(t);
+    const c: RedisClient = onCluster?.client ?? redis.client(t);
+    const legacy = new IndexKeys(randomPrefix());
+    const keys = new ShardedIndexKeys(legacy.prefix);
+    const now = Date.now();
+    const ids = Array.from({ length: 900 }, () => randomBytes(20).toString('hex'));
+    await ensureSchema(c, legacy, { migrate: true });
+    await applyBatch(c, nodeEvents(ids.slice(0, 600), now - 60_000), { keys: legacy, batchId: newBatchId(), now });
+    await setShardedSchemaVersion(c, keys, 5);
+    // After the switch: 300 seen before and again, 300 new.
+    await applyShardedBatch(c, nodeEvents(ids.slice(300), now), { keys, batchId: newBatchId(), now });
+    const census = await shardedNodeCensus(c, keys);
+    t.true(Math.abs(census.nodes - 900) <= 900 * 0.03, `${census.nodes} distinct nodes for 900 (not 1,200)`);
+    const label = census.versions.find((v) => v.label === '4c540102');
+    t.true(label !== undefined && Math.abs(label.nodes - 450) <= 450 * 0.05, `${label?.nodes} with v 4c540102 for 450`);
+    const total = await shardedTotals(c, keys);
+    t.is(total['events:node'], 1_200, 'totals add: 600 events before, 600 after');
+    const series = await shardedStatsSeries(c, keys, 'events:node', now - 120_000, now);
+    t.is(series.reduce((n, p) => n + p.value, 0), 1_200);
+    const copies = onCluster === null ? (await (c as Redis).keys(`{${keys.prefix}:tmp}*`)).length : (await onCluster.cluster.keysPerMaster(`{${keys.prefix}:tmp}*`)).reduce((n, m) => n + m.keys, 0);
+    t.is(copies, 0, 'no temporary copy is left');
+  });
+}
