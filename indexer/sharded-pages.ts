@@ -16,7 +16,7 @@ import { type ShardedIndexKeys } from './sharded-keys.js';
  */
 
 /** Schema 4's order: score descending, then member descending (members are ASCII: hex or addresses). */
-function byPosition(a: { score: number; member: string }, b: { score: number; member: string }): number {
+export function byPosition(a: { score: number; member: string }, b: { score: number; member: string }): number {
   return b.score - a.score || (a.member < b.member ? 1 : a.member > b.member ? -1 : 0);
 }
 
@@ -24,19 +24,29 @@ function isAfter(item: { score: number; member: string }, after: CursorPosition 
   return after === null || byPosition(after, item) < 0;
 }
 
-export async function pageShardedSortedSet(redis: RedisClient, parts: readonly string[], opts: PageOptions): Promise<SortedSetPage> {
-  if (!Number.isSafeInteger(opts.limit) || opts.limit < 1 || opts.limit > PAGE_LIMIT_MAX) throw new RangeError(`page limit must be an integer in 1..${PAGE_LIMIT_MAX}`);
+/** The first `count` items of the shards' lists past the cursor, merged, in order. */
+export async function shardedItemsAfter(redis: RedisClient, parts: readonly string[], opts: Omit<PageOptions, 'limit'>, count: number): Promise<Array<{ member: string; score: number }>> {
   const min = opts.scoreAbove === undefined ? '-inf' : `(${opts.scoreAbove}`;
   const after = opts.after ?? null;
-  const args = [min, opts.limit + 1, after === null ? '' : String(after.score), after?.member ?? ''];
+  const args = [min, count, after === null ? '' : String(after.score), after?.member ?? ''];
   const flats = (await Promise.all(parts.map((key) => pageScript.run(redis, [key], args)))) as string[][];
   const items: Array<{ member: string; score: number }> = [];
   for (const flat of flats) for (let i = 0; i + 1 < flat.length; i += 2) items.push({ member: flat[i]!, score: Number(flat[i + 1]) });
   items.sort(byPosition);
-  return finish(items, opts.limit);
+  return items.slice(0, count);
 }
 
-function finish(items: Array<{ member: string; score: number }>, limit: number): SortedSetPage {
+export async function pageShardedSortedSet(redis: RedisClient, parts: readonly string[], opts: PageOptions): Promise<SortedSetPage> {
+  checkLimit(opts.limit);
+  return finishPage(await shardedItemsAfter(redis, parts, opts, opts.limit + 1), opts.limit);
+}
+
+export function checkLimit(limit: number): void {
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > PAGE_LIMIT_MAX) throw new RangeError(`page limit must be an integer in 1..${PAGE_LIMIT_MAX}`);
+}
+
+/** The page of `limit` from `limit + 1` ordered items (or fewer, at the end). */
+export function finishPage(items: Array<{ member: string; score: number }>, limit: number): SortedSetPage {
   if (items.length <= limit) return { items, next: null };
   items.length = limit;
   const last = items[limit - 1]!;
@@ -64,7 +74,7 @@ export async function pageShardedPeers(
   infohash: string,
   opts: Omit<PageOptions, 'scoreAbove'> & QueryOptions,
 ): Promise<SortedSetPage | null> {
-  if (!Number.isSafeInteger(opts.limit) || opts.limit < 1 || opts.limit > PAGE_LIMIT_MAX) throw new RangeError(`page limit must be an integer in 1..${PAGE_LIMIT_MAX}`);
+  checkLimit(opts.limit);
   const [record, peers] = await Promise.all([
     getShardedInfohash(redis, keys, infohash),
     getShardedPeers(redis, keys, infohash, { now: opts.now, peerTtlMs: opts.peerTtlMs ?? DEFAULT_INDEX_CONFIG.peerTtlMs, limit: DEFAULT_INDEX_CONFIG.peersCap }),
@@ -73,7 +83,7 @@ export async function pageShardedPeers(
   const after = opts.after ?? null;
   const items = peers.map((p) => ({ member: p.address, score: p.at })).filter((p) => isAfter(p, after));
   items.sort(byPosition);
-  return finish(items, opts.limit);
+  return finishPage(items, opts.limit);
 }
 
 /** The most recently seen infohashes over all shards, newest first (at most each shard's cap). */
