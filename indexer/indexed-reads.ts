@@ -5,6 +5,7 @@ import { PAGE_LIMIT_MAX, type InfohashRecord, type InfohashSummary, type PageOpt
 import { byPosition, checkLimit, finishPage, shardedItemsAfter } from './sharded-pages.js';
 import { getShardedInfohash, getShardedPeers, shardedInfohashCount } from './sharded-queries.js';
 import { type ShardedIndexKeys } from './sharded-keys.js';
+import { bucketOf, shardOfBucket } from './shard.js';
 
 /**
  * Schema 5's answers in the shapes schema 4's readers give (queries.ts), so that the API, the
@@ -128,4 +129,31 @@ export function pageIndexedRecent(redis: RedisClient, keys: ShardedIndexKeys, op
 
 export function pageIndexedPopular(redis: RedisClient, keys: ShardedIndexKeys, opts: PageOptions): Promise<SortedSetPage> {
   return pageBoth(redis, keys, keys.shards.map((s) => s.popular), keys.legacy.popular, opts);
+}
+
+/**
+ * The infohashes that start with a hex prefix (at least 4 digits), most recently seen first,
+ * at most `limit`, and whether there were more. Complete over the whole index, unlike schema 4's
+ * scan of `recent`: a record's bucket is its first 17 bits (shard.ts), so 4 digits name 2
+ * buckets and 5 or more name one, read whole (about 76 records each at 10 million).
+ */
+export async function searchInfohashPrefix(redis: RedisClient, keys: ShardedIndexKeys, prefix: string, limit: number): Promise<{ scanned: number; more: boolean; infohashes: string[] }> {
+  if (!/^[0-9a-f]{4,40}$/.test(prefix)) throw new RangeError(`a prefix is 4 to 40 lowercase hex digits, got ${JSON.stringify(prefix)}`);
+  checkLimit(limit);
+  const low = bucketOf(prefix.padEnd(40, '0'));
+  const high = bucketOf(prefix.padEnd(40, 'f'));
+  const found: Array<{ hex: string; last: number }> = [];
+  let scanned = 0;
+  for (let bucket = low; bucket <= high; bucket++) {
+    const shard = keys.shards[shardOfBucket(bucket)]!;
+    // Fields are binary: as a flat array of Buffers (an object's string keys would mangle them).
+    const flat = (await redis.callBuffer('HGETALL', shard.records(bucket))) as Buffer[];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      scanned++;
+      const hex = flat[i]!.toString('hex');
+      if (hex.startsWith(prefix)) found.push({ hex, last: decodeRecord(flat[i + 1]!).lastSeen });
+    }
+  }
+  found.sort((a, b) => b.last - a.last || (a.hex < b.hex ? 1 : -1));
+  return { scanned, more: found.length > limit, infohashes: found.slice(0, limit).map((f) => f.hex) };
 }

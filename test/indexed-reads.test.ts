@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { type Discovery } from '../crawler/discovery.js';
 import { newBatchId } from '../indexer/batch-id.js';
 import { type CursorPosition } from '../indexer/cursor.js';
-import { getIndexedInfohash, indexedInfohashCount, indexedSummaries, pageIndexedPopular, pageIndexedRecent } from '../indexer/indexed-reads.js';
+import { getIndexedInfohash, indexedInfohashCount, indexedSummaries, pageIndexedPopular, pageIndexedRecent, searchInfohashPrefix } from '../indexer/indexed-reads.js';
 import { IndexKeys } from '../indexer/keys.js';
 import { type SortedSetPage } from '../indexer/queries.js';
 import { applyShardedBatch } from '../indexer/sharded-apply.js';
@@ -87,4 +87,28 @@ test('before, during and after the move, every infohash is answered completely a
   await moveSchema4(c, { legacy, keys, lock, now: () => now });
   await expectComplete(t, c, keys, truth, now, 'after the move');
   t.is(await indexedInfohashCount(c, keys), truth.size, 'after the move the count is exact');
+});
+
+test('a hex prefix finds every infohash that starts with it, in the whole index, most recent first', async (t) => {
+  const c = redis.client(t);
+  const keys = new ShardedIndexKeys(randomPrefix());
+  await setShardedSchemaVersion(c, keys, 5);
+  const now = Date.now();
+  // 300 infohashes under one 4-digit prefix (two buckets), 300 elsewhere.
+  const events: Discovery[] = Array.from({ length: 600 }, (_, i) => ({
+    type: 'infohash',
+    infohash: (i < 300 ? 'abcd' : 'dcba') + randomBytes(18).toString('hex').slice(0, 36),
+    node: node(i),
+    source: 'sample',
+    at: now - i * 1000,
+  }));
+  await applyShardedBatch(c, events, { keys, batchId: newBatchId(), now });
+  const under = events.slice(0, 300).map((e) => (e as { infohash: string }).infohash);
+  const all = await searchInfohashPrefix(c, keys, 'abcd', 1_000);
+  t.deepEqual(all, { scanned: 300, more: false, infohashes: under }, 'all 300, newest first, nothing else read');
+  const five = under[17]!.slice(0, 5);
+  const narrower = await searchInfohashPrefix(c, keys, five, 1_000);
+  t.deepEqual(narrower.infohashes, under.filter((h) => h.startsWith(five)));
+  t.like(await searchInfohashPrefix(c, keys, 'abcd', 10), { more: true, infohashes: under.slice(0, 10) });
+  t.deepEqual((await searchInfohashPrefix(c, keys, under[5]!, 10)).infohashes, [under[5]], 'a whole infohash is a prefix of itself');
 });
