@@ -156,8 +156,35 @@ export class MigrationRunner {
     if (target < first) throw new MigrationTargetError(`the schema is at version ${first}; going down to ${target} is not supported`);
     if (first === target) return { from: first, to: first, applied: [] };
 
+    return this.withLock(opts.waitMs ?? this.waitMs, async (ctx) => {
+      const applied: number[] = [];
+      // Re-read under the lock: another runner may have done the work while we waited.
+      const from = await this.assertCompatible();
+      if (target < from) return { from, to: from, applied };
+      for (const m of this.migrations.slice(from, target)) {
+        const started = Date.now();
+        this.log(`migrating ${this.keys.prefix} to ${m.version} (${m.name})`);
+        await m.up(ctx);
+        ctx.assertLock();
+        const durationMs = Date.now() - started;
+        const record = JSON.stringify({ name: m.name, appliedAt: this.now(), durationMs });
+        const r = Number(await bumpScript.run(this.redis, [this.keys.schemaLock, this.keys.schemaVersion, this.keys.schemaHistory], [ctx.lock.token, String(m.version - 1), String(m.version), record]));
+        if (r === -1) throw new MigrationLockLostError(this.keys.schemaLock);
+        if (r === -2) throw new Error(`schema version changed under the lock while applying ${m.version}`);
+        applied.push(m.version);
+        this.log(`schema of ${this.keys.prefix} is now version ${m.version} (${durationMs} ms)`);
+      }
+      return { from, to: target, applied };
+    });
+  }
+
+  /**
+   * Runs `work` holding the migration lock (waiting up to `waitMs` for it), renewed every
+   * third of its TTL; `ctx.assertLock()` throws once a renewal failed. Released at the end.
+   */
+  async withLock<T>(waitMs: number, work: (ctx: MigrationContext) => Promise<T>): Promise<T> {
     const token = randomBytes(16).toString('hex');
-    await this.acquire(token, opts.waitMs ?? this.waitMs);
+    await this.acquire(token, waitMs);
     let lost = false;
     const renew = setInterval(() => {
       renewScript.run(this.redis, [this.keys.schemaLock], [token, this.lockTtlMs]).then(
@@ -169,12 +196,8 @@ export class MigrationRunner {
         },
       );
     }, Math.max(50, Math.floor(this.lockTtlMs / 3)));
-    const applied: number[] = [];
     try {
-      // Re-read under the lock: another runner may have done the work while we waited.
-      const from = await this.assertCompatible();
-      if (target < from) return { from, to: from, applied };
-      const ctx: MigrationContext = {
+      return await work({
         redis: this.redis,
         keys: this.keys,
         config: this.config,
@@ -184,21 +207,7 @@ export class MigrationRunner {
         assertLock: () => {
           if (lost) throw new MigrationLockLostError(this.keys.schemaLock);
         },
-      };
-      for (const m of this.migrations.slice(from, target)) {
-        const started = Date.now();
-        this.log(`migrating ${this.keys.prefix} to ${m.version} (${m.name})`);
-        await m.up(ctx);
-        ctx.assertLock();
-        const durationMs = Date.now() - started;
-        const record = JSON.stringify({ name: m.name, appliedAt: this.now(), durationMs });
-        const r = Number(await bumpScript.run(this.redis, [this.keys.schemaLock, this.keys.schemaVersion, this.keys.schemaHistory], [token, String(m.version - 1), String(m.version), record]));
-        if (r === -1) throw new MigrationLockLostError(this.keys.schemaLock);
-        if (r === -2) throw new Error(`schema version changed under the lock while applying ${m.version}`);
-        applied.push(m.version);
-        this.log(`schema of ${this.keys.prefix} is now version ${m.version} (${durationMs} ms)`);
-      }
-      return { from, to: target, applied };
+      });
     } finally {
       clearInterval(renew);
       await releaseScript.run(this.redis, [this.keys.schemaLock], [token]).catch(() => {});
