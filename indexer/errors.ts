@@ -98,6 +98,17 @@ export class InfohashRecordError extends Error {
   readonly code = 'ERR_INFOHASH_RECORD';
 }
 
+/**
+ * Bytes that are not a schema-5 metadata blob or fetch state (metadata-blob.ts,
+ * sharded-fetch-state.ts), or content that does not fit one. Names and paths are untrusted, so
+ * every bound is checked and this is what a violation throws, never a RangeError from a read
+ * past the end.
+ */
+export class MetadataBlobError extends Error {
+  override readonly name = 'MetadataBlobError';
+  readonly code = 'ERR_METADATA_BLOB';
+}
+
 /** `infohash` when it is 40 lowercase hex digits, else a MetadataInputError. */
 export function checkInfohash(infohash: string): string {
   if (typeof infohash !== 'string' || !isCanonicalHexId(infohash)) {

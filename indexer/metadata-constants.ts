@@ -118,3 +118,31 @@ export const DEFAULT_RETRY_POLICY: Readonly<MetadataRetryPolicy> = Object.freeze
 
 /** metadataCandidates returns at most this many per call. */
 export const MAX_CANDIDATES = 1_000;
+
+/**
+ * Failure codes that schema 5 stores as a one-byte index into this list (sharded-fetch-state.ts)
+ * instead of the text: bep9's MetadataErrorCode values (bep9/errors.ts; indexer/ may not import
+ * bep9, test/sharded-metadata.test.ts checks the list covers them) and the metadata worker's own
+ * ERR_NO_PEERS. Stored indexes must keep their meaning: append only, never reorder. Any other
+ * code that passes recordMetadataFailure's check is stored as its text.
+ */
+export const METADATA_FAILURE_CODES: readonly string[] = Object.freeze([
+  'ERR_NO_PEERS',
+  'ERR_PEER_ADDRESS',
+  'ERR_PEER_IP_LIMIT',
+  'ERR_PEER_CONNECT',
+  'ERR_PEER_TIMEOUT',
+  'ERR_PEER_CLOSED',
+  'ERR_PEER_PROTOCOL',
+  'ERR_PEER_MESSAGE_TOO_LARGE',
+  'ERR_PEER_TOO_MANY_MESSAGES',
+  'ERR_PEER_NO_METADATA_EXTENSION',
+  'ERR_PEER_METADATA_REJECTED',
+  'ERR_METADATA_SIZE_INVALID',
+  'ERR_METADATA_TOO_LARGE',
+  'ERR_METADATA_PIECE_INVALID',
+  'ERR_METADATA_HASH_MISMATCH',
+  'ERR_METADATA_INVALID',
+  'ERR_METADATA_FETCH_FAILED',
+  'ABORT_ERR',
+]);

@@ -67,7 +67,15 @@ export interface MetadataCandidate {
   retry: boolean;
 }
 
-const CODE_RE = /^[A-Za-z0-9_.:-]{1,64}$/;
+/** What a failure code may be: both schemas check it on the way in, schema 5 also when decoding a stored one. */
+export const CODE_RE = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+/** Checks a failure (MetadataInputError) and returns its retry policy with the defaults filled in; both schemas' writers use it. */
+export function checkFailure(failure: MetadataFailure): MetadataRetryPolicy {
+  if (typeof failure.code !== 'string' || !CODE_RE.test(failure.code)) throw new MetadataInputError('failure code must be 1-64 of A-Z a-z 0-9 _ . : -');
+  if (!Number.isSafeInteger(failure.at) || failure.at < 0) throw new MetadataInputError('failure time must be a time in ms');
+  return resolvePolicy(failure.policy);
+}
 
 function resolvePolicy(partial: Partial<MetadataRetryPolicy> | undefined): MetadataRetryPolicy {
   const p = { ...DEFAULT_RETRY_POLICY, ...partial };
@@ -86,9 +94,7 @@ const failureScript = LuaScript.fromFile(new URL('./lua/fetch-failure.lua', impo
  */
 export async function recordMetadataFailure(redis: RedisClient, keys: IndexKeys, infohash: string, failure: MetadataFailure): Promise<FailureResult> {
   const hex = checkInfohash(infohash);
-  if (typeof failure.code !== 'string' || !CODE_RE.test(failure.code)) throw new MetadataInputError('failure code must be 1-64 of A-Z a-z 0-9 _ . : -');
-  if (!Number.isSafeInteger(failure.at) || failure.at < 0) throw new MetadataInputError('failure time must be a time in ms');
-  const p = resolvePolicy(failure.policy);
+  const p = checkFailure(failure);
   const reply = (await failureScript.run(
     redis,
     [keys.schemaVersion, keys.infohash(hex), keys.infohashMetadata(hex), keys.infohashFetch(hex), keys.metadataWait],

@@ -4,18 +4,13 @@ import { type IndexKeys, SCHEMA_VERSION } from './keys.js';
 import { type RedisClient } from '../redis/client.js';
 import { LuaScript } from '../redis/lua-script.js';
 import {
-  MAX_FILE_PATH_BYTES,
-  MAX_FILE_PATH_ELEMENTS,
-  MAX_FILES_JSON_BYTES,
-  MAX_NAME_BYTES,
-  MAX_PEER_LABEL_CHARS,
-  MAX_STORED_FILES,
   MAX_TOKENS_PER_NAME,
   SEARCH_POSTINGS_CAP,
   STORE_CONFLICT_RETRIES,
 } from './metadata-constants.js';
 import { checkInfohash, InfohashNotIndexedError, MetadataInputError, MetadataStoreConflictError, SchemaMismatchError } from './errors.js';
 import { tokenizeName } from './search-tokens.js';
+import { metadataContent } from './metadata-blob.js';
 
 /**
  * Torrent metadata in the index: `storeMetadata` writes what a BEP 9 fetch found (the
@@ -116,41 +111,7 @@ export interface StoredMetadata {
 // ---------------------------------------------------------------------------------------
 // Input → record
 
-const isSize = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
-const PEER_RE = new RegExp(`^[\\x21-\\x7e]{3,${MAX_PEER_LABEL_CHARS}}$`);
 const flag = (b: boolean | undefined): string => (b === true ? '1' : '0');
-
-function need(ok: boolean, what: string): void {
-  if (!ok) throw new MetadataInputError(`metadata: ${what}`);
-}
-
-function bytesOf(text: MetadataText | undefined, what: string): Uint8Array {
-  need(text !== undefined && text !== null && text.raw instanceof Uint8Array, `${what} must have raw bytes`);
-  return text!.raw;
-}
-
-/** The stored form of one file: [display path, raw elements in base64, size, truncated 0/1]. */
-function storedFile(file: MetadataInput['files'][number], index: number): [string, string[], number, number] {
-  need(file !== null && typeof file === 'object' && Array.isArray(file.path) && file.path.length > 0, `file ${index} needs a non-empty path`);
-  need(isSize(file.size), `file ${index} size must be a non-negative safe integer`);
-  const raw: string[] = [];
-  const shown: string[] = [];
-  let budget = MAX_FILE_PATH_BYTES;
-  let truncated = file.truncated === true || file.path.length > MAX_FILE_PATH_ELEMENTS;
-  for (const [j, element] of file.path.slice(0, MAX_FILE_PATH_ELEMENTS).entries()) {
-    const bytes = bytesOf(element, `file ${index} path element ${j}`);
-    if (element.truncated === true) truncated = true;
-    const kept = bytes.subarray(0, budget);
-    raw.push(Buffer.from(kept).toString('base64'));
-    shown.push(displayText(kept, '/'));
-    budget -= kept.length;
-    if (kept.length < bytes.length) {
-      truncated = true;
-      break;
-    }
-  }
-  return [shown.join('/'), raw, file.size, truncated ? 1 : 0];
-}
 
 interface MetadataRecord {
   fields: Map<string, string>;
@@ -176,45 +137,30 @@ function canonicalJson(value: unknown): string {
   return `{${parts.join(',')}}`;
 }
 
-/** Validates the input and builds the hash's fields, the tokens and the digest. Pure; exported for tests. */
+/**
+ * Validates the input and builds the hash's fields, the tokens and the digest. Pure; exported
+ * for tests. The validation and bounds are schema 5's (metadata-blob.ts metadataContent), so
+ * both schemas refuse, cut and list the same input the same way.
+ */
 export function metadataRecord(summary: MetadataInput, opts: StoreMetadataOptions): MetadataRecord {
-  need(summary !== null && typeof summary === 'object', 'summary must be an object');
-  const name = bytesOf(summary.name, 'name');
-  need(isSize(summary.totalSize), 'totalSize must be a non-negative safe integer');
-  need(isSize(summary.pieceLength) && summary.pieceLength > 0, 'pieceLength must be a positive safe integer');
-  need(isSize(summary.pieceCount), 'pieceCount must be a non-negative safe integer');
-  need(isSize(summary.fileCount), 'fileCount must be a non-negative safe integer');
-  need(Array.isArray(summary.files) && summary.files.length <= summary.fileCount, 'files must be an array of at most fileCount entries');
-  need(summary.metaVersion === 1 || summary.metaVersion === 2, 'metaVersion must be 1 or 2');
-  need(isSize(opts.fetchedAt), 'fetchedAt must be a time in ms');
-  need(typeof opts.peer === 'string' && PEER_RE.test(opts.peer), `peer must be ip:port (printable, 3-${MAX_PEER_LABEL_CHARS} characters)`);
-
-  const files: Array<[string, string[], number, number]> = [];
-  let jsonBytes = 2;
-  for (const [i, file] of summary.files.slice(0, MAX_STORED_FILES).entries()) {
-    const entry = storedFile(file, i);
-    const size = Buffer.byteLength(JSON.stringify(entry)) + 1;
-    if (jsonBytes + size > MAX_FILES_JSON_BYTES) break;
-    jsonBytes += size;
-    files.push(entry);
-  }
-
-  const nameRaw = name.subarray(0, MAX_NAME_BYTES);
-  const tokens = tokenizeName(nameRaw, MAX_TOKENS_PER_NAME);
+  const c = metadataContent(summary, opts);
+  const b64 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.length).toString('base64');
+  const files = c.files.map((f): [string, string[], number, number] => [f.path.map((e) => displayText(e, '/')).join('/'), f.path.map(b64), f.size, f.truncated ? 1 : 0]);
+  const tokens = tokenizeName(c.name, MAX_TOKENS_PER_NAME);
   const fields = new Map<string, string>([
-    ['name', Buffer.from(nameRaw).toString('base64')],
-    ['nameDisplay', displayText(nameRaw)],
-    ['nameTruncated', flag(summary.name.truncated === true || nameRaw.length < name.length)],
-    ['totalSize', String(summary.totalSize)],
-    ['pieceLength', String(summary.pieceLength)],
-    ['pieceCount', String(summary.pieceCount)],
-    ['fileCount', String(summary.fileCount)],
+    ['name', b64(c.name)],
+    ['nameDisplay', displayText(c.name)],
+    ['nameTruncated', flag(c.nameTruncated)],
+    ['totalSize', String(c.totalSize)],
+    ['pieceLength', String(c.pieceLength)],
+    ['pieceCount', String(c.pieceCount)],
+    ['fileCount', String(c.fileCount)],
     ['files', JSON.stringify(files)],
-    ['singleFile', flag(summary.singleFile)],
-    ['private', flag(summary.private)],
-    ['metaVersion', String(summary.metaVersion)],
-    ['fetchedAt', String(opts.fetchedAt)],
-    ['peer', opts.peer],
+    ['singleFile', flag(c.singleFile)],
+    ['private', flag(c.private)],
+    ['metaVersion', String(c.metaVersion)],
+    ['fetchedAt', String(c.fetchedAt)],
+    ['peer', c.peer],
     ['tokens', tokens.join(' ')],
   ]);
   const digest = createHash('sha1').update(canonicalJson(Object.fromEntries(fields))).digest('hex');

@@ -1,6 +1,8 @@
 import { isCanonicalHexId } from '../bep5/node-id.js';
 import { InvalidInfohashKeyError } from './errors.js';
 import { DEFAULT_PREFIX, IndexKeys, validatePrefix } from './keys.js';
+import { MAX_TOKEN_CHARS } from './metadata-constants.js';
+import { TOKEN_RE } from './search-tokens.js';
 import { SHARDS, bucketOf, shardOfBucket, shardTags } from './shard.js';
 
 /**
@@ -71,6 +73,29 @@ export class ShardKeys {
     return `${this.tag}:schema:version`;
   }
 
+  // Torrent metadata (schema 5)
+  /**
+   * HASH: 20-byte infohash → its metadata blob (metadata-blob.ts), for one bucket of this shard.
+   * The bucket is the record's, so a torrent's record, metadata and fetch state share a slot.
+   */
+  meta(bucket: number): string {
+    if (shardOfBucket(bucket) !== this.shard) throw new RangeError(`bucket ${bucket} is not in shard ${this.shard}`);
+    return `${this.tag}:m:${bucket.toString(16)}`;
+  }
+  /** HASH: 20-byte infohash → its packed fetch state after a failed fetch (sharded-fetch-state.ts), for one bucket. */
+  fetch(bucket: number): string {
+    if (shardOfBucket(bucket) !== this.shard) throw new RangeError(`bucket ${bucket} is not in shard ${this.shard}`);
+    return `${this.tag}:f:${bucket.toString(16)}`;
+  }
+  /** ZSET hex → when its next fetch attempt is due (ms), capped: this shard's part of schema 4's `metadata:wait`. */
+  get metadataWait(): string {
+    return `${this.tag}:metadata:wait`;
+  }
+  /** ZSET 20-byte infohash → live peers when stored, capped: this shard's posting list of a search token. */
+  postings(token: string): string {
+    if (!TOKEN_RE.test(token) || [...token].length > MAX_TOKEN_CHARS) throw new Error(`bad search token ${JSON.stringify(token)}`);
+    return `${this.tag}:s:${token}`;
+  }
 }
 
 /** The shards of one index, by number. */

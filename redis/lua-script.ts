@@ -41,6 +41,17 @@ export class LuaScript {
       return await client.eval(this.source, keys.length, ...keys, ...args);
     }
   }
+
+  /** As run(), but binary bulk strings in the reply stay Buffers (run() decodes them as UTF-8). */
+  async runBuffer(client: RedisClient, keys: readonly string[], args: readonly (string | number | Buffer)[]): Promise<unknown> {
+    const rest = [keys.length, ...keys, ...args];
+    try {
+      return await client.callBuffer('EVALSHA', [this.sha, ...rest]);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.includes('NOSCRIPT')) throw err;
+      return await client.callBuffer('EVAL', [this.source, ...rest]);
+    }
+  }
 }
 
 const INCLUDE = /^--\s*@include\s+(\S+)\s*$/;
