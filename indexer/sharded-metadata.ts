@@ -73,8 +73,8 @@ export async function readFields(redis: RedisClient, reads: readonly FieldRead[]
   return out;
 }
 
-/** The search tokens a stored blob's name is indexed under. */
-function tokensOfBlob(blob: Buffer): string[] {
+/** The search tokens a stored blob's name is indexed under (none for a damaged value). */
+export function tokensOfBlob(blob: Buffer): string[] {
   try {
     return tokenizeName(decodeMetadataBlob(blob).name, MAX_TOKENS_PER_NAME);
   } catch (err) {

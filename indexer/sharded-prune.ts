@@ -3,7 +3,8 @@ import { type RedisClient } from '../redis/client.js';
 import { LuaScript } from '../redis/lua-script.js';
 import { SchemaMismatchError } from './errors.js';
 import { DEFAULT_INDEX_CONFIG } from './index-config.js';
-import { BUCKETS, SHARDS } from './shard.js';
+import { BUCKETS, SHARDS, bucketOf } from './shard.js';
+import { tokensOfBlob } from './sharded-metadata.js';
 import { HOUR_MS, SHARDED_SCHEMA_VERSION, hourOf } from './sharded-apply.js';
 import { type ShardKeys, type ShardedIndexKeys } from './sharded-keys.js';
 
@@ -21,10 +22,14 @@ import { type ShardKeys, type ShardedIndexKeys } from './sharded-keys.js';
  *   buckets, and each script removes the records it finds older than the cutoff, with their
  *   peers and their entries in the shard's views. The histogram also says when there is nothing
  *   to prune: then no bucket is read at all.
- * - **Records with metadata or fetch state** are returned by the walk and left for the
- *   metadata step (their names' search postings must be declared to the script that removes
- *   them); `deferred` counts them.
+ * - **Records with metadata or fetch state** are returned by the walk and removed by a second
+ *   step: Node reads their blobs and tokenizes their names, since the script that removes them
+ *   must declare their search postings; that script checks each is still past the cutoff and
+ *   its blob unchanged, and leaves the others for a later pass (`deferred`).
  */
+
+/** Records per script in the metadata step (each with its blob, fetch state, peers and up to 32 postings). */
+const METADATA_CHUNK = 50;
 
 /** Buckets per script: 2,048 per shard, about 76 records each at 10 million infohashes. */
 export const SHARDED_PRUNE_BUCKETS = 32;
@@ -33,6 +38,7 @@ export const SHARDED_PRUNE_BUCKETS = 32;
 const CLUSTER_CONCURRENCY = 8;
 
 const pruneScript = LuaScript.fromFile(new URL('./lua/shard-prune.lua', import.meta.url));
+const pruneMetadataScript = LuaScript.fromFile(new URL('./lua/shard-prune-metadata.lua', import.meta.url));
 
 export interface ShardedPruneOptions {
   keys: ShardedIndexKeys;
@@ -53,14 +59,12 @@ export interface ShardedPruneOptions {
 export interface ShardedPruneResult {
   /** Records removed (with dryRun: that would be removed now). */
   pruned: number;
-  /** Records past the cutoff left for the metadata step (they have metadata or fetch state). */
+  /** Records past the cutoff left for a later pass: their metadata changed while the pass ran. */
   deferred: number;
   /** The last-seen cutoff the pass used (ms); null when no rule applied. */
   cutoff: number | null;
   /** Records read; 0 when the histogram showed nothing to prune. */
   looked: number;
-  /** The hex of the deferred records (for the metadata step). */
-  deferredInfohashes: string[];
   dryRun: boolean;
 }
 
@@ -98,7 +102,7 @@ export async function pruneSharded(redis: RedisClient, opts: ShardedPruneOptions
   const dryRun = opts.dryRun ?? false;
   const histogram = await lastSeenHistogram(redis, opts.keys);
   const cutoff = pruneCutoff(histogram, opts);
-  const result: ShardedPruneResult = { pruned: 0, deferred: 0, cutoff, looked: 0, deferredInfohashes: [], dryRun };
+  const result: ShardedPruneResult = { pruned: 0, deferred: 0, cutoff, looked: 0, dryRun };
   if (cutoff === null) return result;
   // Records of the cutoff's own hour may be on either side of it; earlier hours are all stale.
   const stale = [...histogram].reduce((n, [hour, count]) => (hour <= hourOf(cutoff) ? n + count : n), 0);
@@ -126,10 +130,17 @@ export async function pruneSharded(redis: RedisClient, opts: ShardedPruneOptions
       const out = (await pruneScript.run(redis, keys, [JSON.stringify(plan)])) as [number, string[] | string, number];
       if (out[0] === -1) throw new SchemaMismatchError(Number(out[1]), SHARDED_SCHEMA_VERSION);
       result.pruned += out[0];
-      const left = out[1] as string[];
-      result.deferred += left.length;
-      result.deferredInfohashes.push(...left);
       result.looked += out[2];
+      const withMetadata = out[1] as string[];
+      for (let at = 0; at < withMetadata.length; at += METADATA_CHUNK) {
+        const part = withMetadata.slice(at, at + METADATA_CHUNK);
+        if (dryRun) result.pruned += part.length;
+        else {
+          const [pruned, changed] = await pruneWithMetadata(redis, shard, part, cutoff, peerHours);
+          result.pruned += pruned;
+          result.deferred += changed;
+        }
+      }
     }
   };
   const concurrency = redis instanceof Cluster ? CLUSTER_CONCURRENCY : 1;
@@ -140,4 +151,37 @@ export async function pruneSharded(redis: RedisClient, opts: ShardedPruneOptions
     }),
   );
   return result;
+}
+
+/** The metadata step for some of one shard's records (see the module comment). */
+async function pruneWithMetadata(redis: RedisClient, shard: ShardKeys, hexes: readonly string[], cutoff: number, peerHours: readonly number[]): Promise<[number, number]> {
+  const keys = [shard.schemaVersion, shard.counts, shard.recent, shard.popular, shard.lastSeenHours, shard.census.totals, shard.metadataWait];
+  const index = new Map(keys.map((k, i) => [k, i + 1]));
+  const add = (key: string): number => {
+    let i = index.get(key);
+    if (i === undefined) {
+      keys.push(key);
+      index.set(key, (i = keys.length));
+    }
+    return i;
+  };
+  const blobs = await Promise.all(hexes.map((hex) => redis.hgetBuffer(shard.meta(bucketOf(hex)), Buffer.from(hex, 'hex'))));
+  const args: Buffer[] = [];
+  const e = hexes.map((hex, i) => {
+    const bucket = bucketOf(hex);
+    const blob = blobs[i] ?? null;
+    if (blob !== null) args.push(blob);
+    return {
+      h: hex,
+      r: add(shard.records(bucket)),
+      m: add(shard.meta(bucket)),
+      f: add(shard.fetch(bucket)),
+      p: peerHours.map((h) => add(shard.peers(bucket, h))),
+      t: blob === null ? [] : tokensOfBlob(blob).map((token) => add(shard.postings(token))),
+      b: blob === null ? 0 : args.length + 1,
+    };
+  });
+  const out = (await pruneMetadataScript.run(redis, keys, [JSON.stringify({ v: String(SHARDED_SCHEMA_VERSION), cutoff, e }), ...args])) as [number, number | string];
+  if (out[0] === -1) throw new SchemaMismatchError(Number(out[1]), SHARDED_SCHEMA_VERSION);
+  return [out[0], Number(out[1])];
 }

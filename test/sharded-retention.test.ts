@@ -3,11 +3,14 @@ import { randomBytes } from 'node:crypto';
 import { type Discovery } from '../crawler/discovery.js';
 import { newBatchId } from '../indexer/batch-id.js';
 import { SchemaMismatchError } from '../indexer/errors.js';
-import { RECORD_FLAG, decodeRecord, encodeRecord } from '../indexer/infohash-record.js';
 import { HOUR_MS, applyShardedBatch } from '../indexer/sharded-apply.js';
 import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
 import { shardedPopular, shardedRecent } from '../indexer/sharded-pages.js';
+import { type MetadataInput } from '../indexer/metadata-store.js';
+import { recordShardedMetadataFailure, shardedMetadataState } from '../indexer/sharded-fetch-state.js';
+import { getShardedMetadata, shardedMetadataCount, storeShardedMetadata } from '../indexer/sharded-metadata.js';
 import { lastSeenHistogram, pruneCutoff, pruneSharded } from '../indexer/sharded-prune.js';
+import { searchSharded } from '../indexer/sharded-search.js';
 import { getShardedInfohash, getShardedPeers, setShardedSchemaVersion, shardedInfohashCount, shardedTotals } from '../indexer/sharded-queries.js';
 import { type RedisClient } from '../redis/client.js';
 import { dumpIndex } from '../testkit/index-dump.js';
@@ -101,8 +104,8 @@ test('by age: records last seen before the cutoff go with their peers and view e
   await expectIndexHolds(t, c, keys, kept, gone);
   t.is((await shardedTotals(c, keys))['infohashes:pruned'], gone.length);
 
-  // A second pass finds nothing before the cutoff's hour and reads no bucket.
-  t.like(await pruneSharded(c, { keys, seenBefore: NOW - 5 * HOUR_MS, now: NOW }), { pruned: 0, looked: 0 });
+  // A second pass with an earlier cutoff: the histogram shows nothing in or before its hour, so no bucket is read.
+  t.like(await pruneSharded(c, { keys, seenBefore: NOW - 6 * HOUR_MS, now: NOW }), { pruned: 0, looked: 0 });
   // Seen again, a pruned infohash comes back as new.
   const back = gone[0]!;
   t.like(await applyShardedBatch(c, [{ type: 'infohash', infohash: back, node: node(1), source: 'sample', at: NOW }], { keys, batchId: newBatchId(), now: NOW }), { newInfohashes: 1 });
@@ -129,23 +132,37 @@ test('by cap: at most N stay, all more recent than any that went, at most one ho
   t.like(await pruneSharded(c, { keys, maxInfohashes: max, now: NOW }), { pruned: 0, looked: 0 });
 });
 
-test('records with metadata or fetch state are left to the metadata step and reported; another schema version is refused', async (t) => {
+/** A one-file torrent's metadata, as the fetcher reports it. */
+function torrent(name: string): MetadataInput {
+  const raw = Buffer.from(name);
+  return { name: { raw }, totalSize: 1_000, pieceLength: 16_384, pieceCount: 1, fileCount: 1, files: [{ path: [{ raw }], size: 1_000 }], singleFile: true, private: false, metaVersion: 1 };
+}
+
+test('records with metadata or fetch state go with their blob, fetch state, wait entry and postings; another schema version is refused', async (t) => {
   const c = redis.client(t);
   const keys = new ShardedIndexKeys(randomPrefix());
   await setShardedSchemaVersion(c, keys, 5);
   const last = await fill(c, keys, 500, 10);
-  const old = [...last].filter(([, at]) => at < NOW - 5 * HOUR_MS).map(([hex]) => hex);
-  const flagged = old.slice(0, 20);
-  for (const [i, hex] of flagged.entries()) {
-    const { shard, bucket } = keys.locate(hex);
-    const field = Buffer.from(hex, 'hex');
-    const r = decodeRecord((await c.hgetBuffer(shard.records(bucket), field))!);
-    await c.hset(shard.records(bucket), field, encodeRecord({ ...r, flags: i % 2 === 0 ? RECORD_FLAG.METADATA : RECORD_FLAG.FETCH_FAILED }));
+  const seenBefore = NOW - 5 * HOUR_MS;
+  const old = [...last].filter(([, at]) => at < seenBefore).map(([hex]) => hex);
+  const young = [...last].filter(([, at]) => at >= seenBefore).map(([hex]) => hex);
+  // Metadata for 20 old and 10 young infohashes, all named "retention sample"; a failed fetch for 20 more old ones.
+  for (const hex of [...old.slice(0, 20), ...young.slice(0, 10)]) await storeShardedMetadata(c, keys, hex, torrent(`retention sample ${hex.slice(0, 6)}`), { fetchedAt: NOW, peer: '192.0.2.1:6881' });
+  for (const hex of old.slice(20, 40)) await recordShardedMetadataFailure(c, keys, hex, { code: 'ERR_PEER_TIMEOUT', at: NOW });
+  t.is(await shardedMetadataCount(c, keys), 30);
+  t.is((await searchSharded(c, keys, ['retention', 'sample'], { limit: 100, offset: 0 })).total, 30);
+
+  const result = await pruneSharded(c, { keys, seenBefore, now: NOW });
+  t.like(result, { pruned: old.length, deferred: 0 });
+  t.is(await shardedInfohashCount(c, keys), young.length);
+  t.is(await shardedMetadataCount(c, keys), 10, 'the metadata count lost the 20 pruned blobs');
+  const found = await searchSharded(c, keys, ['retention', 'sample'], { limit: 100, offset: 0 });
+  t.deepEqual(found.items.map((h) => h.infohash).sort(), young.slice(0, 10).sort(), 'only the kept torrents are found');
+  for (const hex of old.slice(0, 40)) {
+    t.is(await getShardedMetadata(c, keys, hex), null);
+    t.like(await shardedMetadataState(c, keys, hex, { now: NOW }), { hasMetadata: false, attempts: 0 });
   }
-  const result = await pruneSharded(c, { keys, seenBefore: NOW - 5 * HOUR_MS, now: NOW });
-  t.like(result, { pruned: old.length - flagged.length, deferred: flagged.length });
-  t.deepEqual([...result.deferredInfohashes].sort(), [...flagged].sort());
-  for (const hex of flagged) t.truthy(await getShardedInfohash(c, keys, hex), 'a deferred record stays');
+  for (const s of keys.shards) t.is(await c.zcard(s.metadataWait), 0, 'no wait entry is left');
 
   const other = new ShardedIndexKeys(randomPrefix());
   await setShardedSchemaVersion(c, other, 4);
