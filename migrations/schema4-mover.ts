@@ -6,14 +6,18 @@ import { type IndexKeys } from '../indexer/keys.js';
 import { compactPeer } from '../indexer/peer-pack.js';
 import { HOUR_MS, SHARDED_SCHEMA_VERSION, hourOf, shardCap } from '../indexer/sharded-apply.js';
 import { type ShardKeys, type ShardedIndexKeys } from '../indexer/sharded-keys.js';
-import { SchemaMismatchError } from '../indexer/errors.js';
+import { MetadataBlobError, SchemaMismatchError } from '../indexer/errors.js';
+import { encodeMetadataBlob } from '../indexer/metadata-blob.js';
+import { DEFAULT_RETRY_POLICY, SEARCH_POSTINGS_CAP } from '../indexer/metadata-constants.js';
+import { encodeFetchState } from '../indexer/sharded-fetch-state.js';
+import { tokensOfBlob } from '../indexer/sharded-metadata.js';
 import { type RedisClient } from '../redis/client.js';
 import { LuaScript } from '../redis/lua-script.js';
 import { MigrationLockLostError } from './errors.js';
 
 /**
- * Migration 005's data mover: moves schema-4 infohashes (one `{P}` slot, a HASH, a HyperLogLog
- * and a ZSET each) into schema 5's shards (indexer/SCHEMA.md, "Schema 5"), online: writers
+ * Migration 005's data mover: moves schema-4 infohashes (one `{P}` slot: a HASH, a HyperLogLog,
+ * a ZSET and their metadata and fetch state each) into schema 5's shards (indexer/SCHEMA.md, "Schema 5"), online: writers
  * write schema 5 from the start of the migration, and an infohash they write before it is moved
  * ends up as the merge of both.
  *
@@ -25,6 +29,10 @@ import { MigrationLockLostError } from './errors.js';
  *   cluster they cannot be one atomic script. The shard script sets the record flag MIGRATED,
  *   and skips a record that has it; so a chunk redone after a crash between the two steps
  *   merges nothing twice. (The flag stays; it costs no byte.)
+ * - **Metadata.** A torrent's schema-4 hash becomes a schema-5 blob (the raw bytes it kept; the
+ *   display forms are computed again on read and come out the same) with its name's postings;
+ *   a failed fetch's hash becomes schema 5's packed state with its wait entry. A blob or state
+ *   schema 5's fetcher wrote meanwhile is newer and stays.
  * - **Sources.** Schema 4 kept a HyperLogLog of the reporting nodes' addresses; the addresses
  *   cannot be read back, so the record gets as many bits as linear counting needs to read the
  *   same count (infohash-record.ts); later reports OR their own bits in.
@@ -71,6 +79,54 @@ interface Legacy {
   hash: Record<string, string>;
   sources: number;
   peers: Array<[string, number]>;
+  meta: Record<string, string>;
+  fetch: Record<string, string>;
+  wait: string | null;
+}
+
+/** Schema 4's metadata hash as a schema-5 blob; null when there is none or it does not make one (a hand edit). */
+export function blobOfLegacyMetadata(h: Readonly<Record<string, string>>): Buffer | null {
+  if (h['fetchedAt'] === undefined) return null;
+  try {
+    const files = JSON.parse(h['files'] ?? '[]') as Array<[string, string[], number, number]>;
+    return encodeMetadataBlob({
+      fetchedAt: Number(h['fetchedAt']),
+      peer: h['peer'] ?? '',
+      name: Buffer.from(h['name'] ?? '', 'base64'),
+      nameTruncated: h['nameTruncated'] === '1',
+      totalSize: Number(h['totalSize'] ?? 0),
+      pieceLength: Number(h['pieceLength'] ?? 0),
+      pieceCount: Number(h['pieceCount'] ?? 0),
+      fileCount: Number(h['fileCount'] ?? 0),
+      singleFile: h['singleFile'] === '1',
+      private: h['private'] === '1',
+      metaVersion: Number(h['metaVersion'] ?? 1),
+      files: files.map(([, raw, size, truncated]) => ({ path: raw.map((e) => Buffer.from(e, 'base64')), size, truncated: truncated === 1 })),
+    });
+  } catch (err) {
+    if (err instanceof SyntaxError || err instanceof TypeError || err instanceof MetadataBlobError) return null;
+    throw err;
+  }
+}
+
+/** Schema 4's fetch-state hash as schema 5's packed state; null when there is none or it is damaged. */
+export function stateOfLegacyFetch(h: Readonly<Record<string, string>>, retainMs: number): Buffer | null {
+  if (h['attempts'] === undefined) return null;
+  const n = (f: string): number => Number(h[f] ?? 0);
+  try {
+    return encodeFetchState({
+      attempts: n('attempts'),
+      firstFailedAt: n('firstFailedAt'),
+      lastAttemptAt: n('lastAttemptAt'),
+      nextAttemptAt: n('nextAttemptAt'),
+      expiresAt: n('nextAttemptAt') + retainMs,
+      gaveUp: h['gaveUp'] === '1',
+      lastError: h['lastError'] ?? 'ERR_METADATA_FETCH_FAILED',
+    });
+  } catch (err) {
+    if (err instanceof MetadataBlobError) return null;
+    throw err;
+  }
 }
 
 async function readChunk(redis: RedisClient, legacy: IndexKeys, hexes: readonly string[]): Promise<Legacy[]> {
@@ -79,14 +135,27 @@ async function readChunk(redis: RedisClient, legacy: IndexKeys, hexes: readonly 
     p.hgetall(legacy.infohash(hex));
     p.pfcount(legacy.infohashSources(hex));
     p.zrange(legacy.infohashPeers(hex), '0', '-1', 'WITHSCORES');
+    p.hgetall(legacy.infohashMetadata(hex));
+    p.hgetall(legacy.infohashFetch(hex));
+    p.zscore(legacy.metadataWait, hex);
   }
   const replies = (await p.exec()) ?? [];
   for (const [err] of replies) if (err) throw err;
+  const PER = 6;
   return hexes.map((hex, i) => {
-    const flat = replies[i * 3 + 2]![1] as string[];
+    const at = (k: number): unknown => replies[i * PER + k]![1];
+    const flat = at(2) as string[];
     const peers: Array<[string, number]> = [];
     for (let j = 0; j + 1 < flat.length; j += 2) peers.push([flat[j]!, Number(flat[j + 1])]);
-    return { hex, hash: replies[i * 3]![1] as Record<string, string>, sources: Number(replies[i * 3 + 1]![1]), peers };
+    return {
+      hex,
+      hash: at(0) as Record<string, string>,
+      sources: Number(at(1)),
+      peers,
+      meta: at(3) as Record<string, string>,
+      fetch: at(4) as Record<string, string>,
+      wait: at(5) as string | null,
+    };
   });
 }
 
@@ -129,13 +198,13 @@ async function mergeIntoShards(redis: RedisClient, keys: ShardedIndexKeys, movin
   const cutoff = now - config.peerTtlMs;
   const liveHours: number[] = [];
   for (let h = hourOf(cutoff); h <= hourOf(now); h++) liveHours.push(h);
-  const byShard = new Map<ShardKeys, { keys: string[]; index: Map<string, number>; ih: unknown[] }>();
+  const byShard = new Map<ShardKeys, { keys: string[]; index: Map<string, number>; ih: unknown[]; args: Buffer[] }>();
   for (const l of moving) {
     const { shard, bucket } = keys.locate(l.hex);
     let part = byShard.get(shard);
     if (part === undefined) {
-      const k = [shard.schemaVersion, shard.counts, shard.recent, shard.popular, shard.lastSeenHours];
-      part = { keys: k, index: new Map(k.map((key, i) => [key, i + 1])), ih: [] };
+      const k = [shard.schemaVersion, shard.counts, shard.recent, shard.popular, shard.lastSeenHours, shard.metadataWait];
+      part = { keys: k, index: new Map(k.map((key, i) => [key, i + 1])), ih: [], args: [] };
       byShard.set(shard, part);
     }
     const p = part;
@@ -157,7 +226,15 @@ async function mergeIntoShards(redis: RedisClient, keys: ShardedIndexKeys, movin
       list.push([compact.toString('hex'), Math.floor(at / 1000)]);
       byHour.set(hourOf(at), list);
     }
+    // ARGV[1] is the plan; blobs and states follow it.
+    const arg = (b: Buffer): number => p.args.push(b) + 1;
+    const blob = blobOfLegacyMetadata(l.meta);
+    const state = stateOfLegacyFetch(l.fetch, DEFAULT_RETRY_POLICY.retainMs);
+    const m = blob === null ? undefined : { k: add(shard.meta(bucket)), b: arg(blob), t: tokensOfBlob(blob).map((token) => add(shard.postings(token))) };
+    const x = state === null ? undefined : { k: add(shard.fetch(bucket)), b: arg(state), ...(l.wait === null ? {} : { w: l.wait }) };
     p.ih.push({
+      ...(m === undefined ? {} : { m }),
+      ...(x === undefined ? {} : { x }),
       k: add(shard.records(bucket)),
       h: l.hex,
       f: String(first),
@@ -169,10 +246,10 @@ async function mergeIntoShards(redis: RedisClient, keys: ShardedIndexKeys, movin
       w: byHour.size > 0 ? liveHours.map((hour) => add(shard.peers(bucket, hour))) : [],
     });
   }
-  const caps = { recent: shardCap(config.recentCap), popular: shardCap(config.popularCap), peers: config.peersCap };
-  const run = async ([, part]: [ShardKeys, { keys: string[]; ih: unknown[] }]): Promise<void> => {
+  const caps = { recent: shardCap(config.recentCap), popular: shardCap(config.popularCap), peers: config.peersCap, postings: shardCap(SEARCH_POSTINGS_CAP), wait: shardCap(DEFAULT_RETRY_POLICY.waitCap) };
+  const run = async ([, part]: [ShardKeys, { keys: string[]; ih: unknown[]; args: Buffer[] }]): Promise<void> => {
     const plan = { v: String(SHARDED_SCHEMA_VERSION), cutoff: Math.floor(cutoff / 1000), caps, ih: part.ih };
-    const out = (await moveShardScript.run(redis, part.keys, [JSON.stringify(plan)])) as [number, number | string];
+    const out = (await moveShardScript.run(redis, part.keys, [JSON.stringify(plan), ...part.args])) as [number, number | string];
     if (out[0] === -1) throw new SchemaMismatchError(Number(out[1]), SHARDED_SCHEMA_VERSION);
   };
   if (redis instanceof Cluster) await Promise.all([...byShard].map(run));

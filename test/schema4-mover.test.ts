@@ -7,6 +7,11 @@ import { applyBatch } from '../indexer/apply-batch.js';
 import { newBatchId } from '../indexer/batch-id.js';
 import { IndexKeys } from '../indexer/keys.js';
 import { getInfohash } from '../indexer/queries.js';
+import { getMetadata, metadataState } from '../indexer/metadata-store.js';
+import { searchMetadata } from '../indexer/search.js';
+import { shardedMetadataState } from '../indexer/sharded-fetch-state.js';
+import { getShardedMetadata, shardedMetadataCount } from '../indexer/sharded-metadata.js';
+import { searchSharded } from '../indexer/sharded-search.js';
 import { applyShardedBatch } from '../indexer/sharded-apply.js';
 import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
 import { shardedRecent } from '../indexer/sharded-pages.js';
@@ -107,6 +112,10 @@ test('the schema-4 fixture moves completely: every record the schema-4 readers r
   const hexes = await c.zrange(legacy.infohashes, '0', '-1');
   t.is(hexes.length, 120);
   const before = new Map(await Promise.all(hexes.map(async (h) => [h, (await getInfohash(c, legacy, h))!] as const)));
+  const metadata = new Map(await Promise.all(hexes.map(async (h) => [h, await getMetadata(c, legacy, h)] as const)));
+  const fixtureTime = Date.parse(/on (\S+Z)/.exec(dump.note)![1]!);
+  const states = new Map(await Promise.all(hexes.map(async (h) => [h, await metadataState(c, legacy, h, { now: fixtureTime })] as const)));
+  const search = await searchMetadata(c, legacy, ['ubuntu'], { limit: 50, offset: 0 });
   await setShardedSchemaVersion(c, keys, 5);
   t.like(await moveSchema4(c, { legacy, keys, lock: await lockFor(c, legacy) }), { moved: 120, remaining: 0 });
   t.is(await shardedInfohashCount(c, keys), 120);
@@ -114,7 +123,15 @@ test('the schema-4 fixture moves completely: every record the schema-4 readers r
     const got = await getShardedInfohash(c, keys, hex);
     t.like(got, { firstSeen: old.firstSeen, lastSeen: old.lastSeen, seen: old.seen }, hex);
     t.true(Math.abs(got!.sources - old.sources) <= Math.max(1, old.sources * 0.1), `${hex}: ${got!.sources} sources for ${old.sources}`);
+    t.deepEqual(await getShardedMetadata(c, keys, hex), metadata.get(hex), `${hex}: metadata, display forms included`);
+    t.deepEqual(await shardedMetadataState(c, keys, hex, { now: fixtureTime }), states.get(hex), `${hex}: fetch state`);
   }
+  t.true([...metadata.values()].filter((m) => m !== null).length >= 30, 'the fixture has torrents');
+  t.true([...states.values()].some((s) => s.attempts > 0), 'and failed fetches');
+  t.is(await shardedMetadataCount(c, keys), [...metadata.values()].filter((m) => m !== null).length);
+  const found = await searchSharded(c, keys, ['ubuntu'], { limit: 50, offset: 0 });
+  t.is(found.total, 6);
+  t.deepEqual(found.items.map((i) => i.infohash).sort(), search.items.map((i) => i.infohash).sort(), 'the names are found as before');
 });
 
 test('on a real 3-master cluster: the shard scripts run in their slots, the drop in the schema-4 slot', async (t) => {
