@@ -6,6 +6,8 @@ import { LuaScript } from '../redis/lua-script.js';
 import { MigrationLockBusyError, MigrationLockLostError, MigrationTargetError, SchemaOutdatedError, SchemaTooNewError } from './errors.js';
 import { checkMigrations, MIGRATIONS } from './index.js';
 import { type Migration, type MigrationContext } from './types.js';
+import { type MoveResult, moveSchema4 } from './schema4-mover.js';
+import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
 import { sleep } from '../bep5/clock.js';
 
 /**
@@ -176,6 +178,27 @@ export class MigrationRunner {
       }
       return { from, to: target, applied };
     });
+  }
+
+  /**
+   * Moves what schema 4 still holds into schema 5's shards (migration 005's mover,
+   * schema4-mover.ts), holding the migration lock; a no-op when nothing is left. Stops early on
+   * `signal` (the next call resumes).
+   */
+  async moveSchema4Data(opts: { waitMs?: number; signal?: AbortSignal; onChunk?: (p: { moved: number; remaining: number }) => void } = {}): Promise<MoveResult> {
+    if ((await this.redis.exists(this.keys.infohashes)) === 0) return { moved: 0, empty: 0, remaining: 0 };
+    return this.withLock(opts.waitMs ?? this.waitMs, (ctx) =>
+      moveSchema4(this.redis, {
+        legacy: this.keys,
+        keys: new ShardedIndexKeys(this.keys.prefix),
+        lock: ctx.lock,
+        assertLock: ctx.assertLock,
+        config: this.config,
+        now: this.now,
+        ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+        ...(opts.onChunk === undefined ? {} : { onChunk: opts.onChunk }),
+      }),
+    );
   }
 
   /**

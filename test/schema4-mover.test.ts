@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { type Discovery } from '../crawler/discovery.js';
 import { applyBatch } from '../indexer/apply-batch.js';
 import { newBatchId } from '../indexer/batch-id.js';
+import { SchemaMismatchError } from '../indexer/errors.js';
 import { IndexKeys } from '../indexer/keys.js';
 import { getInfohash } from '../indexer/queries.js';
 import { getMetadata, metadataState } from '../indexer/metadata-store.js';
@@ -16,8 +17,10 @@ import { applyShardedBatch } from '../indexer/sharded-apply.js';
 import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
 import { shardedRecent } from '../indexer/sharded-pages.js';
 import { getShardedInfohash, getShardedPeers, setShardedSchemaVersion, shardedInfohashCount, shardedNodeCensus, shardedStatsSeries, shardedTotals } from '../indexer/sharded-queries.js';
-import { MigrationLockLostError } from '../migrations/errors.js';
-import { ensureSchema } from '../migrations/runner.js';
+import { MigrationLockBusyError, MigrationLockLostError } from '../migrations/errors.js';
+import { MIGRATIONS } from '../migrations/index.js';
+import { shardedLayout } from '../migrations/005-sharded-layout.js';
+import { MigrationRunner, ensureSchema } from '../migrations/runner.js';
 import { moveSchema4, sourceBitsFor } from '../migrations/schema4-mover.js';
 import { estimateSources } from '../indexer/infohash-record.js';
 import { type Redis } from 'ioredis';
@@ -176,3 +179,30 @@ for (const where of ['one Redis', 'a 3-master cluster'] as const) {
     t.is(copies, 0, 'no temporary copy is left');
   });
 }
+
+test('migration 005 through the runner: the switch, schema-4 writers refused, schema 5 written at once, then the move under the lock', async (t) => {
+  const c = redis.client(t);
+  const dump = JSON.parse(await readFile(join(ROOT, 'test', 'fixtures', 'schema-4-index.json'), 'utf8')) as IndexDump;
+  const legacy = new IndexKeys(randomPrefix());
+  const keys = new ShardedIndexKeys(legacy.prefix);
+  await restoreIndex(c, dump, legacy.prefix);
+  const lines: string[] = [];
+  const runner = new MigrationRunner(c, legacy, { migrations: [...MIGRATIONS, shardedLayout], onLog: (l) => lines.push(l) });
+  t.like(await runner.migrate(), { from: 4, to: 5, applied: [5] });
+  t.true(lines.some((l) => /120 schema-4 infohashes to move/.test(l)), lines.join('\n'));
+  for (const s of keys.shards) t.is(await c.get(s.schemaVersion), '5');
+  await t.throwsAsync(applyBatch(c, [{ type: 'infohash', infohash: 'f'.repeat(40), node: node(1), source: 'sample', at: Date.now() }], { keys: legacy, batchId: newBatchId() }), { instanceOf: SchemaMismatchError });
+  t.like(await applyShardedBatch(c, [{ type: 'infohash', infohash: 'f'.repeat(40), node: node(1), source: 'sample', at: Date.now() }], { keys, batchId: newBatchId() }), { newInfohashes: 1 });
+
+  // Someone else holds the lock: the move waits for it (here: not at all).
+  await c.set(legacy.schemaLock, 'another', 'PX', 30_000);
+  await t.throwsAsync(runner.moveSchema4Data({ waitMs: 0 }), { instanceOf: MigrationLockBusyError });
+  await c.del(legacy.schemaLock);
+  const progress: number[] = [];
+  t.like(await runner.moveSchema4Data({ onChunk: (p) => progress.push(p.remaining) }), { moved: 120, remaining: 0 });
+  t.deepEqual(progress, [0]);
+  t.is(await shardedInfohashCount(c, keys), 121);
+  t.is(await c.get(legacy.schemaLock), null, 'the lock is released');
+  t.like(await runner.moveSchema4Data(), { moved: 0, remaining: 0 }, 'nothing left: a no-op');
+  t.like(await runner.status(), { current: 5, latest: 5, pending: [] });
+});
