@@ -134,11 +134,17 @@ test.serial('the crawl lands in Redis: the index holds 95% of what BEP 51 nodes 
   const after = await getJson<{ infohashes: number }>('/api/stats');
   t.true(found <= after.infohashes, `the count (${after.infohashes}) covers every infohash found (${found})`);
 
-  const census = await getJson<{ nodes: number; bep51: { yes: number } }>('/api/nodes/census');
-  // HyperLogLog: exact for small counts, within 1% otherwise. Every live node answers something;
-  // the crawl goes on while this runs, so a few late ones may not be in yet on a busy machine.
+  // HyperLogLog: exact for small counts, within 1% otherwise. Every live node answers something,
+  // but the census fills as the crawl hears nodes: on a busy machine 213 of 244 were in when the
+  // infohashes were, so it is awaited, then bounded above too.
   const live = truth.nodes.filter((n) => n.live).length;
   const liveBep51 = truth.nodes.filter((n) => n.live && n.bep51).length;
+  const census = await pollValue(
+    'the census to count 95% of the live nodes and of the BEP 51 ones',
+    () => getJson<{ nodes: number; bep51: { yes: number } }>('/api/nodes/census'),
+    (c) => c.nodes >= live * 0.95 && c.bep51.yes >= liveBep51 * 0.95,
+    120_000,
+  );
   t.true(census.nodes >= live * 0.95 && census.nodes <= live * 1.02, `census counts ${census.nodes} of ${live} live nodes`);
   t.true(census.bep51.yes >= liveBep51 * 0.95 && census.bep51.yes <= liveBep51 * 1.03, `${census.bep51.yes} BEP 51 nodes of ${liveBep51}`);
 });
