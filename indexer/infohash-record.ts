@@ -1,7 +1,7 @@
 import { InfohashRecordError } from './errors.js';
 
 /**
- * The schema-5 per-infohash record (indexer/SCHEMA.md, "Schema 5"): 24 bytes, stored as the
+ * The schema-5 per-infohash record (indexer/SCHEMA.md, "Schema 5"): 28 bytes, stored as the
  * value of the infohash's field in its bucket HASH. Fixed offsets, big-endian, so the batch
  * script (Lua, indexer/lua/includes/infohash-record.lua) and this module read and write the same
  * bytes; test/infohash-record.test.ts checks both ways on a real Redis.
@@ -14,6 +14,8 @@ import { InfohashRecordError } from './errors.js';
  *  21  u16  live peers after the last write (saturates)
  *  23  u8   flags: 1 metadata stored, 2 a metadata fetch failed, 4 schema-4 data merged in
  *            (migration 005: a chunk redone after a crash must not merge it twice)
+ *  24  u32  when a peer lookup was last claimed for it, minutes since the epoch (0: never;
+ *            peer-lookup-claims.ts): one lookup per window without a per-infohash queue key
  *
  * Why a 32-bit bitmap and not a HyperLogLog: the HLL cost 160 bytes per infohash (bench/layout.ts)
  * to count what is, for almost every infohash, a handful of nodes. Linear counting over 32 bits
@@ -21,7 +23,9 @@ import { InfohashRecordError } from './errors.js';
  * random sets each), and saturates at about 111; a record needs no more.
  */
 
-export const RECORD_BYTES = 24;
+export const RECORD_BYTES = 28;
+/** Where the flags byte is: scripts that only test a flag read it alone. */
+export const RECORD_FLAGS_OFFSET = 23;
 export const RECORD_FORMAT = 1;
 export const SOURCE_BITS = 32;
 export const RECORD_FLAG = { METADATA: 1, FETCH_FAILED: 2, MIGRATED: 4 } as const;
@@ -38,6 +42,8 @@ export interface InfohashRecord {
   sources: number;
   peers: number;
   flags: number;
+  /** Minutes since the epoch of the last claimed peer lookup; 0 for never. */
+  lookupMinute: number;
 }
 
 export function encodeRecord(r: InfohashRecord): Buffer {
@@ -49,6 +55,7 @@ export function encodeRecord(r: InfohashRecord): Buffer {
   b.writeUInt32BE(r.sources >>> 0, 17);
   b.writeUInt16BE(Math.min(clampInt(r.peers, Number.MAX_SAFE_INTEGER, 'peers'), U16_MAX), 21);
   b[23] = clampInt(r.flags, 255, 'flags');
+  b.writeUInt32BE(clampInt(r.lookupMinute, U32_MAX, 'lookupMinute'), 24);
   return b;
 }
 
@@ -63,6 +70,7 @@ export function decodeRecord(b: Uint8Array): InfohashRecord {
     sources: v.readUInt32BE(17),
     peers: v.readUInt16BE(21),
     flags: v[23]!,
+    lookupMinute: v.readUInt32BE(24),
   };
 }
 

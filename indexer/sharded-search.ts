@@ -43,7 +43,7 @@ function byRank(a: { infohash: string; r: InfohashRecord }, b: { infohash: strin
   return b.r.peers - a.r.peers || b.r.sightings - a.r.sightings || b.r.lastSeen - a.r.lastSeen || (a.infohash < b.infohash ? -1 : a.infohash > b.infohash ? 1 : 0);
 }
 
-const NO_RECORD: InfohashRecord = { firstSeen: 0, lastSeen: 0, sightings: 0, sources: 0, peers: 0, flags: 0 };
+const NO_RECORD: InfohashRecord = { firstSeen: 0, lastSeen: 0, sightings: 0, sources: 0, peers: 0, flags: 0, lookupMinute: 0 };
 
 function recordOf(raw: Buffer | null): InfohashRecord {
   if (raw === null) return NO_RECORD;

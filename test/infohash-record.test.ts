@@ -22,6 +22,7 @@ const record = fc.record({
   sources: fc.integer({ min: 0, max: 2 ** 32 - 1 }),
   peers: fc.integer({ min: 0, max: 65_535 }),
   flags: fc.integer({ min: 0, max: 255 }),
+  lookupMinute: fc.integer({ min: 0, max: 2 ** 32 - 1 }),
 });
 
 test('encode then decode gives the record back; the size is fixed', (t) => {
@@ -36,12 +37,13 @@ test('encode then decode gives the record back; the size is fixed', (t) => {
 });
 
 test('counts saturate; what does not fit or is not a record is refused with its own error', (t) => {
-  const r: InfohashRecord = { firstSeen: 1, lastSeen: 2, sightings: 2 ** 40, sources: 0, peers: 70_000, flags: 0 };
+  const r: InfohashRecord = { firstSeen: 1, lastSeen: 2, sightings: 2 ** 40, sources: 0, peers: 70_000, flags: 0, lookupMinute: 0 };
   t.like(decodeRecord(encodeRecord(r)), { sightings: 2 ** 32 - 1, peers: 65_535 });
   t.throws(() => encodeRecord({ ...r, firstSeen: 2 ** 48 }), { instanceOf: InfohashRecordError, code: 'ERR_INFOHASH_RECORD' });
   t.throws(() => encodeRecord({ ...r, lastSeen: -1 }), { instanceOf: InfohashRecordError });
   t.throws(() => encodeRecord({ ...r, flags: 1.5 }), { instanceOf: InfohashRecordError });
-  t.throws(() => decodeRecord(Buffer.alloc(23)), { instanceOf: InfohashRecordError, message: /24 bytes/ });
+  t.throws(() => decodeRecord(Buffer.alloc(27)), { instanceOf: InfohashRecordError, message: /28 bytes/ });
+  t.throws(() => encodeRecord({ ...r, lookupMinute: 2 ** 32 }), { instanceOf: InfohashRecordError });
   const wrongFormat = encodeRecord(r);
   wrongFormat[0] = 2;
   t.throws(() => decodeRecord(wrongFormat), { instanceOf: InfohashRecordError, message: /format 2/ });
@@ -76,9 +78,9 @@ if op == 'unpack' then
   local r = record_unpack(ARGV[2])
   if r == nil then return false end
   local n = function(x) return string.format('%.0f', x) end
-  return { n(r.first), n(r.last), n(r.seen), n(r.sources), n(r.peers), n(r.flags) }
+  return { n(r.first), n(r.last), n(r.seen), n(r.sources), n(r.peers), n(r.flags), n(r.lookup) }
 elseif op == 'pack' then
-  return record_pack({ first = tonumber(ARGV[2]), last = tonumber(ARGV[3]), seen = tonumber(ARGV[4]), sources = tonumber(ARGV[5]), peers = tonumber(ARGV[6]), flags = tonumber(ARGV[7]) })
+  return record_pack({ first = tonumber(ARGV[2]), last = tonumber(ARGV[3]), seen = tonumber(ARGV[4]), sources = tonumber(ARGV[5]), peers = tonumber(ARGV[6]), flags = tonumber(ARGV[7]), lookup = tonumber(ARGV[8]) })
 end
 `,
   );
@@ -88,8 +90,8 @@ end
   await fc.assert(
     fc.asyncProperty(record, async (r) => {
       const fields = (await script.run(c, [], ['unpack', encodeRecord(r)])) as string[];
-      if (JSON.stringify(fields.map(Number)) !== JSON.stringify([r.firstSeen, r.lastSeen, r.sightings, r.sources, r.peers, r.flags])) return false;
-      const packed = (await c.callBuffer('EVAL', script.source, '0', 'pack', r.firstSeen, r.lastSeen, r.sightings, r.sources, r.peers, r.flags)) as Buffer;
+      if (JSON.stringify(fields.map(Number)) !== JSON.stringify([r.firstSeen, r.lastSeen, r.sightings, r.sources, r.peers, r.flags, r.lookupMinute])) return false;
+      const packed = (await c.callBuffer('EVAL', script.source, '0', 'pack', r.firstSeen, r.lastSeen, r.sightings, r.sources, r.peers, r.flags, r.lookupMinute)) as Buffer;
       return JSON.stringify(decodeRecord(packed)) === JSON.stringify(r);
     }),
     params(200),

@@ -8,6 +8,6 @@
 local out = {}
 for i = 1, #KEYS do
   local r = redis.call('HGET', KEYS[i], ARGV[i])
-  out[i] = (r and #r == 24 and bit.band(string.byte(r, 24), 1) == 1) and '1' or '0'
+  out[i] = (r and #r == 28 and bit.band(string.byte(r, 24), 1) == 1) and '1' or '0'
 end
 return table.concat(out)
