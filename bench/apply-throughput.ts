@@ -11,11 +11,11 @@ import { Redis } from 'ioredis';
 import { type Discovery } from '../crawler/discovery.js';
 import { applyBatch } from '../indexer/apply-batch.js';
 import { newBatchId } from '../indexer/batch-id.js';
-import { IndexKeys } from '../indexer/keys.js';
+import { IndexKeys, SCHEMA_4_VERSION } from '../indexer/keys.js';
 import { applyShardedBatch } from '../indexer/sharded-apply.js';
 import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
 import { setShardedSchemaVersion } from '../indexer/sharded-queries.js';
-import { ensureSchema } from '../migrations/runner.js';
+import { MigrationRunner } from '../migrations/runner.js';
 import { startRedisServer } from '../testkit/redis-server.js';
 
 const EVENTS = Number(process.argv[2] ?? 200_000);
@@ -44,7 +44,7 @@ try {
   const batches: Discovery[][] = [];
   for (let i = 0; i < events.length; i += BATCH) batches.push(events.slice(i, i + BATCH));
   const v4 = new IndexKeys('throughput4');
-  await ensureSchema(redis, v4, { migrate: true });
+  await new MigrationRunner(redis, v4).migrate({ to: SCHEMA_4_VERSION }); // schema 4's writer
   const v5 = new ShardedIndexKeys('throughput5');
   await setShardedSchemaVersion(redis, v5, 5);
 

@@ -3,7 +3,7 @@
  * free loopback port (no persistence, its own temp dir):
  *
  * 1. Discoveries per second from producer to queryable state: DiscoveryProducer (batches of
- *    500) → BullMQ → workers (applyBatch: one Lua call per batch) until the index's totals
+ *    500) → BullMQ → workers (applyShardedBatch: one Lua call per batch on one Redis) until the index's totals
  *    count every event, against a raw ioredis pipeline of the same writes per event (what a
  *    straightforward writer does: HSET/HINCRBY/PFADD/ZADD per event, 500 events per pipeline,
  *    no queue, no idempotency, no aggregation) in the same run. Prints the ratio (target ≥ 0.3).
@@ -17,12 +17,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Discovery } from '../crawler/discovery.js';
-import { applyBatch } from '../indexer/apply-batch.js';
+import { applyShardedBatch } from '../indexer/sharded-apply.js';
+import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
 import { newBatchId } from '../indexer/batch-id.js';
 import { createApiServer } from '../server/api/server.js';
 import { IndexKeys } from '../indexer/keys.js';
 import { connectRedis } from '../redis/connection.js';
-import { totals } from '../indexer/queries.js';
+import { shardedTotals } from '../indexer/sharded-queries.js';
 import { ensureSchema } from '../migrations/runner.js';
 import { startRedisServer } from '../testkit/redis-server.js';
 import { DiscoveryProducer } from '../workers/discovery-producer.js';
@@ -77,7 +78,7 @@ for (let i = 0; i < events.length; i++) {
 await producer.flush();
 if (producer.stats().droppedEvents > 0) throw new Error(`the producer dropped ${producer.stats().droppedEvents} events`);
 const counted = async (): Promise<number> => {
-  const t = await totals(redis, ours);
+  const t = await shardedTotals(redis, ShardedIndexKeys.of(ours.prefix));
   return (t['events:node'] ?? 0) + (t['events:infohash'] ?? 0) + (t['events:peers'] ?? 0) + (t['events:sample'] ?? 0);
 };
 while ((await counted()) < EVENTS) await new Promise((r) => setTimeout(r, 5));
@@ -138,7 +139,7 @@ for (let i = 0; i < STORED; i += 10_000) {
     batch.push({ type: 'infohash', infohash: ih, node: '10.0.0.1:6881', source: 'sample', at });
     if (j % 10 === 0) batch.push({ type: 'peers', infohash: ih, peers: [addr()], node: '10.0.0.1:6881', at });
   }
-  await applyBatch(redis, batch, { keys: big, batchId: newBatchId(), config: { maxBatchEvents: 20_000 } });
+  await applyShardedBatch(redis, batch, { keys: ShardedIndexKeys.of(big.prefix), batchId: newBatchId(), config: { maxBatchEvents: 20_000 } });
 }
 const loadMs = performance.now() - t2;
 const info = await redis.info('memory');

@@ -24,11 +24,11 @@ import { Redis } from 'ioredis';
 import { type Discovery } from '../crawler/discovery.js';
 import { applyBatch } from '../indexer/apply-batch.js';
 import { newBatchId } from '../indexer/batch-id.js';
-import { IndexKeys } from '../indexer/keys.js';
+import { IndexKeys, SCHEMA_4_VERSION } from '../indexer/keys.js';
 import { applyShardedBatch } from '../indexer/sharded-apply.js';
 import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
 import { setShardedSchemaVersion } from '../indexer/sharded-queries.js';
-import { ensureSchema } from '../migrations/runner.js';
+import { MigrationRunner } from '../migrations/runner.js';
 import { startRedisServer } from '../testkit/redis-server.js';
 
 const N = Number(process.argv[2] ?? 200_000);
@@ -72,7 +72,7 @@ function eventsOf(infohashes: readonly Infohash[]): Discovery[] {
 
 async function schema4(redis: Redis, data: Infohash[], variant: 'full' | 'no-hll' | 'no-registry'): Promise<void> {
   const keys = new IndexKeys('layout');
-  await ensureSchema(redis, keys, { migrate: true });
+  await new MigrationRunner(redis, keys).migrate({ to: SCHEMA_4_VERSION }); // schema 4's writer
   for (let b = 0; b < data.length; b += BATCH) {
     const events = eventsOf(data.slice(b, b + BATCH));
     await applyBatch(redis, events, { keys, batchId: newBatchId(), now: Date.now(), config: { maxBatchEvents: 20_000 } });

@@ -21,7 +21,7 @@ import { Redis } from 'ioredis';
 import { type Discovery } from '../crawler/discovery.js';
 import { applyBatch } from '../indexer/apply-batch.js';
 import { newBatchId } from '../indexer/batch-id.js';
-import { IndexKeys } from '../indexer/keys.js';
+import { IndexKeys, SCHEMA_4_VERSION } from '../indexer/keys.js';
 import { encodeMetadataBlob, metadataContent } from '../indexer/metadata-blob.js';
 import { type MetadataInput, metadataCandidates, recordMetadataFailure, storeMetadata } from '../indexer/metadata-store.js';
 import { searchMetadata } from '../indexer/search.js';
@@ -32,7 +32,7 @@ import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
 import { readFields, storeShardedMetadata } from '../indexer/sharded-metadata.js';
 import { setShardedSchemaVersion } from '../indexer/sharded-queries.js';
 import { searchSharded } from '../indexer/sharded-search.js';
-import { ensureSchema } from '../migrations/runner.js';
+import { MigrationRunner } from '../migrations/runner.js';
 import { startRedisServer } from '../testkit/redis-server.js';
 
 const N = Number(process.argv[2] ?? 20_000);
@@ -142,7 +142,7 @@ try {
   console.log(`schema 5 blobs: ${blobBytes.toFixed(0)} bytes on average\n`);
 
   const k4 = new IndexKeys('meta4');
-  await ensureSchema(redis, k4, { migrate: true });
+  await new MigrationRunner(redis, k4).migrate({ to: SCHEMA_4_VERSION }); // schema 4's writer
   const k5 = new ShardedIndexKeys('meta5');
   await setShardedSchemaVersion(redis, k5, 5);
   const opts = { fetchedAt: NOW, peer: '198.51.100.7:6881' };

@@ -18,11 +18,11 @@ import { encode } from '../bep5/bencode.js';
 import { type Discovery } from '../crawler/discovery.js';
 import { applyBatch } from '../indexer/apply-batch.js';
 import { newBatchId } from '../indexer/batch-id.js';
-import { IndexKeys } from '../indexer/keys.js';
+import { IndexKeys, SCHEMA_4_VERSION } from '../indexer/keys.js';
 import { storeMetadata } from '../indexer/metadata-store.js';
 import { pruneIndex } from '../indexer/prune.js';
 import { PRUNE_CHUNK } from '../indexer/retention-constants.js';
-import { ensureSchema } from '../migrations/runner.js';
+import { MigrationRunner } from '../migrations/runner.js';
 import { startRedisServer } from '../testkit/redis-server.js';
 import { parseInfoDictionary } from '../bep9/index.js';
 
@@ -34,7 +34,7 @@ const server = await startRedisServer();
 const redis = new Redis(server.url);
 
 async function seed(keys: IndexKeys, tag: string): Promise<void> {
-  await ensureSchema(redis, keys, { migrate: true });
+  await new MigrationRunner(redis, keys).migrate({ to: SCHEMA_4_VERSION }); // schema 4's writer
   const old = Date.now() - 40 * DAY;
   const ih = (n: number): string => `${tag}${n.toString(16).padStart(39, '0')}`;
   for (let b = 0; b < INFOHASHES; b += 1000) {

@@ -1,3 +1,4 @@
+import { Cluster } from 'ioredis';
 import { join } from 'node:path';
 import { parseBootstrapEntry, resolveBootstrap } from '../bep5/bootstrap.js';
 import { type PeerAddress } from '../bep5/compact.js';
@@ -17,8 +18,9 @@ import { apiExtensions } from './api-extensions.js';
 import { type IndexKeys } from '../indexer/keys.js';
 import { connectRedis, type RedisConnection } from '../redis/connection.js';
 import { IndexPruner } from '../indexer/index-pruner.js';
-import { ensureSchema } from '../migrations/runner.js';
+import { MigrationRunner, ensureSchema } from '../migrations/runner.js';
 import { DiscoveryProducer } from '../workers/discovery-producer.js';
+import { SHARD_GROUPS_ON_CLUSTER } from '../workers/constants.js';
 import { startWorkers, type WorkerSet } from '../workers/worker-set.js';
 
 /**
@@ -157,9 +159,30 @@ export class DhtscopeSystem {
       connection: this.connection,
       keys: o.keys,
       spoolDir: join(o.dataDir, 'spool', o.keys.prefix),
+      // On a cluster a batch costs a script per shard it touches: batches are kept per group of shards.
+      shardGroups: this.connection.client instanceof Cluster ? SHARD_GROUPS_ON_CLUSTER : 1,
       log,
     });
     this.closers.push({ name: 'producer', close: () => this.producer.close() });
+
+    // Data from before migration 005 moves into the sharded layout while the crawl goes on;
+    // readers answer from both layouts meanwhile (indexer/indexed-reads.ts).
+    const moving = new AbortController();
+    const move = new MigrationRunner(this.connection.client, o.keys, { onLog: log })
+      .moveSchema4Data({ signal: moving.signal })
+      .then(
+        (r) => {
+          if (r.moved > 0) log(`schema 5: moved ${r.moved} infohashes of the schema-4 layout${r.remaining > 0 ? `, ${r.remaining} left for the next start` : ''}`);
+        },
+        (err: unknown) => log(`schema 5: moving the schema-4 layout stopped (${err instanceof Error ? err.message : String(err)}); the next start goes on`),
+      );
+    this.closers.push({
+      name: 'schema-4 move',
+      close: async () => {
+        moving.abort();
+        await move;
+      },
+    });
 
     const retention = o.retention ?? {};
     const pruner = new IndexPruner({ redis: this.connection.client, keys: o.keys, ...retention, log });

@@ -1,7 +1,7 @@
 import { type Discovery } from '../crawler/discovery.js';
 import { type ApplyOptions, planBatch } from './batch-plan.js';
 import { IndexKeyTypeError, SchemaMismatchError } from './errors.js';
-import { SCHEMA_VERSION } from './keys.js';
+import { SCHEMA_4_VERSION } from './keys.js';
 import { type RedisClient } from '../redis/client.js';
 import { LuaScript } from '../redis/lua-script.js';
 
@@ -40,14 +40,14 @@ export const applyScript = LuaScript.fromFile(new URL('./lua/apply-batch.lua', i
 /**
  * Applies `events` (validated by the caller: validateDiscoveries, which also counts what it
  * dropped, passed on as `opts.invalid`) as one batch. Throws SchemaMismatchError (nothing
- * written) when the database is not at SCHEMA_VERSION, and IndexKeyTypeError (nothing written)
+ * written) when the database is not at SCHEMA_4_VERSION, and IndexKeyTypeError (nothing written)
  * when a key it would write has another type.
  */
 export async function applyBatch(redis: RedisClient, events: readonly Discovery[], opts: ApplyOptions): Promise<ApplyResult> {
   const plan = planBatch(events, opts);
   const reply = (await applyScript.run(redis, plan.keys, plan.args)) as [number, number | string, string?, string?];
   const [status, detail] = reply;
-  if (status === -1) throw new SchemaMismatchError(Number(detail), SCHEMA_VERSION);
+  if (status === -1) throw new SchemaMismatchError(Number(detail), SCHEMA_4_VERSION);
   if (status === -2) throw new IndexKeyTypeError(String(detail), String(reply[2]), String(reply[3]));
   return {
     batchId: plan.batchId,

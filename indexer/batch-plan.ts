@@ -3,7 +3,7 @@ import { BatchTooLargeError } from './errors.js';
 import { aggregateBatch } from './batch-aggregate.js';
 import { CensusStatsPlanner } from './census-stats-plan.js';
 import { type IndexConfig, resolveConfig } from './index-config.js';
-import { type IndexKeys, SCHEMA_VERSION } from './keys.js';
+import { type IndexKeys, SCHEMA_4_VERSION } from './keys.js';
 
 /**
  * The batch, aggregated in JS, as lua/apply-batch.lua's KEYS and ARGV: per infohash the first
@@ -110,7 +110,7 @@ export function planBatch(events: readonly Discovery[], opts: ApplyOptions): Bat
   });
 
   const plan = {
-    v: String(SCHEMA_VERSION),
+    v: String(SCHEMA_4_VERSION),
     ttl: config.appliedTtlSec,
     now: String(now),
     cutoff: String(cutoff),

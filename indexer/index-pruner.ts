@@ -1,6 +1,8 @@
 import { type IndexKeys } from './keys.js';
 import { type RedisClient } from '../redis/client.js';
-import { pruneIndex, type PruneResult } from './prune.js';
+import { type PruneResult } from './prune.js';
+import { ShardedIndexKeys } from './sharded-keys.js';
+import { pruneIndexed } from './sharded-prune.js';
 import { PRUNE_EVERY_MS, PRUNE_FIRST_DELAY_MS } from './retention-constants.js';
 
 export interface IndexPrunerOptions {
@@ -27,7 +29,7 @@ export interface IndexPrunerStats {
 }
 
 /**
- * Runs retention passes (prune.ts) on a timer for a long-lived process such as `dhtscope run`.
+ * Runs retention passes (sharded-prune.ts) on a timer for a long-lived process such as `dhtscope run`.
  * A failed pass (Redis down, say) is logged and counted, and the next one tries again.
  */
 export class IndexPruner {
@@ -52,8 +54,8 @@ export class IndexPruner {
   async runOnce(): Promise<PruneResult | undefined> {
     const now = (this.o.now ?? Date.now)();
     try {
-      const result = await pruneIndex(this.o.redis, {
-        keys: this.o.keys,
+      const result = await pruneIndexed(this.o.redis, {
+        keys: ShardedIndexKeys.of(this.o.keys.prefix),
         seenBefore: this.o.retainMs === undefined ? undefined : now - this.o.retainMs,
         maxInfohashes: this.o.maxInfohashes,
         signal: this.stopping.signal,

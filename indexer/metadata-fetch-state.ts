@@ -1,4 +1,4 @@
-import { type IndexKeys, SCHEMA_VERSION } from './keys.js';
+import { type IndexKeys, SCHEMA_4_VERSION } from './keys.js';
 import { type RedisClient } from '../redis/client.js';
 import { LuaScript } from '../redis/lua-script.js';
 import { multiResults } from './multi-results.js';
@@ -98,9 +98,9 @@ export async function recordMetadataFailure(redis: RedisClient, keys: IndexKeys,
   const reply = (await failureScript.run(
     redis,
     [keys.schemaVersion, keys.infohash(hex), keys.infohashMetadata(hex), keys.infohashFetch(hex), keys.metadataWait],
-    [SCHEMA_VERSION, hex, failure.code, failure.at, p.baseDelayMs, p.maxDelayMs, p.maxAttempts, p.giveUpForMs, p.retainMs, p.waitCap].map(String),
+    [SCHEMA_4_VERSION, hex, failure.code, failure.at, p.baseDelayMs, p.maxDelayMs, p.maxAttempts, p.giveUpForMs, p.retainMs, p.waitCap].map(String),
   )) as [number, string, number?, string?, number?];
-  if (reply[0] === -1) throw new SchemaMismatchError(Number(reply[1]), SCHEMA_VERSION);
+  if (reply[0] === -1) throw new SchemaMismatchError(Number(reply[1]), SCHEMA_4_VERSION);
   if (reply[0] === -2) throw new InfohashNotIndexedError(hex);
   const [, status, attempts, next, gaveUp] = reply;
   return {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { displayText } from '../bep5/display-text.js';
-import { type IndexKeys, SCHEMA_VERSION } from './keys.js';
+import { type IndexKeys, SCHEMA_4_VERSION } from './keys.js';
 import { type RedisClient } from '../redis/client.js';
 import { LuaScript } from '../redis/lua-script.js';
 import {
@@ -204,7 +204,7 @@ export async function storeMetadata(redis: RedisClient, keys: IndexKeys, infohas
       ...newKeys,
     ];
     const arg = {
-      v: String(SCHEMA_VERSION),
+      v: String(SCHEMA_4_VERSION),
       hex,
       old,
       nOld: oldTokens.length,
@@ -215,7 +215,7 @@ export async function storeMetadata(redis: RedisClient, keys: IndexKeys, infohas
       fields: [...record.fields].flat(),
     };
     const [status, detail] = (await storeScript.run(redis, scriptKeys, [JSON.stringify(arg)])) as [number, string];
-    if (status === -1) throw new SchemaMismatchError(Number(detail), SCHEMA_VERSION);
+    if (status === -1) throw new SchemaMismatchError(Number(detail), SCHEMA_4_VERSION);
     if (status === -2) throw new InfohashNotIndexedError(hex);
     if (status === -3) continue;
     return { status: status === 1 ? 'stored' : (detail as StoreStatus), tokens: record.tokens };

@@ -1,5 +1,5 @@
 import { SchemaMismatchError } from './errors.js';
-import { type IndexKeys, SCHEMA_VERSION } from './keys.js';
+import { type IndexKeys, SCHEMA_4_VERSION } from './keys.js';
 import { type RedisClient } from '../redis/client.js';
 import { LuaScript } from '../redis/lua-script.js';
 import { PRUNE_CHUNK, PRUNE_MAX_CONFLICT_ROUNDS } from './retention-constants.js';
@@ -97,8 +97,8 @@ export async function pruneCandidates(redis: RedisClient, keys: IndexKeys, candi
     k: [keys.infohash(hex), keys.infohashSources(hex), keys.infohashPeers(hex), keys.infohashMetadata(hex), keys.infohashFetch(hex)].map(add),
     p: postingKeys(keys, tokens).map(add),
   }));
-  const reply = (await pruneScript.run(redis, list, [JSON.stringify({ v: String(SCHEMA_VERSION), c })])) as [number, number | string];
-  if (reply[0] === -1) throw new SchemaMismatchError(Number(reply[1]), SCHEMA_VERSION);
+  const reply = (await pruneScript.run(redis, list, [JSON.stringify({ v: String(SCHEMA_4_VERSION), c })])) as [number, number | string];
+  if (reply[0] === -1) throw new SchemaMismatchError(Number(reply[1]), SCHEMA_4_VERSION);
   return { pruned: Number(reply[0]), conflicts: Number(reply[1]) };
 }
 
@@ -126,7 +126,7 @@ export async function pruneIndex(redis: RedisClient, opts: PruneOptions): Promis
   const limit = opts.limit ?? Number.POSITIVE_INFINITY;
   // Checked up front too (the script checks again), so a pass with nothing due still says so.
   const version = Number((await redis.get(keys.schemaVersion)) ?? 0);
-  if (version !== SCHEMA_VERSION) throw new SchemaMismatchError(version, SCHEMA_VERSION);
+  if (version !== SCHEMA_4_VERSION) throw new SchemaMismatchError(version, SCHEMA_4_VERSION);
   if (opts.seenBefore === undefined && opts.maxInfohashes === undefined) {
     return { pruned: 0, conflicts: 0, remaining: await redis.zcard(keys.infohashes), dryRun: opts.dryRun === true };
   }

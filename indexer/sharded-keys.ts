@@ -115,6 +115,15 @@ export class ShardedIndexKeys {
     this.shards = Array.from({ length: SHARDS }, (_, s) => new ShardKeys(prefix, s, tags[s]!));
   }
 
+  private static readonly byPrefix = new Map<string, ShardedIndexKeys>();
+
+  /** The keys of the index under `prefix`, made once per prefix (64 shard objects each). */
+  static of(prefix: string): ShardedIndexKeys {
+    let keys = ShardedIndexKeys.byPrefix.get(prefix);
+    if (keys === undefined) ShardedIndexKeys.byPrefix.set(prefix, (keys = new ShardedIndexKeys(prefix)));
+    return keys;
+  }
+
   /** The shard that holds an infohash, and its record's bucket. */
   locate(infohash: string): { shard: ShardKeys; bucket: number } {
     if (!isCanonicalHexId(infohash)) throw new InvalidInfohashKeyError(infohash);

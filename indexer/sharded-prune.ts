@@ -5,6 +5,7 @@ import { SchemaMismatchError } from './errors.js';
 import { DEFAULT_INDEX_CONFIG } from './index-config.js';
 import { BUCKETS, SHARDS, bucketOf } from './shard.js';
 import { tokensOfBlob } from './sharded-metadata.js';
+import { shardedInfohashCount } from './sharded-queries.js';
 import { HOUR_MS, SHARDED_SCHEMA_VERSION, hourOf } from './sharded-apply.js';
 import { type ShardKeys, type ShardedIndexKeys } from './sharded-keys.js';
 
@@ -184,4 +185,22 @@ async function pruneWithMetadata(redis: RedisClient, shard: ShardKeys, hexes: re
   const out = (await pruneMetadataScript.run(redis, keys, [JSON.stringify({ v: String(SHARDED_SCHEMA_VERSION), cutoff, e }), ...args])) as [number, number | string];
   if (out[0] === -1) throw new SchemaMismatchError(Number(out[1]), SHARDED_SCHEMA_VERSION);
   return [out[0], Number(out[1])];
+}
+
+/**
+ * A pass in the shape of schema 4's pruneIndex (prune.ts), for `dhtscope prune` and the
+ * hourly IndexPruner: `conflicts` are the records left because they changed meanwhile,
+ * `remaining` the records after the pass.
+ */
+export async function pruneIndexed(
+  redis: RedisClient,
+  opts: { keys: ShardedIndexKeys; seenBefore?: number; maxInfohashes?: number; dryRun?: boolean; signal?: AbortSignal; now?: number },
+): Promise<{ pruned: number; conflicts: number; remaining: number; dryRun: boolean }> {
+  // The index's own version (the migration runner's): a pass that finds nothing stale reads no
+  // shard script, and must still refuse an index it was not written for.
+  const version = Number((await redis.get(opts.keys.legacy.schemaVersion)) ?? 0);
+  if (version !== SHARDED_SCHEMA_VERSION) throw new SchemaMismatchError(version, SHARDED_SCHEMA_VERSION);
+  const r = await pruneSharded(redis, opts);
+  const count = await shardedInfohashCount(redis, opts.keys);
+  return { pruned: r.pruned, conflicts: r.deferred, remaining: count, dryRun: r.dryRun };
 }

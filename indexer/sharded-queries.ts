@@ -1,8 +1,8 @@
 import { type RedisClient } from '../redis/client.js';
 import { DEFAULT_INDEX_CONFIG } from './index-config.js';
-import { type Metric, type NodeFlag } from './keys.js';
+import { type IndexKeys, type Metric, type NodeFlag, dayOf, dayStartMs } from './keys.js';
 import { hllUnionCounts } from './hll-union.js';
-import { type NodeCensus, nodeCensus, statsSeries, totals } from './queries.js';
+import { type NodeCensus, nodeCensus, nodesPerDay, statsSeries, statsWindow, totals } from './queries.js';
 import { decodeRecord, estimateSources } from './infohash-record.js';
 import { type StoredPeer, unpackPeers } from './peer-pack.js';
 import { hourOf } from './sharded-apply.js';
@@ -105,7 +105,7 @@ async function censusWithLegacy(redis: RedisClient, keys: ShardedIndexKeys): Pro
 }
 
 export async function shardedStatsSeries(redis: RedisClient, keys: ShardedIndexKeys, metric: Metric, from: number, to: number): Promise<Array<{ t: number; value: number }>> {
-  const parts = await Promise.all([...keys.shards.map((s) => s.census), keys.legacy].map((k) => statsSeries(redis, k, metric, from, to)));
+  const parts = await Promise.all(statsParts(keys).map((k) => statsSeries(redis, k, metric, from, to)));
   const byMinute = new Map<number, number>();
   for (const p of parts) for (const { t, value } of p) byMinute.set(t, (byMinute.get(t) ?? 0) + value);
   return [...byMinute].map(([t, value]) => ({ t, value })).sort((a, b) => a.t - b.t);
@@ -113,8 +113,37 @@ export async function shardedStatsSeries(redis: RedisClient, keys: ShardedIndexK
 
 export async function shardedTotals(redis: RedisClient, keys: ShardedIndexKeys): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
-  for (const part of await Promise.all([...keys.shards.map((s) => s.census), keys.legacy].map((k) => totals(redis, k)))) {
+  for (const part of await Promise.all(statsParts(keys).map((k) => totals(redis, k)))) {
     for (const [k, v] of Object.entries(part)) out[k] = (out[k] ?? 0) + v;
   }
   return out;
+}
+
+/** The shards' statistics and schema 4's (before migration 005): every part's. */
+function statsParts(keys: ShardedIndexKeys): IndexKeys[] {
+  return [...keys.shards.map((s) => s.census), keys.legacy];
+}
+
+/** statsWindow (queries.ts) summed over the shards and what schema 4 kept. */
+export async function shardedStatsWindow(redis: RedisClient, keys: ShardedIndexKeys, metrics: readonly Metric[], from: number, minutes: number): Promise<Record<string, number[]>> {
+  const parts = await Promise.all(statsParts(keys).map((k) => statsWindow(redis, k, metrics, from, minutes)));
+  const out: Record<string, number[]> = {};
+  for (const metric of metrics) {
+    const sum = new Array<number>(minutes).fill(0);
+    for (const p of parts) p[metric]!.forEach((v, i) => (sum[i]! += v));
+    out[metric] = sum;
+  }
+  return out;
+}
+
+/** Distinct nodes per UTC day: the shards' counts added, or a union with schema 4's day where it has one. */
+export async function shardedNodesPerDay(redis: RedisClient, keys: ShardedIndexKeys, from: number, to: number): Promise<Array<{ day: string; nodes: number }>> {
+  const days: string[] = [];
+  for (let d = dayStartMs(from); d <= to; d += 86_400_000) days.push(dayOf(d));
+  const legacyDays = await Promise.all(days.map((d) => redis.exists(keys.legacy.nodesDay(d))));
+  const unions = days.filter((_, i) => legacyDays[i] === 1).map((d) => [...keys.shards.map((s) => s.census.nodesDay(d)), keys.legacy.nodesDay(d)]);
+  const unionCounts = await hllUnionCounts(redis, unions, `${keys.prefix}:tmp`);
+  const sums = await Promise.all(keys.shards.map((s) => nodesPerDay(redis, s.census, from, to)));
+  let u = 0;
+  return days.map((day, i) => ({ day, nodes: legacyDays[i] === 1 ? unionCounts[u++]! : sums.reduce((n, part) => n + (part[i]?.nodes ?? 0), 0) }));
 }

@@ -11,8 +11,7 @@ import { type Migration } from './types.js';
  * mover (schema4-mover.ts) moves it afterwards, online, in chunks (`dhtscope migrate` runs it to
  * the end; `dhtscope run` runs it in the background), and readers answer from both layouts
  * until it is done (indexer/indexed-reads.ts).
- *
- * Not in MIGRATIONS yet: the workers, API and CLI switch to schema 5 together with it.
+
  */
 export const shardedLayout: Migration = {
   version: 5,

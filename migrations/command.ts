@@ -12,7 +12,9 @@ import { formatStatus, MigrationRunner, type RunnerOptions } from './runner.js';
 export const MIGRATE_HELP = `Usage: dhtscope migrate [--status] [--to N] [--json] [--no-wait]
 
 Brings the Redis index's schema up to date (or to version N). Safe to run at any time: a
-re-run does nothing, and two at once take turns (one waits for the other's lock).
+re-run does nothing, and two at once take turns (one waits for the other's lock). From
+version 5 on it also moves what the schema-4 layout still holds into the sharded one (a
+running \`dhtscope run\` does the same in the background).
 
   --status    show the schema version and each migration's state; change nothing
   --to N      migrate up to version N only (no down migrations)
@@ -44,8 +46,14 @@ export async function runMigrate(
   if (to !== undefined) opts.to = to;
   if (values['no-wait']) opts.waitMs = 0;
   const r = await runner.migrate(opts);
-  if (values.json) ctx.out(JSON.stringify(r));
-  else if (r.applied.length === 0) ctx.out(`schema of prefix "${ctx.keys.prefix}" is at version ${r.to}: nothing to do`);
-  else ctx.out(`schema of prefix "${ctx.keys.prefix}" migrated from ${r.from} to ${r.to} (applied ${r.applied.join(', ')})`);
+  // Migration 005 switches the layout at once; the data written before it moves afterwards,
+  // online (schema4-mover.ts). `migrate` finishes that move before it returns.
+  const moved = r.to >= 5 ? (await runner.moveSchema4Data({ ...(values['no-wait'] ? { waitMs: 0 } : {}) })).moved : 0;
+  if (values.json) ctx.out(JSON.stringify({ ...r, moved }));
+  else {
+    if (r.applied.length === 0) ctx.out(`schema of prefix "${ctx.keys.prefix}" is at version ${r.to}: nothing to do`);
+    else ctx.out(`schema of prefix "${ctx.keys.prefix}" migrated from ${r.from} to ${r.to} (applied ${r.applied.join(', ')})`);
+    if (moved > 0) ctx.out(`moved ${moved} infohashes of the schema-4 layout into schema 5`);
+  }
   return 0;
 }

@@ -19,10 +19,10 @@ import { seededRandom, randomInt } from '../bep5/random.js';
 import { parseInfoDictionary } from '../bep9/index.js';
 import { type Discovery } from '../crawler/discovery.js';
 import { applyBatch } from '../indexer/apply-batch.js';
-import { IndexKeys, SCHEMA_VERSION } from '../indexer/keys.js';
+import { IndexKeys, SCHEMA_4_VERSION } from '../indexer/keys.js';
 import { recordMetadataFailure } from '../indexer/metadata-fetch-state.js';
 import { storeMetadata } from '../indexer/metadata-store.js';
-import { ensureSchema } from '../migrations/runner.js';
+import { MigrationRunner } from '../migrations/runner.js';
 import { dumpIndex } from '../testkit/index-dump.js';
 import { startRedisServer } from '../testkit/redis-server.js';
 
@@ -31,7 +31,6 @@ const PREFIX = 'schema4';
 const WORDS = ['ubuntu', 'debian', 'server', 'live', 'amd64', 'music', 'album', 'season', 'complete', 'lecture'];
 const VERSIONS = ['4c540102', '5554b500', '6c740d80', null, '4c540110'];
 
-if (SCHEMA_VERSION !== 4) throw new Error(`this writer is schema ${SCHEMA_VERSION}; the fixture must come from schema 4`);
 
 const rng = seededRandom(20261206);
 const hex = (n: number, tag: string): string => `${tag}${n.toString(16).padStart(40 - tag.length, '0')}`;
@@ -42,7 +41,8 @@ const server = await startRedisServer();
 const redis = new Redis(server.url);
 try {
   const keys = new IndexKeys(PREFIX);
-  await ensureSchema(redis, keys, { migrate: true });
+  // Schema 4's writers, on an index migrated up to version 4 only.
+  await new MigrationRunner(redis, keys).migrate({ to: SCHEMA_4_VERSION });
   const now = Date.now();
   const start = now - 3 * 3_600_000; // three hours of "crawl", so stats span several minutes and hours
 
@@ -87,7 +87,7 @@ try {
     await recordMetadataFailure(redis, keys, hex(101 + i * 2, 'e'), { code: i % 2 === 0 ? 'ERR_METADATA_FETCH_FAILED' : 'ERR_METADATA_NO_PEERS', at: start + i * 300_000 });
   }
 
-  const dump = await dumpIndex(redis, PREFIX, `schema ${SCHEMA_VERSION}, written by scripts/make-schema4-fixture.ts on ${new Date(now).toISOString()}`);
+  const dump = await dumpIndex(redis, PREFIX, `schema ${SCHEMA_4_VERSION}, written by scripts/make-schema4-fixture.ts on ${new Date(now).toISOString()}`);
   await writeFile(OUT, JSON.stringify(dump, null, 1) + '\n');
   console.log(`${dump.keys.length} keys written to ${OUT.pathname}`);
 } finally {

@@ -1,5 +1,5 @@
 /**
- * The HTTP API (server/api/) over an index written through the real write path (applyBatch)
+ * The HTTP API (server/api/) over an index written through the real write path (applyShardedBatch)
  * on a real redis-server, one infohash at a time and when requests or Redis go wrong: the
  * record route and the forms of infohash it accepts, JSON 404s and 400s, a real listening
  * socket, an unexpected Redis error (500), Redis going away (503), and extensions.
@@ -7,14 +7,14 @@
 import test from 'ava';
 import { Redis } from 'ioredis';
 import { createApiServer } from '../server/api/server.js';
-import { applyBatch } from '../indexer/apply-batch.js';
 import { newBatchId } from '../indexer/batch-id.js';
 import { encodeCursor } from '../indexer/cursor.js';
 import { IndexKeys } from '../indexer/keys.js';
-import { getInfohash } from '../indexer/queries.js';
 import { ensureSchema } from '../migrations/runner.js';
 import { freePort, randomPrefix, startRedisServer } from './helpers/redis.js';
 import { get, IH, NOW, PEER, sampleBatch, T0, useApiServer } from './helpers/api.js';
+import { applyIndexed, getIndexed } from './helpers/index-writes.js';
+import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
 
 const { setup } = useApiServer(test);
 
@@ -44,7 +44,7 @@ test('GET /api/infohashes/:ih returns the record as applied, newest peers first'
     ],
     metadata: null,
   });
-  t.deepEqual(res.body, { ...(await getInfohash(c, keys, IH(1), { now: NOW })), metadata: null });
+  t.deepEqual(res.body, { ...(await getIndexed(c, keys, IH(1), { now: NOW })), metadata: null });
   // Known only from a peers reply: seen 0, one peer.
   t.like((await get(app, `/api/infohashes/${IH(3)}`)).body, { seen: 0, sources: 0, peerCount: 1, firstSeen: T0 + 40_000 });
 });
@@ -154,9 +154,9 @@ test('over a real socket on 127.0.0.1: JSON answers and JSON errors', async (t) 
 
 test('an unexpected Redis error is a 500 with no details or stack trace in the body', async (t) => {
   const { c, keys, app } = await setup(t);
-  // A peers key of the wrong type (not something the writer produces) makes the read fail.
-  await c.hset(keys.infohash(IH(5)), 'first', String(T0), 'last', String(T0));
-  await c.set(keys.infohashPeers(IH(5)), 'not a zset');
+  // A records bucket of the wrong type (not something the writer produces) makes the read fail.
+  const { shard, bucket } = ShardedIndexKeys.of(keys.prefix).locate(IH(5));
+  await c.set(shard.records(bucket), 'not a hash');
   const res = await get(app, `/api/infohashes/${IH(5)}`);
   t.is(res.status, 500);
   t.deepEqual(res.body, { error: { code: 'ERR_INTERNAL', message: 'internal error (details are in the server log)' }, statusCode: 500 });
@@ -170,7 +170,7 @@ test('Redis down: a prompt 503 with Retry-After, also when it was never reachabl
   t.teardown(() => c.disconnect());
   const keys = new IndexKeys(randomPrefix());
   await ensureSchema(c, keys, { migrate: true });
-  await applyBatch(c, sampleBatch(), { keys, batchId: newBatchId(), now: NOW });
+  await applyIndexed(c, sampleBatch(), { keys, batchId: newBatchId(), now: NOW });
   const app = await createApiServer({ redis: c, keys, now: () => NOW, redisTimeoutMs: 500 });
   t.teardown(() => app.close());
   t.is((await get(app, `/api/infohashes/${IH(1)}`)).status, 200);

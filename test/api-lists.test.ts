@@ -1,5 +1,5 @@
 /**
- * The HTTP API (server/api/) over an index written through the real write path (applyBatch)
+ * The HTTP API (server/api/) over an index written through the real write path (applyShardedBatch)
  * on a real redis-server, its lists: recent and popular infohashes and an infohash's peers,
  * paged while the index changes (and a property of the paging underneath), /api/stats and
  * /api/nodes/census.

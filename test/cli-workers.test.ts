@@ -3,11 +3,11 @@ import { DhtNode } from '../bep5/node.js';
 import { workersCommand } from '../cli/commands/workers.js';
 import { UsageError } from '../cli/errors.js';
 import { IndexKeys, SCHEMA_VERSION } from '../indexer/keys.js';
-import { totals } from '../indexer/queries.js';
 import { addBatches, discoveryQueue, knownBatch, waitUntil } from './fixtures/discovery-batches.js';
 import { runCli, startCli } from './helpers/cli.js';
 import { freePort, randomPrefix, useRedisServer } from './helpers/redis.js';
 import { loopbackHost } from './helpers/udp.js';
+import { totalsIndexed } from './helpers/index-writes.js';
 
 const redis = useRedisServer(test);
 
@@ -84,7 +84,7 @@ test('workers --json: migrates, says ready, applies batches, runs a lookup node,
   const queue = discoveryQueue(c, keys);
   t.teardown(() => queue.close());
   await addBatches(queue, [knownBatch(0, 20, 4)]);
-  await waitUntil('the batch to be applied', async () => (await totals(c, keys))['batches'] === 1);
+  await waitUntil('the batch to be applied', async () => (await totalsIndexed(c, keys))['batches'] === 1);
   const stats = await cli.nextEvent('stats', 15_000);
   t.like(stats['queues'], { discoveries: { failed: 0 } });
 

@@ -10,16 +10,15 @@ import test from 'ava';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Browser } from 'playwright-core';
-import { applyBatch } from '../indexer/apply-batch.js';
 import { newBatchId } from '../indexer/batch-id.js';
 import { createApiServer } from '../server/api/server.js';
 import { dashboardExtension } from '../server/dashboard/extension.js';
-import { storeMetadata } from '../indexer/metadata-store.js';
 import { parseInfoDictionary } from '../bep9/info-dictionary.js';
 import { makeInfoDict, sha1 } from '../testkit/metadata-peer.js';
 import { launchChromium, openRecordedPage } from './helpers/browser.js';
 import { ROOT } from './helpers/cli.js';
 import { useRedisServer } from './helpers/redis.js';
+import { applyIndexed, storeIndexed } from './helpers/index-writes.js';
 
 const redis = useRedisServer(test);
 const NAME = 'Ubuntu <b>Studio</b> 24.04 Media Pack';
@@ -38,7 +37,7 @@ test('search by name words finds the torrent; its page shows name, size and file
   const info = makeInfoDict(NAME, 3, 2_048);
   const ih = sha1(info).toString('hex');
   const now = Date.now();
-  await applyBatch(
+  await applyIndexed(
     client,
     [
       { type: 'infohash', infohash: ih, node: '10.1.2.3:6881', source: 'sample', at: now },
@@ -46,7 +45,7 @@ test('search by name words finds the torrent; its page shows name, size and file
     ],
     { keys, batchId: newBatchId() },
   );
-  const stored = await storeMetadata(client, keys, ih, parseInfoDictionary(info), { fetchedAt: now, peer: '10.9.8.7:51413' });
+  const stored = await storeIndexed(client, keys, ih, parseInfoDictionary(info), { fetchedAt: now, peer: '10.9.8.7:51413' });
   t.is(stored.status, 'stored');
 
   const app = await createApiServer({ redis: client, keys, extensions: [dashboardExtension({ redis: client, keys })] });

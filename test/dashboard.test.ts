@@ -13,7 +13,6 @@ import { createRequire } from 'node:module';
 import { join, dirname } from 'node:path';
 import type { Discovery } from '../crawler/discovery.js';
 import { createApiServer } from '../server/api/server.js';
-import { applyBatch } from '../indexer/apply-batch.js';
 import { newBatchId } from '../indexer/batch-id.js';
 import { type IndexConfig } from '../indexer/index-config.js';
 import { CONTENT_SECURITY_POLICY } from '../server/dashboard/constants.js';
@@ -22,6 +21,7 @@ import { IndexKeys } from '../indexer/keys.js';
 import { ensureSchema } from '../migrations/runner.js';
 import { params } from './helpers/fast-check.js';
 import { freePort, randomPrefix, useRedisServer } from './helpers/redis.js';
+import { applyIndexed } from './helpers/index-writes.js';
 
 const redis = useRedisServer(test);
 
@@ -42,7 +42,7 @@ async function setup(t: ExecutionContext): Promise<Setup> {
   t.teardown(() => app.close());
   const see = async (infohashes: string[], config: Partial<IndexConfig> = {}): Promise<void> => {
     const events: Discovery[] = infohashes.map((infohash, i) => ({ type: 'infohash', infohash, node: NODE, source: 'sample', at: NOW - (infohashes.length - i) * 1000 }));
-    await applyBatch(c, events, { keys, batchId: newBatchId(), now: NOW, config });
+    await applyIndexed(c, events, { keys, batchId: newBatchId(), now: NOW, config });
   };
   return { c, keys, app, see };
 }
@@ -197,7 +197,7 @@ test('unknown files and path traversal get the JSON 404, never a file', async (t
 // ---------------------------------------------------------------------------------------
 // Search
 
-test('prefix search: the most recent matches first, any case, with limit and "more"', async (t) => {
+test('prefix search: the most recent matches first, any case, with limit and "more"; only the prefix\'s buckets are read', async (t) => {
   const { app, see } = await setup(t);
   const matching = [ih('abcd', 1), ih('abcd', 2), ih('abcdef', 3), ih('abcd', 4)];
   await see([ih('abce', 5), matching[0]!, ih('0bcd', 6), matching[1]!, matching[2]!, ih('dcba', 7), matching[3]!]);
@@ -205,24 +205,24 @@ test('prefix search: the most recent matches first, any case, with limit and "mo
   const res = await get(app, '/api/search/infohash?q=ABCD');
   t.is(res.status, 200);
   const body = res.json();
-  t.like(body, { match: 'prefix', query: 'abcd', more: false, scanned: 7 });
+  // 4 hex digits name two record buckets (17 bits), which hold the 4 matches and nothing else.
+  t.like(body, { match: 'prefix', query: 'abcd', more: false, scanned: 4 });
   t.deepEqual(body.items.map((i: { infohash: string }) => i.infohash), [...matching].reverse());
   t.like(body.items[0], { infohash: matching[3], seen: 1, sources: 1, peerCount: 0, firstSeen: NOW - 1000, lastSeen: NOW - 1000 });
 
   const limited = (await get(app, '/api/search/infohash?q=abcd&limit=2')).json();
   t.deepEqual(limited.items.map((i: { infohash: string }) => i.infohash), [matching[3], matching[2]]);
   t.true(limited.more);
-  t.true(limited.scanned < 7, 'stops reading once it has found enough');
 
   t.deepEqual((await get(app, '/api/search/infohash?q=abcdef')).json().items.map((i: { infohash: string }) => i.infohash), [matching[2]]);
-  t.like((await get(app, '/api/search/infohash?q=%20ffff%20')).json(), { match: 'prefix', query: 'ffff', items: [], more: false });
+  t.like((await get(app, '/api/search/infohash?q=%20ffff%20')).json(), { match: 'prefix', query: 'ffff', items: [], more: false, scanned: 0 });
 });
 
-test('exact search finds any indexed infohash, as hex, base32 or magnet link, also beyond `recent`', async (t) => {
+test('exact and prefix search find any indexed infohash, as hex, base32 or magnet link, also one no longer in `recent`', async (t) => {
   const { app, see } = await setup(t);
   const old = ih('c0ffee', 1);
-  // recent keeps 3: `old` falls out of it, and prefix search (over recent) no longer sees it.
-  await see([old, ih('1111', 2), ih('2222', 3), ih('3333', 4)], { recentCap: 3 });
+  // A tiny recent (4 per shard): `old` falls out of its shard's part as newer ones arrive there.
+  await see([old, ...Array.from({ length: 8 }, (_, i) => ih('c0ffee', 10 + i))], { recentCap: 3 });
 
   for (const q of [old, old.toUpperCase(), base32(old), `magnet:?xt=urn:btih:${old}&dn=a%20name`, `magnet:?xt=urn:btih:${base32(old)}`]) {
     const res = await get(app, `/api/search/infohash?q=${encodeURIComponent(q)}`);
@@ -232,15 +232,17 @@ test('exact search finds any indexed infohash, as hex, base32 or magnet link, al
     t.deepEqual(body.items.map((i: { infohash: string }) => i.infohash), [old], q);
   }
   t.like((await get(app, `/api/search/infohash?q=${ih('c0ffee', 9)}`)).json(), { match: 'exact', items: [] });
-  t.like((await get(app, '/api/search/infohash?q=c0ffee')).json(), { match: 'prefix', scanned: 3, items: [] });
+  const prefix = (await get(app, '/api/search/infohash?q=c0ffee&limit=100')).json();
+  t.like(prefix, { match: 'prefix', scanned: 9, more: false });
+  t.is(prefix.items.at(-1).infohash, old, 'the oldest, out of recent, is found last');
 });
 
-test('prefix search walks `recent` in chunks: matches spread over 2,500 infohashes are all found in order', async (t) => {
+test('prefix search over 2,500 infohashes reads only its bucket and finds every match in order', async (t) => {
   const { app, see } = await setup(t);
   const all = Array.from({ length: 2_500 }, (_, i) => (i % 100 === 37 ? ih('beef', i) : ih('0000', i)));
   await see(all);
   const body = (await get(app, '/api/search/infohash?q=beef&limit=1000')).json();
-  t.is(body.scanned, 2_500);
+  t.is(body.scanned, 25);
   t.false(body.more);
   t.deepEqual(
     body.items.map((i: { infohash: string }) => i.infohash),
@@ -248,7 +250,7 @@ test('prefix search walks `recent` in chunks: matches spread over 2,500 infohash
   );
 });
 
-test('prefix search returns what filtering the whole `recent` index would (property)', async (t) => {
+test('prefix search returns what filtering every indexed infohash would (property)', async (t) => {
   const { c } = await setup(t);
   const hexChar = fc.constantFrom(...'0123456789abcdef');
   const hex = (min: number, max: number) => fc.string({ unit: hexChar, minLength: min, maxLength: max });
@@ -259,14 +261,16 @@ test('prefix search returns what filtering the whole `recent` index would (prope
       // Shared leading digits make matches likely.
       const seeded = infohashes.map((h, i) => (i % 3 === 0 ? prefix + h.slice(prefix.length) : h));
       const unique = [...new Set(seeded)];
+      const at = new Map(unique.map((infohash, i) => [infohash, NOW - (i % 7) * 1000]));
       if (unique.length > 0) {
-        const events: Discovery[] = unique.map((infohash, i) => ({ type: 'infohash', infohash, node: NODE, source: 'sample', at: NOW - (i % 7) * 1000 }));
-        await applyBatch(c, events, { keys, batchId: newBatchId(), now: NOW });
+        const events: Discovery[] = unique.map((infohash) => ({ type: 'infohash', infohash, node: NODE, source: 'sample', at: at.get(infohash)! }));
+        await applyIndexed(c, events, { keys, batchId: newBatchId(), now: NOW });
       }
       const app = await createApiServer({ redis: c, keys, extensions: [dashboardExtension({ redis: c, keys })] });
       try {
         const body = (await get(app, `/api/search/infohash?q=${prefix}&limit=${limit}`)).json();
-        const expected = (await c.zrange(keys.recent, 0, '-1', 'REV')).filter((h) => h.startsWith(prefix));
+        // Most recent first, then infohash descending: the order of the lists.
+        const expected = unique.filter((h) => h.startsWith(prefix)).sort((a, b) => at.get(b)! - at.get(a)! || (a < b ? 1 : -1));
         t.deepEqual(
           body.items.map((i: { infohash: string }) => i.infohash),
           expected.slice(0, limit),

@@ -3,11 +3,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { applyBatch } from '../indexer/apply-batch.js';
 import { newBatchId } from '../indexer/batch-id.js';
 import { createApiServer } from '../server/api/server.js';
 import { IndexKeys } from '../indexer/keys.js';
-import { getMetadata, metadataState } from '../indexer/metadata-store.js';
 import { connectRedis } from '../redis/connection.js';
 import { ensureSchema } from '../migrations/runner.js';
 import { startWorkers } from '../workers/worker-set.js';
@@ -15,6 +13,7 @@ import { startLibtorrentSeeder, type LibtorrentSeeder } from '../testkit/libtorr
 import { randomPrefix, useRedisServer } from './helpers/redis.js';
 import { loopbackHost } from './helpers/udp.js';
 import { pollValue } from './helpers/wait.js';
+import { applyIndexed, metadataIndexed, stateIndexed } from './helpers/index-writes.js';
 
 /**
  * The metadata queue end to end: an infohash with a peer in the index is picked up by the
@@ -69,7 +68,7 @@ test('workers fetch metadata from a libtorrent seeder, store it, and search find
   const bad = 'ab'.repeat(20);
   const host = loopbackHost();
   const now = Date.now();
-  await applyBatch(
+  await applyIndexed(
     connection.client,
     [
       { type: 'infohash', infohash: good, node: '127.9.9.9:6881', source: 'sample', at: now },
@@ -89,7 +88,7 @@ test('workers fetch metadata from a libtorrent seeder, store it, and search find
 
   const { stored, badState } = await pollValue(
     'the good torrent stored and the bad one tried',
-    async () => ({ stored: await getMetadata(connection.client, keys, good), badState: await metadataState(connection.client, keys, bad) }),
+    async () => ({ stored: await metadataIndexed(connection.client, keys, good), badState: await stateIndexed(connection.client, keys, bad) }),
     (v) => v.stored !== null && v.badState.attempts > 0,
     90_000,
   );

@@ -4,6 +4,9 @@
  * search and candidates working on the result; schema 3's registry rescored by last sighting;
  * each step run again after a crash or without its lock; and migration 3 refusing keys a
  * schema-2 index cannot have written.
+ *
+ * Each test stops at schema 4, where schema 4's readers and writers apply; migration 005, the
+ * move to schema 5, is tested in schema4-mover.test.ts.
  */
 import test from 'ava';
 import { type Redis } from 'ioredis';
@@ -12,7 +15,7 @@ import { applyBatch, applyScript } from '../indexer/apply-batch.js';
 import { newBatchId } from '../indexer/batch-id.js';
 import { planBatch } from '../indexer/batch-plan.js';
 import { DEFAULT_INDEX_CONFIG } from '../indexer/index-config.js';
-import { IndexKeys } from '../indexer/keys.js';
+import { IndexKeys, SCHEMA_4_VERSION } from '../indexer/keys.js';
 import { LuaScript } from '../redis/lua-script.js';
 import { getMetadata, metadataCandidates, storeMetadata } from '../indexer/metadata-store.js';
 import { getInfohash, popularInfohashes, recentInfohashes, totals } from '../indexer/queries.js';
@@ -99,7 +102,7 @@ test('two runners at once on real schema-1 data: migrated once, correctly', asyn
     events.push({ type: 'peers', infohash: IH(i), peers: [PEER(i), PEER(i + 1)], node: ADDR(i), at: now - 60_000 });
   }
   await applyBatchV1(c, keys, events);
-  const [ra, rb] = await Promise.all([new MigrationRunner(c, keys, { pollMs: 10 }).migrate(), new MigrationRunner(c2, keys, { pollMs: 10 }).migrate()]);
+  const [ra, rb] = await Promise.all([new MigrationRunner(c, keys, { pollMs: 10 }).migrate({ to: SCHEMA_4_VERSION }), new MigrationRunner(c2, keys, { pollMs: 10 }).migrate({ to: SCHEMA_4_VERSION })]);
   t.deepEqual([...ra.applied, ...rb.applied], [2, 3, 4]);
   for (const i of [0, 250, 499]) {
     t.is(await c.type(keys.infohashPeers(IH(i))), 'zset');
@@ -143,7 +146,7 @@ test('data written by schema 1 migrates to the schema-2 shape with the same info
   await t.throwsAsync(applyBatch(c, events, { keys, batchId: newBatchId() }), { code: 'ERR_SCHEMA_MISMATCH' });
 
   const logs: string[] = [];
-  const r = await new MigrationRunner(c, keys, { onLog: (l) => logs.push(l) }).migrate();
+  const r = await new MigrationRunner(c, keys, { onLog: (l) => logs.push(l) }).migrate({ to: SCHEMA_4_VERSION });
   t.deepEqual(r, { from: 1, to: 4, applied: [2, 3, 4] });
   t.true(logs.some((l) => /3 peer sets converted \(4 infohashes walked\)/.test(l)), logs.join('\n'));
   // Schema 4's registry, scored by the schema-1 hashes' last sighting.
@@ -252,7 +255,7 @@ test('data written by schema 2 migrates to 3 unchanged but for metadata_since; m
   );
 
   // The current code on the migrated data (after schema 4's step).
-  t.deepEqual(await new MigrationRunner(c, keys).migrate(), { from: 3, to: 4, applied: [4] });
+  t.deepEqual(await new MigrationRunner(c, keys).migrate({ to: SCHEMA_4_VERSION }), { from: 3, to: 4, applied: [4] });
   t.deepEqual(await metadataCandidates(c, keys, { limit: 10, now }), [
     { infohash: IH(1), peers: 3, retry: false },
     { infohash: IH(3), peers: 1, retry: false },
@@ -297,7 +300,7 @@ test('data written by schema 3: the registry is rescored from first to last seen
   const before = await snapshot(c, keys.prefix);
 
   const logs: string[] = [];
-  t.deepEqual(await new MigrationRunner(c, keys, { onLog: (l) => logs.push(l) }).migrate(), { from: 3, to: 4, applied: [4] });
+  t.deepEqual(await new MigrationRunner(c, keys, { onLog: (l) => logs.push(l) }).migrate({ to: SCHEMA_4_VERSION }), { from: 3, to: 4, applied: [4] });
   t.true(logs.some((l) => /registry-last-seen: 450 infohashes walked, 149 rescored by last seen/.test(l)), logs.join('\n'));
   const scores = new Map<string, string>();
   const flat = await c.zrange(keys.infohashes, 0, '-1', 'WITHSCORES');
@@ -328,7 +331,7 @@ test('migration 3 refuses metadata keys that a schema-2 index cannot have writte
   const { c, keys } = fresh(t);
   await new MigrationRunner(c, keys).migrate({ to: 2 });
   await c.zadd(keys.metadataWait, 1, IH(1));
-  await t.throwsAsync(new MigrationRunner(c, keys).migrate(), { message: /metadata keys under prefix .* exist in a version-2 index: refusing/ });
+  await t.throwsAsync(new MigrationRunner(c, keys).migrate({ to: SCHEMA_4_VERSION }), { message: /metadata keys under prefix .* exist in a version-2 index: refusing/ });
   t.is(await c.get(keys.schemaVersion), '2');
   t.is(await c.hget(keys.meta, 'metadata_since'), null);
   t.is(await c.exists(keys.schemaLock), 0);

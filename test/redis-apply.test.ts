@@ -6,7 +6,7 @@ import { newBatchId } from '../indexer/batch-id.js';
 import { planBatch } from '../indexer/batch-plan.js';
 import { IndexKeyTypeError, SchemaMismatchError } from '../indexer/errors.js';
 import { DEFAULT_INDEX_CONFIG, type IndexConfig } from '../indexer/index-config.js';
-import { dayOf, dayStartMs, IndexKeys, minuteOfDay } from '../indexer/keys.js';
+import { dayOf, dayStartMs, IndexKeys, minuteOfDay, SCHEMA_4_VERSION } from '../indexer/keys.js';
 import { getInfohash, infohashCount, nodeCensus, nodesPerDay, popularInfohashes, recentInfohashes, statsSeries, totals } from '../indexer/queries.js';
 import { MigrationRunner } from '../migrations/runner.js';
 import { randomPrefix, snapshot, startRedisServer, useRedisServer } from './helpers/redis.js';
@@ -26,7 +26,7 @@ const T0 = Math.floor(Date.now() / 60_000) * 60_000 - 3_600_000;
 type Apply = (events: Discovery[], now?: number, batch?: { batchId?: string; invalid?: number }) => ReturnType<typeof applyBatch>;
 
 async function setup(t: ExecutionContext, config: Partial<IndexConfig> = {}): Promise<{ c: Redis; keys: IndexKeys; apply: Apply }> {
-  const { c, keys } = await redis.freshIndex(t);
+  const { c, keys } = await redis.freshSchema4Index(t);
   return { c, keys, apply: (events, now = T0 + 600_000, batch = {}) => applyBatch(c, events, { keys, config, now, batchId: newBatchId(), ...batch }) };
 }
 
@@ -351,7 +351,7 @@ test('Redis Cluster: every key of a batch is in one slot; the script and queries
   const cluster = new Cluster([{ host: server.host, port: server.port }]);
   t.teardown(() => void cluster.disconnect());
   const keys = new IndexKeys(randomPrefix());
-  await new MigrationRunner(cluster, keys).migrate();
+  await new MigrationRunner(cluster, keys).migrate({ to: SCHEMA_4_VERSION });
   const events = sampleBatch();
   const batchId = newBatchId();
   const r = await applyBatch(cluster, events, { keys, batchId, now: T0 + 600_000 });

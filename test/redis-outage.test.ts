@@ -5,9 +5,7 @@ import { DhtNode } from '../bep5/node.js';
 import { Crawler } from '../crawler/crawler.js';
 import { type Discovery, MemorySink, TeeSink } from '../crawler/discovery.js';
 import { Testnet } from '../crawler/testnet/testnet.js';
-import { applyBatch } from '../indexer/apply-batch.js';
 import { IndexKeys } from '../indexer/keys.js';
-import { getInfohash, infohashCount, totals } from '../indexer/queries.js';
 import { ensureSchema } from '../migrations/runner.js';
 import { DiscoveryProducer } from '../workers/discovery-producer.js';
 import { type DiscoveryBatchJob, queueNames } from '../workers/queues.js';
@@ -25,6 +23,7 @@ import { loopbackHost } from './helpers/udp.js';
 
 const OUTAGE_MS = 30_000;
 import { pollUntil, sleep } from './helpers/wait.js';
+import { applyIndexed, countIndexed, getIndexed, totalsIndexed } from './helpers/index-writes.js';
 
 function client(server: { host: string; port: number }): Redis {
   const c = new Redis({ host: server.host, port: server.port, maxRetriesPerRequest: null });
@@ -49,7 +48,7 @@ test('stopping redis-server for 30 seconds during a crawl loses no discovery', a
   const worker = new Worker<DiscoveryBatchJob>(
     names.discoveries,
     async (job) => {
-      await applyBatch(index, job.data.events, { keys, batchId: job.data.id });
+      await applyIndexed(index, job.data.events, { keys, batchId: job.data.id });
     },
     // Jobs active when Redis stops lose their lock and come back through the stalled check:
     // checked every 5 s (not BullMQ's 30 s) so that this test does not wait for it.
@@ -121,13 +120,13 @@ test('stopping redis-server for 30 seconds during a crawl loses no discovery', a
   // The index holds exactly what the crawl found.
   const seen = new Set(memory.events.flatMap((e) => (e.type === 'infohash' || e.type === 'peers' ? [e.infohash] : [])));
   t.true(seen.size > 100, `${seen.size} infohashes crawled`);
-  t.is(await infohashCount(index, keys), seen.size);
+  t.is(await countIndexed(index, keys), seen.size);
   const missing: string[] = [];
-  for (const ih of seen) if ((await getInfohash(index, keys, ih)) === null) missing.push(ih);
+  for (const ih of seen) if ((await getIndexed(index, keys, ih)) === null) missing.push(ih);
   t.deepEqual(missing, []);
   const perType = new Map<Discovery['type'], number>();
   for (const e of memory.events) perType.set(e.type, (perType.get(e.type) ?? 0) + 1);
-  const tot = await totals(index, keys);
+  const tot = await totalsIndexed(index, keys);
   for (const type of ['node', 'infohash', 'sample', 'peers'] as const) t.is(tot[`events:${type}`] ?? 0, perType.get(type) ?? 0, `events:${type}`);
   t.is(tot['events:invalid'] ?? 0, 0);
 });

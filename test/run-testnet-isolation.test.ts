@@ -16,6 +16,11 @@ import { queueNames } from '../workers/queues.js';
 import { type CliProcess, startCli } from './helpers/cli.js';
 import { startRedisServer } from './helpers/redis.js';
 import { pollValue } from './helpers/wait.js';
+import { countIndexed, getIndexed } from './helpers/index-writes.js';
+import { type CursorPosition } from '../indexer/cursor.js';
+import { type SortedSetPage } from '../indexer/queries.js';
+import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
+import { pageShardedRecent } from '../indexer/sharded-pages.js';
 
 /**
  * Issue 12: a `dhtscope run --testnet` demo must leave the real index alone. Before, the demo
@@ -229,14 +234,19 @@ test.serial('run --testnet with REDIS_URL and the default index options writes t
 
   // Until the demo has indexed at least half of its infohashes, and queued jobs.
   const testnetKeys = new IndexKeys(TESTNET_PREFIX);
-  await pollValue('the testnet index to hold half of the testnet infohashes', () => client.zcard(testnetKeys.infohashes), (n) => n >= total / 2, 120_000);
+  await pollValue('the testnet index to hold half of the testnet infohashes', () => countIndexed(client, testnetKeys), (n) => n >= total / 2, 120_000);
   await stop(t, demo, 'the demo');
 
   const keys = await allKeys(client);
   t.deepEqual(ofPrefix(keys, REAL_PREFIX), [], 'no key of the real index (its own or its BullMQ queues)');
-  t.deepEqual(keys.filter((k) => !k.startsWith(`{${TESTNET_PREFIX}}`) && !k.startsWith(`{${TESTNET_PREFIX}:bull}`)), [], 'every key belongs to the testnet index');
+  t.deepEqual(keys.filter((k) => !k.startsWith(`{${TESTNET_PREFIX}}`) && !k.startsWith(`{${TESTNET_PREFIX}:`)), [], 'every key belongs to the testnet index (its shards and its queues)');
   t.true(keys.some((k) => k.startsWith(`{${TESTNET_PREFIX}:bull}`)), 'its queues are the testnet prefix\'s');
-  const indexed = await client.zrange(testnetKeys.infohashes, 0, '-1');
+  const indexed: string[] = [];
+  for (let after: CursorPosition | null = null; ; ) {
+    const page: SortedSetPage = await pageShardedRecent(client, ShardedIndexKeys.of(TESTNET_PREFIX), { limit: 1_000, after });
+    indexed.push(...page.items.map((i) => i.member));
+    if ((after = page.next) === null) break;
+  }
   t.true(indexed.length >= total / 2, `${indexed.length} of ${total} infohashes in the testnet index`);
   // And only the testnet's. The one kind of infohash the ground truth cannot list: the targets
   // of libtorrent's own bootstrap and refresh traversals, which are get_peers lookups
@@ -247,11 +257,11 @@ test.serial('run --testnet with REDIS_URL and the default index options writes t
   if (extras.length > 0) t.log(`indexed from foreign nodes' own lookups: ${extras.join(', ')}`);
   t.true(truth.nodes.some((n) => n.kind === 'libtorrent') || extras.length === 0, 'without libtorrent nodes, only the ground truth\'s infohashes');
   for (const ih of extras) {
-    const record = await client.hgetall(testnetKeys.infohash(ih));
-    t.is(record['peers'], '0', `${ih} holds no peers`);
-    t.true(Number(record['sources']) <= 2, `${ih} was reported by ${record['sources']} nodes`);
+    const record = await getIndexed(client, testnetKeys, ih);
+    t.is(record?.peerCount, 0, `${ih} holds no peers`);
+    t.true((record?.sources ?? 0) <= 2, `${ih} was reported by ${record?.sources} nodes`);
   }
-  t.is(await client.exists(new IndexKeys(REAL_PREFIX).infohash(indexed[0]!)), 0);
+  t.is(await getIndexed(client, new IndexKeys(REAL_PREFIX), indexed[0]!), null);
 
   // The default data directory holds the testnet's directory and nothing else: no real
   // spool, no node table, no redis/ of the real index.
@@ -284,7 +294,7 @@ async function demoRun(t: ExecutionContext, env: NodeJS.ProcessEnv, dataDir: str
 /** The real index, through a running real run: no infohash in its API or its Redis, no demo key, no job queued for a peer lookup or metadata. */
 async function assertRealIndexEmpty(t: ExecutionContext, realReady: Ready, realClient: Redis, when: string): Promise<void> {
   t.is(await apiInfohashes(realReady.api), 0, `${when}: the real run's API counts no infohash`);
-  t.is(await realClient.zcard(new IndexKeys(REAL_PREFIX).infohashes), 0, `${when}: no infohash in the real index`);
+  t.is(await countIndexed(realClient, new IndexKeys(REAL_PREFIX)), 0, `${when}: no infohash in the real index`);
   const keys = await allKeys(realClient);
   t.deepEqual(keys.filter((k) => k.includes('testnet')), [], `${when}: no testnet key in the real index's Redis`);
   // This real run finds nothing itself (nothing answers at its bootstrap address), so any job is the demo's.

@@ -6,7 +6,7 @@ import { type Discovery } from '../crawler/discovery.js';
 import { applyBatch } from '../indexer/apply-batch.js';
 import { newBatchId } from '../indexer/batch-id.js';
 import { SchemaMismatchError } from '../indexer/errors.js';
-import { IndexKeys } from '../indexer/keys.js';
+import { IndexKeys, SCHEMA_4_VERSION } from '../indexer/keys.js';
 import { getInfohash } from '../indexer/queries.js';
 import { getMetadata, metadataState } from '../indexer/metadata-store.js';
 import { searchMetadata } from '../indexer/search.js';
@@ -18,15 +18,13 @@ import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
 import { shardedRecent } from '../indexer/sharded-pages.js';
 import { getShardedInfohash, getShardedPeers, setShardedSchemaVersion, shardedInfohashCount, shardedNodeCensus, shardedStatsSeries, shardedTotals } from '../indexer/sharded-queries.js';
 import { MigrationLockBusyError, MigrationLockLostError } from '../migrations/errors.js';
-import { MIGRATIONS } from '../migrations/index.js';
-import { shardedLayout } from '../migrations/005-sharded-layout.js';
-import { MigrationRunner, ensureSchema } from '../migrations/runner.js';
+import { MigrationRunner } from '../migrations/runner.js';
 import { moveSchema4, sourceBitsFor } from '../migrations/schema4-mover.js';
 import { estimateSources } from '../indexer/infohash-record.js';
 import { type Redis } from 'ioredis';
 import { type RedisClient } from '../redis/client.js';
 import { type IndexDump, dumpIndex, restoreIndex } from '../testkit/index-dump.js';
-import { ROOT } from './helpers/cli.js';
+import { ROOT, runCli } from './helpers/cli.js';
 import { useRedisCluster } from './helpers/redis-cluster.js';
 import { type Expected, lockFor, node, writeLegacy } from './helpers/schema4.js';
 import { randomPrefix, useRedisServer } from './helpers/redis.js';
@@ -162,7 +160,7 @@ for (const where of ['one Redis', 'a 3-master cluster'] as const) {
     const keys = new ShardedIndexKeys(legacy.prefix);
     const now = Date.now();
     const ids = Array.from({ length: 900 }, () => randomBytes(20).toString('hex'));
-    await ensureSchema(c, legacy, { migrate: true });
+    await new MigrationRunner(c, legacy).migrate({ to: SCHEMA_4_VERSION });
     await applyBatch(c, nodeEvents(ids.slice(0, 600), now - 60_000), { keys: legacy, batchId: newBatchId(), now });
     await setShardedSchemaVersion(c, keys, 5);
     // After the switch: 300 seen before and again, 300 new.
@@ -187,7 +185,7 @@ test('migration 005 through the runner: the switch, schema-4 writers refused, sc
   const keys = new ShardedIndexKeys(legacy.prefix);
   await restoreIndex(c, dump, legacy.prefix);
   const lines: string[] = [];
-  const runner = new MigrationRunner(c, legacy, { migrations: [...MIGRATIONS, shardedLayout], onLog: (l) => lines.push(l) });
+  const runner = new MigrationRunner(c, legacy, { onLog: (l) => lines.push(l) });
   t.like(await runner.migrate(), { from: 4, to: 5, applied: [5] });
   t.true(lines.some((l) => /120 schema-4 infohashes to move/.test(l)), lines.join('\n'));
   for (const s of keys.shards) t.is(await c.get(s.schemaVersion), '5');
@@ -205,4 +203,25 @@ test('migration 005 through the runner: the switch, schema-4 writers refused, sc
   t.is(await c.get(legacy.schemaLock), null, 'the lock is released');
   t.like(await runner.moveSchema4Data(), { moved: 0, remaining: 0 }, 'nothing left: a no-op');
   t.like(await runner.status(), { current: 5, latest: 5, pending: [] });
+});
+
+test('dhtscope migrate on a schema-4 index: the switch and the move in one command; query reads the moved data', async (t) => {
+  const c = redis.client(t);
+  const dump = JSON.parse(await readFile(join(ROOT, 'test', 'fixtures', 'schema-4-index.json'), 'utf8')) as IndexDump;
+  const legacy = new IndexKeys(randomPrefix());
+  await restoreIndex(c, dump, legacy.prefix);
+  const ih = (await c.zrange(legacy.infohashes, '0', '0'))[0]!;
+  const old = (await getInfohash(c, legacy, ih))!;
+  const base = ['--redis-url', redis.server.url, '--prefix', legacy.prefix];
+  const before = await runCli(t, ['query', 'infohash', ih, '--json', ...base]);
+  t.is(before.code, 1, 'an index at schema 4 is refused until migrated');
+  t.regex(before.stderr, /schema version 4, this dhtscope needs 5: run "dhtscope migrate"/);
+
+  const r = await runCli(t, ['migrate', '--json', ...base]);
+  t.is(r.code, 0, r.stderr);
+  t.deepEqual(JSON.parse(r.stdout.trim()), { from: 4, to: 5, applied: [5], moved: 120 });
+  t.is(await c.exists(legacy.infohashes), 0, 'schema 4 holds nothing more');
+  const after = await runCli(t, ['query', 'infohash', ih, '--json', ...base]);
+  t.is(after.code, 0, after.stderr);
+  t.like(JSON.parse(after.stdout), { infohash: ih, firstSeen: old.firstSeen, lastSeen: old.lastSeen, seen: old.seen });
 });

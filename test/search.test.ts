@@ -1,6 +1,6 @@
 /**
  * Name search: the tokenizer (pure), `GET /api/search` over an index written through
- * applyBatch and storeMetadata on a real redis-server (AND semantics, ranking, Unicode names,
+ * the index's writers (schema 5) on a real redis-server (AND semantics, ranking, Unicode names,
  * paging, no results, 400s), the `metadata` of `GET /api/infohashes/:ih`, and `dhtscope query
  * search` (its --json is the API's body; the real binary once).
  */
@@ -9,11 +9,11 @@ import { type Redis } from 'ioredis';
 import { queryCommand } from '../cli/commands/query.js';
 import type { Discovery } from '../crawler/discovery.js';
 import { createApiServer } from '../server/api/server.js';
-import { applyBatch } from '../indexer/apply-batch.js';
 import { newBatchId } from '../indexer/batch-id.js';
 import { IndexKeys } from '../indexer/keys.js';
 import { MAX_QUERY_TOKENS, MAX_TOKEN_CHARS } from '../indexer/metadata-constants.js';
-import { type MetadataInput, storeMetadata } from '../indexer/metadata-store.js';
+import { type MetadataInput } from '../indexer/metadata-store.js';
+import { applyIndexed, storeIndexed } from './helpers/index-writes.js';
 import { foldText, tokenize, tokenizeName } from '../indexer/search-tokens.js';
 import { runCli } from './helpers/cli.js';
 import { runInProcess } from './helpers/in-process-command.js';
@@ -98,8 +98,8 @@ async function searchIndex(t: ExecutionContext, torrents: Torrent[]): Promise<Ix
     if (tr.peers > 0) events.push({ type: 'peers', infohash: IH(tr.n), peers: Array.from({ length: tr.peers }, (_, i) => PEER(tr.n * 16 + i)), node: NODE(tr.n), at: last - 1000 });
     for (let i = 0; i < (tr.seen ?? 1); i++) events.push({ type: 'infohash', infohash: IH(tr.n), node: NODE(tr.n + i), source: 'sample', at: last - i });
   }
-  await applyBatch(c, events, { keys, batchId: newBatchId(), now: NOW });
-  for (const tr of torrents) await storeMetadata(c, keys, IH(tr.n), input(tr.name, tr.files ?? 1, 1000), { fetchedAt: NOW, peer: PEER(1) });
+  await applyIndexed(c, events, { keys, batchId: newBatchId(), now: NOW });
+  for (const tr of torrents) await storeIndexed(c, keys, IH(tr.n), input(tr.name, tr.files ?? 1, 1000), { fetchedAt: NOW, peer: PEER(1) });
   const app = await createApiServer({ redis: c, keys, now: () => NOW });
   t.teardown(() => app.close());
   return {
@@ -221,7 +221,7 @@ test('bad queries are JSON 400s with stable codes', async (t) => {
 
 test('GET /api/infohashes/:ih has the metadata once stored, null before', async (t) => {
   const ix = await searchIndex(t, [{ n: 1, name: 'With Metadata', peers: 2, files: 7 }]);
-  await applyBatch(ix.c, [{ type: 'infohash', infohash: IH(2), node: NODE(2), source: 'sample', at: NOW - 1000 }], { keys: ix.keys, batchId: newBatchId(), now: NOW });
+  await applyIndexed(ix.c, [{ type: 'infohash', infohash: IH(2), node: NODE(2), source: 'sample', at: NOW - 1000 }], { keys: ix.keys, batchId: newBatchId(), now: NOW });
   t.is((await ix.get(`/api/infohashes/${IH(2)}`)).body.metadata, null);
   const m = (await ix.get(`/api/infohashes/${IH(1)}`)).body.metadata;
   t.like(m, { name: { display: 'With Metadata', raw: Buffer.from('With Metadata').toString('base64'), truncated: false }, totalSize: 7000, fileCount: 7, fetchedAt: NOW, peer: PEER(1) });

@@ -152,7 +152,7 @@ test('peers: kept per hour, each address at its newest report, only live ones co
 });
 
 test('census, statistics and totals are schema 4\'s for the same batches: exact sums, census within HyperLogLog error', async (t) => {
-  const { c, keys: old } = await redis.freshIndex(t);
+  const { c, keys: old } = await redis.freshSchema4Index(t);
   const keys = new ShardedIndexKeys(randomPrefix());
   await setShardedSchemaVersion(c, keys, 5);
   const now = Date.now();

@@ -425,7 +425,7 @@ async function compareViews(t: ExecutionContext, sides: Side[], hexes: string[],
 
 test('differential: schema 4 and schema 5 (one call and per-shard calls) give equal metadata, states, candidates and searches', async (t) => {
   t.timeout(120_000);
-  const { c, keys: k4 } = await redis.freshIndex(t);
+  const { c, keys: k4 } = await redis.freshSchema4Index(t);
   const k5 = new ShardedIndexKeys(randomPrefix());
   await setShardedSchemaVersion(c, k5, 5);
   const sides = [four(c, k4), five(c, k5), five(c, k5, false)];
@@ -447,7 +447,7 @@ test('on a real 3-master cluster: every script in its shard\'s slot; the same an
   t.teardown(() => cluster.stop());
   const cc = new Cluster(cluster.masters().map((m) => ({ host: '127.0.0.1', port: m.port })));
   t.teardown(() => void cc.disconnect());
-  const { c, keys: k4 } = await redis.freshIndex(t);
+  const { c, keys: k4 } = await redis.freshSchema4Index(t);
   const k5 = new ShardedIndexKeys(randomPrefix());
   await setShardedSchemaVersion(cc, k5, 5);
   const sides = [four(c, k4), five(cc, k5)];

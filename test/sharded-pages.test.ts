@@ -47,7 +47,7 @@ async function all(page: (after: CursorPosition | null) => Promise<SortedSetPage
 }
 
 test('recent, popular and peers page exactly as schema 4 pages the same data, cursor for cursor', async (t) => {
-  const { c, keys: old } = await redis.freshIndex(t);
+  const { c, keys: old } = await redis.freshSchema4Index(t);
   const keys = new ShardedIndexKeys(randomPrefix());
   await setShardedSchemaVersion(c, keys, 5);
   const batch = events(3_000, NOW - 10_000);

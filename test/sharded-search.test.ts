@@ -53,7 +53,7 @@ function events(hexes: readonly string[]): Discovery[] {
 
 test('past SEARCH_RANK_WINDOW matches over 64 shards: the same total, window, ranking and pages as schema 4', async (t) => {
   t.timeout(120_000);
-  const { c, keys: k4 } = await redis.freshIndex(t);
+  const { c, keys: k4 } = await redis.freshSchema4Index(t);
   const k5 = new ShardedIndexKeys(randomPrefix());
   await setShardedSchemaVersion(c, k5, 5);
   const hexes = Array.from({ length: SEARCH_RANK_WINDOW + 150 }, () => randomBytes(20).toString('hex'));

@@ -7,7 +7,6 @@ import { randomId } from '../bep5/node-id.js';
 import { seededRandom } from '../bep5/random.js';
 import { type Discovery } from '../crawler/discovery.js';
 import { IndexKeys, SCHEMA_VERSION } from '../indexer/keys.js';
-import { getInfohash, totals } from '../indexer/queries.js';
 import { connectRedis } from '../redis/connection.js';
 import { ensureSchema } from '../migrations/runner.js';
 import { createDiscoveryProcessor } from '../workers/discovery-processor.js';
@@ -17,6 +16,9 @@ import { type StartWorkersOptions } from '../workers/worker-set-types.js';
 import { addBatches, discoveryQueue, expectedSightings, IH, knownBatch, T0, waitUntil } from './fixtures/discovery-batches.js';
 import { randomPrefix, snapshot, startRedisServer, useRedisServer } from './helpers/redis.js';
 import { loopbackHost } from './helpers/udp.js';
+import { getIndexed, totalsIndexed } from './helpers/index-writes.js';
+import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
+import { setShardedSchemaVersion } from '../indexer/sharded-queries.js';
 
 const redis = useRedisServer(test);
 
@@ -46,11 +48,11 @@ test('a batch processed twice leaves the same state and exact counts', async (t)
   const batch = knownBatch(0, 200, 30);
   await addBatches(queue, [batch]);
   await waitUntil('the batch to complete', () => completed(queue, batch.id));
-  const sums = await totals(c, keys);
+  const sums = await totalsIndexed(c, keys);
   t.is(sums['events:infohash'], 180);
   t.is(sums['events:node'], 20);
   t.is(sums['batches'], 1);
-  for (const [ih, seen] of expectedSightings(1, 200, 30)) t.is((await getInfohash(c, keys, ih))?.seen, seen, ih);
+  for (const [ih, seen] of expectedSightings(1, 200, 30)) t.is((await getIndexed(c, keys, ih))?.seen, seen, ih);
   const before = await snapshot(c, keys.prefix);
 
   // The same batch delivered again (a spool replay after its job was cleaned up).
@@ -72,7 +74,7 @@ test('the processor run twice on one job applies the batch once', async (t) => {
   t.like(first, { applied: true, events: 50, invalid: 0 });
   t.like(second, { applied: false });
   t.deepEqual(await snapshot(c, keys.prefix), state);
-  t.is((await totals(c, keys))['events:infohash'], 45);
+  t.is((await totalsIndexed(c, keys))['events:infohash'], 45);
 });
 
 test('malformed job data fails at once, without using its retries', async (t) => {
@@ -90,17 +92,20 @@ test('malformed job data fails at once, without using its retries', async (t) =>
   const events = [{ type: 'infohash', infohash: IH(1), node: '10.0.0.1:1', source: 'sample', at: T0 }, { type: 'infohash', infohash: 'zz' }, null, 'x'];
   await addBatches(queue, [{ id: 'b'.repeat(40), events: events as Discovery[] }]);
   await waitUntil('the batch with bad events to complete', () => completed(queue, 'b'.repeat(40)));
-  t.like(await totals(c, keys), { 'events:infohash': 1, 'events:invalid': 3 });
+  t.like(await totalsIndexed(c, keys), { 'events:infohash': 1, 'events:invalid': 3 });
   t.like(set.stats(), { discoveryJobsFailed: 3, eventsApplied: 1, eventsInvalid: 3 });
   t.true(logs.some((l) => /^discovery job bad-1 failed \(attempt 1 of 5\): /.test(l)), logs.join('\n'));
 });
 
 test('a job that meets a Redis error is retried with backoff, then applied exactly once', async (t) => {
   const { set, queue, c, keys } = await setup(t);
-  // A real error from the real server: the schema version key holds a hash, so the script's
-  // first command (GET) fails with WRONGTYPE before it writes anything.
-  await c.del(keys.schemaVersion);
-  await c.hset(keys.schemaVersion, 'oops', '1');
+  // A real error from the real server: every shard's schema version key holds a hash, so each
+  // shard's first command (GET) fails with WRONGTYPE before it writes anything.
+  const shards = ShardedIndexKeys.of(keys.prefix).shards;
+  for (const s of shards) {
+    await c.del(s.schemaVersion);
+    await c.hset(s.schemaVersion, 'oops', '1');
+  }
   const batch = knownBatch(1, 100, 10);
   await addBatches(queue, [batch]);
   const job = await waitUntil('a failed attempt', async () => {
@@ -108,19 +113,23 @@ test('a job that meets a Redis error is retried with backoff, then applied exact
     return j !== undefined && j.attemptsMade >= 1 && (await j.getState()) === 'delayed' ? j : null;
   });
   t.regex(job.failedReason, /WRONGTYPE/);
-  t.is(await c.exists(keys.applied(batch.id)), 0, 'nothing was written');
-  await c.del(keys.schemaVersion);
-  await c.set(keys.schemaVersion, String(SCHEMA_VERSION));
+  t.is(await c.exists(...shards.map((s) => s.applied(batch.id))), 0, 'nothing was written');
+  for (const s of shards) {
+    await c.del(s.schemaVersion);
+    await c.set(s.schemaVersion, String(SCHEMA_VERSION));
+  }
   await waitUntil('the retry to complete', () => completed(queue, batch.id));
   t.true((await queue.getJob(batch.id))!.attemptsMade >= 2);
-  t.like(await totals(c, keys), { 'events:infohash': 90, 'events:node': 10, batches: 1 });
+  t.like(await totalsIndexed(c, keys), { 'events:infohash': 90, 'events:node': 10, batches: 1 });
   t.true(set.stats().discoveryJobsFailed >= 1);
 });
 
 test('a database at another schema version fails the job without retry and stops the workers', async (t) => {
   let fatal: Error | undefined;
   const { set, queue, c, keys } = await setup(t, { onFatal: (err) => (fatal = err) });
+  // As a later migration would leave it: the index and every shard at the next version.
   await c.set(keys.schemaVersion, String(SCHEMA_VERSION + 1));
+  await setShardedSchemaVersion(c, ShardedIndexKeys.of(keys.prefix), SCHEMA_VERSION + 1);
   const [first, second] = [knownBatch(4, 10, 3), knownBatch(5, 10, 3)];
   await addBatches(queue, [first]);
   await waitUntil('the job to fail', async () => (await jobState(queue, first.id)) === 'failed');
@@ -202,19 +211,20 @@ test('an infohash seen without peers gets one lookup per window, which stores th
   await addBatches(queue, [{ id: '1'.repeat(40), events: [sight(announced, T0), sight(unknown, T0)] }]);
   const peer = `${nodes[3]!.address()!.host}:51413`;
   const record = await waitUntil('the announced peer in the index', async () => {
-    const r = await getInfohash(c, keys, announced);
+    const r = await getIndexed(c, keys, announced);
     return r?.peers.some((p) => p.address === peer) ? r : null;
   });
   t.is(record.seen, 1, 'a lookup is not a sighting');
   await waitUntil('both lookups to finish', () => set.stats().peerLookupsDone === 2);
-  t.is((await getInfohash(c, keys, unknown))?.peerCount, 0);
+  t.is((await getIndexed(c, keys, unknown))?.peerCount, 0);
 
-  // Seen again in the same window: the infohash with peers needs none, the other is not looked up twice.
+  // Seen again in the same window: the infohash with peers needs none, the other was claimed for
+  // this window already (in its record) and is not queued again.
   await addBatches(queue, [{ id: '2'.repeat(40), events: [sight(announced, T0 + 1), sight(unknown, T0 + 1)] }]);
   await waitUntil('the second batch', () => completed(queue, '2'.repeat(40)));
   const jobs = await lookups.getJobs(['waiting', 'active', 'delayed', 'completed', 'failed']);
   t.deepEqual(jobs.map((j) => j.data.infohash).sort(), [announced, unknown].sort());
-  t.like(set.stats(), { peerLookupsQueued: 3, peerLookupsDone: 2, peerLookupsFailed: 0 });
+  t.like(set.stats(), { peerLookupsQueued: 2, peerLookupsDone: 2, peerLookupsFailed: 0 });
   t.like((await set.queueDepths()).peerLookups, { waiting: 0, active: 0, failed: 0 });
 });
 

@@ -42,6 +42,13 @@ export const JOB_ATTEMPTS = 10;
 export const JOB_BACKOFF_MS = 1_000;
 
 /**
+ * How long a peer lookup's applied marker lives (seconds). One marker per finished lookup is a
+ * per-infohash trace (about 120 B); it only has to outlive the job's retries (about 8.5 min in
+ * all, above) and a stalled job's redelivery, not the 7 days of a discovery batch's marker.
+ */
+export const PEER_LOOKUP_APPLIED_TTL_SEC = 3_600;
+
+/**
  * A job whose worker stops renewing its lock (the process died) is moved back to waiting
  * after this long. BullMQ's default is 30 s; 15 s recovers faster and still leaves a busy
  * event loop plenty of slack.

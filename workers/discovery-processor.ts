@@ -1,6 +1,7 @@
 import { type Job } from 'bullmq';
 import { type Discovery } from '../crawler/discovery.js';
-import { applyBatch, type ApplyResult } from '../indexer/apply-batch.js';
+import { applyShardedBatch } from '../indexer/sharded-apply.js';
+import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
 import { BatchTooLargeError, SchemaMismatchError } from '../indexer/errors.js';
 import { DEFAULT_INDEX_CONFIG, type IndexConfig } from '../indexer/index-config.js';
 import { type IndexKeys } from '../indexer/keys.js';
@@ -12,9 +13,11 @@ import { InvalidJobDataError, JobSchemaMismatchError } from './errors.js';
 
 /**
  * The processor of the discovery queue: one job is one batch of Discovery events, applied with
- * applyBatch (one atomic Lua call, idempotent by the batch id). A job run twice, because its
- * worker died after the script ran or the producer delivered it twice, finds the batch's
- * applied marker and changes nothing, so counts stay exact whatever BullMQ retries.
+ * applyShardedBatch (one Lua call per shard the batch touches, or one in all on one Redis, each
+ * idempotent by the batch id). A job run twice, because its worker died after the scripts ran
+ * or the producer delivered it twice, finds the batch's applied markers and changes nothing, so
+ * counts stay exact whatever BullMQ retries; a job that died between two shards' scripts applies
+ * the rest when it runs again.
  *
  * After the batch, infohashes it saw that have no live peers get a peer lookup queued (when a
  * scheduler is given). That runs for a duplicate batch too: a worker that died between the
@@ -27,7 +30,7 @@ export interface DiscoveryJobResult {
   invalid: number;
   newInfohashes: number;
   lookups: ScheduleResult | null;
-  /** How long applyBatch took, in ms: the Redis write latency (server/metrics). */
+  /** How long the batch's write took, in ms: the Redis write latency (server/metrics). */
   applyMs: number;
 }
 
@@ -57,10 +60,12 @@ export function createDiscoveryProcessor(o: DiscoveryProcessorOptions): Discover
   const maxEvents = o.config?.maxBatchEvents ?? DEFAULT_INDEX_CONFIG.maxBatchEvents;
   return async (job) => {
     const batch = parseDiscoveryJob(job.data, maxEvents);
-    let applied: ApplyResult;
+    let applied: { applied: boolean; newInfohashes: number };
     const writeStarted = performance.now();
     try {
-      applied = await applyBatch(o.client, batch.events, { keys: o.keys, batchId: batch.id, invalid: batch.invalid, now: now(), ...(o.config ? { config: o.config } : {}) });
+      const keys = ShardedIndexKeys.of(o.keys.prefix);
+      const r = await applyShardedBatch(o.client, batch.events, { keys, batchId: batch.id, invalid: batch.invalid, now: now(), ...(o.config ? { config: o.config } : {}) });
+      applied = { applied: r.applied > 0, newInfohashes: r.newInfohashes };
     } catch (err) {
       if (err instanceof SchemaMismatchError) {
         const fatal = new JobSchemaMismatchError(err.message, err.found, err.expected);
@@ -74,8 +79,8 @@ export function createDiscoveryProcessor(o: DiscoveryProcessorOptions): Discover
     const lookups = o.scheduler ? await o.scheduler.schedule(sightedInfohashes(batch.events)) : null;
     const result: DiscoveryJobResult = {
       applied: applied.applied,
-      events: applied.events,
-      invalid: applied.invalid,
+      events: batch.events.length + batch.invalid,
+      invalid: batch.invalid,
       newInfohashes: applied.newInfohashes,
       lookups,
       applyMs,

@@ -3,8 +3,10 @@ import { type PeerAddress } from '../bep5/compact.js';
 import { normalizeHost } from '../bep5/ip.js';
 import { type IndexKeys } from '../indexer/keys.js';
 import { type RedisClient } from '../redis/client.js';
-import { metadataState, recordMetadataFailure, storeMetadata } from '../indexer/metadata-store.js';
-import { getInfohash } from '../indexer/queries.js';
+import { getIndexedInfohash } from '../indexer/indexed-reads.js';
+import { recordShardedMetadataFailure, shardedMetadataState } from '../indexer/sharded-fetch-state.js';
+import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
+import { storeShardedMetadata } from '../indexer/sharded-metadata.js';
 import { METADATA_PEERS_PER_JOB } from './constants.js';
 import { parseMetadataJob } from './job-data.js';
 import { fetchMetadata, type FetchMetadataOptions, type FetchMetadataResult, MetadataAbortError, MetadataError } from '../bep9/index.js';
@@ -13,7 +15,7 @@ import { type MetadataJob } from './queues.js';
 /**
  * The processor of the metadata queue: reads an infohash's newest peers from the index,
  * fetches its info dictionary from them (bep9: BEP 9/10, SHA-1 verified, every
- * limit enforced) and stores the summary (indexer/metadata-store.ts). A fetch that fails is
+ * limit enforced) and stores the summary (indexer/sharded-metadata.ts). A fetch that fails is
  * recorded in the index's fetch state, which spaces out retries and gives up after a few:
  * the job itself completes, so BullMQ retries are left for Redis trouble.
  *
@@ -61,13 +63,14 @@ export function createMetadataProcessor(o: MetadataProcessorOptions): MetadataPr
   };
   return async (job, _token, signal) => {
     const { infohash } = parseMetadataJob(job.data);
-    const state = await metadataState(o.client, o.keys, infohash, { now: now() });
+    const keys = ShardedIndexKeys.of(o.keys.prefix);
+    const state = await shardedMetadataState(o.client, keys, infohash, { now: now() });
     if (!state.needsMetadata) return finish({ status: 'not-needed', peers: 0 });
-    const record = await getInfohash(o.client, o.keys, infohash, { now: now(), peersLimit: METADATA_PEERS_PER_JOB });
+    const record = await getIndexedInfohash(o.client, keys, infohash, { now: now(), peersLimit: METADATA_PEERS_PER_JOB });
     const peers = (record?.peers ?? []).map((p) => parsePeerAddress(p.address)).filter((p): p is PeerAddress => p !== null);
     // The failure is keyed by the job's creation time: a redelivered job records it once.
     const fail = async (code: string): Promise<MetadataJobResult> => {
-      await recordMetadataFailure(o.client, o.keys, infohash, { code, at: job.timestamp });
+      await recordShardedMetadataFailure(o.client, keys, infohash, { code, at: job.timestamp });
       return finish({ status: 'failed', code, peers: peers.length });
     };
     if (peers.length === 0) return fail('ERR_NO_PEERS');
@@ -85,7 +88,7 @@ export function createMetadataProcessor(o: MetadataProcessorOptions): MetadataPr
       if (err instanceof MetadataError) return fail(err.code);
       throw err;
     }
-    const stored = await storeMetadata(o.client, o.keys, infohash, fetched.parsed, { fetchedAt: now(), peer: fetched.peer });
+    const stored = await storeShardedMetadata(o.client, keys, infohash, fetched.parsed, { fetchedAt: now(), peer: fetched.peer });
     return finish({ status: stored.status === 'stored' ? 'stored' : 'unchanged', peers: peers.length });
   };
 }

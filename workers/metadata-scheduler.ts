@@ -1,13 +1,14 @@
 import { type Queue } from 'bullmq';
 import { type IndexKeys } from '../indexer/keys.js';
 import { type RedisClient } from '../redis/client.js';
-import { metadataCandidates } from '../indexer/metadata-store.js';
+import { shardedMetadataCandidates } from '../indexer/sharded-fetch-state.js';
+import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
 import { JOB_ATTEMPTS, JOB_BACKOFF_MS, KEEP_COMPLETED_JOBS, KEEP_FAILED_JOBS, METADATA_DEDUP_MS, METADATA_QUEUE_MAX, METADATA_SWEEP_BATCH } from './constants.js';
 import { type MetadataJob } from './queues.js';
 
 /**
  * Queues metadata fetches for infohashes that have peers and no metadata (never tried, or
- * their retry is due: the fetch state lives in the index, indexer/metadata-fetch-state.ts).
+ * their retry is due: the fetch state lives in the index, indexer/sharded-fetch-state.ts).
  * Every worker process sweeps; BullMQ's deduplication id `meta-<infohash>` makes the sweeps of
  * several processes queue each infohash once per window. The queue is bounded.
  */
@@ -40,7 +41,7 @@ export class MetadataScheduler {
     const batch = this.o.batch ?? METADATA_SWEEP_BATCH;
     if (room === 0) return { queued: 0, skipped: batch };
     const now = this.now();
-    const candidates = (await metadataCandidates(this.o.client, this.o.keys, { limit: Math.min(batch, room), now })).filter((c) => c.peers > 0);
+    const candidates = (await shardedMetadataCandidates(this.o.client, ShardedIndexKeys.of(this.o.keys.prefix), { limit: Math.min(batch, room), now })).filter((c) => c.peers > 0);
     if (candidates.length === 0) return { queued: 0, skipped: 0 };
     const window = Math.floor(now / (this.o.dedupMs ?? METADATA_DEDUP_MS));
     await this.o.queue.addBulk(

@@ -4,12 +4,13 @@ import { type PeerAddress } from '../bep5/compact.js';
 import { KrpcAbortError } from '../bep5/errors.js';
 import { type DhtNode } from '../bep5/node.js';
 import { type Discovery } from '../crawler/discovery.js';
-import { applyBatch } from '../indexer/apply-batch.js';
+import { applyShardedBatch } from '../indexer/sharded-apply.js';
+import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
 import { SchemaMismatchError } from '../indexer/errors.js';
 import { type IndexConfig } from '../indexer/index-config.js';
 import { type IndexKeys } from '../indexer/keys.js';
 import { type RedisClient } from '../redis/client.js';
-import { BATCH_MAX_EVENTS, PEER_LOOKUP_TIMEOUT_MS } from './constants.js';
+import { BATCH_MAX_EVENTS, PEER_LOOKUP_APPLIED_TTL_SEC, PEER_LOOKUP_TIMEOUT_MS } from './constants.js';
 import { parsePeerLookupJob } from './job-data.js';
 import { type PeerLookupJob } from './queues.js';
 import { DhtNotReadyError, JobSchemaMismatchError } from './errors.js';
@@ -82,8 +83,9 @@ export function createPeerLookupProcessor(o: PeerLookupProcessorOptions): PeerLo
     let applied = false;
     if (events.length > 0) {
       try {
-        const r = await applyBatch(o.client, events, { keys: o.keys, batchId: lookupBatchId(job.id ?? infohash), now: now(), ...(o.config ? { config: o.config } : {}) });
-        applied = r.applied;
+        const config = { appliedTtlSec: PEER_LOOKUP_APPLIED_TTL_SEC, ...o.config };
+        const r = await applyShardedBatch(o.client, events, { keys: ShardedIndexKeys.of(o.keys.prefix), batchId: lookupBatchId(job.id ?? infohash), now: now(), config });
+        applied = r.applied > 0;
       } catch (err) {
         if (!(err instanceof SchemaMismatchError)) throw err;
         const fatal = new JobSchemaMismatchError(err.message, err.found, err.expected);

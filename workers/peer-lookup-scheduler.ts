@@ -1,6 +1,9 @@
 import { type Queue } from 'bullmq';
 import { DEFAULT_INDEX_CONFIG } from '../indexer/index-config.js';
 import { type IndexKeys } from '../indexer/keys.js';
+import { claimPeerLookups } from '../indexer/peer-lookup-claims.js';
+import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
+import { getShardedPeers } from '../indexer/sharded-queries.js';
 import { type RedisClient } from '../redis/client.js';
 import { JOB_ATTEMPTS, JOB_BACKOFF_MS, KEEP_COMPLETED_JOBS, KEEP_FAILED_JOBS, PEER_LOOKUP_QUEUE_MAX, PEER_LOOKUP_REFRESH_MS } from './constants.js';
 import { type PeerLookupJob } from './queues.js';
@@ -8,10 +11,13 @@ import { type PeerLookupJob } from './queues.js';
 /**
  * Queues peer lookups for infohashes that have no live peers in the index.
  *
- * - Each infohash is looked up at most once per refresh window: the job id is
- *   `<infohash>-<window>` (window = floor(now / refreshMs); BullMQ ids may not hold ':'), and
- *   the same id is a BullMQ deduplication key that lives until the window ends, so the rule
- *   holds even after the finished job has been removed from the queue.
+ * - Each infohash is looked up at most once per refresh window: it is claimed for the window in
+ *   its index record (indexer/peer-lookup-claims.ts: 4 bytes in the record, where a BullMQ
+ *   deduplication key per infohash cost about 238 B), so the rule holds across schedulers and
+ *   after the finished job has left the queue. The job id is `<infohash>-<window>` (window =
+ *   floor(now / refreshMs); BullMQ ids may not hold ':').
+ * - An infohash is claimed before its peers are checked: one that still has live peers uses up
+ *   its window without a lookup, which saves reading the peers of every infohash a batch saw.
  * - The queue is bounded: while `queueMax` lookups wait, new ones are skipped and counted.
  */
 
@@ -29,11 +35,11 @@ export interface PeerLookupSchedulerOptions {
 }
 
 export interface ScheduleResult {
-  /** Handed to the queue (BullMQ drops any already queued in this window). */
+  /** Handed to the queue. */
   queued: number;
   /** Not queued because the queue was full. */
   skipped: number;
-  /** Not needed: the infohash has live peers. */
+  /** Not needed: the infohash has live peers, or was claimed in this window already. */
   fresh: number;
 }
 
@@ -55,50 +61,38 @@ export class PeerLookupScheduler {
     return `${infohash}-${Math.floor(now / this.refreshMs)}`;
   }
 
-  /** Queues lookups for those of `infohashes` (lowercase hex) that have no live peers. */
+  /** Queues lookups for those of `infohashes` (lowercase hex) that have no live peers and no lookup in this window. */
   async schedule(infohashes: Iterable<string>): Promise<ScheduleResult> {
     const list = [...new Set(infohashes)];
     if (list.length === 0) return { queued: 0, skipped: 0, fresh: 0 };
     const now = this.now();
-    const stale = await this.withoutLivePeers(list, now);
-    const fresh = list.length - stale.length;
-    if (stale.length === 0) return { queued: 0, skipped: 0, fresh };
-
+    // Room first: what cannot be queued is not claimed, so a later batch can still queue it.
     const room = Math.max(0, this.queueMax - (await this.o.queue.getWaitingCount()));
-    const take = stale.slice(0, room);
-    if (take.length > 0) {
-      const windowEndsIn = Math.max(1, (Math.floor(now / this.refreshMs) + 1) * this.refreshMs - now);
+    const keys = ShardedIndexKeys.of(this.o.keys.prefix);
+    const claimed = room === 0 ? [] : await claimPeerLookups(this.o.client, keys, list.slice(0, room), { now, windowMs: this.refreshMs });
+    const stale = await this.withoutLivePeers(keys, claimed, now);
+    const skipped = Math.max(0, list.length - room);
+    if (stale.length > 0) {
       await this.o.queue.addBulk(
-        take.map((infohash) => {
-          const jobId = this.jobId(infohash, now);
-          return {
-            name: 'lookup',
-            data: { infohash },
-            opts: {
-              jobId,
-              deduplication: { id: jobId, ttl: windowEndsIn },
-              attempts: JOB_ATTEMPTS,
-              backoff: { type: 'exponential', delay: JOB_BACKOFF_MS },
-              removeOnComplete: { count: KEEP_COMPLETED_JOBS },
-              removeOnFail: { count: KEEP_FAILED_JOBS },
-            },
-          };
-        }),
+        stale.map((infohash) => ({
+          name: 'lookup',
+          data: { infohash },
+          opts: {
+            jobId: this.jobId(infohash, now),
+            attempts: JOB_ATTEMPTS,
+            backoff: { type: 'exponential', delay: JOB_BACKOFF_MS },
+            removeOnComplete: { count: KEEP_COMPLETED_JOBS },
+            removeOnFail: { count: KEEP_FAILED_JOBS },
+          },
+        })),
       );
     }
-    return { queued: take.length, skipped: stale.length - take.length, fresh };
+    return { queued: stale.length, skipped, fresh: list.length - skipped - stale.length };
   }
 
-  /** One pipeline: the live peer count of each infohash. */
-  private async withoutLivePeers(list: string[], now: number): Promise<string[]> {
-    const min = `(${now - this.peerTtlMs}`;
-    const p = this.o.client.pipeline();
-    for (const hex of list) p.zcount(this.o.keys.infohashPeers(hex), min, '+inf');
-    const res = (await p.exec()) ?? [];
-    return list.filter((_, i) => {
-      const [err, count] = res[i] ?? [new Error('no reply'), 0];
-      if (err) throw err;
-      return Number(count) === 0;
-    });
+  /** Those of `list` with no live peer in the index. */
+  private async withoutLivePeers(keys: ShardedIndexKeys, list: readonly string[], now: number): Promise<string[]> {
+    const peers = await Promise.all(list.map((hex) => getShardedPeers(this.o.client, keys, hex, { now, peerTtlMs: this.peerTtlMs, limit: 1 })));
+    return list.filter((_, i) => peers[i]!.length === 0);
   }
 }

@@ -1,4 +1,5 @@
-import { pruneIndex } from '../../indexer/prune.js';
+import { ShardedIndexKeys } from '../../indexer/sharded-keys.js';
+import { pruneIndexed } from '../../indexer/sharded-prune.js';
 import { DEFAULT_RETAIN_DAYS } from '../../indexer/retention-constants.js';
 import { ensureSchema } from '../../migrations/runner.js';
 import { INDEX_COMMAND_OPTIONS, INDEX_OPTIONS_HELP, withIndex } from '../index-options.js';
@@ -38,8 +39,8 @@ export const pruneCommand = defineCommand({
     return withIndex(values, async (index) => {
       const redis = index.connection.client;
       await ensureSchema(redis, index.keys, { migrate: false });
-      const result = await pruneIndex(redis, {
-        keys: index.keys,
+      const result = await pruneIndexed(redis, {
+        keys: ShardedIndexKeys.of(index.keys.prefix),
         seenBefore: Date.now() - days * 86_400_000,
         maxInfohashes,
         dryRun: values['dry-run'] === true,

@@ -2,23 +2,15 @@ import { decodeVersion } from '../../bep5/client-version.js';
 import { type Cursor, encodeCursor } from '../../indexer/cursor.js';
 import { type IndexKeys, METRICS } from '../../indexer/keys.js';
 import { type RedisClient } from '../../redis/client.js';
-import { getMetadata, type StoredMetadata } from '../../indexer/metadata-store.js';
-import {
-  getInfohash,
-  infohashCount,
-  type InfohashRecord,
-  type InfohashSummary,
-  infohashSummaries,
-  nodeCensus,
-  nodesPerDay,
-  pagePeers,
-  pagePopular,
-  pageRecent,
-  type PeerSeen,
-  statsWindow,
-  totals,
-} from '../../indexer/queries.js';
-import { type SearchHit, searchMetadata } from '../../indexer/search.js';
+import { type StoredMetadata } from '../../indexer/metadata-store.js';
+import { type InfohashRecord, type InfohashSummary, type PeerSeen } from '../../indexer/queries.js';
+import { getIndexedInfohash, indexedInfohashCount, indexedSummaries, pageIndexedPopular, pageIndexedRecent } from '../../indexer/indexed-reads.js';
+import { type SearchHit } from '../../indexer/search.js';
+import { ShardedIndexKeys } from '../../indexer/sharded-keys.js';
+import { getShardedMetadata } from '../../indexer/sharded-metadata.js';
+import { pageShardedPeers } from '../../indexer/sharded-pages.js';
+import { shardedNodeCensus, shardedNodesPerDay, shardedStatsWindow, shardedTotals } from '../../indexer/sharded-queries.js';
+import { searchSharded } from '../../indexer/sharded-search.js';
 import { CENSUS_DAYS, RECORD_PEERS } from './constants.js';
 import { ApiError } from './errors.js';
 import { type ListSort, type SearchQuery } from './params.js';
@@ -40,20 +32,25 @@ export interface ViewContext {
   peerTtlMs?: number;
 }
 
+/** The index's shards (schema 5) under the context's prefix. */
+function sharded(ctx: ViewContext): ShardedIndexKeys {
+  return ShardedIndexKeys.of(ctx.keys.prefix);
+}
+
 function notFound(infohash: string): ApiError {
   return new ApiError('ERR_INFOHASH_NOT_FOUND', `infohash ${infohash} is not in the index`);
 }
 
 export interface InfohashView extends InfohashRecord {
-  /** The torrent's name, size and first files once fetched (metadata-store.ts), else null. */
+  /** The torrent's name, size and first files once fetched (sharded-metadata.ts), else null. */
   metadata: StoredMetadata | null;
 }
 
 /** `GET /api/infohashes/:ih`: the record with its RECORD_PEERS newest live peers, and its metadata. */
 export async function infohashView(ctx: ViewContext, infohash: string): Promise<InfohashView> {
   const [record, metadata] = await Promise.all([
-    getInfohash(ctx.redis, ctx.keys, infohash, { now: ctx.now, peersLimit: RECORD_PEERS, ...peerTtl(ctx) }),
-    getMetadata(ctx.redis, ctx.keys, infohash),
+    getIndexedInfohash(ctx.redis, sharded(ctx), infohash, { now: ctx.now, peersLimit: RECORD_PEERS, ...peerTtl(ctx) }),
+    getShardedMetadata(ctx.redis, sharded(ctx), infohash),
   ]);
   if (record === null) throw notFound(infohash);
   return { ...record, metadata };
@@ -71,7 +68,7 @@ export interface SearchView extends SearchQuery {
 
 /** `GET /api/search?q=&limit=&offset=`: torrent names with every word of `q`. */
 export async function searchView(ctx: ViewContext, query: SearchQuery, page: { limit: number; offset: number }): Promise<SearchView> {
-  const res = await searchMetadata(ctx.redis, ctx.keys, query.tokens, page);
+  const res = await searchSharded(ctx.redis, sharded(ctx), query.tokens, page);
   const end = page.offset + res.items.length;
   return { q: query.q, tokens: query.tokens, total: res.total, offset: page.offset, items: res.items, nextOffset: res.items.length > 0 && end < res.ranked ? end : null };
 }
@@ -85,7 +82,7 @@ export interface PeersView {
 
 /** `GET /api/infohashes/:ih/peers`: one page of the live peers. */
 export async function peersView(ctx: ViewContext, infohash: string, page: { limit: number; cursor: Cursor | null }): Promise<PeersView> {
-  const res = await pagePeers(ctx.redis, ctx.keys, infohash, { limit: page.limit, after: page.cursor, now: ctx.now, ...peerTtl(ctx) });
+  const res = await pageShardedPeers(ctx.redis, sharded(ctx), infohash, { limit: page.limit, after: page.cursor, now: ctx.now, ...peerTtl(ctx) });
   if (res === null) throw notFound(infohash);
   return {
     infohash,
@@ -102,9 +99,9 @@ export interface InfohashListView {
 
 /** `GET /api/infohashes?sort=recent|popular`: one page of summaries. */
 export async function infohashListView(ctx: ViewContext, page: { sort: ListSort; limit: number; cursor: Cursor | null }): Promise<InfohashListView> {
-  const read = page.sort === 'recent' ? pageRecent : pagePopular;
-  const res = await read(ctx.redis, ctx.keys, { limit: page.limit, after: page.cursor });
-  const items = await infohashSummaries(ctx.redis, ctx.keys, res.items.map((i) => i.member));
+  const read = page.sort === 'recent' ? pageIndexedRecent : pageIndexedPopular;
+  const res = await read(ctx.redis, sharded(ctx), { limit: page.limit, after: page.cursor });
+  const items = await indexedSummaries(ctx.redis, sharded(ctx), res.items.map((i) => i.member));
   return { sort: page.sort, items, nextCursor: res.next === null ? null : encodeCursor({ kind: page.sort, ...res.next }) };
 }
 
@@ -127,9 +124,9 @@ export async function statsView(ctx: ViewContext, minutes: number, live: LiveSta
   const to = Math.floor(ctx.now / 60_000) * 60_000;
   const from = to - (minutes - 1) * 60_000;
   const [count, all, metrics, liveStats] = await Promise.all([
-    infohashCount(ctx.redis, ctx.keys),
-    totals(ctx.redis, ctx.keys),
-    statsWindow(ctx.redis, ctx.keys, METRICS, from, minutes),
+    indexedInfohashCount(ctx.redis, sharded(ctx)),
+    shardedTotals(ctx.redis, sharded(ctx)),
+    shardedStatsWindow(ctx.redis, sharded(ctx), METRICS, from, minutes),
     live,
   ]);
   const zeros = Object.fromEntries(METRICS.map((m) => [m, 0]));
@@ -152,8 +149,8 @@ const SPECIAL_LABELS = new Set(['none', 'other', 'invalid']);
 /** `GET /api/nodes/census`. */
 export async function censusView(ctx: ViewContext): Promise<CensusView> {
   const [census, days] = await Promise.all([
-    nodeCensus(ctx.redis, ctx.keys),
-    nodesPerDay(ctx.redis, ctx.keys, ctx.now - (CENSUS_DAYS - 1) * 86_400_000, ctx.now),
+    shardedNodeCensus(ctx.redis, sharded(ctx)),
+    shardedNodesPerDay(ctx.redis, sharded(ctx), ctx.now - (CENSUS_DAYS - 1) * 86_400_000, ctx.now),
   ]);
   return {
     nodes: census.nodes,

@@ -1,4 +1,3 @@
-import { DEFAULT_INDEX_CONFIG } from '../../indexer/index-config.js';
 
 /**
  * Every default of the web dashboard's server side (server/dashboard/), with the reason for
@@ -45,13 +44,3 @@ export const SEARCH_MIN_PREFIX = 4;
  */
 export const SEARCH_MAX_QUERY_LENGTH = 2_000;
 
-/**
- * Prefix search reads at most this many of the most recently seen infohashes. The registry
- * (`ihs`) is scored by first-seen time, so it has no lexical order to range over, and walking
- * it would be O(index). `recent` holds the recentCap newest by default, so by default the
- * search covers all of it: 10,000 string compares inside one read-only script, a few ms.
- */
-export const SEARCH_SCAN_LIMIT = DEFAULT_INDEX_CONFIG.recentCap;
-
-/** The script reads `recent` in ranges of this many members (bounds each reply's size). */
-export const SEARCH_SCAN_CHUNK = 1_000;

@@ -2,17 +2,18 @@ import { parseInfohashParam } from '../api/params.js';
 import { ApiError } from '../api/errors.js';
 import { type IndexKeys } from '../../indexer/keys.js';
 import { type RedisClient } from '../../redis/client.js';
-import { LuaScript } from '../../redis/lua-script.js';
-import { type InfohashSummary, infohashSummaries } from '../../indexer/queries.js';
-import { SEARCH_MAX_QUERY_LENGTH, SEARCH_MIN_PREFIX, SEARCH_SCAN_CHUNK, SEARCH_SCAN_LIMIT } from './constants.js';
+import { indexedSummaries, searchInfohashPrefix } from '../../indexer/indexed-reads.js';
+import { type InfohashSummary } from '../../indexer/queries.js';
+import { ShardedIndexKeys } from '../../indexer/sharded-keys.js';
+import { SEARCH_MAX_QUERY_LENGTH, SEARCH_MIN_PREFIX } from './constants.js';
 import { isHexId } from '../../bep5/node-id.js';
 
 /**
  * The dashboard's infohash search. A full infohash (40 hex, 32 base32, or a magnet link) is
- * looked up in the registry, so any indexed infohash is found. A hex prefix is matched
- * against the SEARCH_SCAN_LIMIT most recently seen infohashes (`recent`): the registry is
- * scored by first-seen time, so it cannot be ranged over by prefix (ZRANGE BYLEX needs one
- * shared score), and reading all of it would cost O(index) per request.
+ * looked up by its record. A hex prefix is matched against the whole index: records live in
+ * buckets named by their first 17 bits, so a prefix of 4 or more hex digits names one or two
+ * buckets, read whole (indexer/indexed-reads.ts searchInfohashPrefix); `scanned` is how many
+ * records that read.
  */
 
 export type InfohashSearch = { match: 'prefix'; prefix: string } | { match: 'exact'; infohash: string };
@@ -42,22 +43,14 @@ export function parseInfohashSearch(value: unknown): InfohashSearch {
   throw new ApiError('ERR_BAD_INFOHASH', `q must be ${EXPECTED}, got ${JSON.stringify(text.length > 60 ? `${text.slice(0, 57)}...` : text)}`);
 }
 
-/**
- * Up to ARGV[2] members of KEYS[1] starting with ARGV[1], walking it in ZRANGE … REV order
- * (most recent first) through at most ARGV[3] members, ARGV[4] per range read. Returns
- * {members read, matches}. Read-only; the whole walk is one atomic snapshot.
- */
-const prefixScript = LuaScript.fromFile(new URL('./lua/prefix-search.lua', import.meta.url));
-
 export async function searchInfohashes(redis: RedisClient, keys: IndexKeys, query: InfohashSearch, limit: number): Promise<InfohashSearchResult> {
+  const sharded = ShardedIndexKeys.of(keys.prefix);
   if (query.match === 'exact') {
-    const indexed = (await redis.zscore(keys.infohashes, query.infohash)) !== null;
-    const items = indexed ? await infohashSummaries(redis, keys, [query.infohash]) : [];
+    const [summary] = await indexedSummaries(redis, sharded, [query.infohash]);
+    const items = summary !== undefined && summary.lastSeen > 0 ? [summary] : [];
     return { match: 'exact', query: query.infohash, scanned: 0, more: false, items };
   }
-  // One more than asked: whether it is found says whether there are more.
-  const [scanned, found] = (await prefixScript.run(redis, [keys.recent], [query.prefix, limit + 1, SEARCH_SCAN_LIMIT, SEARCH_SCAN_CHUNK])) as [number, string[]];
-  const more = found.length > limit;
-  const items = await infohashSummaries(redis, keys, more ? found.slice(0, limit) : found);
-  return { match: 'prefix', query: query.prefix, scanned, more, items };
+  const found = await searchInfohashPrefix(redis, sharded, query.prefix, limit);
+  const items = await indexedSummaries(redis, sharded, found.infohashes);
+  return { match: 'prefix', query: query.prefix, scanned: found.scanned, more: found.more, items };
 }

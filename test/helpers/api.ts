@@ -8,11 +8,11 @@ import { type FastifyInstance } from 'fastify';
 import { type Redis } from 'ioredis';
 import type { Discovery } from '../../crawler/discovery.js';
 import { type ApiServerOptions, createApiServer } from '../../server/api/server.js';
-import { applyBatch } from '../../indexer/apply-batch.js';
 import { newBatchId } from '../../indexer/batch-id.js';
 import { type IndexKeys } from '../../indexer/keys.js';
 import { hostIn, infohashes, nodeIdHex, testNetPeer } from './generators.js';
 import { type RedisFixture, useRedisServer } from './redis.js';
+import { applyIndexed } from './index-writes.js';
 
 export const IH = infohashes('f');
 const NODE_ID = nodeIdHex;
@@ -37,7 +37,7 @@ export function useApiServer(test: TestFn): { redis: RedisFixture; setup: (t: Ex
     const { c, keys } = await redis.freshIndex(t);
     const app = await createApiServer({ redis: c, keys, now: () => NOW, ...options });
     t.teardown(() => app.close());
-    return { c, keys, app, apply: (events, now = NOW) => applyBatch(c, events, { keys, batchId: newBatchId(), now }) };
+    return { c, keys, app, apply: (events, now = NOW) => applyIndexed(c, events, { keys, batchId: newBatchId(), now }) };
   }
   return { redis, setup };
 }

@@ -1,7 +1,7 @@
 import type { TestFn } from 'ava';
 import { Redis, type RedisOptions } from 'ioredis';
-import { IndexKeys } from '../../indexer/keys.js';
-import { ensureSchema } from '../../migrations/runner.js';
+import { IndexKeys, SCHEMA_4_VERSION } from '../../indexer/keys.js';
+import { MigrationRunner, ensureSchema } from '../../migrations/runner.js';
 import { randomPrefix, type RedisServerHandle, type RedisServerOptions, startRedisServer } from '../../testkit/redis-server.js';
 
 // A real redis-server for tests and benchmarks: testkit/redis-server.ts (benchmarks may not import test/).
@@ -17,6 +17,11 @@ export interface RedisFixture {
    * schema: the empty index most tests start from.
    */
   freshIndex(t: { teardown(fn: () => void | Promise<void>): void }, extra?: RedisOptions): Promise<{ c: Redis; keys: IndexKeys }>;
+  /**
+   * A fresh index kept at schema 4, for the tests of schema 4's writers and readers (kept for
+   * the fixture and for the tests that compare the two schemas).
+   */
+  freshSchema4Index(t: { teardown(fn: () => void | Promise<void>): void }, extra?: RedisOptions): Promise<{ c: Redis; keys: IndexKeys }>;
 }
 
 /** One server per test file: started in test.before, stopped in test.after.always. */
@@ -46,6 +51,12 @@ export function useRedisServer(test: TestFn, options: RedisServerOptions = {}): 
       const c = this.client(t, extra);
       const keys = new IndexKeys(randomPrefix());
       await ensureSchema(c, keys, { migrate: true });
+      return { c, keys };
+    },
+    async freshSchema4Index(t, extra = {}) {
+      const c = this.client(t, extra);
+      const keys = new IndexKeys(randomPrefix());
+      await new MigrationRunner(c, keys).migrate({ to: SCHEMA_4_VERSION });
       return { c, keys };
     },
   };

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { type Discovery } from '../../crawler/discovery.js';
 import { applyBatch } from '../../indexer/apply-batch.js';
 import { newBatchId } from '../../indexer/batch-id.js';
-import { type IndexKeys } from '../../indexer/keys.js';
-import { ensureSchema } from '../../migrations/runner.js';
+import { type IndexKeys, SCHEMA_4_VERSION } from '../../indexer/keys.js';
+import { MigrationRunner } from '../../migrations/runner.js';
 import { type RedisClient } from '../../redis/client.js';
 
 /** Schema-4 data for migration 005's tests (test/schema4-mover.test.ts, test/indexed-reads.test.ts). */
@@ -40,7 +40,7 @@ export async function writeLegacy(c: RedisClient, legacy: IndexKeys, count: numb
     }
     truth.set(hex, e);
   }
-  await ensureSchema(c, legacy, { migrate: true });
+  await new MigrationRunner(c, legacy).migrate({ to: SCHEMA_4_VERSION });
   await applyBatch(c, events, { keys: legacy, batchId: newBatchId(), now });
   return truth;
 }

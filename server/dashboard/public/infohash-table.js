@@ -103,7 +103,7 @@ export class InfohashTable {
       if (items.length === 1) this.open(items[0].infohash);
       else this.showStatus(`Infohash ${body.query} is not in the index.`);
     } else {
-      const scope = `among the ${formatInt(body.scanned)} most recently seen infohashes`;
+      const scope = `in the whole index (${formatInt(body.scanned)} records read)`;
       this.showStatus(`${items.length}${body.more ? '+' : ''} match${items.length === 1 ? '' : 'es'} for prefix ${body.query} ${scope}${body.more ? ` (the first ${items.length} shown)` : ''}.`);
     }
   }
