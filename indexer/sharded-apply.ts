@@ -8,7 +8,7 @@ import { type BatchAggregate, aggregateBatch } from './batch-aggregate.js';
 import { CensusStatsPlanner } from './census-stats-plan.js';
 import { sourceBit } from './infohash-record.js';
 import { compactPeer } from './peer-pack.js';
-import { SHARDS, shardOf } from './shard.js';
+import { SHARDS, bucketOf, shardOf, shardOfBucket } from './shard.js';
 import { type ShardKeys, type ShardedIndexKeys } from './sharded-keys.js';
 
 /**
@@ -77,14 +77,24 @@ export function planShardedBatch(events: readonly Discovery[], opts: ShardedAppl
   const liveHours: number[] = [];
   for (let h = hourOf(cutoff); h <= hourOf(now); h++) liveHours.push(h);
 
+  const whole = aggregateBatch(events, { config, now, invalid, countBatch: true });
+  // A node ID recurs in a batch's census parts (its day, version and flags): its shard is worked
+  // out once, and an infohash's bucket too (shardOf and locate check the hex each time).
+  const idShards = new Map<string, number>();
+  const shardOfId = (id: string): number => {
+    let s = idShards.get(id);
+    if (s === undefined) idShards.set(id, (s = shardOf(id.toLowerCase())));
+    return s;
+  };
+  const buckets = new Map<string, number>();
+  for (const hex of whole.infohashes.keys()) buckets.set(hex, bucketOf(hex));
+  const touched = new Set<number>();
+  for (const bucket of buckets.values()) touched.add(shardOfBucket(bucket));
+  for (const id of whole.nodeIds) touched.add(shardOfId(id));
   // Statistics and totals add up in any shard: the whole batch's go to one shard, picked by the
   // batch id (uniform, so batches spread over the shards), instead of a few increments per
   // metric in every shard the batch touches. It is one the batch touches anyway, so a batch
   // grouped by shard (workers/discovery-batcher.ts) stays within its group.
-  const whole = aggregateBatch(events, { config, now, invalid, countBatch: true });
-  const touched = new Set<number>();
-  for (const hex of whole.infohashes.keys()) touched.add(shardOf(hex));
-  for (const id of whole.nodeIds) touched.add(shardOf(id.toLowerCase()));
   const pick = Number.parseInt(opts.batchId.slice(0, 8), 16);
   const statsShard = touched.size === 0 ? pick % SHARDS : [...touched].sort((a, b) => a - b)[pick % touched.size]!;
   // The batch is summed up once, then split: infohashes by their shard, census by node ID.
@@ -100,16 +110,16 @@ export function planShardedBatch(events: readonly Discovery[], opts: ShardedAppl
   };
   partOf(statsShard);
   const addId = <K>(pick: (p: BatchAggregate) => Map<K, Set<string>>, key: K, id: string): void => {
-    const m = pick(partOf(shardOf(id.toLowerCase())));
+    const m = pick(partOf(shardOfId(id)));
     const set = m.get(key);
     if (set === undefined) m.set(key, new Set([id]));
     else set.add(id);
   };
-  for (const [hex, a] of whole.infohashes) partOf(shardOf(hex)).infohashes.set(hex, a);
-  for (const id of whole.nodeIds) partOf(shardOf(id.toLowerCase())).nodeIds.add(id);
+  for (const [hex, a] of whole.infohashes) partOf(shardOfBucket(buckets.get(hex)!)).infohashes.set(hex, a);
+  for (const id of whole.nodeIds) partOf(shardOfId(id)).nodeIds.add(id);
   for (const [day, d] of whole.byDay) {
     for (const id of d.ids) {
-      const p = partOf(shardOf(id.toLowerCase()));
+      const p = partOf(shardOfId(id));
       const x = p.byDay.get(day);
       if (x === undefined) p.byDay.set(day, { exp: d.exp, ids: new Set([id]) });
       else x.ids.add(id);
@@ -143,7 +153,7 @@ export function planShardedBatch(events: readonly Discovery[], opts: ShardedAppl
       };
       const census = new CensusStatsPlanner(agg, shard.census, add);
       const ih = [...agg.infohashes].map(([hex, a]) => {
-        const bucket = opts.keys.locate(hex).bucket;
+        const bucket = buckets.get(hex)!;
         // The sources' bits are set here, not in Lua: hashing each address in the script cost more than the rest of its work.
         const sources = [...a.sources].reduce((m, address) => (m | (1 << sourceBit(address))) >>> 0, 0);
         const entry: Record<string, unknown> = { k: add(shard.records(bucket)), h: hex, f: String(a.first), l: String(a.last), n: a.seen, s: sources, p: [], w: [] };
