@@ -6,7 +6,6 @@
  *
  *   node --import ./scripts/ts-node-register.mjs bench/apply-throughput.ts [events] [batch size]
  */
-import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { type Discovery } from '../crawler/discovery.js';
 import { applyBatch } from '../indexer/apply-batch.js';
@@ -17,30 +16,15 @@ import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
 import { setShardedSchemaVersion } from '../indexer/sharded-queries.js';
 import { MigrationRunner } from '../migrations/runner.js';
 import { startRedisServer } from '../testkit/redis-server.js';
+import { ingestMix } from './ingest-mix.js';
 
 const EVENTS = Number(process.argv[2] ?? 200_000);
 const BATCH = Number(process.argv[3] ?? 500);
 
-/** bench:ingest's mix: 70% sightings over a pool (repeats), 20% node answers, 10% peer lists. */
-function makeEvents(n: number): Discovery[] {
-  const address = (): string => `${10 + (randomBytes(1)[0]! % 200)}.${randomBytes(1)[0]}.${randomBytes(1)[0]}.${1 + (randomBytes(1)[0]! % 254)}:${1024 + (randomBytes(2).readUInt16BE(0) % 60_000)}`;
-  const pool = Array.from({ length: Math.max(1, Math.floor(n / 3)) }, () => randomBytes(20).toString('hex'));
-  const nodes = Array.from({ length: 2_000 }, () => ({ id: randomBytes(20).toString('hex'), address: address() }));
-  const at = Date.now();
-  return Array.from({ length: n }, (_, i): Discovery => {
-    const r = Math.random();
-    const node = nodes[i % nodes.length]!;
-    const infohash = pool[Math.floor(Math.random() * pool.length)]!;
-    if (r < 0.7) return { type: 'infohash', infohash, node: node.address, source: 'sample', at: at + i };
-    if (r < 0.9) return { type: 'node', id: node.id, address: node.address, version: '4c540200', rttMs: 50, bep51: true, bep42: false, at: at + i };
-    return { type: 'peers', infohash, peers: [address(), address()], node: node.address, at: at + i };
-  });
-}
-
 const server = await startRedisServer();
 const redis = new Redis(server.url);
 try {
-  const events = makeEvents(EVENTS);
+  const events = ingestMix(EVENTS);
   const batches: Discovery[][] = [];
   for (let i = 0; i < events.length; i += BATCH) batches.push(events.slice(i, i + BATCH));
   const v4 = new IndexKeys('throughput4');

@@ -3,28 +3,18 @@
  * planShardedBatch on bench:ingest's mix, batches of 500. What the workers spend in JS per batch.
  * `node --import ./scripts/ts-node-register.mjs bench/plan-cpu.ts [events]`
  */
-import { randomBytes } from 'node:crypto';
 import { type Discovery } from '../crawler/discovery.js';
 import { newBatchId } from '../indexer/batch-id.js';
 import { planBatch } from '../indexer/batch-plan.js';
 import { IndexKeys } from '../indexer/keys.js';
 import { planShardedBatch } from '../indexer/sharded-apply.js';
 import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
+import { ingestMix } from './ingest-mix.js';
 
 const EVENTS = Number(process.argv[2] ?? 200_000);
 const BATCH = 500;
-const address = (): string => `${10 + (randomBytes(1)[0]! % 200)}.${randomBytes(1)[0]}.${randomBytes(1)[0]}.${1 + (randomBytes(1)[0]! % 254)}:${1024 + (randomBytes(2).readUInt16BE(0) % 60_000)}`;
-const pool = Array.from({ length: Math.floor(EVENTS / 3) }, () => randomBytes(20).toString('hex'));
-const nodes = Array.from({ length: 2_000 }, () => ({ id: randomBytes(20).toString('hex'), address: address() }));
+const events = ingestMix(EVENTS);
 const at = Date.now();
-const events = Array.from({ length: EVENTS }, (_, i): Discovery => {
-  const r = Math.random();
-  const node = nodes[i % nodes.length]!;
-  const infohash = pool[Math.floor(Math.random() * pool.length)]!;
-  if (r < 0.7) return { type: 'infohash', infohash, node: node.address, source: 'sample', at: at + i };
-  if (r < 0.9) return { type: 'node', id: node.id, address: node.address, version: '4c540200', rttMs: 50, bep51: true, bep42: false, at: at + i };
-  return { type: 'peers', infohash, peers: [address(), address()], node: node.address, at: at + i };
-});
 const batches: Discovery[][] = [];
 for (let i = 0; i < events.length; i += BATCH) batches.push(events.slice(i, i + BATCH));
 const v4 = new IndexKeys('plan4');
