@@ -70,6 +70,22 @@ export interface MetadataCandidate {
 /** What a failure code may be: both schemas check it on the way in, schema 5 also when decoding a stored one. */
 export const CODE_RE = /^[A-Za-z0-9_.:-]{1,64}$/;
 
+/** What both schemas' failure scripts return: {-1, version}, {-2}, or {1 | 0, status, attempts, next attempt, gave up}. */
+export type FailureReply = [number, string, number?, string?, number?];
+
+/** A failure script's reply as a FailureResult; its refusals as SchemaMismatchError or InfohashNotIndexedError. */
+export function failureResultOf(reply: FailureReply, hex: string, version: number): FailureResult {
+  if (reply[0] === -1) throw new SchemaMismatchError(Number(reply[1]), version);
+  if (reply[0] === -2) throw new InfohashNotIndexedError(hex);
+  const [, status, attempts, next, gaveUp] = reply;
+  return {
+    status: status as FailureResult['status'],
+    attempts: Number(attempts ?? 0),
+    nextAttemptAt: next === undefined || next === '' || next === null ? null : Number(next),
+    gaveUp: gaveUp === 1,
+  };
+}
+
 /** Checks a failure (MetadataInputError) and returns its retry policy with the defaults filled in; both schemas' writers use it. */
 export function checkFailure(failure: MetadataFailure): MetadataRetryPolicy {
   if (typeof failure.code !== 'string' || !CODE_RE.test(failure.code)) throw new MetadataInputError('failure code must be 1-64 of A-Z a-z 0-9 _ . : -');
@@ -99,16 +115,8 @@ export async function recordMetadataFailure(redis: RedisClient, keys: IndexKeys,
     redis,
     [keys.schemaVersion, keys.infohash(hex), keys.infohashMetadata(hex), keys.infohashFetch(hex), keys.metadataWait],
     [SCHEMA_4_VERSION, hex, failure.code, failure.at, p.baseDelayMs, p.maxDelayMs, p.maxAttempts, p.giveUpForMs, p.retainMs, p.waitCap].map(String),
-  )) as [number, string, number?, string?, number?];
-  if (reply[0] === -1) throw new SchemaMismatchError(Number(reply[1]), SCHEMA_4_VERSION);
-  if (reply[0] === -2) throw new InfohashNotIndexedError(hex);
-  const [, status, attempts, next, gaveUp] = reply;
-  return {
-    status: status as FailureResult['status'],
-    attempts: Number(attempts ?? 0),
-    nextAttemptAt: next === undefined || next === '' || next === null ? null : Number(next),
-    gaveUp: gaveUp === 1,
-  };
+  )) as FailureReply;
+  return failureResultOf(reply, hex, SCHEMA_4_VERSION);
 }
 
 const numberOrNull = (v: string | null | undefined): number | null => (v === null || v === undefined ? null : Number(v));

@@ -1,9 +1,9 @@
 import { type RedisClient } from '../redis/client.js';
 import { LuaScript } from '../redis/lua-script.js';
-import { checkInfohash, InfohashNotIndexedError, MetadataBlobError, SchemaMismatchError } from './errors.js';
+import { checkInfohash, MetadataBlobError } from './errors.js';
 import { blobFetchedAt } from './metadata-blob.js';
 import { MAX_CANDIDATES, METADATA_FAILURE_CODES } from './metadata-constants.js';
-import { CODE_RE, checkFailure, type FailureResult, type MetadataCandidate, type MetadataFailure, type MetadataState } from './metadata-fetch-state.js';
+import { CODE_RE, checkFailure, type FailureReply, type FailureResult, failureResultOf, type MetadataCandidate, type MetadataFailure, type MetadataState } from './metadata-fetch-state.js';
 import { BUCKET_BITS } from './shard.js';
 import { SHARDED_SCHEMA_VERSION, shardCap } from './sharded-apply.js';
 import { type ShardKeys, type ShardedIndexKeys } from './sharded-keys.js';
@@ -141,16 +141,8 @@ export async function recordShardedMetadataFailure(redis: RedisClient, keys: Sha
       index === 0 ? failure.code : '',
       ...[failure.at, p.baseDelayMs, p.maxDelayMs, p.maxAttempts, p.giveUpForMs, p.retainMs, shardCap(p.waitCap)].map(String),
     ],
-  )) as [number, string, number?, string?, number?];
-  if (reply[0] === -1) throw new SchemaMismatchError(Number(reply[1]), SHARDED_SCHEMA_VERSION);
-  if (reply[0] === -2) throw new InfohashNotIndexedError(hex);
-  const [, status, attempts, next, gaveUp] = reply;
-  return {
-    status: status as FailureResult['status'],
-    attempts: Number(attempts ?? 0),
-    nextAttemptAt: next === undefined || next === '' || next === null ? null : Number(next),
-    gaveUp: gaveUp === 1,
-  };
+  )) as FailureReply;
+  return failureResultOf(reply, hex, SHARDED_SCHEMA_VERSION);
 }
 
 /**

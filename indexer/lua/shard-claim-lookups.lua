@@ -6,16 +6,14 @@
 -- ARGV[1]: JSON {v, start (minute the window starts), now (minute), e = [{k = bucket key index, h = hex}]}.
 -- Returns the hex of the claimed ones, or {-1, version} at another schema version.
 -- @include includes/infohash-record.lua
+-- @include includes/hex.lua
 
 local plan = cjson.decode(ARGV[1])
 local version = redis.call('GET', KEYS[1]) or '0'
 if version ~= plan.v then return {-1, version} end
-local function from_hex(hex)
-  return (hex:gsub('..', function(pair) return string.char(tonumber(pair, 16)) end))
-end
 local claimed = {}
 for _, e in ipairs(plan.e) do
-  local field = from_hex(e.h)
+  local field = hex_to_bytes(e.h)
   local r = record_unpack(redis.call('HGET', KEYS[e.k], field))
   if r ~= nil and r.lookup < plan.start then
     r.lookup = plan.now

@@ -11,6 +11,7 @@
 -- ARGV[2..]: the blobs read.
 -- Returns {pruned, changed meanwhile (left for a later pass)}, or {-1, version}.
 -- @include includes/infohash-record.lua
+-- @include includes/hex.lua
 
 local plan = cjson.decode(ARGV[1])
 local version = redis.call('GET', KEYS[1]) or '0'
@@ -18,13 +19,9 @@ if version ~= plan.v then return {-1, version} end
 local cutoff = tonumber(plan.cutoff)
 local HOUR_MS = 3600000
 
-local function from_hex(hex)
-  return (hex:gsub('..', function(pair) return string.char(tonumber(pair, 16)) end))
-end
-
 local pruned, changed, blobs = 0, 0, 0
 for _, e in ipairs(plan.e) do
-  local field = from_hex(e.h)
+  local field = hex_to_bytes(e.h)
   local r = record_unpack(redis.call('HGET', KEYS[e.r], field))
   local blob = redis.call('HGET', KEYS[e.m], field)
   local read = e.b > 0 and ARGV[e.b] or false

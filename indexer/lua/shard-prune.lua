@@ -9,16 +9,13 @@
 -- caller removes it with what its name's search postings need (declared keys).
 -- Returns {pruned, {hex of records left to the caller}, records looked at}, or {-1, version}.
 -- @include includes/infohash-record.lua
+-- @include includes/hex.lua
 
 local plan = cjson.decode(ARGV[1])
 local version = redis.call('GET', KEYS[1]) or '0'
 if version ~= plan.v then return {-1, version} end
 local cutoff = tonumber(plan.cutoff)
 local HOUR_MS = 3600000
-
-local function to_hex(s)
-  return (s:gsub('.', function(c) return string.format('%02x', string.byte(c)) end))
-end
 
 local pruned, looked, left = 0, 0, {}
 local hours = {}
@@ -30,11 +27,11 @@ for _, b in ipairs(plan.b) do
     local r = record_unpack(flat[i + 1])
     if r ~= nil and r.last < cutoff then
       if bit.band(r.flags, 3) ~= 0 then -- metadata or fetch state (infohash-record.ts RECORD_FLAG)
-        left[#left + 1] = to_hex(flat[i])
+        left[#left + 1] = bytes_to_hex(flat[i])
       else
         pruned = pruned + 1
         if plan.dry == 0 then
-          local field, hex = flat[i], to_hex(flat[i])
+          local field, hex = flat[i], bytes_to_hex(flat[i])
           redis.call('HDEL', key, field)
           for _, p in ipairs(b.p) do redis.call('HDEL', KEYS[p], field) end
           redis.call('ZREM', KEYS[3], hex)

@@ -1,9 +1,6 @@
 -- One shard's part of a batch (lua/apply-shard.lua, lua/apply-shards.lua): K is that shard's
 -- keys, in the order apply-shard.lua's header lists them.
-local function hex_to_bytes(hex)
-  return (hex:gsub('..', function(pair) return string.char(tonumber(pair, 16)) end))
-end
-
+-- @include hex.lua
 local function zcap(key, n)
   local size = redis.call('ZCARD', key)
   if size > n then redis.call('ZREMRANGEBYRANK', key, 0, size - n - 1) end
