@@ -37,13 +37,28 @@ try {
     const info = await redis.info('commandstats');
     return [...info.matchAll(/cmdstat_eval(?:sha)?:calls=\d+,usec=(\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
   };
+  /** Calls and microseconds per command so far (INFO commandstats; commands inside scripts count). */
+  const commandStats = async (): Promise<Map<string, { calls: number; usec: number }>> => {
+    const info = await redis.info('commandstats');
+    return new Map([...info.matchAll(/cmdstat_([\w|]+):calls=(\d+),usec=(\d+)/g)].map((m) => [m[1]!, { calls: Number(m[2]), usec: Number(m[3]) }]));
+  };
   const inRedis: number[] = [];
+  const commands: string[] = [];
   const time = async (apply: (b: Discovery[]) => Promise<unknown>): Promise<number> => {
     const u0 = await scriptUsec();
+    const c0 = await commandStats();
     const t0 = performance.now();
     for (const b of batches) await apply(b);
     const rate = EVENTS / ((performance.now() - t0) / 1000);
     inRedis.push((await scriptUsec()) - u0);
+    const c1 = await commandStats();
+    const delta = [...c1]
+      .map(([name, c]) => ({ name, calls: c.calls - (c0.get(name)?.calls ?? 0), usec: c.usec - (c0.get(name)?.usec ?? 0) }))
+      .filter((c) => c.calls > 0 && !/^(eval|evalsha|info)$/.test(c.name))
+      .sort((a, b) => b.calls - a.calls);
+    const total = delta.reduce((n, c) => n + c.calls, 0);
+    const usec = delta.reduce((n, c) => n + c.usec, 0);
+    commands.push(`${(total / batches.length).toFixed(0)} calls per batch, ${(usec / 1e6).toFixed(2)} s in them: ${delta.slice(0, 10).map((c) => `${c.name} ${(c.calls / batches.length).toFixed(1)} (${(c.usec / 1e6).toFixed(2)} s)`).join(', ')}`);
     return rate;
   };
   const now = Date.now();
@@ -55,6 +70,7 @@ try {
   console.log('|---|---:|---:|');
   console.log(`| schema 4 (applyBatch: one script per batch) | ${Math.round(schema4).toLocaleString('en')} | ${(inRedis[0]! / 1e6).toFixed(2)} s |`);
   console.log(`| schema 5 (applyShardedBatch: one script per batch on one Redis) | ${Math.round(schema5).toLocaleString('en')} | ${(inRedis[1]! / 1e6).toFixed(2)} s |`);
+  console.log(`\nRedis commands inside the scripts (INFO commandstats):\n- schema 4: ${commands[0]}\n- schema 5: ${commands[1]}`);
   console.log(`\nratio schema 5 / schema 4: ${(schema5 / schema4).toFixed(2)}`);
 } finally {
   redis.disconnect();

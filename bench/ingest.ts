@@ -65,6 +65,13 @@ const ours = new IndexKeys(`bench-ours-${hex(3)}`);
 await ensureSchema(redis, ours, { migrate: true });
 const workers = await startWorkers({ connection, keys: ours, concurrency: 4 });
 const producer = await DiscoveryProducer.open({ connection, keys: ours, spoolDir: join(dataDir, 'spool') });
+const redisCpu = async (): Promise<number> => {
+  const info = await redis.info('cpu');
+  const field = (name: string): number => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? NaN);
+  return field('used_cpu_user') + field('used_cpu_sys');
+};
+const cpu0 = process.cpuUsage();
+const redisCpu0 = await redisCpu();
 const t0 = performance.now();
 // The fastest sustained rate: a batch at a time, waiting while the producer holds a backlog
 // in memory (beyond its memory cap it would spill to disk, which only an outage should need).
@@ -83,6 +90,12 @@ const counted = async (): Promise<number> => {
 };
 while ((await counted()) < EVENTS) await new Promise((r) => setTimeout(r, 5));
 const oursMs = performance.now() - t0;
+const nodeCpuS = (() => {
+  const u = process.cpuUsage(cpu0);
+  return (u.user + u.system) / 1e6;
+})();
+const redisCpuS = (await redisCpu()) - redisCpu0;
+console.log(`\nours: ${(oursMs / 1000).toFixed(2)} s, CPU of this process (producer and workers) ${nodeCpuS.toFixed(2)} s, of redis-server ${redisCpuS.toFixed(2)} s`);
 await producer.close();
 await workers.close();
 
