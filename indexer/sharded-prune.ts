@@ -55,6 +55,12 @@ export interface ShardedPruneOptions {
   now?: number;
   /** Ends the pass after the scripts under way. */
   signal?: AbortSignal;
+  /**
+   * Runs in the metadata step between reading the blobs and the script that removes them, with
+   * the infohashes of that call: tests race the pass through it (a blob replaced or a record
+   * seen again meanwhile must be left, not removed with stale postings).
+   */
+  beforeMetadataStep?: (infohashes: readonly string[]) => Promise<void>;
 }
 
 export interface ShardedPruneResult {
@@ -137,7 +143,7 @@ export async function pruneSharded(redis: RedisClient, opts: ShardedPruneOptions
         const part = withMetadata.slice(at, at + METADATA_CHUNK);
         if (dryRun) result.pruned += part.length;
         else {
-          const [pruned, changed] = await pruneWithMetadata(redis, shard, part, cutoff, peerHours);
+          const [pruned, changed] = await pruneWithMetadata(redis, shard, part, cutoff, peerHours, opts.beforeMetadataStep);
           result.pruned += pruned;
           result.deferred += changed;
         }
@@ -155,7 +161,14 @@ export async function pruneSharded(redis: RedisClient, opts: ShardedPruneOptions
 }
 
 /** The metadata step for some of one shard's records (see the module comment). */
-async function pruneWithMetadata(redis: RedisClient, shard: ShardKeys, hexes: readonly string[], cutoff: number, peerHours: readonly number[]): Promise<[number, number]> {
+async function pruneWithMetadata(
+  redis: RedisClient,
+  shard: ShardKeys,
+  hexes: readonly string[],
+  cutoff: number,
+  peerHours: readonly number[],
+  beforeScript: ShardedPruneOptions['beforeMetadataStep'],
+): Promise<[number, number]> {
   const keys = [shard.schemaVersion, shard.counts, shard.recent, shard.popular, shard.lastSeenHours, shard.census.totals, shard.metadataWait];
   const index = new Map(keys.map((k, i) => [k, i + 1]));
   const add = (key: string): number => {
@@ -182,6 +195,7 @@ async function pruneWithMetadata(redis: RedisClient, shard: ShardKeys, hexes: re
       b: blob === null ? 0 : args.length + 1,
     };
   });
+  await beforeScript?.(hexes);
   const out = (await pruneMetadataScript.run(redis, keys, [JSON.stringify({ v: String(SHARDED_SCHEMA_VERSION), cutoff, e }), ...args])) as [number, number | string];
   if (out[0] === -1) throw new SchemaMismatchError(Number(out[1]), SHARDED_SCHEMA_VERSION);
   return [out[0], Number(out[1])];

@@ -170,6 +170,56 @@ test('records with metadata or fetch state go with their blob, fetch state, wait
   await t.throwsAsync(pruneSharded(c, { keys: other, seenBefore: NOW }), { instanceOf: SchemaMismatchError });
 });
 
+test('a record whose blob is replaced or appears, or that is seen again, between the blob read and the metadata step is left for a later pass, with its new state whole', async (t) => {
+  const c = redis.client(t);
+  const keys = new ShardedIndexKeys(randomPrefix());
+  await setShardedSchemaVersion(c, keys, 5);
+  const last = await fill(c, keys, 200, 10);
+  const seenBefore = NOW - 5 * HOUR_MS;
+  const old = [...last].filter(([, at]) => at < seenBefore).map(([hex]) => hex);
+  const withMetadata = old.slice(0, 12);
+  for (const hex of withMetadata) await storeShardedMetadata(c, keys, hex, torrent(`racing sample ${hex.slice(0, 6)}`), { fetchedAt: NOW, peer: '192.0.2.1:6881' });
+  const [replaced, seenAgain] = withMetadata as [string, string];
+  // A failed fetch: the walk hands the record to the metadata step, which reads no blob; a fetch that succeeds meanwhile adds one.
+  const appeared = old[12]!;
+  await recordShardedMetadataFailure(c, keys, appeared, { code: 'ERR_PEER_TIMEOUT', at: NOW });
+  const raced = new Set<string>();
+  const result = await pruneSharded(c, {
+    keys,
+    seenBefore,
+    now: NOW,
+    beforeMetadataStep: async (hexes) => {
+      for (const hex of hexes) {
+        if (raced.has(hex)) continue;
+        raced.add(hex);
+        if (hex === replaced) await storeShardedMetadata(c, keys, hex, torrent('renamed meanwhile'), { fetchedAt: NOW, peer: '192.0.2.2:6881' });
+        if (hex === appeared) await storeShardedMetadata(c, keys, hex, torrent('fetched meanwhile'), { fetchedAt: NOW, peer: '192.0.2.3:6881' });
+        if (hex === seenAgain) await applyShardedBatch(c, [{ type: 'infohash', infohash: hex, node: node(1), source: 'sample', at: NOW }], { keys, batchId: newBatchId(), now: NOW });
+      }
+    },
+  });
+  t.true([replaced, appeared, seenAgain].every((hex) => raced.has(hex)), 'the step ran for every record with metadata or fetch state');
+  t.like(result, { pruned: old.length - 3, deferred: 3 });
+  t.like(await getShardedInfohash(c, keys, seenAgain), { lastSeen: NOW }, 'the record seen again is kept as it is now');
+  t.truthy(await getShardedMetadata(c, keys, seenAgain), 'with its metadata');
+  t.like(await getShardedMetadata(c, keys, replaced), { name: { display: 'renamed meanwhile' } }, 'the replaced blob is kept');
+  t.deepEqual((await searchSharded(c, keys, ['renamed', 'meanwhile'], { limit: 10, offset: 0 })).items.map((h) => h.infohash), [replaced], 'and found by its new name');
+  t.like(await getShardedMetadata(c, keys, appeared), { name: { display: 'fetched meanwhile' } }, 'the record whose metadata came meanwhile is kept with it');
+  const survivors = new Set([replaced, appeared, seenAgain]);
+  for (const hex of withMetadata.filter((h) => !survivors.has(h))) t.is(await getShardedInfohash(c, keys, hex), null);
+  t.deepEqual((await searchSharded(c, keys, ['racing', 'sample'], { limit: 100, offset: 0 })).items.map((h) => h.infohash), [seenAgain], 'of the first names only the kept one is found');
+
+  // The next pass, with nothing racing it, removes the two that are still past the cutoff.
+  t.like(await pruneSharded(c, { keys, seenBefore, now: NOW }), { pruned: 2, deferred: 0 });
+  t.is(await getShardedInfohash(c, keys, replaced), null);
+  t.is(await getShardedInfohash(c, keys, appeared), null);
+  t.is(await getShardedMetadata(c, keys, appeared), null);
+  t.is((await searchSharded(c, keys, ['renamed', 'meanwhile'], { limit: 10, offset: 0 })).total, 0, 'the new names\' postings went with them');
+  t.is((await searchSharded(c, keys, ['fetched', 'meanwhile'], { limit: 10, offset: 0 })).total, 0);
+  t.is(await shardedMetadataCount(c, keys), 1);
+  t.is(await shardedInfohashCount(c, keys), last.size - old.length + 1);
+});
+
 test('on a real 3-master cluster: a pass by age prunes exactly what it should, shards in parallel', async (t) => {
   const { cluster, client: c } = await useRedisCluster(t);
   const keys = new ShardedIndexKeys(randomPrefix());
