@@ -2,6 +2,7 @@ import { Cluster } from 'ioredis';
 import { type Discovery } from '../crawler/discovery.js';
 import { type RedisClient } from '../redis/client.js';
 import { LuaScript } from '../redis/lua-script.js';
+import { awaitReplicas, slotMasters } from '../redis/replication.js';
 import { BatchTooLargeError, SchemaMismatchError } from './errors.js';
 import { type IndexConfig, resolveConfig } from './index-config.js';
 import { type BatchAggregate, aggregateBatch } from './batch-aggregate.js';
@@ -17,10 +18,11 @@ import { type ShardKeys, type ShardedIndexKeys } from './sharded-keys.js';
  * peers into hour buckets, counts, recent and popular, census, statistics and totals. On a
  * cluster each shard is one script in its own slot (lua/apply-shard.lua); on one Redis the
  * shards run one after the other in one script (lua/apply-shards.lua), which keeps ingest near
- * schema 4's speed (bench/apply-throughput.ts). Each shard has its own applied marker, so a
- * batch redelivered after a crash between two shards' scripts applies only the shards it had
- * not applied yet. Not wired into the workers yet: metadata, migration 005 and the switch come
- * next.
+ * schema 4's speed (bench/apply-throughput.ts). On a cluster each shard has its own applied
+ * marker, so a batch redelivered after a crash between two shards' scripts applies only the
+ * shards it had not applied yet; on one Redis the one script has one marker for the batch
+ * (64 markers of 120 B for every batch, kept for appliedTtlSec, were more than the records of
+ * a slow crawl) and still honours a shard's own marker.
  */
 
 export const SHARDED_SCHEMA_VERSION = 5;
@@ -37,6 +39,12 @@ export interface ShardedApplyOptions {
   now?: number;
   /** Events the caller dropped as malformed (counted in `events:invalid`). Default 0. */
   invalid?: number;
+  /**
+   * On a cluster, return only once a replica of every master written has the batch
+   * (redis/replication.ts); a batch already applied waits too, for the write that applied it.
+   * The workers set it: a job must not complete with its batch on a master only. Default false.
+   */
+  awaitReplica?: boolean;
 }
 
 export const HOUR_MS = 3_600_000;
@@ -51,6 +59,8 @@ export interface ShardPlan {
 export interface ShardedApplyResult {
   /** Shards the batch touched. */
   shards: number;
+  /** Their numbers. */
+  touched: number[];
   /** Of those, the ones applied now (the others had applied it before). */
   applied: number;
   newInfohashes: number;
@@ -197,6 +207,7 @@ export async function applyShardPlan(redis: RedisClient, plan: ShardPlan): Promi
  */
 export async function applyShardedBatch(redis: RedisClient, events: readonly Discovery[], opts: ShardedApplyOptions): Promise<ShardedApplyResult> {
   const plans = planShardedBatch(events, opts);
+  const writtenOn = opts.awaitReplica === true ? slotMasters(redis, plans.map((p) => p.shard.slot)) : null;
   let outcomes: Array<[number, number | string]>;
   if (redis instanceof Cluster) {
     // The shards are independent, ioredis sends the calls at once and the masters run them in
@@ -208,8 +219,10 @@ export async function applyShardedBatch(redis: RedisClient, events: readonly Dis
     });
   } else {
     const counts = JSON.stringify(plans.map((p) => p.keys.length));
-    outcomes = (await applyShardsScript.run(redis, plans.flatMap((p) => p.keys), [counts, ...plans.map((p) => p.args[0])])) as Array<[number, number | string]>;
+    const batchMarker = plans[0]!.shard.appliedBatch(opts.batchId);
+    outcomes = (await applyShardsScript.run(redis, [batchMarker, ...plans.flatMap((p) => p.keys)], [counts, ...plans.map((p) => p.args[0])])) as Array<[number, number | string]>;
   }
+  await awaitReplicas(redis, writtenOn);
   let applied = 0;
   let newInfohashes = 0;
   for (const outcome of outcomes) {
@@ -217,7 +230,7 @@ export async function applyShardedBatch(redis: RedisClient, events: readonly Dis
     if (r.applied) applied++;
     newInfohashes += r.newInfohashes;
   }
-  return { shards: plans.length, applied, newInfohashes };
+  return { shards: plans.length, touched: plans.map((p) => p.shard.shard), applied, newInfohashes };
 }
 
 function outcomeOf([status, detail]: [number, number | string]): { applied: boolean; newInfohashes: number } {

@@ -3,7 +3,7 @@ import { InvalidInfohashKeyError } from './errors.js';
 import { DEFAULT_PREFIX, IndexKeys, validatePrefix } from './keys.js';
 import { MAX_TOKEN_CHARS } from './metadata-constants.js';
 import { TOKEN_RE } from './search-tokens.js';
-import { SHARDS, bucketOf, shardOfBucket, shardTags } from './shard.js';
+import { SHARDS, bucketOf, clusterSlot, shardOfBucket, shardTags } from './shard.js';
 
 /**
  * Key names of the schema-5 layout (indexer/SCHEMA.md, "Schema 5"), one shard at a time: every
@@ -20,6 +20,9 @@ export class ShardKeys {
    */
   readonly census: IndexKeys;
 
+  /** The Redis Cluster slot of every key of this shard. */
+  readonly slot: number;
+
   constructor(
     readonly prefix: string,
     readonly shard: number,
@@ -27,6 +30,7 @@ export class ShardKeys {
   ) {
     this.tag = `{${tagText}}`;
     this.census = new IndexKeys(prefix, tagText);
+    this.slot = clusterSlot(tagText);
   }
 
   /** HASH: 20-byte infohash → 24-byte record (infohash-record.ts), for one bucket of this shard. */
@@ -67,6 +71,14 @@ export class ShardKeys {
   applied(batchId: string): string {
     if (!isCanonicalHexId(batchId)) throw new Error(`bad batch id ${JSON.stringify(batchId)}`);
     return `${this.tag}:applied:${batchId}`;
+  }
+  /**
+   * STRING with a TTL: on one Redis, where one script applies all of a batch's shards
+   * (lua/apply-shards.lua), the whole batch is applied: one marker per batch, kept in the first
+   * shard it touches, instead of one per shard.
+   */
+  appliedBatch(batchId: string): string {
+    return `${this.applied(batchId)}:all`;
   }
   /** STRING: the schema version, one copy per shard, so a shard's script checks it in its own slot. */
   get schemaVersion(): string {

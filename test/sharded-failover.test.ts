@@ -18,9 +18,9 @@ import { sleep } from './helpers/wait.js';
  * fails is applied again with the same id (as a redelivered job is) until the replica has taken
  * over, and every count comes out exact: nothing lost, nothing applied twice.
  *
- * A batch counts as done once its writes are on a replica (WAIT 1 on every master): a master
- * that dies before replicating an acknowledged write would take it with it, and the queue would
- * not redeliver a job it saw complete.
+ * A batch counts as done once its writes are on a replica (`awaitReplica`, as the workers apply
+ * it: redis/replication.ts): a master that dies before replicating an acknowledged write would
+ * take it with it, and the queue would not redeliver a job it saw complete.
  */
 
 test('a master fails over mid-crawl: the batch in flight is applied again once, every count exact', async (t) => {
@@ -58,9 +58,7 @@ test('a master fails over mid-crawl: the batch in flight is applied again once, 
     const deadline = Date.now() + 60_000;
     for (;;) {
       try {
-        await applyShardedBatch(c, events, { keys, batchId, now });
-        // The promoted replica has no replica of its own: there WAIT gives up after 500 ms.
-        for (const node of c.nodes('master')) await node.call('WAIT', '1', '500');
+        await applyShardedBatch(c, events, { keys, batchId, now, awaitReplica: true });
         break;
       } catch (err) {
         if (Date.now() > deadline) throw err;

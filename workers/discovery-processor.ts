@@ -64,7 +64,7 @@ export function createDiscoveryProcessor(o: DiscoveryProcessorOptions): Discover
     const writeStarted = performance.now();
     try {
       const keys = ShardedIndexKeys.of(o.keys.prefix);
-      const r = await applyShardedBatch(o.client, batch.events, { keys, batchId: batch.id, invalid: batch.invalid, now: now(), ...(o.config ? { config: o.config } : {}) });
+      const r = await applyShardedBatch(o.client, batch.events, { keys, batchId: batch.id, invalid: batch.invalid, now: now(), awaitReplica: true, ...(o.config ? { config: o.config } : {}) });
       applied = { applied: r.applied > 0, newInfohashes: r.newInfohashes };
     } catch (err) {
       if (err instanceof SchemaMismatchError) {

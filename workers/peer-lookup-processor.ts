@@ -84,7 +84,7 @@ export function createPeerLookupProcessor(o: PeerLookupProcessorOptions): PeerLo
     if (events.length > 0) {
       try {
         const config = { appliedTtlSec: PEER_LOOKUP_APPLIED_TTL_SEC, ...o.config };
-        const r = await applyShardedBatch(o.client, events, { keys: ShardedIndexKeys.of(o.keys.prefix), batchId: lookupBatchId(job.id ?? infohash), now: now(), config });
+        const r = await applyShardedBatch(o.client, events, { keys: ShardedIndexKeys.of(o.keys.prefix), batchId: lookupBatchId(job.id ?? infohash), now: now(), config, awaitReplica: true });
         applied = r.applied > 0;
       } catch (err) {
         if (!(err instanceof SchemaMismatchError)) throw err;

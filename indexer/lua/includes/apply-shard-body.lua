@@ -63,10 +63,22 @@ local function merge_infohash(plan, K, V, e, skip)
   return created
 end
 
-local function apply_shard(plan, K)
-  local version = redis.call('GET', K[2]) or '0'
-  if version ~= plan.v then return {-1, version} end
-  if not redis.call('SET', K[1], '1', 'NX', 'EX', plan.ttl) then return {0, 0} end
+-- whole_batch: the caller (lua/apply-shards.lua) has checked every shard's schema version and
+-- holds one marker for the whole batch, so this shard's own marker is only checked (an attempt
+-- through the per-shard path may have applied this shard alone before), not written.
+local function apply_shard(plan, K, whole_batch)
+  if not whole_batch then
+    local version = redis.call('GET', K[2]) or '0'
+    if version ~= plan.v then return {-1, version} end
+  end
+  if whole_batch then
+    if redis.call('EXISTS', K[1]) == 1 then return {0, 0} end
+  elseif not redis.call('SET', K[1], '1', 'NX', 'EX', plan.ttl) then
+    -- Applied before, maybe by a worker that died before its replica had it: a write of ours
+    -- now, so that a WAIT on this connection (redis/replication.ts) covers that earlier one too.
+    redis.call('EXPIRE', K[1], plan.ttl)
+    return {0, 0}
+  end
 
   local V = { counts = K[3], recent = K[4], popular = K[5], hours = K[9] }
   local created = 0
