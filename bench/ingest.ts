@@ -1,21 +1,30 @@
 /**
- * Ingest benchmark (issue 5), two parts, against a real redis-server this script starts on a
- * free loopback port (no persistence, its own temp dir):
+ * Ingest benchmark (issues 5 and 14), two parts, against a real redis-server this script starts
+ * on a free loopback port (no persistence, its own temp dir), or with `--cluster` against a real
+ * 3-master Redis Cluster (testkit/redis-cluster.ts: one replica each, AOF on):
  *
  * 1. Discoveries per second from producer to queryable state: DiscoveryProducer (batches of
- *    500) → BullMQ → workers (applyShardedBatch: one Lua call per batch on one Redis) until the index's totals
- *    count every event, against a raw ioredis pipeline of the same writes per event (what a
+ *    500; on a cluster grouped by shard, as `run` does) → BullMQ → workers (applyShardedBatch: one
+ *    Lua call per batch on one Redis, one per shard on a cluster) until the index's totals count
+ *    every event, against a raw ioredis pipeline of the same writes per event (what a
  *    straightforward writer does: HSET/HINCRBY/PFADD/ZADD per event, 500 events per pipeline,
- *    no queue, no idempotency, no aggregation) in the same run. Prints the ratio (target ≥ 0.3).
- * 2. Query latency of GET /api/infohashes/:ih over HTTP (fastify on 127.0.0.1, keep-alive
- *    fetch, one request at a time) with 1,000,000 infohashes stored: p50 and p99.
+ *    no queue, no idempotency, no aggregation) in the same run. Prints the ratio (target ≥ 0.3),
+ *    and the CPU that this process and Redis spent.
+ * 2. An index of [stored] infohashes (default 1,000,000) loaded in the same mix as
+ *    bench/layout.ts (about 2.1 sightings from 2,000 nodes per infohash, a peer list of two for
+ *    30%, node answers at the ingest mix's ratio), in batches of 5,000 infohashes. Prints the
+ *    growth of `used_memory` per stored infohash (summed over the masters on a cluster, with each
+ *    master's share: issue 14 wants each within ±10% of the mean), then the latency of
+ *    GET /api/infohashes/:ih over HTTP (fastify on 127.0.0.1, keep-alive fetch, one request at a
+ *    time): p50 and p99.
  *
- *   node --import ./scripts/ts-node-register.mjs bench/ingest.ts [events] [stored infohashes]
+ *   node --import ./scripts/ts-node-register.mjs bench/ingest.ts [events] [stored infohashes] [--cluster]
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Cluster, Redis } from 'ioredis';
 import { type Discovery } from '../crawler/discovery.js';
 import { applyShardedBatch } from '../indexer/sharded-apply.js';
 import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
@@ -25,14 +34,17 @@ import { IndexKeys } from '../indexer/keys.js';
 import { connectRedis } from '../redis/connection.js';
 import { shardedTotals } from '../indexer/sharded-queries.js';
 import { ensureSchema } from '../migrations/runner.js';
+import { startRedisCluster } from '../testkit/redis-cluster.js';
 import { startRedisServer } from '../testkit/redis-server.js';
+import { SHARD_GROUPS_ON_CLUSTER } from '../workers/constants.js';
 import { DiscoveryProducer } from '../workers/discovery-producer.js';
 import { startWorkers } from '../workers/worker-set.js';
 
-const EVENTS = Number(process.argv[2] ?? 200_000);
-const STORED = Number(process.argv[3] ?? 1_000_000);
+const CLUSTER = process.argv.includes('--cluster');
+const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const EVENTS = Number(positional[0] ?? 200_000);
+const STORED = Number(positional[1] ?? 1_000_000);
 const QUERIES = 5_000;
-
 const hex = (n: number): string => randomBytes(n).toString('hex');
 const addr = (): string => `${10 + Math.floor(Math.random() * 200)}.${Math.floor(Math.random() * 256)}.${Math.floor(Math.random() * 256)}.${1 + Math.floor(Math.random() * 254)}:${1024 + Math.floor(Math.random() * 60000)}`;
 
@@ -52,24 +64,29 @@ function makeEvents(n: number): Discovery[] {
   return out;
 }
 
-const server = await startRedisServer();
 const dataDir = mkdtempSync(join(tmpdir(), 'dhtscope-bench-ingest-'));
-const connection = await connectRedis({ url: server.url, dataDir });
+// On a cluster, INFO goes to each master through a client of its own (the Cluster client would
+// ask any one node).
+const cluster = CLUSTER ? await startRedisCluster() : null;
+const server = CLUSTER ? null : await startRedisServer();
+const url = cluster?.url ?? server!.url;
+const masters = cluster ? cluster.masters().map((m) => new Redis({ host: '127.0.0.1', port: m.port })) : [new Redis(server!.url)];
+const connection = await connectRedis({ url, dataDir });
 const redis = connection.client;
+const infoField = (info: string, name: string): number => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? NaN);
+const perMaster = async (section: string, f: (info: string) => number): Promise<number[]> => Promise.all(masters.map(async (m) => f(await m.info(section))));
 const events = makeEvents(EVENTS);
 console.log(`# Ingest benchmark: ${EVENTS.toLocaleString('en')} discoveries, then query latency with ${STORED.toLocaleString('en')} infohashes`);
-console.log(`Node ${process.version}, redis-server on 127.0.0.1 (no persistence), ${new Date().toISOString()}\n`);
+const where = cluster ? `a Redis Cluster of ${masters.length} masters on 127.0.0.1 (one replica each, AOF everysec)` : 'redis-server on 127.0.0.1 (no persistence)';
+console.log(`Node ${process.version}, ${where}, ${new Date().toISOString()}\n`);
 
 // ---- 1a. ours: producer → BullMQ → workers → index ----
 const ours = new IndexKeys(`bench-ours-${hex(3)}`);
 await ensureSchema(redis, ours, { migrate: true });
 const workers = await startWorkers({ connection, keys: ours, concurrency: 4 });
-const producer = await DiscoveryProducer.open({ connection, keys: ours, spoolDir: join(dataDir, 'spool') });
-const redisCpu = async (): Promise<number> => {
-  const info = await redis.info('cpu');
-  const field = (name: string): number => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? NaN);
-  return field('used_cpu_user') + field('used_cpu_sys');
-};
+const producer = await DiscoveryProducer.open({ connection, keys: ours, spoolDir: join(dataDir, 'spool'), shardGroups: redis instanceof Cluster ? SHARD_GROUPS_ON_CLUSTER : 1 });
+/** CPU seconds the masters have used so far, summed. */
+const redisCpu = async (): Promise<number> => (await perMaster('cpu', (info) => infoField(info, 'used_cpu_user') + infoField(info, 'used_cpu_sys'))).reduce((a, b) => a + b, 0);
 const cpu0 = process.cpuUsage();
 const redisCpu0 = await redisCpu();
 const t0 = performance.now();
@@ -95,7 +112,7 @@ const nodeCpuS = (() => {
   return (u.user + u.system) / 1e6;
 })();
 const redisCpuS = (await redisCpu()) - redisCpu0;
-console.log(`\nours: ${(oursMs / 1000).toFixed(2)} s, CPU of this process (producer and workers) ${nodeCpuS.toFixed(2)} s, of redis-server ${redisCpuS.toFixed(2)} s`);
+console.log(`\nours: ${(oursMs / 1000).toFixed(2)} s, CPU of this process (producer and workers) ${nodeCpuS.toFixed(2)} s, of Redis ${redisCpuS.toFixed(2)} s${cluster ? ' (the masters together)' : ''}`);
 await producer.close();
 await workers.close();
 
@@ -138,32 +155,53 @@ console.log(`| raw ioredis pipeline, same writes per event | ${Math.round(rawRat
 const ratio = oursRate / rawRate;
 console.log(`\nratio ours / raw: ${ratio.toFixed(2)} (target ≥ 0.30: ${ratio >= 0.3 ? 'met' : 'NOT met'})\n`);
 
-// ---- 2. query latency with STORED infohashes ----
+// ---- 2. an index of STORED infohashes: memory, then query latency ----
 const big = new IndexKeys(`bench-q-${hex(3)}`);
 await ensureSchema(redis, big, { migrate: true });
-const stored: string[] = [];
+const usedMemory = (): Promise<number[]> => perMaster('memory', (info) => infoField(info, 'used_memory'));
+const memoryBefore = await usedMemory();
+/** The stored infohashes, 20 bytes each (a Buffer, not 10 M strings). */
+const stored = randomBytes(STORED * 20);
+const storedHex = (i: number): string => stored.subarray(i * 20, i * 20 + 20).toString('hex');
+const loadNodes = Array.from({ length: 2_000 }, () => ({ id: hex(20), address: addr() }));
+const PER_BATCH = 5_000;
 const t2 = performance.now();
-const at = Date.now();
-for (let i = 0; i < STORED; i += 10_000) {
+for (let i = 0; i < STORED; i += PER_BATCH) {
   const batch: Discovery[] = [];
-  for (let j = i; j < Math.min(STORED, i + 10_000); j++) {
-    const ih = hex(20);
-    stored.push(ih);
-    batch.push({ type: 'infohash', infohash: ih, node: '10.0.0.1:6881', source: 'sample', at });
-    if (j % 10 === 0) batch.push({ type: 'peers', infohash: ih, peers: [addr()], node: '10.0.0.1:6881', at });
+  const at = Date.now();
+  let sightings = 0;
+  for (let j = i; j < Math.min(STORED, i + PER_BATCH); j++) {
+    const ih = storedHex(j);
+    const n = 1 + (Math.random() < 0.7 ? 1 : 0) + (Math.random() < 0.4 ? 1 : 0);
+    for (let s = 0; s < n; s++) batch.push({ type: 'infohash', infohash: ih, node: loadNodes[(j * 7 + s * 13) % loadNodes.length]!.address, source: 'sample', at: at + s });
+    sightings += n;
+    if (Math.random() < 0.3) batch.push({ type: 'peers', infohash: ih, peers: [addr(), addr()], node: loadNodes[j % loadNodes.length]!.address, at });
+  }
+  // Node answers at the ingest mix's ratio (20 for every 70 sightings), from the same 2,000 nodes.
+  for (let k = 0; k < Math.round((sightings * 2) / 7); k++) {
+    const node = loadNodes[(i + k) % loadNodes.length]!;
+    batch.push({ type: 'node', id: node.id, address: node.address, version: '4c540200', rttMs: 50, bep51: true, bep42: false, at });
   }
   await applyShardedBatch(redis, batch, { keys: ShardedIndexKeys.of(big.prefix), batchId: newBatchId(), config: { maxBatchEvents: 20_000 } });
 }
 const loadMs = performance.now() - t2;
-const info = await redis.info('memory');
-const usedMb = Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0) / 2 ** 20;
-console.log(`stored ${STORED.toLocaleString('en')} infohashes in ${(loadMs / 1000).toFixed(1)} s; Redis used_memory ${usedMb.toFixed(0)} MiB in all`);
+const memoryAfter = await usedMemory();
+const growth = memoryAfter.map((m, i) => m - memoryBefore[i]!);
+const totalGrowth = growth.reduce((a, b) => a + b, 0);
+const mib = (b: number): string => (b / 2 ** 20).toFixed(0);
+console.log(`stored ${STORED.toLocaleString('en')} infohashes in ${(loadMs / 1000).toFixed(1)} s (${Math.round(STORED / (loadMs / 1000)).toLocaleString('en')} infohashes/s); used_memory grew by ${mib(totalGrowth)} MiB: **${(totalGrowth / STORED).toFixed(1)} B per stored infohash** (${mib(memoryAfter.reduce((a, b) => a + b, 0))} MiB in all)`);
+if (cluster) {
+  const mean = totalGrowth / growth.length;
+  const worst = Math.max(...growth.map((g) => Math.abs(g / mean - 1)));
+  console.log(`per master, growth of used_memory: ${growth.map((g, i) => `${masters[i]!.options.port}: ${mib(g)} MiB (${((100 * g) / mean - 100).toFixed(1)}% from the mean)`).join('; ')}`);
+  console.log(`balance: the farthest master is ${(100 * worst).toFixed(1)}% from the mean (target within ±10%: ${worst <= 0.1 ? 'met' : 'NOT met'})`);
+}
 
 const api = await createApiServer({ redis, keys: big });
 const base = await api.listen({ host: '127.0.0.1', port: 0 });
 const lat: number[] = [];
 for (let i = 0; i < QUERIES + 200; i++) {
-  const ih = stored[Math.floor(Math.random() * stored.length)]!;
+  const ih = storedHex(Math.floor(Math.random() * STORED));
   const s = performance.now();
   const res = await fetch(`${base}/api/infohashes/${ih}`);
   await res.arrayBuffer();
@@ -176,5 +214,6 @@ console.log(`GET /api/infohashes/:ih over HTTP, ${QUERIES} random stored infohas
 
 await api.close();
 await connection.close();
-await server.stop();
+for (const m of masters) m.disconnect();
+await (cluster ?? server!).stop();
 rmSync(dataDir, { recursive: true, force: true });

@@ -9,15 +9,20 @@
  * It starts its own redis-server (no persistence), then the real `dhtscope run --testnet N` as a
  * child process against it (REDIS_URL, a temporary HOME, so its data directory is temporary too,
  * `--api-port 0`, `--json`, testnet addresses 127.240.x.y, apart from the tests'). Two snapshots,
- * with the child running: A when the index stops growing (the registry's ZCARD, the count of
- * indexed infohashes, unchanged for QUIET_MS), B when the per-infohash work is done too (nothing
- * waiting, active or delayed in the peer-lookup and metadata queues); either is taken at the
- * deadline, `seconds` after the child is ready, if it comes first. A snapshot reads
- * `used_memory` and every key's `MEMORY USAGE key SAMPLES 0` (SCAN: fine in a benchmark, never
- * in the product), summed per class of key; BullMQ job records are split by queue and by state
- * (kept completed, kept failed, live), and the job records and deduplication keys of the
- * per-infohash queues are counted per indexed infohash: the per-infohash trace the workers
- * leave. Then it stops the child (SIGTERM, waits for its exit) and deletes the keys class by
+ * with the child running: A when the index stops growing (the count of indexed infohashes, the
+ * 64 shards' counts summed as the product reads it, indexed-reads.ts `indexedInfohashCount`,
+ * unchanged for QUIET_MS), B when the per-infohash work is done too (nothing waiting, active or
+ * delayed in the peer-lookup and metadata queues); either is taken at the deadline, `seconds`
+ * after the child is ready, if it comes first. A snapshot reads `used_memory` and every key's
+ * `MEMORY USAGE key SAMPLES 0` (SCAN: fine in a benchmark, never in the product), summed per
+ * class of key: the index's classes are schema 5's keys (indexer/SCHEMA.md, "Schema 5"), each
+ * key checked against the name indexer/sharded-keys.ts builds for it; BullMQ job records are
+ * split by queue and by state (kept completed, kept failed, live), and the job records,
+ * deduplication keys and applied markers of the per-infohash queues are counted per indexed
+ * infohash: the per-infohash trace the workers leave (a peer lookup's claim lives in the
+ * infohash's record, so its queue should leave no deduplication key; its batch leaves one
+ * applied marker in the infohash's shard, with its own TTL, PEER_LOOKUP_APPLIED_TTL_SEC).
+ * Then it stops the child (SIGTERM, waits for its exit) and deletes the keys class by
  * class, reading `used_memory` after each class: MEMORY USAGE leaves out a key's share of the
  * keyspace and expires tables, the drop does not. Last, SCRIPT FLUSH and CONFIG RESETSTAT show
  * what no key holds (the script cache; Redis 7's per-command latency histograms). Prints
@@ -31,15 +36,17 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { sleep } from '../bep5/clock.js';
-import { IndexKeys } from '../indexer/keys.js';
+import { METRICS, type NodeFlag } from '../indexer/keys.js';
+import { indexedInfohashCount } from '../indexer/indexed-reads.js';
+import { type ShardKeys, ShardedIndexKeys } from '../indexer/sharded-keys.js';
 import { queueNames } from '../workers/queues.js';
-import { PEER_LOOKUP_REFRESH_MS } from '../workers/constants.js';
+import { PEER_LOOKUP_APPLIED_TTL_SEC, PEER_LOOKUP_REFRESH_MS } from '../workers/constants.js';
 import { lookupBatchId } from '../workers/peer-lookup-processor.js';
 import { startRedisServer } from '../testkit/redis-server.js';
 
 const NODES = Number(process.argv[2] ?? 300);
 const SECONDS = Number(process.argv[3] ?? 180);
-/** Steady state: the registry's count unchanged this long. */
+/** Steady state: the count of indexed infohashes (the shards' counts summed) unchanged this long. */
 const QUIET_MS = 20_000;
 const POLL_MS = 1_000;
 /** 127.240.x.y (and 127.241.x.y for the announcers): no test uses these. */
@@ -101,9 +108,11 @@ interface Sized {
   key: string;
   type: string;
   bytes: number;
+  /** PTTL: -1 without a TTL. */
+  ttlMs: number;
 }
 
-/** Every key with its type and MEMORY USAGE (SAMPLES 0: every element counted). */
+/** Every key with its type, MEMORY USAGE (SAMPLES 0: every element counted) and PTTL. */
 async function sizeAllKeys(redis: Redis): Promise<Sized[]> {
   const out: Sized[] = [];
   let cursor = '0';
@@ -111,12 +120,13 @@ async function sizeAllKeys(redis: Redis): Promise<Sized[]> {
     const [next, keys] = await redis.scan(cursor, 'COUNT', 1000);
     cursor = next;
     const p = redis.pipeline();
-    for (const k of keys) p.type(k).memory('USAGE', k, 'SAMPLES', 0);
+    for (const k of keys) p.type(k).memory('USAGE', k, 'SAMPLES', 0).pttl(k);
     const res = (await p.exec()) ?? [];
     keys.forEach((key, i) => {
-      const type = res[2 * i]?.[1];
-      const bytes = res[2 * i + 1]?.[1];
-      if (typeof bytes === 'number' && type !== 'none') out.push({ key, type: String(type), bytes }); // gone in between: skipped
+      const type = res[3 * i]?.[1];
+      const bytes = res[3 * i + 1]?.[1];
+      const ttlMs = res[3 * i + 2]?.[1];
+      if (typeof bytes === 'number' && type !== 'none') out.push({ key, type: String(type), bytes, ttlMs: Number(ttlMs) }); // gone in between: skipped
     });
   } while (cursor !== '0');
   return out;
@@ -124,22 +134,95 @@ async function sizeAllKeys(redis: Redis): Promise<Sized[]> {
 
 // ---- classes of keys ----
 
-const IH = '[0-9a-f]{40}';
-const INDEX_CLASSES: Array<[string, RegExp]> = [
-  ['index: per-infohash records `ih:<hex>`', new RegExp(`^ih:${IH}$`)],
-  ['index: sources HLLs `ih:<hex>:src`', new RegExp(`^ih:${IH}:src$`)],
-  ['index: peers ZSETs `ih:<hex>:peers`', new RegExp(`^ih:${IH}:peers$`)],
-  ['index: metadata `ih:<hex>:meta`, `metadata:fetched`', new RegExp(`^(ih:${IH}:meta|metadata:fetched)$`)],
-  ['index: fetch state `ih:<hex>:fetch`, `metadata:wait`', new RegExp(`^(ih:${IH}:fetch|metadata:wait)$`)],
-  ['index: search postings `search:t:*`', /^search:t:/],
-  ['index: registry `ihs`, `recent`, `popular`', /^(ihs|recent|popular)$/],
-  ['index: census and stats `nodes:*`, `stats:*`, `totals`', /^(nodes:|stats:|totals$)/],
-  ['index: batch markers `applied:*` of discovery batches', /^applied:/],
-  ['index: schema and `meta`', /^(schema:|meta$)/],
-];
+/**
+ * The index's classes: schema 5 (indexer/SCHEMA.md, "Schema 5"). `{T}` is a shard's tag
+ * `{<prefix>:<ss>[.n]}` (shard.ts `shardTags`), `{P}` the index's own tag `{<prefix>}`.
+ */
+const IX = {
+  records: 'index: record buckets `{T}:r:<bucket>`',
+  peers: 'index: peer hour buckets `{T}:p:<bucket>:<hour>`',
+  views: 'index: recent/popular/counts per shard `{T}:recent`, `:popular`, `:count`',
+  census: 'index: census, stats, totals, last-seen histograms `{T}:nodes:*`, `:stats:*`, `:totals`, `:lastseen`',
+  metadata: 'index: metadata blobs, postings `{T}:m:<bucket>`, `{T}:s:<token>`',
+  fetch: 'index: fetch state, wait `{T}:f:<bucket>`, `{T}:metadata:wait`',
+  discoveryMarkers: 'index: applied markers of discovery batches `{T}:applied:<id>`',
+  lookupMarkers: 'index: applied markers of peer lookups `{T}:applied:<id>`',
+  schema: 'index: schema and meta `{T}:schema:version`, `{P}:schema:*`, `{P}:meta`',
+  legacy: 'index: schema-4 keys under `{P}` (not written since migration 005)',
+  other: 'index: other (under a shard tag, not a name sharded-keys.ts builds)',
+} as const;
+type IndexClass = keyof typeof IX;
+
+const NODE_FLAGS: readonly NodeFlag[] = ['bep51:yes', 'bep51:no', 'bep42:yes', 'bep42:no'];
+
+/**
+ * Classifies the index's keys by the names indexer/sharded-keys.ts builds: the fixed names of
+ * every shard are looked up; a parametrised name is parsed (bucket, hour, token, batch id, day,
+ * label, metric) and kept only if the builder, given what was parsed, builds the same key.
+ */
+class IndexClassifier {
+  /** Shard tag `{…}` → the shard's keys. */
+  private readonly byTag: Map<string, ShardKeys>;
+  /** Every shard's fixed key names → class. */
+  private readonly fixed = new Map<string, IndexClass>();
+  private readonly legacySchema: Set<string>;
+
+  constructor(readonly keys: ShardedIndexKeys) {
+    this.byTag = new Map(keys.shards.map((s) => [s.tag, s]));
+    for (const s of keys.shards) {
+      for (const k of [s.recent, s.popular, s.counts]) this.fixed.set(k, 'views');
+      for (const k of [s.lastSeenHours, s.census.totals, s.census.nodes, s.census.nodeVersions, ...NODE_FLAGS.map((f) => s.census.nodesFlag(f))]) this.fixed.set(k, 'census');
+      this.fixed.set(s.metadataWait, 'fetch');
+      this.fixed.set(s.schemaVersion, 'schema');
+    }
+    const l = keys.legacy;
+    this.legacySchema = new Set([l.schemaVersion, l.schemaHistory, l.schemaLock, l.meta]);
+  }
+
+  /** The shard whose tag the key starts with, if any. */
+  shardOf(key: string): ShardKeys | undefined {
+    const close = key.indexOf('}');
+    return key.startsWith('{') && close > 0 ? this.byTag.get(key.slice(0, close + 1)) : undefined;
+  }
+
+  /** The key's class, or null when it is not the index's (BullMQ's, or someone else's). */
+  classify(key: string): { cls: IndexClass; shard?: ShardKeys; batchId?: string } | null {
+    const legacyTag = `${this.keys.legacy.tag}:`;
+    if (key.startsWith(legacyTag)) return { cls: this.legacySchema.has(key) ? 'schema' : 'legacy' };
+    // hll-union.ts's copies on a cluster (census read with schema 4's HyperLogLogs): `{<prefix>:tmp}:hll:…`.
+    if (key.startsWith(`{${this.keys.prefix}:tmp}:hll:`)) return { cls: 'census' };
+    const s = this.shardOf(key);
+    if (s === undefined) return null;
+    const fixed = this.fixed.get(key);
+    if (fixed !== undefined) return { cls: fixed, shard: s };
+    const rest = key.slice(s.tag.length + 1);
+    const builds = (build: () => string): boolean => {
+      try {
+        return build() === key;
+      } catch {
+        return false; // the builder refuses what was parsed (a bucket of another shard, a bad token)
+      }
+    };
+    const hex = (t: string): number => Number.parseInt(t, 16);
+    let m: RegExpExecArray | null;
+    if ((m = /^r:([0-9a-f]+)$/.exec(rest)) && builds(() => s.records(hex(m![1]!)))) return { cls: 'records', shard: s };
+    if ((m = /^p:([0-9a-f]+):(\d+)$/.exec(rest)) && builds(() => s.peers(hex(m![1]!), Number(m![2])))) return { cls: 'peers', shard: s };
+    if ((m = /^m:([0-9a-f]+)$/.exec(rest)) && builds(() => s.meta(hex(m![1]!)))) return { cls: 'metadata', shard: s };
+    if ((m = /^s:(.+)$/.exec(rest)) && builds(() => s.postings(m![1]!))) return { cls: 'metadata', shard: s };
+    if ((m = /^f:([0-9a-f]+)$/.exec(rest)) && builds(() => s.fetch(hex(m![1]!)))) return { cls: 'fetch', shard: s };
+    if ((m = /^applied:([0-9a-f]+)$/.exec(rest)) && builds(() => s.applied(m![1]!))) return { cls: 'discoveryMarkers', shard: s, batchId: m[1]! };
+    if ((m = /^applied:([0-9a-f]+):all$/.exec(rest)) && builds(() => s.appliedBatch(m![1]!))) return { cls: 'discoveryMarkers', shard: s, batchId: m[1]! };
+    if ((m = /^nodes:hll:(\d{8})$/.exec(rest)) && builds(() => s.census.nodesDay(m![1]!))) return { cls: 'census', shard: s };
+    if ((m = /^nodes:v:(.+)$/.exec(rest)) && builds(() => s.census.nodesVersion(m![1]!))) return { cls: 'census', shard: s };
+    if ((m = /^stats:(.+):(\d{8})$/.exec(rest)) && METRICS.some((metric) => builds(() => s.census.stats(metric, m![2]!)))) return { cls: 'census', shard: s };
+    return { cls: 'other', shard: s };
+  }
+}
+
 /** BullMQ's own keys of a queue (workers/queues.ts names the queues; bullmq's QueueKeys these). */
 const QUEUE_STRUCTURE = new Set(['', 'active', 'wait', 'waiting-children', 'paused', 'id', 'delayed', 'prioritized', 'stalled-check', 'completed', 'failed', 'stalled', 'repeat', 'limiter', 'meta', 'pc', 'marker']);
 const JOB_SUFFIX = /:(logs|lock|dependencies|processed|failed|unsuccessful)$/;
+const IH = /[0-9a-f]{40}/;
 
 type JobState = 'completed' | 'failed' | 'live';
 
@@ -158,7 +241,7 @@ interface Trace {
   /** Distinct infohashes named by job ids (per-infohash queues only). */
   jobInfohashes: Set<string>;
   dedupKeys: number;
-  /** `applied:<id>` markers the queue's jobs left in the index. */
+  /** `{T}:applied:<id>` markers the queue's jobs left in the index (a discovery batch: one per shard it touched). */
   markers: number;
 }
 
@@ -173,14 +256,15 @@ async function queueViews(redis: Redis, bullPrefix: string, queues: string[]): P
 
 function classify(
   sized: Sized[],
-  keys: IndexKeys,
+  index: IndexClassifier,
   bullPrefix: string,
-  queues: string[],
+  queues: { discoveries: string; peerLookups: string; metadata: string },
   views: Map<string, QueueView>,
   lookupMarkers: Set<string>,
-): { rows: Map<string, Row>; traces: Map<string, Trace>; classOf: Map<string, string> } {
+): { rows: Map<string, Row>; traces: Map<string, Trace>; classOf: Map<string, string>; indexClassOf: Map<string, IndexClass> } {
   const rows = new Map<string, Row>();
   const classOf = new Map<string, string>();
+  const indexClassOf = new Map<string, IndexClass>();
   const add = (key: string, name: string, bytes: number): void => {
     classOf.set(key, name);
     const r = rows.get(name) ?? { keys: 0, bytes: 0 };
@@ -188,20 +272,24 @@ function classify(
     r.bytes += bytes;
     rows.set(name, r);
   };
-  const traces = new Map<string, Trace>(queues.map((q) => [q, { jobs: { completed: 0, failed: 0, live: 0 }, jobInfohashes: new Set<string>(), dedupKeys: 0, markers: 0 }]));
-  const indexTag = `${keys.tag}:`;
-  const ihRe = new RegExp(IH);
-  for (const { key, type, bytes } of sized) {
-    if (key.startsWith(indexTag)) {
-      const rest = key.slice(indexTag.length);
-      // A peer lookup writes what it found as a batch of its own, marked applied like any batch.
-      const marker = rest.startsWith('applied:') ? (lookupMarkers.has(key) ? 'peer-lookups' : 'discoveries') : null;
-      if (marker !== null) traces.get(marker)!.markers++;
-      if (marker === 'peer-lookups') add(key, 'index: batch markers `applied:*` of peer lookups', bytes);
-      else add(key, INDEX_CLASSES.find(([, re]) => re.test(rest))?.[0] ?? 'index: other', bytes);
+  const names = [queues.discoveries, queues.peerLookups, queues.metadata];
+  const traces = new Map<string, Trace>(names.map((q) => [q, { jobs: { completed: 0, failed: 0, live: 0 }, jobInfohashes: new Set<string>(), dedupKeys: 0, markers: 0 }]));
+  let suspicious = 0;
+  for (const { key, type, bytes, ttlMs } of sized) {
+    const ix = index.classify(key);
+    if (ix !== null) {
+      // A peer lookup writes what it found as a batch of its own (lookupBatchId of its job id),
+      // marked applied in its infohash's shard like any batch, with a shorter TTL.
+      let cls = ix.cls;
+      if (cls === 'discoveryMarkers' && lookupMarkers.has(key)) cls = 'lookupMarkers';
+      if (cls === 'discoveryMarkers' && ttlMs >= 0 && ttlMs <= PEER_LOOKUP_APPLIED_TTL_SEC * 1000) suspicious++;
+      if (cls === 'discoveryMarkers') traces.get(queues.discoveries)!.markers++;
+      if (cls === 'lookupMarkers') traces.get(queues.peerLookups)!.markers++;
+      indexClassOf.set(key, cls);
+      add(key, IX[cls], bytes);
       continue;
     }
-    const queue = queues.find((q) => key.startsWith(`${bullPrefix}:${q}:`));
+    const queue = names.find((q) => key.startsWith(`${bullPrefix}:${q}:`));
     if (queue === undefined) {
       add(key, 'other keys', bytes);
       continue;
@@ -220,20 +308,64 @@ function classify(
       add(key, `BullMQ ${queue}: job records, ${state === 'live' ? 'live (waiting, active, delayed)' : `kept ${state}`}`, bytes);
       if (type === 'hash' && !JOB_SUFFIX.test(rest)) {
         trace.jobs[state]++;
-        const ih = queue === 'discoveries' ? undefined : ihRe.exec(jobId)?.[0];
+        const ih = queue === queues.discoveries ? undefined : IH.exec(jobId)?.[0];
         if (ih) trace.jobInfohashes.add(ih);
       }
     }
   }
-  return { rows, traces, classOf };
+  if (suspicious > 0) process.stderr.write(`warning: ${suspicious} applied markers classed as discovery batches' have a peer lookup's TTL (<= ${PEER_LOOKUP_APPLIED_TTL_SEC} s)\n`);
+  return { rows, traces, classOf, indexClassOf };
 }
 
-/** The `applied:` markers that peer lookups of the indexed infohashes write (one per lookup: job id `<infohash>-<window>`), for every window since `since`. */
-async function lookupMarkerKeys(redis: Redis, keys: IndexKeys, since: number): Promise<Set<string>> {
-  const infohashes = await redis.zrange(keys.infohashes, '0', '-1');
+/** Every infohash that has a record: the fields of the record buckets (20 binary bytes each). */
+async function recordInfohashes(redis: Redis, index: IndexClassifier, sized: Sized[]): Promise<string[]> {
+  const buckets = sized.filter((k) => index.classify(k.key)?.cls === 'records').map((k) => k.key);
+  const out: string[] = [];
+  for (let i = 0; i < buckets.length; i += 500) {
+    const p = redis.pipeline();
+    for (const k of buckets.slice(i, i + 500)) p.hkeysBuffer(k);
+    for (const [, fields] of (await p.exec()) ?? []) for (const f of (fields as Buffer[] | null) ?? []) out.push(f.toString('hex'));
+  }
+  return out;
+}
+
+/**
+ * The applied markers that peer lookups of the recorded infohashes write: one per lookup (job id
+ * `<infohash>-<window>`, peer-lookup-scheduler.ts), in the infohash's shard, for every window
+ * since `since`.
+ */
+function lookupMarkerKeys(keys: ShardedIndexKeys, infohashes: readonly string[], since: number): Set<string> {
   const out = new Set<string>();
-  for (let w = Math.floor(since / PEER_LOOKUP_REFRESH_MS); w <= Math.floor(Date.now() / PEER_LOOKUP_REFRESH_MS); w++) {
-    for (const ih of infohashes) out.add(keys.applied(lookupBatchId(`${ih}-${w}`)));
+  for (const ih of infohashes) {
+    const { shard } = keys.locate(ih);
+    for (let w = Math.floor(since / PEER_LOOKUP_REFRESH_MS); w <= Math.floor(Date.now() / PEER_LOOKUP_REFRESH_MS); w++) {
+      // One Redis: one marker for the whole batch (appliedBatch); a cluster: one per shard.
+      out.add(shard.applied(lookupBatchId(`${ih}-${w}`)));
+      out.add(shard.appliedBatch(lookupBatchId(`${ih}-${w}`)));
+    }
+  }
+  return out;
+}
+
+/** Entries of the index's per-infohash keys: fields of the bucket HASHes, members of the wait ZSETs. */
+async function indexEntries(redis: Redis, indexClassOf: Map<string, IndexClass>): Promise<Record<'records' | 'peers' | 'metadata' | 'fetch' | 'wait' | 'postings', number>> {
+  const out = { records: 0, peers: 0, metadata: 0, fetch: 0, wait: 0, postings: 0 };
+  const todo: Array<[string, keyof typeof out, 'hlen' | 'zcard']> = [];
+  for (const [key, cls] of indexClassOf) {
+    const rest = key.slice(key.indexOf('}') + 2);
+    if (cls === 'records') todo.push([key, 'records', 'hlen']);
+    else if (cls === 'peers') todo.push([key, 'peers', 'hlen']);
+    else if (cls === 'metadata' && rest.startsWith('m:')) todo.push([key, 'metadata', 'hlen']);
+    else if (cls === 'metadata') out.postings++;
+    else if (cls === 'fetch' && rest.startsWith('f:')) todo.push([key, 'fetch', 'hlen']);
+    else if (cls === 'fetch') todo.push([key, 'wait', 'zcard']);
+  }
+  for (let i = 0; i < todo.length; i += 1000) {
+    const part = todo.slice(i, i + 1000);
+    const p = redis.pipeline();
+    for (const [key, , cmd] of part) p[cmd](key);
+    const res = (await p.exec()) ?? [];
+    part.forEach(([, field], j) => (out[field] += Number(res[j]?.[1] ?? 0)));
   }
   return out;
 }
@@ -274,6 +406,8 @@ interface Snapshot {
   sized: Sized[];
   rows: Map<string, Row>;
   traces: Map<string, Trace>;
+  /** Entries of the per-infohash index keys (records: the record buckets' fields, to check `indexed`). */
+  entries: Awaited<ReturnType<typeof indexEntries>>;
   /** XLEN of each queue's events stream. */
   events: Record<string, number>;
   /** The child's last stats event: its worker counters and queue depths. */
@@ -293,23 +427,29 @@ try {
     child.ready,
     new Promise<never>((_, reject) => (readyTimer = setTimeout(() => reject(new Error(`dhtscope run not ready in 300 s:\n${child.stderrTail()}`)), 300_000))),
   ]).finally(() => clearTimeout(readyTimer));
-  const keys = new IndexKeys(String(ready['prefix']));
-  const names = queueNames(keys);
+  const keys = ShardedIndexKeys.of(String(ready['prefix']));
+  const index = new IndexClassifier(keys);
+  const names = queueNames(keys.legacy);
   const queues = [names.discoveries, names.peerLookups, names.metadata];
+  /** Indexed infohashes as the product counts them: the 64 shards' counts summed (plus schema 4's registry, empty here). */
+  const indexedCount = (): Promise<number> => indexedInfohashCount(redis, keys);
+  const classifyNow = async (sized: Sized[], views: Map<string, QueueView>): Promise<ReturnType<typeof classify>> =>
+    classify(sized, index, names.bullPrefix, names, views, lookupMarkerKeys(keys, await recordInfohashes(redis, index, sized), startedAt));
   const readyAt = Date.now();
   const deadline = readyAt + SECONDS * 1000;
   const stats = (): Snapshot['stats'] => child.lastStats() as Snapshot['stats'];
-  process.stderr.write(`ready after ${((readyAt - startedAt) / 1000).toFixed(1)} s; prefix ${keys.prefix}; waiting for the index to stop growing (registry unchanged ${QUIET_MS / 1000} s, at most ${SECONDS} s)\n`);
+  process.stderr.write(`ready after ${((readyAt - startedAt) / 1000).toFixed(1)} s; prefix ${keys.prefix}; waiting for the index to stop growing (shards' counts unchanged ${QUIET_MS / 1000} s, at most ${SECONDS} s)\n`);
 
   const snapshot = async (label: string): Promise<Snapshot> => {
     const afterReadyS = (Date.now() - readyAt) / 1000;
     const views = await queueViews(redis, names.bullPrefix, queues);
     const sized = await sizeAllKeys(redis);
     const info = await infoMemory(redis);
-    const indexed = await redis.zcard(keys.infohashes);
-    const { rows, traces } = classify(sized, keys, names.bullPrefix, queues, views, await lookupMarkerKeys(redis, keys, startedAt));
+    const indexed = await indexedCount();
+    const { rows, traces, indexClassOf } = await classifyNow(sized, views);
+    const entries = await indexEntries(redis, indexClassOf);
     const events = Object.fromEntries(await Promise.all(queues.map(async (q) => [q, await redis.xlen(`${names.bullPrefix}:${q}:events`)] as const)));
-    return { label, afterReadyS, indexed, used: info['used_memory']!, clients: info['mem_clients_normal']!, sized, rows, traces, events, stats: stats() };
+    return { label, afterReadyS, indexed, used: info['used_memory']!, clients: info['mem_clients_normal']!, sized, rows, traces, entries, events, stats: stats() };
   };
 
   /** Polls until `done` (true) or the deadline (false), logging progress every 10 s. */
@@ -317,7 +457,7 @@ try {
   const waitFor = async (done: (count: number, now: number) => boolean): Promise<boolean> => {
     for (;;) {
       const now = Date.now();
-      const n = await redis.zcard(keys.infohashes);
+      const n = await indexedCount();
       if (now - lastLog >= 10_000) {
         lastLog = now;
         const depths = Object.entries(stats()?.queues ?? {}).map(([q, d]) => `${q} ${d.waiting}/${d.active}/${d.delayed}`).join(', ');
@@ -330,7 +470,7 @@ try {
     }
   };
 
-  // 1. The index stops growing: the registry's count unchanged for QUIET_MS.
+  // 1. The index stops growing: the count of indexed infohashes unchanged for QUIET_MS.
   let count = -1;
   let changedAt = Date.now();
   const steady = await waitFor((n, now) => {
@@ -360,8 +500,8 @@ try {
   const stoppedViews = await queueViews(redis, names.bullPrefix, queues);
   const stoppedSized = await sizeAllKeys(redis);
   const stoppedMemory = (await infoMemory(redis))['used_memory']!;
-  const stoppedIndexed = await redis.zcard(keys.infohashes);
-  const stopped = classify(stoppedSized, keys, names.bullPrefix, queues, stoppedViews, await lookupMarkerKeys(redis, keys, startedAt));
+  const stoppedIndexed = await indexedCount();
+  const stopped = await classifyNow(stoppedSized, stoppedViews);
   const freed = await freedByClass(redis, stoppedSized, stopped.classOf);
   const emptied = (await infoMemory(redis))['used_memory']!;
   // What is left is not in any key: the script cache, and the per-command latency histograms
@@ -417,9 +557,13 @@ try {
   other('rest: keyspace and expires tables, what MEMORY USAGE leaves out', (s) => growthOf(s) - keyBytesOf(s) - (s.clients - before['mem_clients_normal']!) - histogramsFreed - scriptsFreed);
   out.push(`| **used_memory growth** | ${snapshots.map((s) => ` | **${perIh(s, growthOf(s))}**`).join(' | ')} | | 100% | |`);
   out.push('');
-  out.push('Per-infohash traces of the workers (job hashes, one per job; their `:logs`/`:lock` keys are counted in the table above):');
+  out.push(
+    'Per-infohash traces of the workers (job hashes, one per job; their `:logs`/`:lock` keys are counted in the table above). ' +
+      'Applied markers: on one Redis one per batch, `{T}:applied:<id>:all` in the first shard it touched; on a cluster one per batch and shard, `{T}:applied:<id>` (TTL appliedTtlSec for discovery batches), ' +
+      `a peer lookup that found peers one in its infohash's shard (TTL ${PEER_LOOKUP_APPLIED_TTL_SEC} s); peer lookups are claimed in the record, with no dedup key:`,
+  );
   out.push('');
-  out.push('| when | queue | job hashes kept completed | kept failed | live | job hashes per indexed infohash | distinct infohashes in job ids | dedup keys | dedup keys per indexed infohash | `applied:` markers in the index | markers per indexed infohash |');
+  out.push('| when | queue | job hashes kept completed | kept failed | live | job hashes per indexed infohash | distinct infohashes in job ids | dedup keys `de:*` | dedup keys per indexed infohash | applied markers `{T}:applied:*` | markers per indexed infohash |');
   out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   snapshots.forEach((s, i) => {
     for (const [q, t] of s.traces) {
@@ -430,9 +574,13 @@ try {
   });
   out.push('');
   snapshots.forEach((s, i) => {
-    const perInfohashKeys = (suffix: string): number => s.sized.filter((k) => k.key.startsWith(`${keys.tag}:ih:`) && k.key.endsWith(suffix)).length;
-    const [peerKeys, fetchKeys, metaKeys] = [perInfohashKeys(':peers'), perInfohashKeys(':fetch'), perInfohashKeys(':meta')];
-    out.push(`- ${'AB'[i]}: per-infohash index keys: peers ZSETs ${fmt(peerKeys)}, fetch hashes ${fmt(fetchKeys)}, metadata hashes ${fmt(metaKeys)}; worker counters ${JSON.stringify(s.stats?.workers ?? null)}`);
+    const e = s.entries;
+    const check = e.records === s.indexed ? '' : ` (**not** the ${fmt(s.indexed)} the shards' counts say)`;
+    out.push(
+      `- ${'AB'[i]}: per-infohash index entries: records ${fmt(e.records)}${check} in ${fmt(s.rows.get(IX.records)?.keys ?? 0)} buckets, ` +
+        `peer lists ${fmt(e.peers)} (infohash × hour) in ${fmt(s.rows.get(IX.peers)?.keys ?? 0)} hour buckets, metadata blobs ${fmt(e.metadata)}, ` +
+        `posting lists ${fmt(e.postings)}, fetch states ${fmt(e.fetch)}, waiting fetches ${fmt(e.wait)}; worker counters ${JSON.stringify(s.stats?.workers ?? null)}`,
+    );
   });
   console.log(out.join('\n'));
 } finally {
