@@ -17,6 +17,8 @@
  *    master's share: issue 14 wants each within ±10% of the mean), then the latency of
  *    GET /api/infohashes/:ih over HTTP (fastify on 127.0.0.1, keep-alive fetch, one request at a
  *    time): p50 and p99.
+ * 3. Torrent metadata (bench/torrent-mix.ts) stored for a tenth of them, at most 100,000: the
+ *    growth of `used_memory` per torrent (blob and search postings), per master on a cluster.
  *
  *   node --import ./scripts/ts-node-register.mjs bench/ingest.ts [events] [stored infohashes] [--cluster]
  */
@@ -28,6 +30,7 @@ import { Cluster, Redis } from 'ioredis';
 import { type Discovery } from '../crawler/discovery.js';
 import { applyShardedBatch } from '../indexer/sharded-apply.js';
 import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
+import { storeShardedMetadata } from '../indexer/sharded-metadata.js';
 import { newBatchId } from '../indexer/batch-id.js';
 import { createApiServer } from '../server/api/server.js';
 import { IndexKeys } from '../indexer/keys.js';
@@ -39,6 +42,7 @@ import { startRedisServer } from '../testkit/redis-server.js';
 import { SHARD_GROUPS_ON_CLUSTER } from '../workers/constants.js';
 import { DiscoveryProducer } from '../workers/discovery-producer.js';
 import { startWorkers } from '../workers/worker-set.js';
+import { torrentSummary } from './torrent-mix.js';
 
 const CLUSTER = process.argv.includes('--cluster');
 const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
@@ -211,6 +215,24 @@ for (let i = 0; i < QUERIES + 200; i++) {
 lat.sort((a, b) => a - b);
 const q = (p: number): number => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]!;
 console.log(`GET /api/infohashes/:ih over HTTP, ${QUERIES} random stored infohashes one at a time: p50 ${q(0.5).toFixed(2)} ms, p99 ${q(0.99).toFixed(2)} ms, max ${lat.at(-1)!.toFixed(2)} ms`);
+
+// ---- 3. torrent metadata for some of the stored infohashes: memory per torrent ----
+const TORRENTS = Math.min(100_000, Math.floor(STORED / 10));
+const metaBefore = await usedMemory();
+const t3 = performance.now();
+let nextTorrent = 0;
+await Promise.all(
+  Array.from({ length: 16 }, async () => {
+    while (nextTorrent < TORRENTS) {
+      const i = nextTorrent++;
+      await storeShardedMetadata(redis, ShardedIndexKeys.of(big.prefix), storedHex(i * 10), torrentSummary(), { fetchedAt: Date.now(), peer: '198.51.100.7:6881' });
+    }
+  }),
+);
+const metaMs = performance.now() - t3;
+const metaGrowth = (await usedMemory()).map((m, i) => m - metaBefore[i]!);
+const metaTotal = metaGrowth.reduce((a, b) => a + b, 0);
+console.log(`stored metadata of ${TORRENTS.toLocaleString('en')} of them (bench/torrent-mix.ts names and files) in ${(metaMs / 1000).toFixed(1)} s: **${(metaTotal / TORRENTS).toFixed(0)} B per torrent**, blob and postings${cluster ? `; per master ${metaGrowth.map((g) => `${((100 * g) / (metaTotal / metaGrowth.length) - 100).toFixed(1)}%`).join(', ')} from the mean` : ''}`);
 
 await api.close();
 await connection.close();
