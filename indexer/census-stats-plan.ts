@@ -31,6 +31,7 @@ export interface CensusStatsPlan {
 export class CensusStatsPlanner {
   private readonly expiries = new Map<number, number>();
   private readonly statFields = new Map<number, Map<string, number>>();
+  private lastNew: { minute: number; at: { nk: number; nf: string } } | null = null;
 
   constructor(
     private readonly agg: BatchAggregate,
@@ -49,11 +50,16 @@ export class CensusStatsPlanner {
    * minute), or null when that day is past the retention: the plan entry's `nk` and `nf`.
    */
   countNew(first: number): { nk: number; nf: string } | null {
+    // A batch's new infohashes fall in a minute or two: the last minute's answer is reused.
+    const minute = Math.floor(first / 60_000);
+    if (this.lastNew !== null && this.lastNew.minute === minute) return this.lastNew.at;
     const exp = this.agg.dayExpiry(first);
     if (exp === null) return null;
     const nk = this.add(this.names.stats('infohashes:new', dayOf(first)), 'hash');
     this.expiries.set(nk, exp);
-    return { nk, nf: String(minuteOfDay(first)) };
+    const at = { nk, nf: String(minuteOfDay(first)) };
+    this.lastNew = { minute, at };
+    return at;
   }
 
   /** Call after the last countNew. */

@@ -77,6 +77,17 @@ export function decodeRecord(b: Uint8Array): InfohashRecord {
 /** The bit a reporting node's address sets: FNV-1a of its text, mod 32 (the batch plan sets it; scripts only OR the bits in). */
 export function sourceBit(address: string): number {
   let h = 0x811c9dc5;
+  for (let i = 0; i < address.length; i++) {
+    const c = address.charCodeAt(i);
+    // Addresses are ASCII: their UTF-8 bytes are their char codes (no Buffer per call).
+    if (c >= 0x80) return sourceBitUtf8(address);
+    h = Math.imul(h ^ c, 0x01000193) >>> 0;
+  }
+  return h % SOURCE_BITS;
+}
+
+function sourceBitUtf8(address: string): number {
+  let h = 0x811c9dc5;
   for (const byte of Buffer.from(address, 'utf8')) h = Math.imul(h ^ byte, 0x01000193) >>> 0;
   return h % SOURCE_BITS;
 }

@@ -50,6 +50,20 @@ export interface ShardedApplyOptions {
 export const HOUR_MS = 3_600_000;
 export const hourOf = (ms: number): number => Math.floor(ms / HOUR_MS);
 
+/** One infohash in a shard's plan (lua/apply-shard.lua's header has the fields). */
+interface ShardPlanEntry {
+  k: number;
+  h: string;
+  f: string;
+  l: string;
+  n: number;
+  s: number;
+  p: Array<{ k: number; x: string; e: Array<[string, number]> }>;
+  w: number[];
+  nk?: number;
+  nf?: string;
+}
+
 export interface ShardPlan {
   shard: ShardKeys;
   keys: string[];
@@ -165,22 +179,28 @@ export function planShardedBatch(events: readonly Discovery[], opts: ShardedAppl
       const ih = [...agg.infohashes].map(([hex, a]) => {
         const bucket = buckets.get(hex)!;
         // The sources' bits are set here, not in Lua: hashing each address in the script cost more than the rest of its work.
-        const sources = [...a.sources].reduce((m, address) => (m | (1 << sourceBit(address))) >>> 0, 0);
-        const entry: Record<string, unknown> = { k: add(shard.records(bucket)), h: hex, f: String(a.first), l: String(a.last), n: a.seen, s: sources, p: [], w: [] };
-        const byHour = new Map<number, Array<[string, number]>>();
-        for (const [address, at] of a.peers) {
-          const compact = compactPeer(address);
-          if (compact === null) continue;
-          const list = byHour.get(hourOf(at)) ?? [];
-          list.push([compact.toString('hex'), Math.floor(at / 1000)]);
-          byHour.set(hourOf(at), list);
-        }
-        if (byHour.size > 0) {
-          entry['p'] = [...byHour].map(([hour, e]) => ({ k: add(shard.peers(bucket, hour)), x: String((hour + 1) * HOUR_MS + config.peerTtlMs), e }));
-          entry['w'] = liveHours.map((hour) => add(shard.peers(bucket, hour)));
+        let sources = 0;
+        for (const address of a.sources) sources = (sources | (1 << sourceBit(address))) >>> 0;
+        const entry: ShardPlanEntry = { k: add(shard.records(bucket)), h: hex, f: String(a.first), l: String(a.last), n: a.seen, s: sources, p: [], w: [] };
+        if (a.peers.size > 0) {
+          const byHour = new Map<number, Array<[string, number]>>();
+          for (const [address, at] of a.peers) {
+            const compact = compactPeer(address);
+            if (compact === null) continue;
+            const list = byHour.get(hourOf(at)) ?? [];
+            list.push([compact.toString('hex'), Math.floor(at / 1000)]);
+            byHour.set(hourOf(at), list);
+          }
+          if (byHour.size > 0) {
+            entry.p = [...byHour].map(([hour, e]) => ({ k: add(shard.peers(bucket, hour)), x: String((hour + 1) * HOUR_MS + config.peerTtlMs), e }));
+            entry.w = liveHours.map((hour) => add(shard.peers(bucket, hour)));
+          }
         }
         const counted = census.countNew(a.first);
-        if (counted !== null) Object.assign(entry, counted);
+        if (counted !== null) {
+          entry.nk = counted.nk;
+          entry.nf = counted.nf;
+        }
         return entry;
       });
       const plan = {
