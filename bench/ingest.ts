@@ -215,6 +215,17 @@ for (let i = 0; i < QUERIES + 200; i++) {
 lat.sort((a, b) => a - b);
 const q = (p: number): number => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]!;
 console.log(`GET /api/infohashes/:ih over HTTP, ${QUERIES} random stored infohashes one at a time: p50 ${q(0.5).toFixed(2)} ms, p99 ${q(0.99).toFixed(2)} ms, max ${lat.at(-1)!.toFixed(2)} ms`);
+// The dashboard's poll: totals, census and the last hour's per-minute series, merged over the 64 shards.
+const statsLat: number[] = [];
+for (let i = 0; i < 60; i++) {
+  const s = performance.now();
+  const res = await fetch(`${base}/api/stats`);
+  await res.arrayBuffer();
+  if (res.status !== 200) throw new Error(`GET /api/stats: ${res.status}`);
+  if (i >= 10) statsLat.push(performance.now() - s);
+}
+statsLat.sort((a, b) => a - b);
+console.log(`GET /api/stats over HTTP, 50 times: p50 ${statsLat[25]!.toFixed(1)} ms, max ${statsLat.at(-1)!.toFixed(1)} ms`);
 
 // ---- 3. torrent metadata for some of the stored infohashes: memory per torrent ----
 const TORRENTS = Math.min(100_000, Math.floor(STORED / 10));
@@ -232,7 +243,23 @@ await Promise.all(
 const metaMs = performance.now() - t3;
 const metaGrowth = (await usedMemory()).map((m, i) => m - metaBefore[i]!);
 const metaTotal = metaGrowth.reduce((a, b) => a + b, 0);
-console.log(`stored metadata of ${TORRENTS.toLocaleString('en')} of them (bench/torrent-mix.ts names and files) in ${(metaMs / 1000).toFixed(1)} s: **${(metaTotal / TORRENTS).toFixed(0)} B per torrent**, blob and postings${cluster ? `; per master ${metaGrowth.map((g) => `${((100 * g) / (metaTotal / metaGrowth.length) - 100).toFixed(1)}%`).join(', ')} from the mean` : ''}`);
+// The search postings' share: MEMORY USAGE and ZCARD of every posting list (SCAN: a benchmark only).
+let postingBytes = 0;
+let postings = 0;
+let postingLists = 0;
+for (const m of masters) {
+  let cursor = '0';
+  do {
+    const [next, found] = await m.scan(cursor, 'MATCH', `{${big.prefix}:*}:s:*`, 'COUNT', 1000);
+    cursor = next;
+    for (const key of found) {
+      postingBytes += Number(await m.memory('USAGE', key, 'SAMPLES', 0));
+      postings += await m.zcard(key);
+      postingLists++;
+    }
+  } while (cursor !== '0');
+}
+console.log(`stored metadata of ${TORRENTS.toLocaleString('en')} of them (bench/torrent-mix.ts names and files) in ${(metaMs / 1000).toFixed(1)} s: **${(metaTotal / TORRENTS).toFixed(0)} B per torrent**, blob and postings, of which postings ${(postingBytes / TORRENTS).toFixed(0)} B (${postings.toLocaleString('en')} postings in ${postingLists.toLocaleString('en')} lists, ${(postingBytes / postings).toFixed(1)} B per posting by MEMORY USAGE)${cluster ? `; per master ${metaGrowth.map((g) => `${((100 * g) / (metaTotal / metaGrowth.length) - 100).toFixed(1)}%`).join(', ')} from the mean` : ''}`);
 
 await api.close();
 await connection.close();
