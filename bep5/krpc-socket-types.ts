@@ -27,6 +27,12 @@ export interface KrpcSocketOptions {
   type?: SocketFamily;
   /** Supply a socket (for latency/loss injection); default: a fresh dgram socket of `type`. */
   socket?: DatagramSocket;
+  /**
+   * SO_RCVBUF of the socket this creates (bytes; not used with `socket`). A crawler's burst of
+   * replies can overflow the kernel's default (rmem_default, often 208 KiB) and the kernel
+   * drops what does not fit; Linux caps the value at net.core.rmem_max.
+   */
+  recvBufferSize?: number;
   clock?: Clock;
   random?: RandomSource;
   /** Per-query timeout (ms), overridable per query. */

@@ -81,7 +81,7 @@ export class KrpcSocket extends EventEmitter<KrpcSocketEvents> {
   constructor(options: KrpcSocketOptions = {}) {
     super();
     this.type = options.type ?? 'udp4';
-    this.socket = options.socket ?? createSocket({ type: this.type, ipv6Only: this.type === 'udp6' });
+    this.socket = options.socket ?? createSocket({ type: this.type, ipv6Only: this.type === 'udp6', ...(options.recvBufferSize === undefined ? {} : { recvBufferSize: options.recvBufferSize }) });
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? cryptoRandom;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;

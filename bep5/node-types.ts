@@ -49,6 +49,8 @@ export interface DhtNodeOptions {
   random?: RandomSource;
   /** Supplies sockets, e.g. with injected latency and loss for a test network. */
   socketFactory?: (type: SocketFamily) => DatagramSocket;
+  /** SO_RCVBUF of the sockets the node creates (see KrpcSocketOptions.recvBufferSize); default the kernel's. */
+  recvBufferSize?: number;
   version?: Buffer | null;
   /** Per-query timeout (ms). */
   queryTimeoutMs?: number;

@@ -129,6 +129,7 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
       const socket = new KrpcSocket({
         type,
         socket: this.o.socketFactory?.(type),
+        ...(this.o.recvBufferSize === undefined ? {} : { recvBufferSize: this.o.recvBufferSize }),
         clock: this.clock,
         random: this.random,
         version: this.o.version,

@@ -6,7 +6,7 @@ import { DEFAULT_MAX_INFLIGHT } from '../bep5/constants.js';
 import { KrpcAbortError } from '../bep5/errors.js';
 import { DhtNode } from '../bep5/node.js';
 import { idToHex } from '../bep5/node-id.js';
-import { CRAWL_DEFAULT_GET_PEERS_RATE, CRAWL_DEFAULT_INFLIGHT, CRAWL_DEFAULT_RATE } from '../crawler/constants.js';
+import { CRAWL_DEFAULT_GET_PEERS_RATE, CRAWL_DEFAULT_INFLIGHT, CRAWL_DEFAULT_RATE, CRAWL_RECV_BUFFER_BYTES } from '../crawler/constants.js';
 import { Crawler } from '../crawler/crawler.js';
 import { type SizeEstimate } from '../crawler/estimate.js';
 import { liveSizeEstimate, type PrefixCoverage, prefixCoverage } from '../crawler/live-view.js';
@@ -139,6 +139,7 @@ export class DhtscopeSystem {
       ...(addressScope !== undefined ? { addressScope } : { allowPrivate }),
       // The crawler's queries share the node's socket with the node's own.
       maxInflight: crawlInflight + DEFAULT_MAX_INFLIGHT,
+      recvBufferSize: CRAWL_RECV_BUFFER_BYTES,
     });
     this.node.on('warning', (message) => log(`node: ${message}`));
     await this.node.start();

@@ -57,3 +57,11 @@ export const CRAWL_CLIENT_NO_BEP51_AFTER = 8;
  * reply holds at most 20 from libtorrent, so 16 covers a few hundred stored infohashes.
  */
 export const CRAWL_MAX_SAMPLES_PER_SWEEP = 16;
+
+/**
+ * SO_RCVBUF asked for a crawling node's socket: at thousands of queries per second, replies
+ * arrive in bursts that overflow the kernel's default buffer (rmem_default, 208 KiB on most
+ * Linux systems), and what does not fit is dropped before the crawler sees it. Linux caps the
+ * value at net.core.rmem_max (the README says how to raise it).
+ */
+export const CRAWL_RECV_BUFFER_BYTES = 8 * 1024 * 1024;

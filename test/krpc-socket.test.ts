@@ -1,4 +1,5 @@
 import test from 'ava';
+import { readFileSync } from 'node:fs';
 import { type BencodeDict, decode, encode } from '../bep5/bencode.js';
 import { ManualClock } from '../bep5/clock.js';
 import { encodeNodes, encodePeer } from '../bep5/compact.js';
@@ -358,4 +359,19 @@ test('admitQuery gates incoming queries: refused ones are dropped and counted as
   await t.throwsAsync(a.query(b.address(), ping()), { instanceOf: KrpcTimeoutError });
   t.is(b.stats().dropped['rate-limited'], 1);
   await Promise.all([a.close(), b.close()]);
+});
+
+test('recvBufferSize sets the created socket\'s SO_RCVBUF (as far as net.core.rmem_max allows)', async (t) => {
+  const asked = 1 << 20;
+  const s = new KrpcSocket({ recvBufferSize: asked });
+  await s.bind(0, loopbackHost());
+  t.teardown(() => s.close());
+  const plain = new KrpcSocket();
+  await plain.bind(0, loopbackHost());
+  t.teardown(() => plain.close());
+  const rcvbuf = (k: KrpcSocket): number => (k as unknown as { socket: import('node:dgram').Socket }).socket.getRecvBufferSize();
+  const rmemMax = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
+  // Linux reports twice what was set (the kernel's bookkeeping), capped at twice rmem_max.
+  t.true(rcvbuf(s) >= Math.min(asked, rmemMax), `SO_RCVBUF ${rcvbuf(s)} for ${asked} asked (rmem_max ${rmemMax})`);
+  if (rmemMax > 2 * rcvbuf(plain)) t.true(rcvbuf(s) > rcvbuf(plain), 'more than the default');
 });

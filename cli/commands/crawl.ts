@@ -8,6 +8,7 @@ import {
   CRAWL_DEFAULT_INFLIGHT,
   CRAWL_DEFAULT_PER_IP_RATE,
   CRAWL_DEFAULT_RATE,
+  CRAWL_RECV_BUFFER_BYTES,
 } from '../../crawler/constants.js';
 import { Crawler } from '../../crawler/crawler.js';
 import { type SweepSummary } from '../../crawler/crawler-types.js';
@@ -127,6 +128,7 @@ export const crawlCommand = defineCommand({
       addressScope: addressScopeOption({ allowPrivate: values['allow-private'], allowLoopback: values['allow-loopback'] }, bind),
       // The crawler's queries share the node's socket with the node's own (bootstrap, refresh, answers' pings).
       maxInflight: inflight + DEFAULT_MAX_INFLIGHT,
+      recvBufferSize: CRAWL_RECV_BUFFER_BYTES,
     });
     node.on('warning', (message) => {
       if (!json) say(`warning: ${message}`);
