@@ -12,6 +12,7 @@ import { RateBudget, TokenBucketLimiter } from '../bep5/rate-limit.js';
 import { CRAWL_DEFAULT_INFLIGHT, CRAWL_DEFAULT_GET_PEERS_RATE, CRAWL_DEFAULT_PER_IP_RATE, CRAWL_DEFAULT_RATE, CRAWL_MAX_TIMEOUT_MS, CRAWL_RETRY_TIMEOUT_FACTOR, CRAWL_MIN_TIMEOUT_MS, CRAWL_SINK_POLL_MS, CRAWL_CLIENT_NO_BEP51_AFTER, CRAWL_MAX_SAMPLES_PER_SWEEP } from './constants.js';
 import { type Discovery } from './discovery.js';
 import { ClientBep51Stats } from './client-bep51.js';
+import { IndexDeque } from './index-deque.js';
 import { MAX_VERSIONS, NODE_FLAG, NodeIndex, SWEEP_FLAGS, ipv4ToNumber } from './node-index.js';
 import { RttTracker } from './rtt-tracker.js';
 import { TargetChooser } from './target-chooser.js';
@@ -57,7 +58,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
   private readonly infohashes = new Set<string>();
   private pausedForSink = false;
   private sinkPausedMs = 0;
-  private visitQueue: number[] = [];
+  private readonly visitQueue = new IndexDeque();
   private readonly peerJobs: Job[] = [];
   private readonly bootstrapJobs: Job[] = [];
   private inflight = 0;
@@ -137,7 +138,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     this.sweepNumber++;
     for (let i = 0; i < this.nodes.size; i++) this.nodes.clearFlag(i, SWEEP_FLAGS);
     this.repeatSamples.clear();
-    this.visitQueue = [];
+    this.visitQueue.clear();
     for (let i = 0; i < this.nodes.size; i++) this.visitQueue.push(i);
     if (this.nodes.size === 0) for (const address of this.o.bootstrap) this.bootstrapJobs.push({ kind: 'bootstrap', index: -1, address });
     const onAbort = (): void => this.wake?.();
