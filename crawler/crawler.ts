@@ -12,6 +12,7 @@ import { RateBudget, TokenBucketLimiter } from '../bep5/rate-limit.js';
 import { CRAWL_DEFAULT_INFLIGHT, CRAWL_DEFAULT_GET_PEERS_RATE, CRAWL_DEFAULT_PER_IP_RATE, CRAWL_DEFAULT_RATE, CRAWL_MAX_TIMEOUT_MS, CRAWL_RETRY_TIMEOUT_FACTOR, CRAWL_MIN_TIMEOUT_MS, CRAWL_SINK_POLL_MS, CRAWL_CLIENT_NO_BEP51_AFTER, CRAWL_MAX_SAMPLES_PER_SWEEP } from './constants.js';
 import { type Discovery } from './discovery.js';
 import { ClientBep51Stats } from './client-bep51.js';
+import { FingerprintSet } from './fingerprint-set.js';
 import { IndexDeque } from './index-deque.js';
 import { MAX_VERSIONS, NODE_FLAG, NodeIndex, SWEEP_FLAGS, ipv4ToNumber } from './node-index.js';
 import { RttTracker } from './rtt-tracker.js';
@@ -55,7 +56,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
   private readonly repeatSamples = new Map<number, number>();
   private skippedContacts = 0;
   private readonly rtt = new RttTracker();
-  private readonly infohashes = new Set<string>();
+  private readonly infohashes = new FingerprintSet();
   private pausedForSink = false;
   private sinkPausedMs = 0;
   private readonly visitQueue = new IndexDeque();
@@ -125,8 +126,8 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     }));
   }
 
-  /** Infohashes seen so far (hex). */
-  knownInfohashes(): ReadonlySet<string> {
+  /** Infohashes seen so far: has(hex or 20 bytes), size (crawler/fingerprint-set.ts). */
+  knownInfohashes(): Pick<FingerprintSet, 'has' | 'size'> {
     return this.infohashes;
   }
 
@@ -491,8 +492,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
   /** Records an infohash; true the first time it is seen. */
   private noteInfohash(infoHash: Buffer, node: string, source: 'sample' | 'get_peers' | 'announce_peer'): boolean {
     const hex = infoHash.toString('hex');
-    const isNew = !this.infohashes.has(hex);
-    if (isNew) this.infohashes.add(hex);
+    const isNew = this.infohashes.add(infoHash);
     this.emitDiscovery({ type: 'infohash', infohash: hex, node, source, at: Date.now() });
     return isNew;
   }
