@@ -9,7 +9,7 @@ import { type QueryResult } from '../bep5/krpc-socket-types.js';
 import { idToHex } from '../bep5/node-id.js';
 import { type RandomSource, cryptoRandom } from '../bep5/random.js';
 import { RateBudget, TokenBucketLimiter } from '../bep5/rate-limit.js';
-import { CRAWL_DEFAULT_INFLIGHT, CRAWL_DEFAULT_GET_PEERS_RATE, CRAWL_DEFAULT_PER_IP_RATE, CRAWL_DEFAULT_RATE, CRAWL_MAX_TIMEOUT_MS, CRAWL_RETRY_TIMEOUT_FACTOR, CRAWL_MIN_TIMEOUT_MS, CRAWL_SINK_POLL_MS, CRAWL_CLIENT_NO_BEP51_AFTER, CRAWL_MAX_SAMPLES_PER_SWEEP } from './constants.js';
+import { CRAWL_DEFAULT_INFLIGHT, CRAWL_DEFAULT_GET_PEERS_RATE, CRAWL_DEFAULT_PER_IP_RATE, CRAWL_DEFAULT_RATE, CRAWL_MAX_TIMEOUT_MS, CRAWL_RETRY_TIMEOUT_FACTOR, CRAWL_MIN_TIMEOUT_MS, CRAWL_SINK_POLL_MS, CRAWL_CLIENT_NO_BEP51_AFTER, CRAWL_FIRST_CONTACT_LEARNING, CRAWL_MAX_SAMPLES_PER_SWEEP, CRAWL_RETRY_LEARNING, CRAWL_RETRY_MIN_YIELD } from './constants.js';
 import { type Discovery } from './discovery.js';
 import { ClientBep51Stats } from './client-bep51.js';
 import { FingerprintSet } from './fingerprint-set.js';
@@ -57,6 +57,18 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
   private skippedContacts = 0;
   private readonly rtt = new RttTracker();
   private readonly infohashes = new FingerprintSet();
+  /** Nodes visited at least once, and of them those found to answer sample_infohashes: what a first contact is likely to be. */
+  private nodesVisited = 0;
+  private bep51Found = 0;
+  /** Second tries of first contacts that were silent to find_node, and how many of them answered: is the network losing packets? */
+  /**
+   * Node discoveries held back until the node's BEP 51 verdict: a node that answered find_node
+   * and is sampled next (RESAMPLE) is reported once, with the verdict, so the census counts it
+   * right. Few at a time: the sample goes to the front of the queue.
+   */
+  private readonly pendingNodeEvents = new Map<number, Extract<Discovery, { type: 'node' }>>();
+  private firstContactRetries = 0;
+  private firstContactRetriesAnswered = 0;
   private pausedForSink = false;
   private sinkPausedMs = 0;
   private readonly visitQueue = new IndexDeque();
@@ -167,6 +179,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
       while (this.inflight > 0) await this.waitForWork();
     } finally {
       signal?.removeEventListener('abort', onAbort);
+      for (const index of [...this.pendingNodeEvents.keys()]) this.releaseNodeEvent(index);
     }
     const summary = this.sweepSummary();
     this.emit('sweep-done', summary);
@@ -290,6 +303,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
       return;
     }
     const index = job.index;
+    if (!this.nodes.hasFlag(index, NODE_FLAG.QUERIED)) this.nodesVisited++;
     this.nodes.setFlag(index, NODE_FLAG.QUERIED);
     const to = { host: this.nodes.host(index), port: this.nodes.ports[index]! };
     const target = this.targets.forVisit(index);
@@ -320,14 +334,37 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
   private visitMethod(index: number): 'sample_infohashes' | 'find_node' {
     const f = this.nodes.flags[index]!;
     if (f & (NODE_FLAG.RESAMPLE | NODE_FLAG.MORE_SAMPLES)) return 'sample_infohashes';
+    if (!(f & NODE_FLAG.ANSWERED) && this.findNodeFirst()) return 'find_node';
     if (f & (NODE_FLAG.NO_BEP51 | NODE_FLAG.SAMPLE_SILENT)) return 'find_node';
     if (this.nodes.nextSampleAt[index]! > this.clock.now() - this.startedAt) return 'find_node';
     if (f & NODE_FLAG.ANSWERED && !(f & NODE_FLAG.BEP51) && this.clients.neverSupports(this.nodes.version[index]!)) return 'find_node';
     return 'sample_infohashes';
   }
 
+  /**
+   * Whether a node never heard from gets find_node first. A first contact costs, by what it turns
+   * out to be: sample first, 1 packet for a BEP 51 node, 2 for any other live node (the silent
+   * or refused sample, then find_node) and 2 for a dead one; find_node first, 2, 1 and 1 (a
+   * find_node every BEP 5 node answers, so one timeout is a verdict). With a share p of first
+   * contacts live with BEP 51, sample first costs 2 - p and find_node first 1 + p: find_node first
+   * wins while p < 1/2, as on the real DHT, where most contacts handed out are dead or lack BEP 51.
+   * p is learned from this crawl (after CRAWL_FIRST_CONTACT_LEARNING visits; samples until then).
+   */
+  private findNodeFirst(): boolean {
+    return this.nodesVisited >= CRAWL_FIRST_CONTACT_LEARNING && this.bep51Found < this.nodesVisited / 2;
+  }
+
   private onVisitReply(index: number, method: 'sample_infohashes' | 'find_node', r: QueryResult<'find_node'> | QueryResult<'sample_infohashes'>): void {
     this.nodes.setVersion(index, r.v);
+    // A first contact that answered find_node first: now sample it, unless its client (by `v`) is known to lack BEP 51.
+    if (method === 'find_node' && !this.nodes.hasFlag(index, NODE_FLAG.ANSWERED | NODE_FLAG.NO_BEP51 | NODE_FLAG.BEP51 | NODE_FLAG.SAMPLE_SILENT)) {
+      if (this.nodes.hasFlag(index, NODE_FLAG.RETRIED)) this.firstContactRetriesAnswered++;
+      if (this.clients.neverSupports(this.nodes.version[index]!)) this.nodes.setFlag(index, NODE_FLAG.NO_BEP51);
+      else if (!(this.nodes.nextSampleAt[index]! > this.clock.now() - this.startedAt)) {
+        this.nodes.setFlag(index, NODE_FLAG.RESAMPLE);
+        this.visitQueue.unshift(index);
+      }
+    }
     if (method === 'sample_infohashes') {
       this.nodes.clearFlag(index, NODE_FLAG.RESAMPLE | NODE_FLAG.MORE_SAMPLES);
       if ('samples' in r.reply) this.onSample(index, r as QueryResult<'sample_infohashes'>);
@@ -374,6 +411,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
         this.nodes.clearFlag(index, NODE_FLAG.RESAMPLE);
         this.nodes.setFlag(index, NODE_FLAG.NO_BEP51);
         this.countClient(index);
+        this.releaseNodeEvent(index);
       } else this.nodes.setFlag(index, NODE_FLAG.SAMPLE_SILENT);
       if (!resample) this.visitQueue.unshift(index);
       return;
@@ -387,11 +425,27 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
       this.nodes.clearFlag(index, NODE_FLAG.RESAMPLE);
       this.nodes.setFlag(index, NODE_FLAG.NO_BEP51);
       this.countClient(index);
+      this.releaseNodeEvent(index);
       return;
     }
     if (method === 'sample_infohashes') {
       this.nodes.setFlag(index, NODE_FLAG.SAMPLE_SILENT);
       this.visitQueue.unshift(index);
+      return;
+    }
+    // A first contact that did not answer find_node (sent first, see findNodeFirst). A second
+    // try costs a packet for every dead contact handed out (half of them on the DHT) and pays
+    // only where packets get lost: the crawler keeps retrying while retries still find live
+    // nodes (CRAWL_RETRY_MIN_YIELD of them), and stops on a network where they find none.
+    if (!(f & (NODE_FLAG.ANSWERED | NODE_FLAG.SAMPLE_SILENT | NODE_FLAG.NO_BEP51))) {
+      const worthIt = this.firstContactRetries < CRAWL_RETRY_LEARNING || this.firstContactRetriesAnswered >= CRAWL_RETRY_MIN_YIELD * this.firstContactRetries;
+      if (f & NODE_FLAG.RETRIED || !worthIt) {
+        this.nodes.setFlag(index, NODE_FLAG.FAILED);
+        return;
+      }
+      this.firstContactRetries++;
+      this.nodes.setFlag(index, NODE_FLAG.RETRIED);
+      this.visitQueue.push(index);
       return;
     }
     // BEP 5 advises one retry before giving up on a node: at the back of the queue, so a
@@ -433,7 +487,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     if (isBep42Compliant(result.reply.id, host)) this.nodes.setFlag(index, NODE_FLAG.BEP42);
     if (firstAnswer && this.o.sink) {
       const f = this.nodes.flags[index]!;
-      this.emitDiscovery({
+      const event: Extract<Discovery, { type: 'node' }> = {
         type: 'node',
         id: idToHex(this.nodes.id(index)),
         address: `${host}:${this.nodes.ports[index]}`,
@@ -442,8 +496,19 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
         bep51: f & NODE_FLAG.BEP51 ? true : f & NODE_FLAG.NO_BEP51 ? false : null,
         bep42: (f & NODE_FLAG.BEP42) !== 0,
         at,
-      });
+      };
+      if (f & NODE_FLAG.RESAMPLE && event.bep51 === null) this.pendingNodeEvents.set(index, event);
+      else this.emitDiscovery(event);
     }
+  }
+
+  /** Reports a held-back node discovery with the BEP 51 verdict known now (or still unknown at the sweep's end). */
+  private releaseNodeEvent(index: number): void {
+    const event = this.pendingNodeEvents.get(index);
+    if (event === undefined) return;
+    this.pendingNodeEvents.delete(index);
+    const f = this.nodes.flags[index]!;
+    this.emitDiscovery({ ...event, bep51: f & NODE_FLAG.BEP51 ? true : f & NODE_FLAG.NO_BEP51 ? false : null });
   }
 
   /** Adds a node we heard of; new ones are queued for this sweep. Returns its index or -1. */
@@ -469,7 +534,9 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     // A node first counted as silent that answers after all: its version does have BEP 51.
     if (this.nodes.hasFlag(index, NODE_FLAG.CLIENT_COUNTED) && !this.nodes.hasFlag(index, NODE_FLAG.BEP51)) this.clients.record(this.nodes.version[index]!, true);
     this.nodes.clearFlag(index, NODE_FLAG.NO_BEP51);
+    if (!this.nodes.hasFlag(index, NODE_FLAG.BEP51)) this.bep51Found++;
     this.nodes.setFlag(index, NODE_FLAG.BEP51);
+    this.releaseNodeEvent(index);
     // BEP 51: do not sample again before `interval` seconds.
     this.nodes.nextSampleAt[index] = this.clock.now() - this.startedAt + reply.interval * 1000;
     const address = this.nodes.address(index);
