@@ -2,7 +2,7 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { isLoopback } from '../../bep5/ip.js';
 import { type DatagramSocket } from '../../bep5/krpc-socket-types.js';
-import { parseIpv4, unwrap, wrap } from './envelope.js';
+import { formatIpv4, parseIpv4, unwrap, wrap } from './envelope.js';
 
 /**
  * The crawler's side of the simulated DHT (issue 15): a DatagramSocket (bep5/krpc-socket-types.ts)
@@ -26,8 +26,7 @@ export class EnvelopeSocket extends EventEmitter implements DatagramSocket {
       if (rinfo.address !== this.simulator.host || rinfo.port !== this.simulator.port) return;
       const env = unwrap(msg);
       if (env === null) return;
-      const address = `${env.ip >>> 24}.${(env.ip >>> 16) & 0xff}.${(env.ip >>> 8) & 0xff}.${env.ip & 0xff}`;
-      this.emit('message', env.payload, { address, port: env.port, family: 'IPv4', size: env.payload.length });
+      this.emit('message', env.payload, { address: formatIpv4(env.ip), port: env.port, family: 'IPv4', size: env.payload.length });
     });
     this.inner.on('error', (err) => this.emit('error', err));
   }

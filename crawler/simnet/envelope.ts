@@ -26,6 +26,11 @@ export function unwrap(datagram: Buffer): { ip: number; port: number; payload: B
   return { ip: datagram.readUInt32BE(1), port: datagram.readUInt16BE(5), payload: datagram.subarray(ENVELOPE_BYTES) };
 }
 
+/** A 32-bit number as an IPv4 dotted quad. */
+export function formatIpv4(ip: number): string {
+  return `${ip >>> 24}.${(ip >>> 16) & 0xff}.${(ip >>> 8) & 0xff}.${ip & 0xff}`;
+}
+
 /** IPv4 dotted quad to a 32-bit number, or null. */
 export function parseIpv4(host: string): number | null {
   const parts = host.split('.');

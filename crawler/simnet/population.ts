@@ -1,3 +1,5 @@
+import { formatIpv4 } from './envelope.js';
+
 /**
  * The nodes of a simulated DHT (issue 15): up to tens of millions of virtual nodes, computed on
  * demand from a seed. What is stored per node is 9 bytes: its position in the ID space (a sorted
@@ -240,7 +242,7 @@ export class Population {
   }
 
   static dotted(ip: number): string {
-    return `${ip >>> 24}.${(ip >>> 16) & 0xff}.${(ip >>> 8) & 0xff}.${ip & 0xff}`;
+    return formatIpv4(ip);
   }
 
   // ---- behaviour ----
