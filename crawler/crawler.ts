@@ -149,7 +149,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
    */
   async sweep(signal?: AbortSignal): Promise<SweepSummary> {
     this.sweepNumber++;
-    for (let i = 0; i < this.nodes.size; i++) this.nodes.clearFlag(i, SWEEP_FLAGS);
+    this.nodes.clearFlagEverywhere(SWEEP_FLAGS);
     this.repeatSamples.clear();
     this.visitQueue.clear();
     for (let i = 0; i < this.nodes.size; i++) this.visitQueue.push(i);
@@ -210,7 +210,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     let bep51 = 0;
     let noBep51 = 0;
     for (let i = 0; i < this.nodes.size; i++) {
-      const f = this.nodes.flags[i]!;
+      const f = this.nodes.flags(i);
       if (f & NODE_FLAG.QUERIED && !(f & NODE_FLAG.FAILED) && f & NODE_FLAG.ANSWERED) answeredThisSweep++;
       if (f & NODE_FLAG.FAILED) failedThisSweep++;
       if (f & NODE_FLAG.BEP51) bep51++;
@@ -234,7 +234,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     // Visit nodes; an IP over its rate goes to the back of the queue, tried again later.
     for (let tries = 0; tries < this.visitQueue.length && tries < 64; tries++) {
       const index = this.visitQueue.shift()!;
-      if (!this.perIp.take(String(this.nodes.ipv4[index]))) {
+      if (!this.perIp.take(String(this.nodes.ipv4(index)))) {
         this.visitQueue.push(index);
         continue;
       }
@@ -288,7 +288,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     const timeoutMs = this.rtt.timeoutMs(CRAWL_MIN_TIMEOUT_MS, CRAWL_MAX_TIMEOUT_MS);
     const ownId = this.o.node.id;
     if (job.kind === 'peers') {
-      const to = { host: this.nodes.host(job.index), port: this.nodes.ports[job.index]! };
+      const to = { host: this.nodes.host(job.index), port: this.nodes.port(job.index) };
       this.socket
         .query(to, { method: 'get_peers', id: ownId, infoHash: job.infoHash! }, { timeoutMs })
         .then((r) => this.onPeers(job, r), () => undefined)
@@ -305,7 +305,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     const index = job.index;
     if (!this.nodes.hasFlag(index, NODE_FLAG.QUERIED)) this.nodesVisited++;
     this.nodes.setFlag(index, NODE_FLAG.QUERIED);
-    const to = { host: this.nodes.host(index), port: this.nodes.ports[index]! };
+    const to = { host: this.nodes.host(index), port: this.nodes.port(index) };
     const target = this.targets.forVisit(index);
     const method = this.visitMethod(index);
     // A second chance (a retry, the find_node after a silent sample, a re-sample) waits longer:
@@ -332,12 +332,12 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
    * the sample already went unanswered in this sweep.
    */
   private visitMethod(index: number): 'sample_infohashes' | 'find_node' {
-    const f = this.nodes.flags[index]!;
+    const f = this.nodes.flags(index);
     if (f & (NODE_FLAG.RESAMPLE | NODE_FLAG.MORE_SAMPLES)) return 'sample_infohashes';
     if (!(f & NODE_FLAG.ANSWERED) && this.findNodeFirst()) return 'find_node';
     if (f & (NODE_FLAG.NO_BEP51 | NODE_FLAG.SAMPLE_SILENT)) return 'find_node';
-    if (this.nodes.nextSampleAt[index]! > this.clock.now() - this.startedAt) return 'find_node';
-    if (f & NODE_FLAG.ANSWERED && !(f & NODE_FLAG.BEP51) && this.clients.neverSupports(this.nodes.version[index]!)) return 'find_node';
+    if (this.nodes.nextSampleAtMs(index) > this.clock.now() - this.startedAt) return 'find_node';
+    if (f & NODE_FLAG.ANSWERED && !(f & NODE_FLAG.BEP51) && this.clients.neverSupports(this.nodes.version(index))) return 'find_node';
     return 'sample_infohashes';
   }
 
@@ -359,8 +359,8 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     // A first contact that answered find_node first: now sample it, unless its client (by `v`) is known to lack BEP 51.
     if (method === 'find_node' && !this.nodes.hasFlag(index, NODE_FLAG.ANSWERED | NODE_FLAG.NO_BEP51 | NODE_FLAG.BEP51 | NODE_FLAG.SAMPLE_SILENT)) {
       if (this.nodes.hasFlag(index, NODE_FLAG.RETRIED)) this.firstContactRetriesAnswered++;
-      if (this.clients.neverSupports(this.nodes.version[index]!)) this.nodes.setFlag(index, NODE_FLAG.NO_BEP51);
-      else if (!(this.nodes.nextSampleAt[index]! > this.clock.now() - this.startedAt)) {
+      if (this.clients.neverSupports(this.nodes.version(index))) this.nodes.setFlag(index, NODE_FLAG.NO_BEP51);
+      else if (!(this.nodes.nextSampleAtMs(index) > this.clock.now() - this.startedAt)) {
         this.nodes.setFlag(index, NODE_FLAG.RESAMPLE);
         this.visitQueue.unshift(index);
       }
@@ -373,7 +373,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
       // version at once (waiting for the re-sample's verdict would let a whole sweep's worth of
       // one client pass before anything is learned). A version known to lack BEP 51 settles
       // it; any other gets one more sample later in the sweep, for the node that was only slow.
-      const version = this.nodes.version[index]!;
+      const version = this.nodes.version(index);
       if (!this.nodes.hasFlag(index, NODE_FLAG.CLIENT_COUNTED)) {
         this.nodes.setFlag(index, NODE_FLAG.CLIENT_COUNTED);
         this.clients.record(version, false);
@@ -395,7 +395,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
    * sample) is taken for dead; a node that answered anything, an error included, is alive.
    */
   private onVisitFailure(index: number, method: 'sample_infohashes' | 'find_node', err: unknown): void {
-    const f = this.nodes.flags[index]!;
+    const f = this.nodes.flags(index);
     if (method === 'sample_infohashes' && f & NODE_FLAG.MORE_SAMPLES) {
       // A repeat sample of a node that answered one already: nothing to conclude from its loss.
       this.nodes.clearFlag(index, NODE_FLAG.MORE_SAMPLES);
@@ -459,11 +459,11 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
   }
 
   /** Adds a node's BEP 51 verdict to its client version's tally, once per node, once both are known. */
-  private countClient(index: number, versionKnown = this.nodes.rttMs[index]! > 0): void {
-    const f = this.nodes.flags[index]!;
+  private countClient(index: number, versionKnown = this.nodes.rttMs(index) > 0): void {
+    const f = this.nodes.flags(index);
     if (!versionKnown || f & NODE_FLAG.CLIENT_COUNTED || !(f & (NODE_FLAG.BEP51 | NODE_FLAG.NO_BEP51))) return;
     this.nodes.setFlag(index, NODE_FLAG.CLIENT_COUNTED);
-    this.clients.record(this.nodes.version[index]!, (f & NODE_FLAG.BEP51) !== 0);
+    this.clients.record(this.nodes.version(index), (f & NODE_FLAG.BEP51) !== 0);
   }
 
   private onNodes(index: number, found: NodeInfo[], result: QueryResult<'find_node'>): void {
@@ -479,20 +479,20 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
   }
 
   private recordAnswer(index: number, result: QueryResult<'find_node'> | QueryResult<'sample_infohashes'>, at: number): void {
-    const firstAnswer = !this.nodes.hasFlag(index, NODE_FLAG.ANSWERED) || this.nodes.rttMs[index] === 0;
+    const firstAnswer = !this.nodes.hasFlag(index, NODE_FLAG.ANSWERED) || this.nodes.rttMs(index) === 0;
     this.nodes.setFlag(index, NODE_FLAG.ANSWERED);
-    this.nodes.rttMs[index] = Math.min(65_535, Math.max(1, Math.round(result.rttMs)));
+    this.nodes.setRttMs(index, result.rttMs);
     this.nodes.setVersion(index, result.v);
     const host = this.nodes.host(index);
     if (isBep42Compliant(result.reply.id, host)) this.nodes.setFlag(index, NODE_FLAG.BEP42);
     if (firstAnswer && this.o.sink) {
-      const f = this.nodes.flags[index]!;
+      const f = this.nodes.flags(index);
       const event: Extract<Discovery, { type: 'node' }> = {
         type: 'node',
         id: idToHex(this.nodes.id(index)),
-        address: `${host}:${this.nodes.ports[index]}`,
+        address: `${host}:${this.nodes.port(index)}`,
         version: result.v ? result.v.toString('hex') : null,
-        rttMs: this.nodes.rttMs[index]!,
+        rttMs: this.nodes.rttMs(index),
         bep51: f & NODE_FLAG.BEP51 ? true : f & NODE_FLAG.NO_BEP51 ? false : null,
         bep42: (f & NODE_FLAG.BEP42) !== 0,
         at,
@@ -507,7 +507,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     const event = this.pendingNodeEvents.get(index);
     if (event === undefined) return;
     this.pendingNodeEvents.delete(index);
-    const f = this.nodes.flags[index]!;
+    const f = this.nodes.flags(index);
     this.emitDiscovery({ ...event, bep51: f & NODE_FLAG.BEP51 ? true : f & NODE_FLAG.NO_BEP51 ? false : null });
   }
 
@@ -532,13 +532,13 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     const { reply } = result;
     const at = Date.now();
     // A node first counted as silent that answers after all: its version does have BEP 51.
-    if (this.nodes.hasFlag(index, NODE_FLAG.CLIENT_COUNTED) && !this.nodes.hasFlag(index, NODE_FLAG.BEP51)) this.clients.record(this.nodes.version[index]!, true);
+    if (this.nodes.hasFlag(index, NODE_FLAG.CLIENT_COUNTED) && !this.nodes.hasFlag(index, NODE_FLAG.BEP51)) this.clients.record(this.nodes.version(index), true);
     this.nodes.clearFlag(index, NODE_FLAG.NO_BEP51);
     if (!this.nodes.hasFlag(index, NODE_FLAG.BEP51)) this.bep51Found++;
     this.nodes.setFlag(index, NODE_FLAG.BEP51);
     this.releaseNodeEvent(index);
     // BEP 51: do not sample again before `interval` seconds.
-    this.nodes.nextSampleAt[index] = this.clock.now() - this.startedAt + reply.interval * 1000;
+    this.nodes.setNextSampleAtMs(index, this.clock.now() - this.startedAt + reply.interval * 1000);
     const address = this.nodes.address(index);
     this.emitDiscovery({ type: 'sample', node: address, num: reply.num, interval: reply.interval, samples: reply.samples.length, at });
     let fresh = 0;

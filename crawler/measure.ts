@@ -65,13 +65,13 @@ export interface Measurement {
 
 /** The census record of node `i` of a crawler's index. */
 export function censusNode(index: NodeIndex, i: number): CensusNode {
-  const f = index.flags[i]!;
-  const v = index.version[i]!;
+  const f = index.flags(i);
+  const v = index.version(i);
   return {
     id: idToHex(index.id(i)),
     address: index.address(i),
     version: v === 0 ? null : (index.versions[v] ?? null),
-    rttMs: index.rttMs[i]!,
+    rttMs: index.rttMs(i),
     bep51: f & NODE_FLAG.BEP51 ? true : f & NODE_FLAG.NO_BEP51 ? false : null,
     // The crawler judges BEP 42 when a node answers (with the ID it answered with); for a node
     // that never did, the ID other nodes reported for it is all there is.
@@ -105,7 +105,7 @@ export function answeredSnapshot(index: NodeIndex): Uint8Array {
 export function answeredThisSweep(index: NodeIndex, before: Uint8Array = new Uint8Array(0)): number[] {
   const out: number[] = [];
   for (let i = 0; i < index.size; i++) {
-    const f = index.flags[i]!;
+    const f = index.flags(i);
     if (!(f & NODE_FLAG.ANSWERED)) continue;
     const visited = (f & NODE_FLAG.QUERIED) !== 0 && !(f & NODE_FLAG.FAILED);
     if (visited || before[i] !== 1) out.push(i);

@@ -1,8 +1,8 @@
 /**
- * Every node a crawl has heard of, kept compactly: IDs in one pooled Buffer, IPv4 addresses
- * and ports in typed arrays, per-node facts in small typed arrays, and an open-addressing
- * hash from address to index (numeric keys, no object per node). About 60 bytes per node,
- * so millions of nodes fit where an object per node would not.
+ * Every node a crawl has heard of, kept compactly: columns of typed arrays (ID, IPv4 address,
+ * port, flags, next sample time, RTT, version) in fixed chunks, and an open-addressing table
+ * from address to index that stores only the index. 36 bytes per node in the columns and 6–8.5
+ * in the table, no object per node, so 10 million nodes take about 450 MB.
  */
 
 export const NODE_FLAG = {
@@ -43,38 +43,53 @@ export const MAX_VERSIONS = 4_096;
 export const SWEEP_FLAGS =
   NODE_FLAG.QUERIED | NODE_FLAG.FAILED | NODE_FLAG.SEEN_THIS_SWEEP | NODE_FLAG.RETRIED | NODE_FLAG.SAMPLE_SILENT | NODE_FLAG.RESAMPLE | NODE_FLAG.MORE_SAMPLES;
 
-const EMPTY = -1;
+/**
+ * Nodes per chunk. The columns grow a chunk at a time, so a crawl never holds more than one
+ * partly used chunk (about 0.6 MB) and never copies what it has: doubling flat arrays left up
+ * to half of them unused and needed old and new side by side while copying (1.6 GB at 10 M).
+ */
+const CHUNK_BITS = 14;
+const CHUNK = 1 << CHUNK_BITS;
+const CHUNK_MASK = CHUNK - 1;
 
-export class NodeIndex {
-  private capacity: number;
-  private count = 0;
+/** The address table grows by half when more than this share of its slots is used. */
+const MAX_LOAD = 0.7;
+const GROWTH = 1.5;
+
+/** One chunk of every column, for CHUNK nodes. */
+interface Chunk {
   ids: Buffer;
   ipv4: Uint32Array;
   ports: Uint16Array;
   flags: Uint16Array;
-  /** ms since the crawl started when this node may be sampled again (BEP 51 interval). */
-  nextSampleAt: Float64Array;
+  /** Seconds since the crawl started before which this node may not be sampled again (BEP 51 interval). */
+  nextSampleS: Uint32Array;
   /** Last round-trip time in ms (0 = unknown; capped at 65,535). */
   rttMs: Uint16Array;
   /** Index into `versions` (0 = none seen). */
   version: Uint16Array;
+}
+
+const CHUNK_BYTES = CHUNK * (20 + 4 + 2 + 2 + 4 + 2 + 2);
+
+export class NodeIndex {
+  private count = 0;
+  private readonly chunks: Chunk[] = [];
   /** Distinct `v` strings seen (hex), bounded so hostile values cannot grow it. */
   readonly versions: string[] = [''];
   private readonly versionIndex = new Map<string, number>();
-  private slotsKeys: Float64Array;
-  private slotsValues: Int32Array;
+  /**
+   * Open addressing from address to node: slot holds node index + 1 (0 = empty); the key is
+   * read back from the columns, so a slot costs 4 bytes. Any table size works: the home slot
+   * is the hash scaled to the size (multiply-shift), which lets the table grow by half.
+   */
+  private slots: Int32Array;
+  private slotCount: number;
 
-  constructor(initialCapacity = 1024) {
-    this.capacity = initialCapacity;
-    this.ids = Buffer.alloc(20 * initialCapacity);
-    this.ipv4 = new Uint32Array(initialCapacity);
-    this.ports = new Uint16Array(initialCapacity);
-    this.flags = new Uint16Array(initialCapacity);
-    this.nextSampleAt = new Float64Array(initialCapacity);
-    this.rttMs = new Uint16Array(initialCapacity);
-    this.version = new Uint16Array(initialCapacity);
-    this.slotsKeys = new Float64Array(initialCapacity * 2);
-    this.slotsValues = new Int32Array(initialCapacity * 2).fill(EMPTY);
+  /** @param expectedNodes sizes the address table (it grows past this as needed). */
+  constructor(expectedNodes = 1024) {
+    this.slotCount = Math.max(16, Math.ceil(expectedNodes / MAX_LOAD));
+    this.slots = new Int32Array(this.slotCount);
   }
 
   get size(): number {
@@ -83,27 +98,20 @@ export class NodeIndex {
 
   /** Bytes held by this index (for the "memory per known node" figure). */
   get bytes(): number {
-    return (
-      this.ids.byteLength +
-      this.ipv4.byteLength +
-      this.ports.byteLength +
-      this.flags.byteLength +
-      this.nextSampleAt.byteLength +
-      this.rttMs.byteLength +
-      this.version.byteLength +
-      this.slotsKeys.byteLength +
-      this.slotsValues.byteLength
-    );
+    return this.chunks.length * CHUNK_BYTES + this.slots.byteLength;
   }
 
   /** The index of the node at this address, or -1. */
   find(ip: number, port: number): number {
-    const key = ip * 65_536 + port;
-    const mask = this.slotsKeys.length - 1;
-    for (let slot = hash(key) & mask; ; slot = (slot + 1) & mask) {
-      const value = this.slotsValues[slot]!;
-      if (value === EMPTY) return -1;
-      if (this.slotsKeys[slot] === key) return value;
+    const slots = this.slots;
+    const n = this.slotCount;
+    for (let slot = homeSlot(ip, port, n); ; slot = slot + 1 === n ? 0 : slot + 1) {
+      const value = slots[slot]!;
+      if (value === 0) return -1;
+      const i = value - 1;
+      const c = this.chunks[i >>> CHUNK_BITS]!;
+      const o = i & CHUNK_MASK;
+      if (c.ipv4[o] === ip && c.ports[o] === port) return i;
     }
   }
 
@@ -111,91 +119,143 @@ export class NodeIndex {
   add(id: Uint8Array, ip: number, port: number): { index: number; added: boolean } {
     const existing = this.find(ip, port);
     if (existing !== -1) return { index: existing, added: false };
-    if (this.count === this.capacity) this.grow();
-    const index = this.count++;
-    this.ids.set(id, index * 20);
-    this.ipv4[index] = ip;
-    this.ports[index] = port;
-    this.insertSlot(ip * 65_536 + port, index);
+    const index = this.count;
+    if ((index & CHUNK_MASK) === 0) this.chunks.push(newChunk());
+    const c = this.chunks[index >>> CHUNK_BITS]!;
+    const o = index & CHUNK_MASK;
+    c.ids.set(id, o * 20);
+    c.ipv4[o] = ip;
+    c.ports[o] = port;
+    this.count++;
+    if (this.count > this.slotCount * MAX_LOAD) this.growSlots();
+    else this.insertSlot(ip, port, index);
     return { index, added: true };
   }
 
-  id(index: number): Buffer {
-    return this.ids.subarray(index * 20, index * 20 + 20);
+  /** Node i's ID (a view of the index's memory: copy it to keep it). */
+  id(i: number): Buffer {
+    const o = (i & CHUNK_MASK) * 20;
+    return this.chunks[i >>> CHUNK_BITS]!.ids.subarray(o, o + 20);
   }
 
-  host(index: number): string {
-    const ip = this.ipv4[index]!;
+  /** The first 4 bytes of node i's ID as an unsigned 32-bit number. */
+  idPrefix32(i: number): number {
+    return this.chunks[i >>> CHUNK_BITS]!.ids.readUInt32BE((i & CHUNK_MASK) * 20);
+  }
+
+  ipv4(i: number): number {
+    return this.chunks[i >>> CHUNK_BITS]!.ipv4[i & CHUNK_MASK]!;
+  }
+
+  port(i: number): number {
+    return this.chunks[i >>> CHUNK_BITS]!.ports[i & CHUNK_MASK]!;
+  }
+
+  host(i: number): string {
+    const ip = this.ipv4(i);
     return `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`;
   }
 
-  address(index: number): string {
-    return `${this.host(index)}:${this.ports[index]}`;
+  address(i: number): string {
+    return `${this.host(i)}:${this.port(i)}`;
   }
 
-  setFlag(index: number, flag: number): void {
-    this.flags[index] = this.flags[index]! | flag;
+  flags(i: number): number {
+    return this.chunks[i >>> CHUNK_BITS]!.flags[i & CHUNK_MASK]!;
   }
 
-  clearFlag(index: number, flag: number): void {
-    this.flags[index] = this.flags[index]! & ~flag;
+  setFlag(i: number, flag: number): void {
+    const f = this.chunks[i >>> CHUNK_BITS]!.flags;
+    f[i & CHUNK_MASK] = f[i & CHUNK_MASK]! | flag;
   }
 
-  hasFlag(index: number, flag: number): boolean {
-    return (this.flags[index]! & flag) !== 0;
+  clearFlag(i: number, flag: number): void {
+    const f = this.chunks[i >>> CHUNK_BITS]!.flags;
+    f[i & CHUNK_MASK] = f[i & CHUNK_MASK]! & ~flag;
+  }
+
+  hasFlag(i: number, flag: number): boolean {
+    return (this.flags(i) & flag) !== 0;
+  }
+
+  /** Clears `flag` on every node (a new sweep). */
+  clearFlagEverywhere(flag: number): void {
+    for (const c of this.chunks) for (let o = 0; o < CHUNK; o++) c.flags[o] = c.flags[o]! & ~flag;
+  }
+
+  /** Last round-trip time in ms, 0 when unknown. */
+  rttMs(i: number): number {
+    return this.chunks[i >>> CHUNK_BITS]!.rttMs[i & CHUNK_MASK]!;
+  }
+
+  /** Records a round-trip time (rounded, 1 to 65,535 ms). */
+  setRttMs(i: number, ms: number): void {
+    this.chunks[i >>> CHUNK_BITS]!.rttMs[i & CHUNK_MASK] = Math.min(65_535, Math.max(1, Math.round(ms)));
+  }
+
+  /** ms since the crawl started before which node i may not be sampled again (0 = any time). */
+  nextSampleAtMs(i: number): number {
+    return this.chunks[i >>> CHUNK_BITS]!.nextSampleS[i & CHUNK_MASK]! * 1000;
+  }
+
+  /** Sets it, rounded up to whole seconds (BEP 51 intervals are seconds; 32 bits of them outlast any crawl). */
+  setNextSampleAtMs(i: number, ms: number): void {
+    this.chunks[i >>> CHUNK_BITS]!.nextSampleS[i & CHUNK_MASK] = Math.min(0xffff_ffff, Math.max(0, Math.ceil(ms / 1000)));
+  }
+
+  /** Node i's index into `versions` (0 = none seen). */
+  version(i: number): number {
+    return this.chunks[i >>> CHUNK_BITS]!.version[i & CHUNK_MASK]!;
   }
 
   /** Records a client version; at most 4,096 distinct values are kept, then "other". */
-  setVersion(index: number, v: Buffer | undefined): void {
+  setVersion(i: number, v: Buffer | undefined): void {
     if (v === undefined) return;
     const hex = v.subarray(0, 8).toString('hex');
-    let i = this.versionIndex.get(hex);
-    if (i === undefined) {
+    let n = this.versionIndex.get(hex);
+    if (n === undefined) {
       if (this.versions.length >= MAX_VERSIONS) return;
-      i = this.versions.length;
+      n = this.versions.length;
       this.versions.push(hex);
-      this.versionIndex.set(hex, i);
+      this.versionIndex.set(hex, n);
     }
-    this.version[index] = i;
+    this.chunks[i >>> CHUNK_BITS]!.version[i & CHUNK_MASK] = n;
   }
 
-  private insertSlot(key: number, value: number): void {
-    const mask = this.slotsKeys.length - 1;
-    let slot = hash(key) & mask;
-    while (this.slotsValues[slot] !== EMPTY) slot = (slot + 1) & mask;
-    this.slotsKeys[slot] = key;
-    this.slotsValues[slot] = value;
+  private insertSlot(ip: number, port: number, index: number): void {
+    const slots = this.slots;
+    const n = this.slotCount;
+    let slot = homeSlot(ip, port, n);
+    while (slots[slot] !== 0) slot = slot + 1 === n ? 0 : slot + 1;
+    slots[slot] = index + 1;
   }
 
-  private grow(): void {
-    const capacity = this.capacity * 2;
-    const ids = Buffer.alloc(20 * capacity);
-    this.ids.copy(ids);
-    this.ids = ids;
-    this.ipv4 = extend(this.ipv4, new Uint32Array(capacity));
-    this.ports = extend(this.ports, new Uint16Array(capacity));
-    this.flags = extend(this.flags, new Uint16Array(capacity));
-    this.nextSampleAt = extend(this.nextSampleAt, new Float64Array(capacity));
-    this.rttMs = extend(this.rttMs, new Uint16Array(capacity));
-    this.version = extend(this.version, new Uint16Array(capacity));
-    this.capacity = capacity;
-    // Rehash into a table twice the capacity (load factor <= 0.5).
-    this.slotsKeys = new Float64Array(capacity * 2);
-    this.slotsValues = new Int32Array(capacity * 2).fill(EMPTY);
-    for (let i = 0; i < this.count; i++) this.insertSlot(this.ipv4[i]! * 65_536 + this.ports[i]!, i);
+  private growSlots(): void {
+    this.slotCount = Math.ceil(this.slotCount * GROWTH);
+    this.slots = new Int32Array(this.slotCount);
+    for (let i = 0; i < this.count; i++) this.insertSlot(this.ipv4(i), this.port(i), i);
   }
 }
 
-function extend<T extends Uint8Array | Uint16Array | Uint32Array | Float64Array>(from: T, to: T): T {
-  to.set(from as never);
-  return to;
+function newChunk(): Chunk {
+  return {
+    ids: Buffer.alloc(20 * CHUNK),
+    ipv4: new Uint32Array(CHUNK),
+    ports: new Uint16Array(CHUNK),
+    flags: new Uint16Array(CHUNK),
+    nextSampleS: new Uint32Array(CHUNK),
+    rttMs: new Uint16Array(CHUNK),
+    version: new Uint16Array(CHUNK),
+  };
 }
 
-/** A 48-bit key mixed to 32 bits (multiplicative hashing of both halves). */
-function hash(key: number): number {
-  const lo = key % 4_294_967_296;
-  const hi = Math.floor(key / 4_294_967_296);
-  return (Math.imul(lo ^ Math.imul(hi, 0x9e3779b1), 0x85ebca6b) ^ (lo >>> 15)) >>> 0;
+/** The home slot of an address in a table of n slots: both halves mixed to 32 bits, scaled to n. */
+function homeSlot(ip: number, port: number, n: number): number {
+  let h = Math.imul(ip ^ Math.imul(port, 0x9e3779b1), 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return Math.floor(((h >>> 0) * n) / 4_294_967_296);
 }
 
 /** An IPv4 dotted quad as a 32-bit number, or -1. */

@@ -48,7 +48,7 @@ export class TargetChooser {
     if (wanted > this.depth) {
       this.depth = wanted;
       this.prefixCounts = new Uint32Array(1 << wanted);
-      for (let i = 0; i < this.nodes.size; i++) this.prefixCounts[this.nodes.ids.readUInt32BE(i * 20) >>> (32 - wanted)]!++;
+      for (let i = 0; i < this.nodes.size; i++) this.prefixCounts[this.nodes.idPrefix32(i) >>> (32 - wanted)]!++;
       return;
     }
     this.prefixCounts[id.readUInt32BE(0) >>> (32 - this.depth)]!++;

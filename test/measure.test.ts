@@ -151,7 +151,7 @@ test('census records from a NodeIndex: flags, versions, BEP 42 for nodes that ne
   const c = index.add(id(3), ipv4ToNumber('127.1.1.3'), 6881).index;
   index.setFlag(a, NODE_FLAG.QUERIED | NODE_FLAG.ANSWERED | NODE_FLAG.BEP51 | NODE_FLAG.BEP42);
   index.setVersion(a, Buffer.from('LT\x01\x23', 'latin1'));
-  index.rttMs[a] = 42;
+  index.setRttMs(a, 42);
   index.setFlag(b, NODE_FLAG.QUERIED | NODE_FLAG.FAILED);
   index.setFlag(c, NODE_FLAG.ANSWERED | NODE_FLAG.NO_BEP51);
   t.deepEqual(censusNode(index, a), { id: id(1).toString('hex'), address: '127.1.1.1:6881', version: '4c540123', rttMs: 42, bep51: true, bep42: true, answered: true });
