@@ -19,6 +19,7 @@ import { type Discovery, type DiscoverySink } from '../crawler/discovery.js';
 import { liveSizeEstimate } from '../crawler/live-view.js';
 import { EnvelopeSocket } from '../crawler/simnet/envelope-socket.js';
 import { Simnet } from '../crawler/simnet/simnet.js';
+import { findSybilRegions } from '../crawler/sybil.js';
 
 const { values } = parseArgs({
   options: {
@@ -72,7 +73,12 @@ clearInterval(progress);
 const known = crawler.nodes.size;
 const heapPerNode = (memory() - before) / known;
 const drops = drops0 === null ? null : (rcvbufErrors() ?? drops0) - drops0;
+const estimateStart = performance.now();
 const estimate = liveSizeEstimate(crawler.nodes);
+const sybilStart = performance.now();
+const sybil = findSybilRegions(crawler.nodes, estimate?.estimate ?? 1);
+const sybilMs = performance.now() - sybilStart;
+console.log(`size estimate in ${(sybilStart - estimateStart).toFixed(0)} ms; Sybil scan of ${known.toLocaleString('en')} IDs in ${sybilMs.toFixed(0)} ms`);
 const report = await simnet.report();
 await node.stop();
 await simnet.stop();
@@ -80,6 +86,10 @@ await simnet.stop();
 const { live, reached } = report.coverage;
 console.log(`crawler: ${summary.queriesSent.toLocaleString('en')} queries in ${sweepS.toFixed(1)} s, ${known.toLocaleString('en')} nodes known; discoveries ${JSON.stringify(counted)}`);
 console.log(`simulator: ${JSON.stringify(report.stats)}`);
+console.log(
+  `Sybil regions flagged: ${sybil.regions.length}` +
+    sybil.regions.map((r) => ` [${r.prefix || r.startId.slice(0, 8)}: ${r.nodes} nodes where ${r.expected.toPrecision(2)} expected, ${r.distinctSlash24 ?? '?'} /24s]`).join(''),
+);
 console.log(`kernel UDP receive-buffer drops on this host during the sweep (RcvbufErrors): ${drops ?? 'n/a'}`);
 const fmt = (n: number): string => String(Math.round(n));
 console.log(

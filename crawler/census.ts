@@ -1,5 +1,7 @@
 import { decodeVersion } from '../bep5/client-version.js';
 import type { Discovery } from './discovery.js';
+import { ipv4ToNumber } from './node-index.js';
+import { findSybilRegions, type SybilRegion } from './sybil.js';
 
 /**
  * What a crawl saw, summarized: how many nodes answered, which clients they run, how many
@@ -65,6 +67,16 @@ export interface Census {
   /** Nodes with BEP 42-compliant (or exempt) IDs / nodes (0 for no nodes). */
   bep42Share: number;
   rtt: Percentiles;
+  /**
+   * ID-space regions far denser than the network size predicts (crawler/sybil.ts), over every
+   * node's ID; present only when `census` was given a network size.
+   */
+  sybilRegions?: SybilRegion[];
+}
+
+export interface CensusOptions {
+  /** The network size estimate; when given, the census also flags Sybil regions among the IDs. */
+  networkSize?: number;
 }
 
 export interface Churn {
@@ -101,7 +113,10 @@ export function percentile(sorted: readonly number[], p: number): number | undef
 
 const ratio = (part: number, whole: number): number => (whole > 0 ? part / whole : 0);
 
-export function census(nodes: Iterable<CensusNode>): Census {
+export function census(nodes: Iterable<CensusNode>, options: CensusOptions = {}): Census {
+  const sybilScan = options.networkSize !== undefined;
+  const ids: string[] = [];
+  const ipv4s: number[] = [];
   let count = 0;
   let answered = 0;
   let withVersion = 0;
@@ -113,6 +128,10 @@ export function census(nodes: Iterable<CensusNode>): Census {
   const groups = new Map<string, VersionShare>();
   for (const n of nodes) {
     count++;
+    if (sybilScan) {
+      ids.push(n.id);
+      ipv4s.push(ipv4OfAddress(n.address));
+    }
     if (n.answered) {
       answered++;
       if (Number.isFinite(n.rttMs) && n.rttMs > 0) rtts.push(n.rttMs);
@@ -136,7 +155,7 @@ export function census(nodes: Iterable<CensusNode>): Census {
   rtts.sort((a, b) => a - b);
   let rttSum = 0;
   for (const r of rtts) rttSum += r;
-  return {
+  const result: Census = {
     nodes: count,
     answered,
     responseRate: ratio(answered, count),
@@ -152,6 +171,28 @@ export function census(nodes: Iterable<CensusNode>): Census {
       mean: rtts.length > 0 ? rttSum / rtts.length : null,
     },
   };
+  if (sybilScan) result.sybilRegions = sybilRegionsOf(ids, ipv4s, options.networkSize!);
+  return result;
+}
+
+/** The IPv4 address of "ip:port" as a number, or 0 (unknown to the Sybil scan) for anything else. */
+function ipv4OfAddress(address: string): number {
+  const colon = address.lastIndexOf(':');
+  return Math.max(0, ipv4ToNumber(colon >= 0 ? address.slice(0, colon) : address));
+}
+
+/** Census IDs are hex strings: packed into one buffer for the scan; IDs that are not 40 hex digits are left out. */
+function sybilRegionsOf(hexIds: readonly string[], ipv4s: readonly number[], networkSize: number): SybilRegion[] {
+  const ids = Buffer.alloc(20 * hexIds.length);
+  const ipv4 = new Uint32Array(hexIds.length);
+  let size = 0;
+  for (let i = 0; i < hexIds.length; i++) {
+    const hex = hexIds[i]!;
+    if (!/^[0-9a-fA-F]{40}$/.test(hex)) continue;
+    ids.write(hex, size * 20, 'hex');
+    ipv4[size++] = ipv4s[i]!;
+  }
+  return findSybilRegions({ ids, size, ipv4 }, networkSize).regions;
 }
 
 /** Code-unit order, the same on every machine (localeCompare is not). */

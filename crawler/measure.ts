@@ -176,7 +176,8 @@ export async function measure(options: MeasureOptions): Promise<Measurement> {
   const result: Measurement = {
     size,
     lookups: { targets, converged },
-    census: census(censusNodes(index, (i) => everQueried[i] === 1)),
+    // The Sybil scan takes N as at least the IDs it sees, so without a size estimate 1 will do.
+    census: census(censusNodes(index, (i) => everQueried[i] === 1), { networkSize: size?.estimate ?? 1 }),
     sweeps: summaries,
     complete,
     known: index.size,

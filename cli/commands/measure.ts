@@ -109,6 +109,12 @@ function censusLines(c: Census, top = 10): string[] {
     const n = rest.reduce((a, v) => a + v.count, 0);
     lines.push(`    ${`${rest.length} others`.padEnd(width)}  ${count(n).padStart(8)}  ${percent(n / c.withVersion).padStart(6)}`);
   }
+  const sybil = c.sybilRegions;
+  if (sybil !== undefined) {
+    lines.push(`  Sybil regions  ${sybil.length === 0 ? 'none (no ID range much denser than the size estimate predicts)' : `${sybil.length} ID ranges much denser than the size estimate predicts`}`);
+    for (const r of sybil.slice(0, top))
+      lines.push(`    ${(r.prefix === '' ? r.startId.slice(0, 8) : r.prefix).padEnd(12)} ${count(r.nodes).padStart(6)} nodes where ${r.expected.toPrecision(2)} were expected` + (r.distinctSlash24 === undefined ? '' : `, from ${count(r.distinctSlash24)} /24 network${r.distinctSlash24 === 1 ? '' : 's'}`));
+  }
   return lines;
 }
 
