@@ -15,7 +15,12 @@ export class KrpcTimeoutError extends KrpcQueryError {
   override readonly name = 'KrpcTimeoutError';
   override readonly code = 'ERR_KRPC_TIMEOUT';
   constructor(readonly timeoutMs: number) {
+    // Without a stack: timeouts are routine (half the contacts a crawl hears of never answer,
+    // thousands a second), and the stack would only say that a timer fired.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(`no reply within ${timeoutMs} ms`);
+    Error.stackTraceLimit = limit;
   }
 }
 

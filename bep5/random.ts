@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
 
 /**
  * Where random bytes come from. Injected everywhere so tests are deterministic;
@@ -9,8 +9,28 @@ export interface RandomSource {
   bytes(n: number): Buffer;
 }
 
+/**
+ * Requests up to this size are served from a pool filled by the CSPRNG 4 KiB at a time: a
+ * crawl draws 20-30 bytes per query (targets, transaction IDs), and one getrandom call each
+ * cost an eighth of its CPU at 10,000 queries a second. Each byte is handed out once.
+ */
+const POOL_BYTES = 4096;
+const POOLED_MAX = 256;
+const pool = Buffer.alloc(POOL_BYTES);
+let poolAt = POOL_BYTES;
+
 export const cryptoRandom: RandomSource = {
-  bytes: (n) => randomBytes(n),
+  bytes(n) {
+    if (n > POOLED_MAX) return randomBytes(n);
+    if (poolAt + n > POOL_BYTES) {
+      randomFillSync(pool);
+      poolAt = 0;
+    }
+    const out = Buffer.allocUnsafe(n);
+    pool.copy(out, 0, poolAt, poolAt + n);
+    poolAt += n;
+    return out;
+  },
 };
 
 /**

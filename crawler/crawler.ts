@@ -8,12 +8,13 @@ import { type KrpcSocket } from '../bep5/krpc-socket.js';
 import { type QueryResult } from '../bep5/krpc-socket-types.js';
 import { idToHex } from '../bep5/node-id.js';
 import { type RandomSource, cryptoRandom } from '../bep5/random.js';
-import { RateBudget, TokenBucketLimiter } from '../bep5/rate-limit.js';
+import { RateBudget } from '../bep5/rate-limit.js';
 import { CRAWL_DEFAULT_INFLIGHT, CRAWL_DEFAULT_GET_PEERS_RATE, CRAWL_DEFAULT_PER_IP_RATE, CRAWL_DEFAULT_RATE, CRAWL_MAX_TIMEOUT_MS, CRAWL_RETRY_TIMEOUT_FACTOR, CRAWL_MIN_TIMEOUT_MS, CRAWL_SINK_POLL_MS, CRAWL_CLIENT_NO_BEP51_AFTER, CRAWL_FIRST_CONTACT_LEARNING, CRAWL_MAX_SAMPLES_PER_SWEEP, CRAWL_RETRY_LEARNING, CRAWL_RETRY_MIN_YIELD } from './constants.js';
 import { type Discovery } from './discovery.js';
 import { ClientBep51Stats } from './client-bep51.js';
 import { FingerprintSet } from './fingerprint-set.js';
 import { IndexDeque } from './index-deque.js';
+import { Ipv4RateLimiter } from './ipv4-rate-limiter.js';
 import { MAX_VERSIONS, NODE_FLAG, NodeIndex, SWEEP_FLAGS, ipv4ToNumber } from './node-index.js';
 import { RttTracker } from './rtt-tracker.js';
 import { TargetChooser } from './target-chooser.js';
@@ -46,7 +47,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
   private readonly clock: Clock;
   private readonly random: RandomSource;
   private readonly budget: RateBudget;
-  private readonly perIp: TokenBucketLimiter;
+  private readonly perIp: Ipv4RateLimiter;
   private readonly peersBudget: RateBudget | undefined;
   private readonly maxInflight: number;
   private readonly addressScope: AddressScope;
@@ -91,7 +92,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     this.random = o.random ?? cryptoRandom;
     const rate = o.rate ?? CRAWL_DEFAULT_RATE;
     this.budget = new RateBudget({ ratePerSecond: rate, burst: Math.max(1, Math.ceil(rate / 10)), clock: this.clock });
-    this.perIp = new TokenBucketLimiter({ ratePerSecond: o.perIpRate ?? CRAWL_DEFAULT_PER_IP_RATE, burst: 4, clock: this.clock, maxKeys: 100_000 });
+    this.perIp = new Ipv4RateLimiter({ ratePerSecond: o.perIpRate ?? CRAWL_DEFAULT_PER_IP_RATE, burst: 4, clock: this.clock });
     const peersRate = o.getPeersRate ?? CRAWL_DEFAULT_GET_PEERS_RATE;
     this.peersBudget = peersRate > 0 ? new RateBudget({ ratePerSecond: peersRate, burst: Math.max(1, Math.ceil(peersRate / 10)), clock: this.clock }) : undefined;
     this.maxInflight = o.maxInflight ?? CRAWL_DEFAULT_INFLIGHT;
@@ -234,7 +235,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     // Visit nodes; an IP over its rate goes to the back of the queue, tried again later.
     for (let tries = 0; tries < this.visitQueue.length && tries < 64; tries++) {
       const index = this.visitQueue.shift()!;
-      if (!this.perIp.take(String(this.nodes.ipv4(index)))) {
+      if (!this.perIp.take(this.nodes.ipv4(index))) {
         this.visitQueue.push(index);
         continue;
       }

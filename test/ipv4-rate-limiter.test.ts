@@ -1,0 +1,58 @@
+import test from 'ava';
+import fc from 'fast-check';
+import { ManualClock } from '../bep5/clock.js';
+import { TokenBucketLimiter } from '../bep5/rate-limit.js';
+import { Ipv4RateLimiter } from '../crawler/ipv4-rate-limiter.js';
+
+test('per-IP buckets: a burst, then one token per 1/rate, each address on its own', (t) => {
+  const clock = new ManualClock();
+  const limiter = new Ipv4RateLimiter({ ratePerSecond: 2, burst: 4, clock });
+  const a = 0x0b000001;
+  const b = 0x0b000002;
+  for (let i = 0; i < 4; i++) t.true(limiter.take(a));
+  t.false(limiter.take(a));
+  t.true(limiter.take(b), 'another address has its own bucket');
+  clock.advance(499);
+  t.false(limiter.take(a));
+  clock.advance(1);
+  t.true(limiter.take(a));
+  t.false(limiter.take(a));
+  clock.advance(10_000);
+  for (let i = 0; i < 4; i++) t.true(limiter.take(a), 'refilled to the burst, not beyond');
+  t.false(limiter.take(a));
+});
+
+test('any sequence of takes and waits over a few addresses answers as bep5 TokenBucketLimiter does', (t) => {
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.nat(20), fc.nat(1500)), { maxLength: 400 }), (steps) => {
+      const clock = new ManualClock();
+      const ours = new Ipv4RateLimiter({ ratePerSecond: 3, burst: 4, clock });
+      const reference = new TokenBucketLimiter({ ratePerSecond: 3, burst: 4, clock });
+      for (const [address, wait] of steps) {
+        clock.advance(wait % 7 === 0 ? wait : 0);
+        const ip = (0x0a000000 + address * 131_072) >>> 0; // addresses 2^17 apart: crowded in the table
+        if (ours.take(ip) !== reference.take(String(ip))) return false;
+      }
+      return true;
+    }),
+  );
+  t.pass();
+});
+
+test('spent buckets of 25,000 recent addresses (12,500 queries/s over a 2 s refill) are all kept through a million more addresses', (t) => {
+  const clock = new ManualClock();
+  const limiter = new Ipv4RateLimiter({ ratePerSecond: 2, burst: 1, clock });
+  // 25,000 recent addresses with spent buckets, then a million more over 10 s of crawling.
+  for (let ip = 1; ip <= 25_000; ip++) t.true(limiter.take(ip) || ip < 0);
+  let denied = 0;
+  for (let ip = 1; ip <= 25_000; ip++) if (!limiter.take(ip)) denied++;
+  t.is(denied, 25_000, 'every spent bucket is still there');
+  for (let i = 0; i < 1_000_000; i++) {
+    if (i % 100_000 === 0) clock.advance(1000);
+    limiter.take(1_000_000 + i);
+  }
+  // Long refilled: the old addresses may go again (their buckets are full or forgotten: the same).
+  let allowed = 0;
+  for (let ip = 1; ip <= 25_000; ip++) if (limiter.take(ip)) allowed++;
+  t.is(allowed, 25_000);
+});
