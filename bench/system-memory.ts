@@ -148,6 +148,7 @@ const IX = {
   discoveryMarkers: 'index: applied markers of discovery batches `{T}:applied:<id>`',
   lookupMarkers: 'index: applied markers of peer lookups `{T}:applied:<id>`',
   schema: 'index: schema and meta `{T}:schema:version`, `{P}:schema:*`, `{P}:meta`',
+  surveys: 'index: survey series `{P}:surveys` (one entry per sweep, capped)',
   legacy: 'index: schema-4 keys under `{P}` (not written since migration 005)',
   other: 'index: other (under a shard tag, not a name sharded-keys.ts builds)',
 } as const;
@@ -188,6 +189,7 @@ class IndexClassifier {
   /** The key's class, or null when it is not the index's (BullMQ's, or someone else's). */
   classify(key: string): { cls: IndexClass; shard?: ShardKeys; batchId?: string } | null {
     const legacyTag = `${this.keys.legacy.tag}:`;
+    if (key === this.keys.legacy.surveys) return { cls: 'surveys' };
     if (key.startsWith(legacyTag)) return { cls: this.legacySchema.has(key) ? 'schema' : 'legacy' };
     // hll-union.ts's copies on a cluster (census read with schema 4's HyperLogLogs): `{<prefix>:tmp}:hll:…`.
     if (key.startsWith(`{${this.keys.prefix}:tmp}:hll:`)) return { cls: 'census' };

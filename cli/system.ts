@@ -8,8 +8,10 @@ import { DhtNode } from '../bep5/node.js';
 import { idToHex } from '../bep5/node-id.js';
 import { CRAWL_DEFAULT_GET_PEERS_RATE, CRAWL_DEFAULT_INFLIGHT, CRAWL_DEFAULT_RATE, CRAWL_RECV_BUFFER_BYTES } from '../crawler/constants.js';
 import { Crawler } from '../crawler/crawler.js';
+import { type SweepSummary } from '../crawler/crawler-types.js';
 import { type SizeEstimate } from '../crawler/estimate.js';
 import { liveSizeEstimate, type PrefixCoverage, prefixCoverage } from '../crawler/live-view.js';
+import { SweepSurveyor } from '../crawler/sweep-survey.js';
 import { type TestnetOptions } from '../crawler/testnet/plan.js';
 import { type AddressScope } from '../bep5/address-scope.js';
 import { Testnet } from '../crawler/testnet/testnet.js';
@@ -18,6 +20,7 @@ import { apiExtensions } from './api-extensions.js';
 import { type IndexKeys } from '../indexer/keys.js';
 import { connectRedis, type RedisConnection } from '../redis/connection.js';
 import { IndexPruner } from '../indexer/index-pruner.js';
+import { recordSurvey, type SurveyEntry } from '../indexer/survey-series.js';
 import { MigrationRunner, ensureSchema } from '../migrations/runner.js';
 import { DiscoveryProducer } from '../workers/discovery-producer.js';
 import { SHARD_GROUPS_ON_CLUSTER } from '../workers/constants.js';
@@ -30,6 +33,9 @@ import { startWorkers, type WorkerSet } from '../workers/worker-set.js';
  * child and, with a testnet, its worker processes). Everything is started in dependency order
  * and stopped in reverse, so a stop never loses a discovery: the crawler stops first, the
  * producer flushes (or spools), then the workers drain what is queued.
+ *
+ * Every completed sweep is surveyed (crawler/sweep-survey.ts: size estimate, census, churn,
+ * Sybil regions) and recorded in the index's survey series (indexer/survey-series.ts).
  */
 
 export interface SystemOptions {
@@ -85,6 +91,10 @@ export class DhtscopeSystem {
   pruner: IndexPruner | null = null;
   testnet: Testnet | null = null;
   summary!: SystemSummary;
+  /** Sweeps recorded in the survey series, and those not recorded (write failures, sweeps where nothing answered). */
+  readonly surveys = { recorded: 0, failed: 0, empty: 0, lastSweep: 0 };
+  /** The survey writes, one after the other; stop() waits for them. */
+  private surveyWrites: Promise<void> = Promise.resolve();
 
   /** The index's key names (the dashboard's infohash search reads the index with them). */
   get keys(): IndexKeys {
@@ -211,6 +221,10 @@ export class DhtscopeSystem {
       getPeersRate: o.crawl.getPeersRate ?? CRAWL_DEFAULT_GET_PEERS_RATE,
       sink: this.producer,
     });
+    // Synchronously at each sweep's end, before the next sweep clears its per-sweep flags.
+    const surveyor = new SweepSurveyor(this.crawler.nodes);
+    this.crawler.on('sweep-done', (sweep) => this.surveySweep(surveyor, sweep));
+    this.closers.push({ name: 'survey series', close: () => this.surveyWrites });
     const joining = this.node.bootstrap({ signal: this.crawlStop.signal }).catch((err: unknown) => {
       if (!(err instanceof KrpcAbortError)) log(`bootstrap stopped: ${String(err)}`);
     });
@@ -259,6 +273,41 @@ export class DhtscopeSystem {
   }
 
   /**
+   * Surveys the sweep that just ended and queues its entry for the survey series. Not recorded:
+   * a sweep cut short by stop() (not a survey of the network), and a sweep in which no node
+   * answered (the crawler retries an empty network every second: those would push real surveys
+   * out of the bounded series). Never throws into the crawler.
+   */
+  private surveySweep(surveyor: SweepSurveyor, sweep: SweepSummary): void {
+    if (this.crawlStop.signal.aborted) return;
+    const log = this.options.log;
+    let entry: SurveyEntry;
+    try {
+      entry = { at: Date.now(), source: { kind: 'run', sweep: sweep.sweep }, ...surveyor.sweepDone() };
+    } catch (err) {
+      this.surveys.failed++;
+      log(`survey of sweep ${sweep.sweep} failed: ${err instanceof Error ? err.message : String(err)}`);
+      return;
+    }
+    if (entry.census.answered === 0) {
+      this.surveys.empty++;
+      return;
+    }
+    this.surveyWrites = this.surveyWrites
+      .then(() => recordSurvey(this.connection.client, this.options.keys, entry))
+      .then(
+        () => {
+          this.surveys.recorded++;
+          this.surveys.lastSweep = sweep.sweep;
+        },
+        (err: unknown) => {
+          this.surveys.failed++;
+          log(`recording the survey of sweep ${sweep.sweep} failed: ${err instanceof Error ? err.message : String(err)}`);
+        },
+      );
+  }
+
+  /**
    * What the API's /api/stats shows under "live" (and the dashboard draws): the crawl's
    * counters, the network size estimate with its 95% interval, coverage of the ID space per
    * 8-bit prefix, the producer and workers, queue depths, and the node's packet counters.
@@ -274,6 +323,7 @@ export class DhtscopeSystem {
       workers: this.workers?.stats() ?? null,
       queues: this.workers ? await this.workers.queueDepths() : null,
       retention: this.pruner?.stats() ?? null,
+      surveys: { ...this.surveys },
       node: this.node ? this.node.stats() : null,
     };
   }

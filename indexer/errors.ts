@@ -116,3 +116,12 @@ export function checkInfohash(infohash: string): string {
   }
   return infohash;
 }
+
+/** A survey entry that is not well-formed or out of bounds (a caller's bug): nothing was written. */
+export class SurveyEntryError extends Error {
+  override readonly name = 'SurveyEntryError';
+  readonly code = 'ERR_SURVEY_ENTRY';
+  constructor(reason: string) {
+    super(`not a valid survey entry: ${reason}`);
+  }
+}

@@ -171,6 +171,15 @@ export class IndexKeys {
     return `${this.tag}:totals`;
   }
 
+  // ---- surveys ----
+  /**
+   * ZSET survey entry (JSON) → its time (ms): the survey series (survey-series.ts), newest
+   * MAX_SURVEY_ENTRIES kept. Current in schema 5 too: one key in the index's own slot, not sharded.
+   */
+  get surveys(): string {
+    return `${this.tag}:surveys`;
+  }
+
   // ---- bookkeeping ----
   /** STRING "1" with a TTL: the batch was applied (idempotency marker). */
   applied(batchId: string): string {

@@ -2,6 +2,7 @@ import test from 'ava';
 import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { crawlCommand } from '../cli/commands/crawl.js';
 import { measureCommand } from '../cli/commands/measure.js';
 import { testnetCommand } from '../cli/commands/testnet.js';
@@ -9,14 +10,20 @@ import { StatusLine } from '../cli/status-line.js';
 import { type Command } from '../cli/define-command.js';
 import { UsageError } from '../cli/errors.js';
 import { type GroundTruth } from '../crawler/testnet/testnet.js';
+import { roundShare, summarizeChurn } from '../crawler/survey-summary.js';
+import { IndexKeys } from '../indexer/keys.js';
+import { readSurveys } from '../indexer/survey-series.js';
+import { ensureSchema } from '../migrations/runner.js';
 import { type CliProcess, runCli, startCli } from './helpers/cli.js';
+import { randomPrefix, startRedisServer } from './helpers/redis.js';
 import { loopbackHost } from './helpers/udp.js';
 import { pollUntil } from './helpers/wait.js';
 
 /**
  * `dhtscope testnet`, `crawl` and `measure` as real processes: a 300-node testnet (10%
  * unresponsive, 20% without BEP 51) in one process, crawled and measured from others, judged
- * by the testnet's ground-truth file. Every address is 127.x.y.z.
+ * by the testnet's ground-truth file; `measure --redis-url` records into a real redis-server.
+ * Every address is 127.x.y.z.
  */
 
 // Each test file that starts a testnet uses its own address range (127.140.x.y), so they run in parallel.
@@ -142,8 +149,14 @@ test.serial('crawl --duration: repeated sweeps until SIGINT, which still closes 
   t.true(summary.answered >= 0.95 * ready.responsive);
 });
 
-test.serial('measure --sweeps 2 --json: size within 25% of the live nodes, BEP 51 share, no churn', async (t) => {
-  const result = await runCli(t, ['measure', '--bootstrap', ready.bootstrap, '--sweeps', '2', '--targets', '64', '--json', '--host', loopbackHost(), '--rate', '2000']);
+test.serial('measure --sweeps 2 --json --redis-url: size within 25% of the live nodes, BEP 51 share, no churn; recorded in the survey series', async (t) => {
+  const server = await startRedisServer();
+  t.teardown(() => server.stop());
+  const c = new Redis(server.url);
+  t.teardown(() => c.disconnect());
+  const keys = new IndexKeys(randomPrefix());
+  await ensureSchema(c, keys, { migrate: true });
+  const result = await runCli(t, ['measure', '--bootstrap', ready.bootstrap, '--sweeps', '2', '--targets', '64', '--json', '--host', loopbackHost(), '--rate', '2000', '--redis-url', server.url, '--prefix', keys.prefix]);
   t.is(result.code, 0, result.stderr);
   const lines = result.stdout.trim().split('\n');
   t.is(lines.length, 1, 'ONE JSON object');
@@ -155,6 +168,7 @@ test.serial('measure --sweeps 2 --json: size within 25% of the live nodes, BEP 5
     sweeps: Array<{ sweep: number; complete: boolean }>;
     interrupted: boolean;
     ms: number;
+    recorded: { prefix: string; at: number } | null;
   };
   const live = ready.responsive;
   const bep51Share = truth.nodes.filter((n) => n.responsive && n.bep51).length / live;
@@ -183,6 +197,25 @@ test.serial('measure --sweeps 2 --json: size within 25% of the live nodes, BEP 5
     ],
   );
   t.false(m.interrupted);
+
+  // The same measurement, in the survey series of the index named.
+  t.is(m.recorded?.prefix, keys.prefix);
+  const read = await readSurveys(c, keys, { limit: 10 });
+  t.is(read.total, 1);
+  const e = read.entries[0]!;
+  t.is(e.at, m.recorded!.at);
+  t.deepEqual(e.source, { kind: 'measure' });
+  t.deepEqual(e.size, { estimate: m.size.estimate, low: m.size.low, high: m.size.high });
+  t.like(e.census, { nodes: m.census.nodes, answered: m.census.answered, bep42Share: roundShare(m.census.bep42Share), bep51: { share: roundShare(m.census.bep51.share) } });
+  t.deepEqual(e.census.versions, [{ client: 'DS', version: '0.1', count: m.census.answered, share: 1 }]);
+  t.deepEqual(e.churn, summarizeChurn(m.churn as Parameters<typeof summarizeChurn>[0]));
+  t.deepEqual(e.sybilRegions, [], 'no Sybils in the testnet');
+
+  // Recording is checked before measuring: an index that is not migrated is refused at once.
+  const stale = await runCli(t, ['measure', '--bootstrap', ready.bootstrap, '--redis-url', server.url, '--prefix', randomPrefix(), '--host', loopbackHost()]);
+  t.is(stale.code, 1, stale.stderr);
+  t.regex(stale.stderr, /dhtscope migrate/);
+  t.is(stale.stdout, '');
 });
 
 test.serial('SIGTERM stops the testnet with exit 0 and frees its addresses: a second testnet starts', async (t) => {
@@ -215,12 +248,13 @@ test.serial('SIGTERM stops the testnet with exit 0 and frees its addresses: a se
 });
 
 test('usage errors exit 2 with one clear line (real processes)', async (t) => {
-  const [latency, rate, sweeps] = await Promise.all([
+  const [latency, rate, sweeps, prefix] = await Promise.all([
     runCli(t, ['testnet', '--nodes', '300', '--infohashes', '10', '--latency', '300-50ms']),
     runCli(t, ['crawl', '--bootstrap', '127.0.0.1:6881', '--rate', 'fast']),
     runCli(t, ['measure', '--bootstrap', '127.0.0.1:6881', '--sweeps', '3']),
+    runCli(t, ['measure', '--bootstrap', '127.0.0.1:6881', '--prefix', 'mine']),
   ]);
-  for (const r of [latency, rate, sweeps]) {
+  for (const r of [latency, rate, sweeps, prefix]) {
     t.is(r.code, 2, r.stderr);
     t.is(r.stdout, '');
     t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
@@ -228,6 +262,7 @@ test('usage errors exit 2 with one clear line (real processes)', async (t) => {
   t.regex(latency.stderr, /^dhtscope: --latency must be MIN-MAX in milliseconds, like 50-300ms .*"300-50ms"/);
   t.regex(rate.stderr, /^dhtscope: --rate must be a positive number per second, got "fast"/);
   t.regex(sweeps.stderr, /^dhtscope: --sweeps must be an integer 1-2, got "3"/);
+  t.regex(prefix.stderr, /^dhtscope: --prefix names the index to record in: give --redis-url too/);
 });
 
 /** Runs a command in-process with its output captured (a process per case would cost ~2 s of CPU). */

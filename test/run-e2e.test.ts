@@ -3,7 +3,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type GroundTruth } from '../crawler/testnet/testnet.js';
+import { decodeVersion } from '../bep5/client-version.js';
 import { SCHEMA_VERSION } from '../indexer/keys.js';
+import { type SurveyEntry } from '../indexer/survey-series.js';
 import { type CliProcess, runCli, startCli } from './helpers/cli.js';
 import { randomPrefix, startRedisServer, type RedisServerHandle } from './helpers/redis.js';
 import { pollValue } from './helpers/wait.js';
@@ -11,8 +13,8 @@ import { pollValue } from './helpers/wait.js';
 /**
  * The main job end to end, as a user runs it: `dhtscope run --testnet` (node, crawler,
  * producer, BullMQ workers, Redis index, HTTP API in one process tree) against a real
- * redis-server that this test starts. What the API and `dhtscope query` then report is judged
- * against the testnet's ground truth. Addresses: 127.180.x.y.
+ * redis-server that this test starts. What the API and `dhtscope query` then report, the survey
+ * series included, is judged against the testnet's ground truth. Addresses: 127.180.x.y.
  */
 
 interface Ready {
@@ -182,6 +184,47 @@ test.serial('dhtscope query infohash --json prints what the API serves', async (
   t.is(fromCli.firstSeen, fromApi.firstSeen);
   t.true(fromCli.seen >= fromApi.seen);
   t.deepEqual(Object.keys(fromCli).sort(), Object.keys(fromApi).sort());
+});
+
+test.serial('every completed sweep is in the survey series: one entry per sweep, newest first, judged by the ground truth', async (t) => {
+  t.timeout(180_000);
+  type Survey = SurveyEntry & { source: { kind: 'run'; sweep: number } };
+  // The crawl has swept for minutes by now; wait for two sweeps at least (the second has churn).
+  const { surveys, total, skipped } = await pollValue('two sweeps recorded', () => getJson<{ surveys: Survey[]; total: number; skipped: number }>('/api/surveys?limit=1000'), (b) => b.surveys.length >= 2, 150_000, 500);
+  const live = await getJson<{ live: { crawl: { sweep: number }; surveys: { recorded: number; failed: number; empty: number; lastSweep: number } } }>('/api/stats');
+  t.is(skipped, 0);
+  t.is(total, surveys.length);
+  const newest = surveys[0]!.source.sweep;
+  t.deepEqual(
+    surveys.map((s) => s.source),
+    Array.from({ length: newest }, (_, i) => ({ kind: 'run', sweep: newest - i })),
+    'sweeps newest first, each once, none missing',
+  );
+  t.true(surveys.every((s, i) => i === 0 || s.at <= surveys[i - 1]!.at));
+  // The process's own counters (read after the series, so they may be a sweep ahead).
+  t.like(live.live.surveys, { failed: 0, empty: 0 });
+  t.true(live.live.surveys.recorded >= newest && live.live.surveys.lastSweep >= newest);
+  t.true(live.live.crawl.sweep >= newest);
+
+  const staying = truth.nodes.filter((n) => n.live).length;
+  const responsive = truth.nodes.filter((n) => n.responsive).length;
+  const versions = new Set(truth.nodes.flatMap((n) => (n.version === null ? [] : [Object.values(decodeVersion(n.version)).join(' ')])));
+  for (const s of surveys) {
+    const c = s.census;
+    // Queried may include contacts outside the testnet's nodes (its announcers, gone); answering ones are testnet nodes.
+    t.true(c.answered <= responsive, `sweep ${s.source.sweep}: ${c.answered} answered, ${responsive} responsive nodes in the testnet`);
+    for (const v of c.versions) t.true(versions.has(`${v.client} ${v.version}`), `${v.client} ${v.version} is a version of the testnet`);
+    t.deepEqual(s.sybilRegions, [], 'no Sybils in the testnet');
+    t.is(s.churn === null, s.source.sweep === 1, 'churn from the second sweep on');
+    if (s.churn !== null) t.is(s.churn.after, c.answered);
+    if (s.source.sweep >= 2) {
+      // A full sweep after the first: (nearly) every live node answered, and the size is about that.
+      t.true(c.answered >= 0.9 * staying, `sweep ${s.source.sweep}: ${c.answered} answered of ${staying} live nodes`);
+      t.truthy(s.size);
+      t.true(s.size!.low <= s.size!.high && Math.abs(s.size!.estimate / staying - 1) < 0.4, `sweep ${s.source.sweep}: size ${JSON.stringify(s.size)} for ${staying} live nodes`);
+    }
+  }
+  t.log(`${surveys.length} sweeps recorded; the newest: ${JSON.stringify({ size: surveys[0]!.size, answered: surveys[0]!.census.answered, churn: surveys[0]!.churn })}`);
 });
 
 test.serial('SIGTERM stops everything cleanly: exit 0 and a stopped event', async (t) => {

@@ -5,11 +5,15 @@ import { CRAWL_DEFAULT_INFLIGHT, CRAWL_DEFAULT_PER_IP_RATE, CRAWL_DEFAULT_RATE }
 import { Crawler } from '../../crawler/crawler.js';
 import { type SizeEstimate } from '../../crawler/estimate.js';
 import { type Measurement, type MeasurePhase, measure } from '../../crawler/measure.js';
+import { summarizeMeasurement } from '../../crawler/survey-summary.js';
+import { recordSurvey } from '../../indexer/survey-series.js';
+import { ensureSchema } from '../../migrations/runner.js';
+import { type OpenIndex, openIndex, toCommandError } from '../index-options.js';
 import { joinNetwork } from '../join.js';
 import { addressScopeOption, bindOptions, formatPeer, onStopSignal, parseIpv4BindHost, parsePort, parseTimeoutSeconds, startNode, NODE_COMMAND_OPTIONS } from '../node-options.js';
 import { StatusLine, count, duration } from '../status-line.js';
 import { defineCommand } from '../define-command.js';
-import { CommandError } from '../errors.js';
+import { CommandError, UsageError } from '../errors.js';
 import { crawlBootstrap, progressText, rateMeter, resolveCrawlBootstrap } from '../crawl-shared.js';
 import { parseInteger, parseRate } from '../number-options.js';
 
@@ -17,6 +21,7 @@ const JOIN_TIMEOUT_S = 30;
 
 const help = `Usage: dhtscope measure [--bootstrap LIST] [--targets M] [--sweeps 1|2] [--rate R] [--json]
                         [--host H] [--port P] [--duration S] [--allow-private|--allow-loopback]
+                        [--redis-url URL [--prefix P]]
 
 Measures the DHT: its size, from the distances of the K closest nodes to M random targets
 (pooled maximum likelihood on the k-th distance, with a 95% bootstrap interval); and a census
@@ -33,7 +38,12 @@ so nobody keeps it in their routing table after it is gone. Once it has joined, 
   --rate R           queries per second for lookups and sweeps (default ${CRAWL_DEFAULT_RATE}; ${CRAWL_DEFAULT_INFLIGHT} in
                      flight, ${CRAWL_DEFAULT_PER_IP_RATE} per second per IP, as for crawl)
   --json             print ONE JSON object with every figure: {"size","lookups","census",
-                     "churn","sweeps","known","interrupted","ms"}; progress goes to stderr
+                     "churn","sweeps","known","interrupted","ms","recorded"}; progress goes to stderr
+  --redis-url URL    also record the measurement in the survey series of the index at URL
+                     (redis://…, redis+cluster://…; its schema must be current: dhtscope
+                     migrate), which the dashboard and GET /api/surveys show; Redis is checked
+                     before measuring. Without it nothing is written anywhere.
+  --prefix P         key prefix of that index (default: $DHTSCOPE_REDIS_PREFIX or "dhtscope")
   --host H           IPv4 address to bind (default 0.0.0.0; IPv4 only)
   --port P           UDP port (default 0: any free port)
   --duration S       stop the sweeps after S seconds in all (a sweep of the whole public DHT
@@ -46,7 +56,8 @@ so nobody keeps it in their routing table after it is gone. Once it has joined, 
   -h, --help         show this help
 
 Joining the network is bounded to ${JOIN_TIMEOUT_S} s. Exit code 0 after the report (also when stopped
-early), 1 when no bootstrap node answered or nothing could be measured, 2 on a usage error.
+early), 1 when no bootstrap node answered, nothing could be measured, or the measurement could not
+be recorded (it is printed first), 2 on a usage error.
 
 Example: dhtscope measure --targets 256 --sweeps 2 --duration 1800`;
 
@@ -138,6 +149,8 @@ export const measureCommand = defineCommand({
     rate: { type: 'string' },
     port: { type: 'string' },
     duration: { type: 'string' },
+    'redis-url': { type: 'string' },
+    prefix: { type: 'string' },
   },
   async run({ values }) {
     const bootstrap = crawlBootstrap(values.bootstrap, 'measure');
@@ -148,85 +161,121 @@ export const measureCommand = defineCommand({
     const rate = parseRate(values.rate, '--rate', CRAWL_DEFAULT_RATE);
     const crawlMs = values.duration === undefined ? undefined : parseTimeoutSeconds(values.duration, 0, '--duration');
     const json = values.json ?? false;
-    const status = new StatusLine({ stream: json ? process.stderr : process.stdout, prefix: 'dhtscope measure: ' });
-
-    const addresses = await resolveCrawlBootstrap(bootstrap);
-    const node = new DhtNode({
-      ...bindOptions(bind, port),
-      bootstrap: bootstrap.entries,
-      addressScope: addressScopeOption({ allowPrivate: values['allow-private'], allowLoopback: values['allow-loopback'] }, bind),
-      readOnly: true,
-      // --rate bounds the lookups too (they go through the node's own outgoing budget).
-      outgoingRate: rate,
-      outgoingBurst: Math.max(16, Math.ceil(rate / 10)),
-      maxInflight: CRAWL_DEFAULT_INFLIGHT + DEFAULT_MAX_INFLIGHT,
-    });
-    node.on('warning', (message) => {
-      if (!json) status.log(`warning: ${message}`);
-    });
-
-    const stop = new AbortController();
-    let interrupted: NodeJS.Signals | undefined;
-    const dispose = onStopSignal(
-      (signal) => {
-        interrupted = signal;
-        stop.abort(signal);
-      },
-      (signal) => `\ndhtscope measure: ${signal} again, exiting without a report\n`,
-    );
-
-    const started = performance.now();
-    let result: Measurement;
-    try {
-      await startNode(node, bind.host, port);
-      const join = AbortSignal.any([stop.signal, AbortSignal.timeout(JOIN_TIMEOUT_S * 1000)]);
-      status.update(`joining through ${bootstrap.entries.join(', ')} from ${formatPeer(node.address(4)!)}`, { force: true });
-      await joinNetwork(node, bootstrap, join, { timeoutMs: JOIN_TIMEOUT_S * 1000, timedOut: () => !stop.signal.aborted, log: (line) => status.log(`dhtscope measure: ${line}`) });
-      const c = new Crawler({ node, bootstrap: addresses, rate, getPeersRate: 0 });
-      const meter = rateMeter(() => c.progress().queriesSent);
-      const onPhase = (p: MeasurePhase): void => {
-        if (p.phase === 'lookups') status.update(`size: ${p.targets} random lookups…`, { force: true });
-        if (p.phase === 'sweep') {
-          status.update(`census: sweep ${p.sweep} of ${p.of}`, { force: true });
-          status.follow(() => progressText(c.progress(), meter()));
-        }
-      };
+    if (values.prefix !== undefined && values['redis-url'] === undefined) throw new UsageError('--prefix names the index to record in: give --redis-url too');
+    // Where to record, checked before a measurement that may take hours: reachable, schema current.
+    let index: OpenIndex | null = null;
+    if (values['redis-url'] !== undefined) {
+      index = await openIndex({ 'redis-url': values['redis-url'], prefix: values.prefix });
       try {
-        result = await measure({ node, crawler: c, targets, k: 8, sweeps, signal: stop.signal, concurrency: 32, crawlMs, onPhase });
-      } finally {
-        status.clear();
+        await ensureSchema(index.connection.client, index.keys, { migrate: false });
+      } catch (err) {
+        await index.connection.close();
+        throw toCommandError(err);
       }
+    }
+    try {
+      return await measureAndReport();
     } finally {
-      dispose();
-      await node.stop();
+      await index?.connection.close();
     }
 
-    const elapsed = Math.round(performance.now() - started);
-    if (json) {
-      const out = {
-        size: result.size,
-        ...(result.sizeError !== undefined ? { sizeError: result.sizeError } : {}),
-        lookups: result.lookups,
-        census: { ...result.census, versions: result.census.versions.map((v) => ({ ...v, name: clientName(v.client) })) },
-        churn: result.churn ?? null,
-        sweeps: result.sweeps.map((s, i) => ({ ...s, complete: result.complete[i] ?? false })),
-        known: result.known,
-        interrupted: interrupted !== undefined,
-        ms: elapsed,
-      };
-      process.stdout.write(JSON.stringify(out) + '\n');
-    } else {
-      const partial = result.complete.some((c) => !c);
-      const header =
-        `measured ${count(result.known)} known nodes in ${duration(elapsed)}: ${result.lookups.targets} lookups, ` +
-        `${result.sweeps.length} sweep${result.sweeps.length === 1 ? '' : 's'}${partial ? ' (partial)' : ''}` +
-        (interrupted !== undefined ? `, stopped by ${interrupted}` : '');
-      const lines = [header, '', ...sizeLines(result.size, result), '', ...censusLines(result.census), ...(result.churn ? ['', ...churnLines(result.churn, result)] : [])];
-      process.stdout.write(lines.join('\n') + '\n');
+    async function measureAndReport(): Promise<number> {
+      const status = new StatusLine({ stream: json ? process.stderr : process.stdout, prefix: 'dhtscope measure: ' });
+
+      const addresses = await resolveCrawlBootstrap(bootstrap);
+      const node = new DhtNode({
+        ...bindOptions(bind, port),
+        bootstrap: bootstrap.entries,
+        addressScope: addressScopeOption({ allowPrivate: values['allow-private'], allowLoopback: values['allow-loopback'] }, bind),
+        readOnly: true,
+        // --rate bounds the lookups too (they go through the node's own outgoing budget).
+        outgoingRate: rate,
+        outgoingBurst: Math.max(16, Math.ceil(rate / 10)),
+        maxInflight: CRAWL_DEFAULT_INFLIGHT + DEFAULT_MAX_INFLIGHT,
+      });
+      node.on('warning', (message) => {
+        if (!json) status.log(`warning: ${message}`);
+      });
+
+      const stop = new AbortController();
+      let interrupted: NodeJS.Signals | undefined;
+      const dispose = onStopSignal(
+        (signal) => {
+          interrupted = signal;
+          stop.abort(signal);
+        },
+        (signal) => `\ndhtscope measure: ${signal} again, exiting without a report\n`,
+      );
+
+      const started = performance.now();
+      let result: Measurement;
+      try {
+        await startNode(node, bind.host, port);
+        const join = AbortSignal.any([stop.signal, AbortSignal.timeout(JOIN_TIMEOUT_S * 1000)]);
+        status.update(`joining through ${bootstrap.entries.join(', ')} from ${formatPeer(node.address(4)!)}`, { force: true });
+        await joinNetwork(node, bootstrap, join, { timeoutMs: JOIN_TIMEOUT_S * 1000, timedOut: () => !stop.signal.aborted, log: (line) => status.log(`dhtscope measure: ${line}`) });
+        const c = new Crawler({ node, bootstrap: addresses, rate, getPeersRate: 0 });
+        const meter = rateMeter(() => c.progress().queriesSent);
+        const onPhase = (p: MeasurePhase): void => {
+          if (p.phase === 'lookups') status.update(`size: ${p.targets} random lookups…`, { force: true });
+          if (p.phase === 'sweep') {
+            status.update(`census: sweep ${p.sweep} of ${p.of}`, { force: true });
+            status.follow(() => progressText(c.progress(), meter()));
+          }
+        };
+        try {
+          result = await measure({ node, crawler: c, targets, k: 8, sweeps, signal: stop.signal, concurrency: 32, crawlMs, onPhase });
+        } finally {
+          status.clear();
+        }
+      } finally {
+        dispose();
+        await node.stop();
+      }
+
+      const elapsed = Math.round(performance.now() - started);
+      const entry = { at: Date.now(), source: { kind: 'measure' as const }, ...summarizeMeasurement(result) };
+      // Recorded before the report, which says whether it was; only what measured something is worth keeping.
+      let recorded = false;
+      let recordError: string | undefined;
+      if (index !== null && (result.size !== null || result.census.answered > 0)) {
+        try {
+          await recordSurvey(index.connection.client, index.keys, entry);
+          recorded = true;
+        } catch (err) {
+          const why = toCommandError(err);
+          recordError = why instanceof Error ? why.message : String(why);
+        }
+      }
+      if (json) {
+        const out = {
+          size: result.size,
+          ...(result.sizeError !== undefined ? { sizeError: result.sizeError } : {}),
+          lookups: result.lookups,
+          census: { ...result.census, versions: result.census.versions.map((v) => ({ ...v, name: clientName(v.client) })) },
+          churn: result.churn ?? null,
+          sweeps: result.sweeps.map((s, i) => ({ ...s, complete: result.complete[i] ?? false })),
+          known: result.known,
+          interrupted: interrupted !== undefined,
+          ms: elapsed,
+          recorded: recorded ? { prefix: index!.keys.prefix, at: entry.at } : null,
+        };
+        process.stdout.write(JSON.stringify(out) + '\n');
+      } else {
+        const partial = result.complete.some((c) => !c);
+        const header =
+          `measured ${count(result.known)} known nodes in ${duration(elapsed)}: ${result.lookups.targets} lookups, ` +
+          `${result.sweeps.length} sweep${result.sweeps.length === 1 ? '' : 's'}${partial ? ' (partial)' : ''}` +
+          (interrupted !== undefined ? `, stopped by ${interrupted}` : '');
+        const lines = [header, '', ...sizeLines(result.size, result), '', ...censusLines(result.census), ...(result.churn ? ['', ...churnLines(result.churn, result)] : [])];
+        if (recorded) lines.push('', `recorded in the survey series of index "${index!.keys.prefix}" (${index!.connection.description})`);
+        process.stdout.write(lines.join('\n') + '\n');
+      }
+      if (recordError !== undefined) throw new CommandError(`the measurement above was not recorded: ${recordError}`);
+      if (result.size === null && result.census.answered === 0 && interrupted === undefined) {
+        throw new CommandError('nothing could be measured: no lookup converged and no node answered the sweeps');
+      }
+      return 0;
     }
-    if (result.size === null && result.census.answered === 0 && interrupted === undefined) {
-      throw new CommandError('nothing could be measured: no lookup converged and no node answered the sweeps');
-    }
-    return 0;
   },
 });

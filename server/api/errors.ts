@@ -21,6 +21,8 @@ export const API_ERROR_STATUS = {
   ERR_BAD_QUERY: 400,
   /** `offset` is not an integer in 0..SEARCH_RANK_WINDOW - 1. */
   ERR_BAD_OFFSET: 400,
+  /** `from` or `to` (of /api/surveys) is not a time in ms, or `from` is after `to`. */
+  ERR_BAD_TIME_RANGE: 400,
   /** Any other malformed request (bad URL encoding, and the like). */
   ERR_BAD_REQUEST: 400,
   /** The infohash is not in the index. */

@@ -106,6 +106,26 @@ export function parseSearchLimit(value: unknown): number {
   return integerIn(value, 'limit', 'ERR_BAD_LIMIT', 1, SEARCH_MAX_LIMIT, SEARCH_DEFAULT_LIMIT);
 }
 
+/**
+ * `from` and `to` of a time range (ms since the epoch, inclusive), each optional: integers of
+ * at most 15 digits (until the year 33658), `from` not after `to`.
+ */
+export function parseTimeRange(from: unknown, to: unknown): { from?: number; to?: number } {
+  const read = (value: unknown, name: string): number | undefined => {
+    const text = single(value, name, 'ERR_BAD_TIME_RANGE');
+    if (text === undefined || text === '') return undefined;
+    if (!/^\d{1,15}$/.test(text)) throw new ApiError('ERR_BAD_TIME_RANGE', `${name} must be a time in ms since the epoch (an integer), got ${quote(text)}`);
+    return Number(text);
+  };
+  const range: { from?: number; to?: number } = {};
+  const f = read(from, 'from');
+  const t = read(to, 'to');
+  if (f !== undefined) range.from = f;
+  if (t !== undefined) range.to = t;
+  if (f !== undefined && t !== undefined && f > t) throw new ApiError('ERR_BAD_TIME_RANGE', `from (${f}) is after to (${t})`);
+  return range;
+}
+
 /** Results to skip: an integer in 0..SEARCH_RANK_WINDOW - 1 (only the best SEARCH_RANK_WINDOW are ranked), 0 when absent. */
 export function parseOffset(value: unknown): number {
   return integerIn(value, 'offset', 'ERR_BAD_OFFSET', 0, SEARCH_RANK_WINDOW - 1, 0);

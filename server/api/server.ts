@@ -7,6 +7,7 @@ import { ApiError } from './errors.js';
 import { registerInfohashRoutes } from './routes/infohashes.js';
 import { registerSearchRoutes } from './routes/search.js';
 import { registerStatsRoutes } from './routes/stats.js';
+import { registerSurveyRoutes } from './routes/surveys.js';
 
 /**
  * The read side of the index over HTTP (fastify 5). Endpoints (bodies: views.ts; errors:
@@ -18,6 +19,7 @@ import { registerStatsRoutes } from './routes/stats.js';
  *   GET /api/search?q=&limit=&offset=                        torrent names with every word of q
  *   GET /api/stats?minutes=                                  totals, per-minute series, `live`
  *   GET /api/nodes/census                                    node census and nodes per day
+ *   GET /api/surveys?limit=&from=&to=                        the survey series, newest first
  *
  * Every response is JSON, errors included. The server only reads: it never writes to Redis
  * and never checks or migrates the schema (the process that starts it runs ensureSchema).
@@ -92,6 +94,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
   registerInfohashRoutes(app, ctx);
   registerSearchRoutes(app, ctx);
   registerStatsRoutes(app, ctx);
+  registerSurveyRoutes(app, ctx);
   return app;
 }
 

@@ -11,6 +11,7 @@ import { getShardedMetadata } from '../../indexer/sharded-metadata.js';
 import { pageShardedPeers } from '../../indexer/sharded-pages.js';
 import { shardedNodeCensus, shardedNodesPerDay, shardedStatsWindow, shardedTotals } from '../../indexer/sharded-queries.js';
 import { searchSharded } from '../../indexer/sharded-search.js';
+import { MAX_SURVEY_ENTRIES, readSurveys, type SurveyEntry } from '../../indexer/survey-series.js';
 import { CENSUS_DAYS, RECORD_PEERS } from './constants.js';
 import { ApiError } from './errors.js';
 import { type ListSort, type SearchQuery } from './params.js';
@@ -159,6 +160,22 @@ export async function censusView(ctx: ViewContext): Promise<CensusView> {
     versions: census.versions.map(({ label, nodes }) => ({ label, nodes, ...(SPECIAL_LABELS.has(label) ? { client: null, version: null } : decodeVersion(label)) })),
     perDay: days.map(({ day, nodes }) => ({ day: `${day.slice(0, 4)}-${day.slice(4, 6)}-${day.slice(6, 8)}`, nodes })),
   };
+}
+
+export interface SurveysView {
+  /** Newest first: at most `limit`, within [from, to] when given. */
+  surveys: SurveyEntry[];
+  /** Entries stored in all (the series keeps the newest `capacity`). */
+  total: number;
+  capacity: number;
+  /** Stored entries read but left out as malformed (indexer/survey-series.ts checks every one). */
+  skipped: number;
+}
+
+/** `GET /api/surveys?limit=&from=&to=`: the survey series (size estimate, census, churn, Sybil regions per survey). */
+export async function surveysView(ctx: ViewContext, page: { limit: number; from?: number; to?: number }): Promise<SurveysView> {
+  const read = await readSurveys(ctx.redis, ctx.keys, page);
+  return { surveys: read.entries, total: read.total, capacity: MAX_SURVEY_ENTRIES, skipped: read.skipped };
 }
 
 function peerTtl(ctx: ViewContext): { peerTtlMs?: number } {

@@ -1,13 +1,14 @@
 // The dhtscope dashboard: the overview (live figures polled from /api/stats and
-// /api/nodes/census, the infohash table) and one page per infohash (#/infohash/<hex>).
+// /api/nodes/census, the survey series from /api/surveys, the infohash table) and one page per infohash (#/infohash/<hex>).
 import { getJson } from './api.js';
 import { renderCensus } from './census.js';
-import { CENSUS_POLL_MS, STATS_MINUTES, STATS_POLL_MS, TABLE_POLL_MS } from './config.js';
+import { CENSUS_POLL_MS, STATS_MINUTES, STATS_POLL_MS, SURVEYS_LIMIT, SURVEYS_POLL_MS, TABLE_POLL_MS } from './config.js';
 import { byId } from './dom.js';
 import { InfohashPage } from './infohash-page.js';
 import { InfohashTable } from './infohash-table.js';
 import { Overview } from './overview.js';
 import { Poller } from './poller.js';
+import { SurveysPanel } from './surveys.js';
 
 /** The connection status line: the last error of any poller, else when data last arrived. */
 const failures = new Map();
@@ -33,6 +34,8 @@ function reporter(name) {
 const overview = new Overview();
 const statsPoller = new Poller(async () => overview.showStats(await getJson(`/api/stats?minutes=${STATS_MINUTES}`)), STATS_POLL_MS, reporter('stats'));
 const censusPoller = new Poller(async () => renderCensus(await getJson('/api/nodes/census')), CENSUS_POLL_MS, reporter('census'));
+const surveys = new SurveysPanel();
+const surveysPoller = new Poller(async () => surveys.show(await getJson(`/api/surveys?limit=${SURVEYS_LIMIT}`)), SURVEYS_POLL_MS, reporter('surveys'));
 
 const openInfohash = (hex) => {
   location.hash = `#/infohash/${hex}`;
@@ -82,4 +85,5 @@ function route() {
 window.addEventListener('hashchange', route);
 statsPoller.start();
 censusPoller.start();
+surveysPoller.start();
 route();

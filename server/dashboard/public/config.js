@@ -4,6 +4,12 @@
 export const STATS_POLL_MS = 2_000;
 /** The census changes slowly (HyperLogLogs over every node ever seen). */
 export const CENSUS_POLL_MS = 10_000;
+/** The survey series gains an entry per crawl sweep (seconds on a testnet, hours on the real DHT). */
+export const SURVEYS_POLL_MS = 10_000;
+/** Surveys read per poll: the sparkline's points (a few hundred kB of JSON at most). */
+export const SURVEYS_LIMIT = 200;
+/** Rows of the recent-surveys table. */
+export const SURVEYS_TABLE_ROWS = 10;
 /** The infohash table refreshes this often while shown: often enough to see new ones, rarely enough to read it. */
 export const TABLE_POLL_MS = 10_000;
 /** An open infohash page refreshes this often (peers arrive from lookups). */
