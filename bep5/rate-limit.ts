@@ -115,7 +115,7 @@ export class TokenBucketLimiter {
 }
 
 export class RateBudget {
-  private readonly params: Params;
+  private params: Params;
   private readonly clock: Clock;
   private readonly bucket: Bucket;
 
@@ -130,6 +130,17 @@ export class RateBudget {
     checkCost(cost);
     refill(this.bucket, this.params, this.clock.now());
     return takeFrom(this.bucket, cost);
+  }
+
+  /** The rate now (tokens per second). */
+  get ratePerSecond(): number {
+    return this.params.rate;
+  }
+
+  /** Changes the rate from now on (what was earned until now stays); the burst stays. */
+  setRate(ratePerSecond: number): void {
+    refill(this.bucket, this.params, this.clock.now());
+    this.params = checkParams({ ratePerSecond, burst: this.params.burst });
   }
 
   /** Tokens available now. */

@@ -81,3 +81,23 @@ export const CRAWL_FIRST_CONTACT_LEARNING = 200;
  */
 export const CRAWL_RETRY_LEARNING = 100;
 export const CRAWL_RETRY_MIN_YIELD = 0.01;
+
+/**
+ * Kernel receive-buffer drops (crawler/receive-drops.ts): a timeout that came while the kernel
+ * dropped datagrams is tried again up to this many times before it counts, and the rate is cut
+ * to this share at once, then raised by the recovery factor every CRAWL_RATE_ADAPT_MS after
+ * ten such periods without drops, never below CRAWL_MIN_RATE_SHARE of what was asked for.
+ */
+export const CRAWL_DROP_RETRIES = 3;
+export const CRAWL_DROP_BACKOFF = 0.8;
+export const CRAWL_DROP_RECOVERY = 1.05;
+export const CRAWL_MIN_RATE_SHARE = 0.1;
+export const CRAWL_RATE_ADAPT_MS = 250;
+
+/**
+ * A crawl of one partition (a shared survey) that knows fewer than CRAWL_DESCENT_UNTIL of its
+ * nodes asks the other nodes it hears of for its partition, as a lookup's hops would, at most
+ * CRAWL_DESCENT_MAX_QUERIES times: a lookup takes 3-5 hops of 3-8 nodes each.
+ */
+export const CRAWL_DESCENT_UNTIL = 16;
+export const CRAWL_DESCENT_MAX_QUERIES = 64;

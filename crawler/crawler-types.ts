@@ -2,6 +2,8 @@ import { type Clock } from '../bep5/clock.js';
 import { type PeerAddress } from '../bep5/compact.js';
 import { type AddressScope } from '../bep5/address-scope.js';
 import { type DhtNode } from '../bep5/node.js';
+import { type IdPartition } from './id-partition.js';
+import { type CrawlLearning } from './crawler.js';
 import { type RandomSource } from '../bep5/random.js';
 import { type DiscoverySink } from './discovery.js';
 
@@ -30,6 +32,19 @@ export interface CrawlerOptions {
   sink?: DiscoverySink;
   clock?: Clock;
   random?: RandomSource;
+  /**
+   * Visit only the nodes of this share of the ID space (a shared survey's unit of work); the
+   * others are reported through onForeignContact, once each, and never visited.
+   */
+  partition?: IdPartition;
+  /** What the crawl learns and acts on (crawler.ts CrawlLearning); give several crawls one to share it. */
+  learning?: CrawlLearning;
+  onForeignContact?: (id: Buffer, host: string, port: number) => void;
+  /**
+   * Datagrams the kernel dropped so far (default: this host's UDP RcvbufErrors, or null where
+   * unknown). A timeout while this grows is tried again, not counted; the rate backs off.
+   */
+  receiveDrops?: () => number | null;
 }
 
 export interface CrawlProgress {
@@ -51,6 +66,10 @@ export interface CrawlProgress {
   samplesAsked: number;
   /** Contacts heard of at addresses outside the address scope (private, bogon): never queried. */
   skippedContacts: number;
+  /** Timeouts that came while the kernel dropped datagrams: tried again, not taken as silence. */
+  timeoutsDuringDrops: number;
+  /** The query rate now (lower than asked for while the kernel drops datagrams). */
+  rate: number;
 }
 
 export interface SweepSummary extends CrawlProgress {

@@ -9,13 +9,14 @@ import { type QueryResult } from '../bep5/krpc-socket-types.js';
 import { idToHex } from '../bep5/node-id.js';
 import { type RandomSource, cryptoRandom } from '../bep5/random.js';
 import { RateBudget } from '../bep5/rate-limit.js';
-import { CRAWL_DEFAULT_INFLIGHT, CRAWL_DEFAULT_GET_PEERS_RATE, CRAWL_DEFAULT_PER_IP_RATE, CRAWL_DEFAULT_RATE, CRAWL_MAX_TIMEOUT_MS, CRAWL_RETRY_TIMEOUT_FACTOR, CRAWL_MIN_TIMEOUT_MS, CRAWL_SINK_POLL_MS, CRAWL_CLIENT_NO_BEP51_AFTER, CRAWL_FIRST_CONTACT_LEARNING, CRAWL_MAX_SAMPLES_PER_SWEEP, CRAWL_RETRY_LEARNING, CRAWL_RETRY_MIN_YIELD } from './constants.js';
+import { CRAWL_DESCENT_MAX_QUERIES, CRAWL_DESCENT_UNTIL, CRAWL_DROP_BACKOFF, CRAWL_DROP_RECOVERY, CRAWL_DROP_RETRIES, CRAWL_MIN_RATE_SHARE, CRAWL_RATE_ADAPT_MS, CRAWL_DEFAULT_INFLIGHT, CRAWL_DEFAULT_GET_PEERS_RATE, CRAWL_DEFAULT_PER_IP_RATE, CRAWL_DEFAULT_RATE, CRAWL_MAX_TIMEOUT_MS, CRAWL_RETRY_TIMEOUT_FACTOR, CRAWL_MIN_TIMEOUT_MS, CRAWL_SINK_POLL_MS, CRAWL_CLIENT_NO_BEP51_AFTER, CRAWL_FIRST_CONTACT_LEARNING, CRAWL_MAX_SAMPLES_PER_SWEEP, CRAWL_RETRY_LEARNING, CRAWL_RETRY_MIN_YIELD } from './constants.js';
 import { type Discovery } from './discovery.js';
 import { ClientBep51Stats } from './client-bep51.js';
 import { FingerprintSet } from './fingerprint-set.js';
 import { IndexDeque } from './index-deque.js';
 import { Ipv4RateLimiter } from './ipv4-rate-limiter.js';
-import { MAX_VERSIONS, NODE_FLAG, NodeIndex, SWEEP_FLAGS, ipv4ToNumber } from './node-index.js';
+import { ClientVersions, DROP_RETRY_MASK, DROP_RETRY_SHIFT, MAX_VERSIONS, NODE_FLAG, NodeIndex, SWEEP_FLAGS, ipv4ToNumber } from './node-index.js';
+import { CachedCounter, hostReceiveDrops } from './receive-drops.js';
 import { RttTracker } from './rtt-tracker.js';
 import { TargetChooser } from './target-chooser.js';
 import { type CrawlProgress, type CrawlerEvents, type CrawlerOptions, type SweepSummary } from './crawler-types.js';
@@ -42,7 +43,9 @@ interface Job {
 }
 
 export class Crawler extends EventEmitter<CrawlerEvents> {
-  readonly nodes = new NodeIndex();
+  readonly nodes: NodeIndex;
+  /** What first contacts and client versions turned out to be (shared by a survey's partitions). */
+  private readonly learning: CrawlLearning;
   private readonly socket: KrpcSocket;
   private readonly clock: Clock;
   private readonly random: RandomSource;
@@ -51,25 +54,17 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
   private readonly peersBudget: RateBudget | undefined;
   private readonly maxInflight: number;
   private readonly addressScope: AddressScope;
-  private readonly clients = new ClientBep51Stats(MAX_VERSIONS, CRAWL_CLIENT_NO_BEP51_AFTER);
   private samplesAsked = 0;
   /** Samples asked this sweep of nodes that were asked more than once (few: see CRAWL_MAX_SAMPLES_PER_SWEEP). */
   private readonly repeatSamples = new Map<number, number>();
   private skippedContacts = 0;
-  private readonly rtt = new RttTracker();
   private readonly infohashes = new FingerprintSet();
-  /** Nodes visited at least once, and of them those found to answer sample_infohashes: what a first contact is likely to be. */
-  private nodesVisited = 0;
-  private bep51Found = 0;
-  /** Second tries of first contacts that were silent to find_node, and how many of them answered: is the network losing packets? */
   /**
    * Node discoveries held back until the node's BEP 51 verdict: a node that answered find_node
    * and is sampled next (RESAMPLE) is reported once, with the verdict, so the census counts it
    * right. Few at a time: the sample goes to the front of the queue.
    */
   private readonly pendingNodeEvents = new Map<number, Extract<Discovery, { type: 'node' }>>();
-  private firstContactRetries = 0;
-  private firstContactRetriesAnswered = 0;
   private pausedForSink = false;
   private sinkPausedMs = 0;
   private readonly visitQueue = new IndexDeque();
@@ -82,15 +77,30 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
   private readonly startedAt: number;
   private wake: (() => void) | undefined;
   private readonly targets: TargetChooser;
+  /** Kernel receive-buffer drops so far (crawler/receive-drops.ts), read at most every 100 ms. */
+  private readonly receiveDrops: CachedCounter;
+  private readonly configuredRate: number;
+  private dropsAtLastAdapt = 0;
+  private lastAdaptAt = 0;
+  private lastDropAt = Number.NEGATIVE_INFINITY;
+  /** Timeouts that came while the kernel dropped datagrams, tried again instead of judged. */
+  private timeoutsDuringDrops = 0;
+  /** Partition crawls: nodes known inside the partition, and queries sent to find them (the descent). */
+  private partitionKnown = 0;
+  private descentQueries = 0;
 
   constructor(private readonly o: CrawlerOptions) {
     super();
+    this.learning = o.learning ?? new CrawlLearning();
+    this.nodes = new NodeIndex(1024, this.learning.versions);
     const socket = o.node.socket(4);
     if (socket === undefined) throw new Error('the crawler needs a started node with IPv4');
     this.socket = socket;
     this.clock = o.clock ?? systemClock;
     this.random = o.random ?? cryptoRandom;
     const rate = o.rate ?? CRAWL_DEFAULT_RATE;
+    this.configuredRate = rate;
+    this.receiveDrops = new CachedCounter(o.receiveDrops ?? hostReceiveDrops, this.clock);
     this.budget = new RateBudget({ ratePerSecond: rate, burst: Math.max(1, Math.ceil(rate / 10)), clock: this.clock });
     this.perIp = new Ipv4RateLimiter({ ratePerSecond: o.perIpRate ?? CRAWL_DEFAULT_PER_IP_RATE, burst: 4, clock: this.clock });
     const peersRate = o.getPeersRate ?? CRAWL_DEFAULT_GET_PEERS_RATE;
@@ -98,10 +108,24 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     this.maxInflight = o.maxInflight ?? CRAWL_DEFAULT_INFLIGHT;
     this.addressScope = o.addressScope ?? o.node.addressScope;
     this.startedAt = this.clock.now();
-    this.targets = new TargetChooser(this.nodes, this.random, o.strategy ?? 'coverage');
-    // Passive: what others ask of or announce to our node is also a discovery.
-    o.node.on('announce', ({ infoHash, peer }) => this.noteInfohash(infoHash, `${peer.host}:${peer.port}`, 'announce_peer'));
-    o.node.on('get-peers', ({ infoHash, from }) => this.noteInfohash(infoHash, `${from.host}:${from.port}`, 'get_peers'));
+    this.targets = new TargetChooser(this.nodes, this.random, o.strategy ?? 'coverage', o.partition);
+    this.dropsAtLastAdapt = this.receiveDrops.now();
+    // Passive: what others ask of or announce to our node is also a discovery. A partition's
+    // crawl (a shared survey) leaves that to the process, or each infohash would count once
+    // per partition in hand.
+    if (o.partition === undefined) {
+      o.node.on('announce', this.onAnnounce);
+      o.node.on('get-peers', this.onGetPeers);
+    }
+  }
+
+  private readonly onAnnounce = ({ infoHash, peer }: { infoHash: Buffer; peer: PeerAddress }): void => void this.noteInfohash(infoHash, `${peer.host}:${peer.port}`, 'announce_peer');
+  private readonly onGetPeers = ({ infoHash, from }: { infoHash: Buffer; from: PeerAddress }): void => void this.noteInfohash(infoHash, `${from.host}:${from.port}`, 'get_peers');
+
+  /** Stops listening to the node (its socket stays the node's): for crawlers that come and go on one node. */
+  detach(): void {
+    this.o.node.off('announce', this.onAnnounce);
+    this.o.node.off('get-peers', this.onGetPeers);
   }
 
   progress(): CrawlProgress {
@@ -122,6 +146,8 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
       sinkPausedMs: this.sinkPausedMs,
       samplesAsked: this.samplesAsked,
       skippedContacts: this.skippedContacts,
+      timeoutsDuringDrops: this.timeoutsDuringDrops,
+      rate: this.budget.ratePerSecond,
       elapsedMs,
     };
   }
@@ -131,11 +157,11 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
    * with it, nodes without, and whether that version's nodes are now asked find_node first.
    */
   clientBep51(): Array<{ version: string | null; supported: number; unsupported: number; neverSupports: boolean }> {
-    return this.clients.entries().map(([v, supported, unsupported]) => ({
+    return this.learning.clients.entries().map(([v, supported, unsupported]) => ({
       version: v === 0 ? null : (this.nodes.versions[v] ?? null),
       supported,
       unsupported,
-      neverSupports: this.clients.neverSupports(v),
+      neverSupports: this.learning.clients.neverSupports(v),
     }));
   }
 
@@ -148,13 +174,15 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
    * One sweep: every known node (and every node learned during the sweep) is visited once.
    * Resolves when nothing is left to visit and nothing is in flight, or when aborted.
    */
-  async sweep(signal?: AbortSignal): Promise<SweepSummary> {
-    this.sweepNumber++;
-    this.nodes.clearFlagEverywhere(SWEEP_FLAGS);
-    this.repeatSamples.clear();
-    this.visitQueue.clear();
-    for (let i = 0; i < this.nodes.size; i++) this.visitQueue.push(i);
-    if (this.nodes.size === 0) for (const address of this.o.bootstrap) this.bootstrapJobs.push({ kind: 'bootstrap', index: -1, address });
+  async sweep(signal?: AbortSignal, options: { resume?: boolean } = {}): Promise<SweepSummary> {
+    if (options.resume !== true || this.sweepNumber === 0) {
+      this.sweepNumber++;
+      this.nodes.clearFlagEverywhere(SWEEP_FLAGS);
+      this.repeatSamples.clear();
+      this.visitQueue.clear();
+      for (let i = 0; i < this.nodes.size; i++) if (!this.nodes.hasFlag(i, NODE_FLAG.FOREIGN)) this.visitQueue.push(i);
+      if (this.partitionKnown === 0) for (const address of this.o.bootstrap) this.bootstrapJobs.push({ kind: 'bootstrap', index: -1, address });
+    }
     const onAbort = (): void => this.wake?.();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
@@ -163,6 +191,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
           await this.holdForSink(signal);
           continue;
         }
+        this.adaptRate();
         const job = this.nextJob();
         if (job === undefined) {
           if (this.inflight === 0 && this.visitQueue.length === 0 && this.bootstrapJobs.length === 0 && this.peerJobs.length === 0) break;
@@ -203,6 +232,44 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
       if (this.nodes.size === 0 && !signal?.aborted) await this.sleep(1000);
     }
     return summaries;
+  }
+
+  /** Queries a partition crawl sent to other partitions' nodes to find its own (its descent). */
+  get descentQueriesSent(): number {
+    return this.descentQueries;
+  }
+
+  /**
+   * Contacts from elsewhere (a shared survey's other partitions): learned as if a node had
+   * named them, and queued in the sweep running now (or in the next one, or a resumed one).
+   */
+  addContacts(contacts: Iterable<{ id: Buffer; host: string; port: number }>): number {
+    let added = 0;
+    const before = this.nodes.size;
+    for (const c of contacts) this.learn(c.id, c.host, c.port, true);
+    added = this.nodes.size - before;
+    if (added > 0) this.wake?.();
+    return added;
+  }
+
+  /**
+   * Kernel drops mean the crawl receives faster than it reads: slow down at once
+   * (CRAWL_DROP_BACKOFF), and come back gently (CRAWL_DROP_RECOVERY a step) once a few
+   * seconds pass without drops.
+   */
+  private adaptRate(): void {
+    const now = this.clock.now();
+    if (now - this.lastAdaptAt < CRAWL_RATE_ADAPT_MS) return;
+    this.lastAdaptAt = now;
+    const drops = this.receiveDrops.now();
+    const rate = this.budget.ratePerSecond;
+    if (drops > this.dropsAtLastAdapt) {
+      this.lastDropAt = now;
+      this.budget.setRate(Math.max(this.configuredRate * CRAWL_MIN_RATE_SHARE, rate * CRAWL_DROP_BACKOFF));
+    } else if (rate < this.configuredRate && now - this.lastDropAt > 10 * CRAWL_RATE_ADAPT_MS) {
+      this.budget.setRate(Math.min(this.configuredRate, rate * CRAWL_DROP_RECOVERY));
+    }
+    this.dropsAtLastAdapt = drops;
   }
 
   private sweepSummary(): SweepSummary {
@@ -286,7 +353,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
       this.inflight--;
       this.wake?.();
     };
-    const timeoutMs = this.rtt.timeoutMs(CRAWL_MIN_TIMEOUT_MS, CRAWL_MAX_TIMEOUT_MS);
+    const timeoutMs = this.learning.rtt.timeoutMs(CRAWL_MIN_TIMEOUT_MS, CRAWL_MAX_TIMEOUT_MS);
     const ownId = this.o.node.id;
     if (job.kind === 'peers') {
       const to = { host: this.nodes.host(job.index), port: this.nodes.port(job.index) };
@@ -304,7 +371,8 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
       return;
     }
     const index = job.index;
-    if (!this.nodes.hasFlag(index, NODE_FLAG.QUERIED)) this.nodesVisited++;
+    const dropsAtSend = this.receiveDrops.now();
+    if (!this.nodes.hasFlag(index, NODE_FLAG.QUERIED)) this.learning.nodesVisited++;
     this.nodes.setFlag(index, NODE_FLAG.QUERIED);
     const to = { host: this.nodes.host(index), port: this.nodes.port(index) };
     const target = this.targets.forVisit(index);
@@ -321,7 +389,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     request
       .then(
         (r) => this.onVisitReply(index, method, r as QueryResult<'find_node'> | QueryResult<'sample_infohashes'>),
-        (err: unknown) => this.onVisitFailure(index, method, err),
+        (err: unknown) => this.onVisitFailure(index, method, err, dropsAtSend),
       )
       .finally(done);
   }
@@ -338,7 +406,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     if (!(f & NODE_FLAG.ANSWERED) && this.findNodeFirst()) return 'find_node';
     if (f & (NODE_FLAG.NO_BEP51 | NODE_FLAG.SAMPLE_SILENT)) return 'find_node';
     if (this.nodes.nextSampleAtMs(index) > this.clock.now() - this.startedAt) return 'find_node';
-    if (f & NODE_FLAG.ANSWERED && !(f & NODE_FLAG.BEP51) && this.clients.neverSupports(this.nodes.version(index))) return 'find_node';
+    if (f & NODE_FLAG.ANSWERED && !(f & NODE_FLAG.BEP51) && this.learning.clients.neverSupports(this.nodes.version(index))) return 'find_node';
     return 'sample_infohashes';
   }
 
@@ -352,15 +420,15 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
    * p is learned from this crawl (after CRAWL_FIRST_CONTACT_LEARNING visits; samples until then).
    */
   private findNodeFirst(): boolean {
-    return this.nodesVisited >= CRAWL_FIRST_CONTACT_LEARNING && this.bep51Found < this.nodesVisited / 2;
+    return this.learning.nodesVisited >= CRAWL_FIRST_CONTACT_LEARNING && this.learning.bep51Found < this.learning.nodesVisited / 2;
   }
 
   private onVisitReply(index: number, method: 'sample_infohashes' | 'find_node', r: QueryResult<'find_node'> | QueryResult<'sample_infohashes'>): void {
     this.nodes.setVersion(index, r.v);
     // A first contact that answered find_node first: now sample it, unless its client (by `v`) is known to lack BEP 51.
     if (method === 'find_node' && !this.nodes.hasFlag(index, NODE_FLAG.ANSWERED | NODE_FLAG.NO_BEP51 | NODE_FLAG.BEP51 | NODE_FLAG.SAMPLE_SILENT)) {
-      if (this.nodes.hasFlag(index, NODE_FLAG.RETRIED)) this.firstContactRetriesAnswered++;
-      if (this.clients.neverSupports(this.nodes.version(index))) this.nodes.setFlag(index, NODE_FLAG.NO_BEP51);
+      if (this.nodes.hasFlag(index, NODE_FLAG.RETRIED)) this.learning.firstContactRetriesAnswered++;
+      if (this.learning.clients.neverSupports(this.nodes.version(index))) this.nodes.setFlag(index, NODE_FLAG.NO_BEP51);
       else if (!(this.nodes.nextSampleAtMs(index) > this.clock.now() - this.startedAt)) {
         this.nodes.setFlag(index, NODE_FLAG.RESAMPLE);
         this.visitQueue.unshift(index);
@@ -377,9 +445,9 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
       const version = this.nodes.version(index);
       if (!this.nodes.hasFlag(index, NODE_FLAG.CLIENT_COUNTED)) {
         this.nodes.setFlag(index, NODE_FLAG.CLIENT_COUNTED);
-        this.clients.record(version, false);
+        this.learning.clients.record(version, false);
       }
-      if (this.clients.neverSupports(version)) this.nodes.setFlag(index, NODE_FLAG.NO_BEP51);
+      if (this.learning.clients.neverSupports(version)) this.nodes.setFlag(index, NODE_FLAG.NO_BEP51);
       else {
         this.nodes.setFlag(index, NODE_FLAG.RESAMPLE);
         this.nodes.clearFlag(index, NODE_FLAG.SAMPLE_SILENT);
@@ -395,8 +463,19 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
    * find_node follows at once. Only a node silent to find_node as well (twice, counting the
    * sample) is taken for dead; a node that answered anything, an error included, is alive.
    */
-  private onVisitFailure(index: number, method: 'sample_infohashes' | 'find_node', err: unknown): void {
+  private onVisitFailure(index: number, method: 'sample_infohashes' | 'find_node', err: unknown, dropsAtSend: number): void {
     const f = this.nodes.flags(index);
+    // The kernel dropped datagrams while this query was out: its reply may have been one of
+    // them, so the timeout says nothing about the node. Ask again (a few times at most: the
+    // counter is host-wide, and another process's drops must not hold a node forever).
+    const dropRetries = (f & DROP_RETRY_MASK) >>> DROP_RETRY_SHIFT;
+    if (err instanceof KrpcTimeoutError && dropRetries < CRAWL_DROP_RETRIES && this.receiveDrops.now() > dropsAtSend) {
+      this.nodes.clearFlag(index, DROP_RETRY_MASK);
+      this.nodes.setFlag(index, (dropRetries + 1) << DROP_RETRY_SHIFT);
+      this.timeoutsDuringDrops++;
+      this.visitQueue.push(index);
+      return;
+    }
     if (method === 'sample_infohashes' && f & NODE_FLAG.MORE_SAMPLES) {
       // A repeat sample of a node that answered one already: nothing to conclude from its loss.
       this.nodes.clearFlag(index, NODE_FLAG.MORE_SAMPLES);
@@ -439,12 +518,12 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     // only where packets get lost: the crawler keeps retrying while retries still find live
     // nodes (CRAWL_RETRY_MIN_YIELD of them), and stops on a network where they find none.
     if (!(f & (NODE_FLAG.ANSWERED | NODE_FLAG.SAMPLE_SILENT | NODE_FLAG.NO_BEP51))) {
-      const worthIt = this.firstContactRetries < CRAWL_RETRY_LEARNING || this.firstContactRetriesAnswered >= CRAWL_RETRY_MIN_YIELD * this.firstContactRetries;
+      const worthIt = this.learning.firstContactRetries < CRAWL_RETRY_LEARNING || this.learning.firstContactRetriesAnswered >= CRAWL_RETRY_MIN_YIELD * this.learning.firstContactRetries;
       if (f & NODE_FLAG.RETRIED || !worthIt) {
         this.nodes.setFlag(index, NODE_FLAG.FAILED);
         return;
       }
-      this.firstContactRetries++;
+      this.learning.firstContactRetries++;
       this.nodes.setFlag(index, NODE_FLAG.RETRIED);
       this.visitQueue.push(index);
       return;
@@ -464,12 +543,12 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     const f = this.nodes.flags(index);
     if (!versionKnown || f & NODE_FLAG.CLIENT_COUNTED || !(f & (NODE_FLAG.BEP51 | NODE_FLAG.NO_BEP51))) return;
     this.nodes.setFlag(index, NODE_FLAG.CLIENT_COUNTED);
-    this.clients.record(this.nodes.version(index), (f & NODE_FLAG.BEP51) !== 0);
+    this.learning.clients.record(this.nodes.version(index), (f & NODE_FLAG.BEP51) !== 0);
   }
 
   private onNodes(index: number, found: NodeInfo[], result: QueryResult<'find_node'>): void {
     const at = Date.now();
-    this.rtt.add(result.rttMs);
+    this.learning.rtt.add(result.rttMs);
     if (index === -1) {
       // A bootstrap address: index it now that we know its ID.
       const ip = ipv4ToNumber(result.from.host);
@@ -522,10 +601,22 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     }
     if (id.equals(this.o.node.id)) return -1;
     const { index, added } = this.nodes.add(id, ip, port);
-    if (added) {
-      this.targets.noteNode(id);
-      if (queue) this.visitQueue.push(index);
+    if (!added) return index;
+    this.targets.noteNode(id);
+    const partition = this.o.partition;
+    if (partition !== undefined && !partition.contains(id)) {
+      // Another partition's node: passed on, never visited here, except to find our way into
+      // our own partition while we know almost none of it (a lookup's hops).
+      this.nodes.setFlag(index, NODE_FLAG.FOREIGN);
+      this.o.onForeignContact?.(id, host, port);
+      if (queue && this.partitionKnown < CRAWL_DESCENT_UNTIL && this.descentQueries < CRAWL_DESCENT_MAX_QUERIES) {
+        this.descentQueries++;
+        this.bootstrapJobs.push({ kind: 'bootstrap', index: -1, address: { host, port } });
+      }
+      return index;
     }
+    this.partitionKnown++;
+    if (queue) this.visitQueue.push(index);
     return index;
   }
 
@@ -533,9 +624,9 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     const { reply } = result;
     const at = Date.now();
     // A node first counted as silent that answers after all: its version does have BEP 51.
-    if (this.nodes.hasFlag(index, NODE_FLAG.CLIENT_COUNTED) && !this.nodes.hasFlag(index, NODE_FLAG.BEP51)) this.clients.record(this.nodes.version(index), true);
+    if (this.nodes.hasFlag(index, NODE_FLAG.CLIENT_COUNTED) && !this.nodes.hasFlag(index, NODE_FLAG.BEP51)) this.learning.clients.record(this.nodes.version(index), true);
     this.nodes.clearFlag(index, NODE_FLAG.NO_BEP51);
-    if (!this.nodes.hasFlag(index, NODE_FLAG.BEP51)) this.bep51Found++;
+    if (!this.nodes.hasFlag(index, NODE_FLAG.BEP51)) this.learning.bep51Found++;
     this.nodes.setFlag(index, NODE_FLAG.BEP51);
     this.releaseNodeEvent(index);
     // BEP 51: do not sample again before `interval` seconds.
@@ -583,4 +674,24 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
   private emitDiscovery(event: Discovery): void {
     this.o.sink?.write(event);
   }
+}
+
+/**
+ * What a crawl learns as it goes and acts on: the share of first contacts that turn out to be
+ * BEP 51 nodes (find_node or sample first), whether second tries of silent first contacts
+ * find anyone, which client versions lack BEP 51, and how long answers take. One per crawl; a process crawling many
+ * partitions of a shared survey passes one to all of them, so each partition does not pay
+ * for the lesson again (200 first contacts, 100 second tries).
+ */
+export class CrawlLearning {
+  readonly versions = new ClientVersions();
+  readonly clients = new ClientBep51Stats(MAX_VERSIONS, CRAWL_CLIENT_NO_BEP51_AFTER);
+  /** Round-trip times, for the timeout (3 x p95). */
+  readonly rtt = new RttTracker();
+  /** Nodes visited at least once, and of them those found to answer sample_infohashes: what a first contact is likely to be. */
+  nodesVisited = 0;
+  bep51Found = 0;
+  /** Second tries of first contacts that were silent to find_node, and how many of them answered: is the network losing packets? */
+  firstContactRetries = 0;
+  firstContactRetriesAnswered = 0;
 }

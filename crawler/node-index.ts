@@ -34,14 +34,26 @@ export const NODE_FLAG = {
   CLIENT_COUNTED: 1 << 10,
   /** Queued to sample again in this sweep: it holds more than one sample shows and lets us ask again now. */
   MORE_SAMPLES: 1 << 11,
+  /** Outside the crawl's partition (crawler/id-partition.ts): passed on to its own, never visited. */
+  FOREIGN: 1 << 12,
+  /**
+   * Two bits: times a timeout of this node came while the kernel dropped datagrams (its reply
+   * may have been among them), each followed by another try instead of a verdict.
+   */
+  DROP_RETRY_1: 1 << 13,
+  DROP_RETRY_2: 1 << 14,
 } as const;
+
+/** The DROP_RETRY bits together, and how far to shift them to read the count (0-3). */
+export const DROP_RETRY_MASK = NODE_FLAG.DROP_RETRY_1 | NODE_FLAG.DROP_RETRY_2;
+export const DROP_RETRY_SHIFT = 13;
 
 /** Distinct `v` values kept (index 0 is "none"); more are not told apart. */
 export const MAX_VERSIONS = 4_096;
 
 /** The flags that describe one sweep only; a new sweep clears them. */
 export const SWEEP_FLAGS =
-  NODE_FLAG.QUERIED | NODE_FLAG.FAILED | NODE_FLAG.SEEN_THIS_SWEEP | NODE_FLAG.RETRIED | NODE_FLAG.SAMPLE_SILENT | NODE_FLAG.RESAMPLE | NODE_FLAG.MORE_SAMPLES;
+  NODE_FLAG.QUERIED | NODE_FLAG.FAILED | NODE_FLAG.SEEN_THIS_SWEEP | NODE_FLAG.RETRIED | NODE_FLAG.SAMPLE_SILENT | NODE_FLAG.RESAMPLE | NODE_FLAG.MORE_SAMPLES | DROP_RETRY_MASK;
 
 /**
  * Nodes per chunk. The columns grow a chunk at a time, so a crawl never holds more than one
@@ -72,12 +84,32 @@ interface Chunk {
 
 const CHUNK_BYTES = CHUNK * (20 + 4 + 2 + 2 + 4 + 2 + 2);
 
+/**
+ * The distinct client versions (`v`, hex) a crawl has seen, numbered from 1 (0 = none), at most
+ * MAX_VERSIONS so hostile values cannot grow it. Shared by the crawls of one process's survey
+ * partitions, so what one learned per version (crawler/client-bep51.ts) holds in the others.
+ */
+export class ClientVersions {
+  readonly list: string[] = [''];
+  private readonly index = new Map<string, number>();
+
+  /** The number of this `v` (its first 8 bytes), or 0 once MAX_VERSIONS are taken. */
+  intern(v: Buffer): number {
+    const hex = v.subarray(0, 8).toString('hex');
+    let n = this.index.get(hex);
+    if (n === undefined) {
+      if (this.list.length >= MAX_VERSIONS) return 0;
+      n = this.list.length;
+      this.list.push(hex);
+      this.index.set(hex, n);
+    }
+    return n;
+  }
+}
+
 export class NodeIndex {
   private count = 0;
   private readonly chunks: Chunk[] = [];
-  /** Distinct `v` strings seen (hex), bounded so hostile values cannot grow it. */
-  readonly versions: string[] = [''];
-  private readonly versionIndex = new Map<string, number>();
   /**
    * Open addressing from address to node: slot holds node index + 1 (0 = empty); the key is
    * read back from the columns, so a slot costs 4 bytes. Any table size works: the home slot
@@ -86,8 +118,14 @@ export class NodeIndex {
   private slots: Int32Array;
   private slotCount: number;
 
-  /** @param expectedNodes sizes the address table (it grows past this as needed). */
-  constructor(expectedNodes = 1024) {
+  /**
+   * @param expectedNodes sizes the address table (it grows past this as needed).
+   * @param clientVersions the version numbering (shared between crawls that learn together).
+   */
+  constructor(
+    expectedNodes = 1024,
+    readonly clientVersions: ClientVersions = new ClientVersions(),
+  ) {
     this.slotCount = Math.max(16, Math.ceil(expectedNodes / MAX_LOAD));
     this.slots = new Int32Array(this.slotCount);
   }
@@ -208,18 +246,16 @@ export class NodeIndex {
     return this.chunks[i >>> CHUNK_BITS]!.version[i & CHUNK_MASK]!;
   }
 
-  /** Records a client version; at most 4,096 distinct values are kept, then "other". */
+  /** Distinct `v` strings seen (hex; index 0 = none). */
+  get versions(): readonly string[] {
+    return this.clientVersions.list;
+  }
+
+  /** Records a client version; past MAX_VERSIONS distinct values a new one is not kept. */
   setVersion(i: number, v: Buffer | undefined): void {
     if (v === undefined) return;
-    const hex = v.subarray(0, 8).toString('hex');
-    let n = this.versionIndex.get(hex);
-    if (n === undefined) {
-      if (this.versions.length >= MAX_VERSIONS) return;
-      n = this.versions.length;
-      this.versions.push(hex);
-      this.versionIndex.set(hex, n);
-    }
-    this.chunks[i >>> CHUNK_BITS]!.version[i & CHUNK_MASK] = n;
+    const n = this.clientVersions.intern(v);
+    if (n !== 0) this.chunks[i >>> CHUNK_BITS]!.version[i & CHUNK_MASK] = n;
   }
 
   private insertSlot(ip: number, port: number, index: number): void {

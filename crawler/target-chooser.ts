@@ -1,6 +1,7 @@
 import { randomIdInRange } from '../bep5/node-id.js';
 import { type RandomSource, randomInt } from '../bep5/random.js';
 import { CRAWL_NEIGHBOURHOOD_SHARE } from './constants.js';
+import { type IdPartition } from './id-partition.js';
 import { type NodeIndex } from './node-index.js';
 
 /**
@@ -19,11 +20,14 @@ export class TargetChooser {
     private readonly nodes: NodeIndex,
     private readonly rng: RandomSource,
     private readonly strategy: 'coverage' | 'random',
+    /** A crawl of one partition asks only for targets inside it: its nodes are the ones it visits. */
+    private readonly partition?: IdPartition,
   ) {}
 
-  /** A uniformly random ID. */
+  /** A uniformly random ID (inside the partition, if the crawl has one). */
   random(): Buffer {
-    return this.rng.bytes(20);
+    const id = this.rng.bytes(20);
+    return this.partition === undefined ? id : this.partition.place(id);
   }
 
   /** The target for a visit to the node at `index`. */
@@ -31,14 +35,16 @@ export class TargetChooser {
     if (this.strategy === 'random') return this.random();
     const id = this.nodes.id(index);
     if (randomInt(this.rng, 1000) < CRAWL_NEIGHBOURHOOD_SHARE * 1000) {
-      return randomIdInRange(id, Math.min(159, this.depth + 4), this.rng);
+      const near = randomIdInRange(id, Math.min(159, this.depth + 4), this.rng);
+      return this.partition === undefined ? near : this.partition.place(near);
     }
     const a = randomInt(this.rng, this.prefixCounts.length);
     const b = randomInt(this.rng, this.prefixCounts.length);
     const thin = this.prefixCounts[a]! <= this.prefixCounts[b]! ? a : b;
     const prefix = Buffer.alloc(20);
     prefix.writeUInt32BE((thin << (32 - this.depth)) >>> 0, 0);
-    return randomIdInRange(prefix, this.depth, this.rng);
+    const target = randomIdInRange(prefix, this.depth, this.rng);
+    return this.partition === undefined ? target : this.partition.place(target);
   }
 
   /** Counts a node just added to the index. */

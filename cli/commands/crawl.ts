@@ -31,11 +31,21 @@ import {
 import { parseInteger, parseRate } from '../number-options.js';
 import { StatusLine, count, duration } from '../status-line.js';
 import { defineCommand } from '../define-command.js';
-import { CommandError } from '../errors.js';
+import { CommandError, UsageError } from '../errors.js';
+import { isLoopback } from '../../bep5/ip.js';
+import { MAX_PARTITION_BITS } from '../../crawler/id-partition.js';
+import { EnvelopeSocket } from '../../crawler/simnet/envelope-socket.js';
+import { SURVEY_NAME_PATTERN } from '../../workers/survey/survey-keys.js';
+import { SURVEY_DEFAULT_CONCURRENCY, SURVEY_DEFAULT_LOCK_MS } from '../../workers/survey/survey-process.js';
+import { parseHostPort } from '../host-port.js';
+import { INDEX_COMMAND_OPTIONS, INDEX_OPTIONS_HELP } from '../index-options.js';
+import { runSurveyCrawl } from '../survey-crawl.js';
 
 const help = `Usage: dhtscope crawl [--bootstrap LIST] [--duration S] [--rate R] [--inflight N]
                       [--per-ip-rate R] [--get-peers-rate R] [--out FILE] [--host H] [--port P]
-                      [--json] [--allow-private|--allow-loopback]
+                      [--json] [--allow-private|--allow-loopback] [--simnet HOST:PORT]
+       dhtscope crawl --survey NAME [--partitions N] [--concurrency C] [--partition-lock S]
+                      [--redis-url URL] [--prefix P] [--data-dir DIR] [the options above]
 
 Crawls the DHT: starts a node (the crawler queries with its identity and it answers others
 as any node does), then sweeps the ID space so that every node is queried about once per
@@ -68,6 +78,23 @@ SIGTERM stops early, still closes the file and prints the summary.
                         --host, is loopback): for test networks on this machine
   --allow-private       also use private, link-local and loopback nodes (a LAN; implied when
                         every bootstrap address, or --host, is private)
+  --simnet HOST:PORT    crawl the simulated DHT served there (crawler/simnet/, bench:survey)
+                        instead of the network: every datagram goes to it in an envelope
+
+Shared survey (one ID-space sweep split across processes and machines through Redis):
+  --survey NAME         join survey NAME: take partitions of the ID space from its queue, crawl
+                        each (only its own nodes; others' contacts are passed on to them), hand
+                        back what was found, until no partition is left. Start as many
+                        processes as you like, on any machines with the same Redis; one that
+                        dies loses nothing (its partitions go to the others).
+                        dhtscope survey NAME --status shows the whole survey.
+  --partitions N        partitions of a new survey (a power of 2, default 64; joining an
+                        existing survey must not ask for another number)
+  --concurrency C       partitions this process crawls at once (default 2); --rate and
+                        --inflight are for the whole process
+  --partition-lock S    seconds a silent process keeps its partitions before the others take
+                        them (default 30)
+${INDEX_OPTIONS_HELP}
   -h, --help            show this help
 
 The defaults are polite enough for a home connection: ${CRAWL_DEFAULT_RATE} queries/s is about 60 kB/s up.
@@ -79,6 +106,39 @@ Example: dhtscope crawl --duration 600 --out crawl.ndjson`;
 /** A file name part from the time: 2024-05-01T12-00-00Z (no colons, so it works everywhere). */
 function fileTime(date: Date): string {
   return date.toISOString().replace(/\.\d+Z$/, 'Z').replaceAll(':', '-');
+}
+
+/** `--simnet HOST:PORT`: where the simulated DHT listens (loopback only). */
+function parseSimnetOption(value: string): { host: string; port: number } {
+  let address: { host: string; port: number };
+  try {
+    address = parseHostPort(value);
+  } catch (err) {
+    throw new UsageError(`--simnet wants HOST:PORT of the simulated DHT: ${(err as Error).message}`);
+  }
+  if (!isLoopback(address.host)) throw new UsageError(`--simnet must be a loopback address (the simulator runs on this machine), got ${address.host}`);
+  return address;
+}
+
+/** The --survey options, or undefined without --survey (then the others are refused). */
+function surveyOptions(values: { survey?: string | undefined; partitions?: string | undefined; concurrency?: string | undefined; 'partition-lock'?: string | undefined; duration?: string | undefined }):
+  | { name: string; bits: number | undefined; concurrency: number; lockMs: number }
+  | undefined {
+  if (values.survey === undefined) {
+    for (const flag of ['partitions', 'concurrency', 'partition-lock'] as const) if (values[flag] !== undefined) throw new UsageError(`--${flag} goes with --survey NAME`);
+    return undefined;
+  }
+  if (!SURVEY_NAME_PATTERN.test(values.survey)) throw new UsageError(`--survey wants a name of 1-64 letters, digits, '.', '_' or '-', got "${values.survey}"`);
+  if (values.duration !== undefined) throw new UsageError('--duration does not go with --survey: a survey process works until no partition is left');
+  let bits: number | undefined;
+  if (values.partitions !== undefined) {
+    const n = parseInteger(values.partitions, '--partitions', 64, 1, 2 ** MAX_PARTITION_BITS);
+    bits = Math.log2(n);
+    if (!Number.isInteger(bits)) throw new UsageError(`--partitions must be a power of 2 (1, 2, 4, … ${2 ** MAX_PARTITION_BITS}), got ${n}`);
+  }
+  const concurrency = parseInteger(values.concurrency, '--concurrency', SURVEY_DEFAULT_CONCURRENCY, 1, 64);
+  const lockMs = parseTimeoutSeconds(values['partition-lock'], SURVEY_DEFAULT_LOCK_MS / 1000, '--partition-lock');
+  return { name: values.survey, bits, concurrency, lockMs };
 }
 
 async function openSink(path: string): Promise<NdjsonFileSink> {
@@ -103,10 +163,17 @@ export const crawlCommand = defineCommand({
     'get-peers-rate': { type: 'string' },
     out: { type: 'string' },
     port: { type: 'string' },
+    simnet: { type: 'string' },
+    survey: { type: 'string' },
+    partitions: { type: 'string' },
+    concurrency: { type: 'string' },
+    'partition-lock': { type: 'string' },
+    ...INDEX_COMMAND_OPTIONS,
   },
   async run({ values }) {
     const bootstrap = crawlBootstrap(values.bootstrap, 'crawl');
-    const bind = parseIpv4BindHost(values.host, '0.0.0.0', 'the crawler');
+    // A crawl of the simulated DHT talks to it on loopback only.
+    const bind = parseIpv4BindHost(values.host, values.simnet === undefined ? '0.0.0.0' : '127.0.0.1', 'the crawler');
     const port = parsePort(values.port, '--port', 0, true);
     const durationMs = values.duration === undefined ? undefined : parseTimeoutSeconds(values.duration, 0, '--duration');
     const rate = parseRate(values.rate, '--rate', CRAWL_DEFAULT_RATE);
@@ -120,15 +187,37 @@ export const crawlCommand = defineCommand({
     const status = new StatusLine({ stream: json ? process.stderr : process.stdout, prefix: 'dhtscope crawl: ' });
     const say = (line: string): void => status.log(json ? `dhtscope crawl: ${line}` : line);
 
+    const simnet = values.simnet === undefined ? undefined : parseSimnetOption(values.simnet);
+    const socketFactory = simnet === undefined ? undefined : () => new EnvelopeSocket(simnet);
+    const addressScope = addressScopeOption({ allowPrivate: values['allow-private'], allowLoopback: values['allow-loopback'] }, bind);
+    const survey = surveyOptions(values);
+
     const addresses = await resolveCrawlBootstrap(bootstrap);
     const sink = await openSink(out);
+    if (survey !== undefined) {
+      return runSurveyCrawl({
+        ...survey,
+        index: values,
+        bind,
+        port,
+        bootstrapEntries: bootstrap.entries,
+        addresses,
+        ...(addressScope !== undefined ? { addressScope } : {}),
+        ...(socketFactory ? { socketFactory } : {}),
+        crawler: { rate, maxInflight: inflight, perIpRate, getPeersRate },
+        sink,
+        out,
+        json,
+      });
+    }
     const node = new DhtNode({
       ...bindOptions(bind, port),
       bootstrap: bootstrap.entries,
-      addressScope: addressScopeOption({ allowPrivate: values['allow-private'], allowLoopback: values['allow-loopback'] }, bind),
+      ...(addressScope !== undefined ? { addressScope } : {}),
       // The crawler's queries share the node's socket with the node's own (bootstrap, refresh, answers' pings).
       maxInflight: inflight + DEFAULT_MAX_INFLIGHT,
       recvBufferSize: CRAWL_RECV_BUFFER_BYTES,
+      ...(socketFactory ? { socketFactory } : {}),
     });
     node.on('warning', (message) => {
       if (!json) say(`warning: ${message}`);

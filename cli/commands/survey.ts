@@ -1,0 +1,69 @@
+import { SurveyKeys, SURVEY_NAME_PATTERN } from '../../workers/survey/survey-keys.js';
+import { readSurveyStatus, type SurveyStatus } from '../../workers/survey/survey-status.js';
+import { defineCommand } from '../define-command.js';
+import { CommandError, UsageError } from '../errors.js';
+import { INDEX_COMMAND_OPTIONS, INDEX_OPTIONS_HELP, withIndex } from '../index-options.js';
+import { count, duration } from '../status-line.js';
+
+const help = `Usage: dhtscope survey NAME --status [--json] [--redis-url URL] [--prefix P] [--data-dir DIR]
+
+Shows a shared survey: the crawl of the whole ID space that every
+\`dhtscope crawl --survey NAME\` process (on this machine or others, with the same Redis)
+takes partitions of. Reports the partitions done, active and waiting, the nodes found and the
+queries spent on them (packets per live node, as the crawlers count them), each process with
+its rate and partitions, partitions that had to be started again because their process died,
+and the network size the partitions' nearest nodes to fixed targets imply, with its 95%
+interval.
+
+  --status          show the survey (the only action for now)
+  --json            print one JSON object instead of text
+${INDEX_OPTIONS_HELP}
+  -h, --help        show this help
+
+Exit code 0, 1 when there is no survey of that name, 2 on a usage error.`;
+
+const percent = (x: number): string => `${(100 * x).toFixed(1)}%`;
+
+function text(s: SurveyStatus): string {
+  const p = s.partitions;
+  const lines = [
+    `survey ${s.name}: ${p.done} of ${p.total} partitions done (${percent(s.coverage)}), ${p.active} active, ${p.waiting} waiting` + (p.failed > 0 ? `, ${p.failed} FAILED` : ''),
+    `  nodes         ${count(s.answered)} answered of ${count(s.known)} heard of, in the partitions done`,
+    `  queries       ${count(s.queries)}` + (s.packetsPerLiveNode === null ? '' : ` (${s.packetsPerLiveNode.toFixed(2)} per node that answered)`),
+    `  infohashes    ${count(s.infohashes)} (counted per partition: one seen in two partitions counts twice)`,
+    `  size          ` + (s.size === null ? 'not enough partitions done yet' : `${count(Math.round(s.size.estimate))} nodes, 95% interval [${count(Math.round(s.size.low))}, ${count(Math.round(s.size.high))}] (${s.size.targets} targets)`),
+    `  passed on late ${count(s.late)} contacts reached partitions already done`,
+  ];
+  if (s.restarted.length > 0) lines.push(`  restarted     ${s.restarted.map((r) => `${r.partition} (${r.processes.join(' -> ')})`).join(', ')}`);
+  lines.push(`  processes     ${s.processes.length}`);
+  for (const proc of s.processes) {
+    const state = proc.active.length > 0 ? `crawling ${proc.active.join(', ')}` : 'idle';
+    lines.push(`    ${proc.process.padEnd(32)} ${String(proc.partitionsDone).padStart(4)} partitions  ${count(Math.round(proc.rps)).padStart(7)} RPC/s  ${state}, last seen ${duration(proc.silentMs)} ago`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+export const surveyCommand = defineCommand({
+  name: 'survey',
+  help,
+  args: '<NAME>',
+  options: {
+    status: { type: 'boolean' },
+    json: { type: 'boolean' },
+    ...INDEX_COMMAND_OPTIONS,
+  },
+  async run({ values, positionals }) {
+    const name = positionals[0]!;
+    if (!SURVEY_NAME_PATTERN.test(name)) throw new UsageError(`a survey name is 1-64 letters, digits, '.', '_' or '-', got "${name}"`);
+    if (values.status !== true) throw new UsageError('say what to do: --status');
+    return withIndex(values, async (index) => {
+      const status = await readSurveyStatus(index.connection, new SurveyKeys(index.keys.prefix, name));
+      if (status === null) throw new CommandError(`no survey named ${name} under the prefix ${index.keys.prefix} (start one with dhtscope crawl --survey ${name})`);
+      if (values.json === true) {
+        const { results, ...rest } = status;
+        process.stdout.write(JSON.stringify({ ...rest, partitionResults: results.map(({ targets: _targets, ...r }) => r) }) + '\n');
+      } else process.stdout.write(text(status));
+      return 0;
+    });
+  },
+});

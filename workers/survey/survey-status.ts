@@ -1,0 +1,114 @@
+import { Queue } from 'bullmq';
+import { cryptoRandom, type RandomSource } from '../../bep5/random.js';
+import { estimateNetworkSize, type DistanceSample, type SizeEstimate } from '../../crawler/estimate.js';
+import { type RedisConnection } from '../../redis/connection.js';
+import { closeRedisClient } from '../../redis/client.js';
+import { readPlan, SURVEY_K, surveyTargets, type SurveyPlan } from './survey-plan.js';
+import { type SurveyKeys } from './survey-keys.js';
+import { parsePartitionResult, parseProcessStatus, type PartitionResult, type ProcessStatus } from './survey-records.js';
+
+export interface SurveyStatus {
+  name: string;
+  plan: SurveyPlan;
+  partitions: { total: number; done: number; active: number; waiting: number; failed: number };
+  /** Share of the partitions done (0-1). */
+  coverage: number;
+  /** Over the partitions done: nodes heard of and answered, queries sent. */
+  known: number;
+  answered: number;
+  queries: number;
+  infohashes: number;
+  /** queries / answered: the crawl's own count of packets per live node found. */
+  packetsPerLiveNode: number | null;
+  /** Contacts passed on to partitions already done (never visited). */
+  late: number;
+  /** Partitions started more than once (a process died holding them), with the processes. */
+  restarted: Array<{ partition: number; processes: string[] }>;
+  processes: Array<ProcessStatus & { partitionsDone: number; silentMs: number }>;
+  size: SizeEstimate | null;
+  results: PartitionResult[];
+}
+
+/** Reads a survey's state from Redis; null when no survey of that name exists. */
+export async function readSurveyStatus(connection: RedisConnection, keys: SurveyKeys, random: RandomSource = cryptoRandom, now = Date.now()): Promise<SurveyStatus | null> {
+  const redis = connection.client;
+  const plan = await readPlan(redis, keys);
+  if (plan === null) return null;
+  const [rawResults, rawProcesses, late, attempts] = await Promise.all([
+    redis.hgetall(keys.results),
+    redis.hgetall(keys.processes),
+    redis.get(keys.late),
+    redis.lrange(keys.attempts, 0, -1),
+  ]);
+  const results = Object.values(rawResults)
+    .map((text) => parsePartitionResult(text, plan.partitions))
+    .filter((r): r is PartitionResult => r !== null)
+    .sort((a, b) => a.partition - b.partition);
+
+  const client = connection.newClient({ maxRetriesPerRequest: null });
+  const queue = new Queue(keys.queueName, { connection: client, prefix: keys.bullPrefix });
+  let counts: Record<string, number>;
+  try {
+    counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'failed');
+  } finally {
+    await queue.close();
+    await closeRedisClient(client);
+  }
+
+  const starts = new Map<number, string[]>();
+  for (const line of attempts) {
+    const [p, who] = line.split(' ');
+    const partition = Number(p);
+    if (!Number.isInteger(partition) || who === undefined) continue;
+    starts.set(partition, [...(starts.get(partition) ?? []), who]);
+  }
+  const doneBy = new Map<string, number>();
+  for (const r of results) doneBy.set(r.process, (doneBy.get(r.process) ?? 0) + 1);
+  const processes = Object.values(rawProcesses)
+    .map(parseProcessStatus)
+    .filter((p): p is ProcessStatus => p !== null)
+    .map((p) => ({ ...p, partitionsDone: doneBy.get(p.process) ?? 0, silentMs: Math.max(0, now - p.lastSeen) }))
+    .sort((a, b) => a.startedAt - b.startedAt);
+
+  const sum = (f: (r: PartitionResult) => number): number => results.reduce((a, r) => a + f(r), 0);
+  const answered = sum((r) => r.answered);
+  const queries = sum((r) => r.queries);
+  return {
+    name: keys.name,
+    plan,
+    partitions: {
+      total: plan.partitions,
+      done: results.length,
+      active: counts['active'] ?? 0,
+      waiting: (counts['waiting'] ?? 0) + (counts['delayed'] ?? 0) + (counts['prioritized'] ?? 0) + (counts['waiting-children'] ?? 0),
+      failed: counts['failed'] ?? 0,
+    },
+    coverage: results.length / plan.partitions,
+    known: sum((r) => r.known),
+    answered,
+    queries,
+    infohashes: sum((r) => r.infohashes),
+    packetsPerLiveNode: answered > 0 ? queries / answered : null,
+    late: Number(late ?? 0) || 0,
+    restarted: [...starts].filter(([, who]) => who.length > 1).map(([partition, who]) => ({ partition, processes: who })).sort((a, b) => a.partition - b.partition),
+    processes,
+    size: sizeOf(keys.name, results, random),
+    results,
+  };
+}
+
+/** The size estimate from the partitions' target samples (null until enough are in). */
+function sizeOf(name: string, results: readonly PartitionResult[], random: RandomSource): SizeEstimate | null {
+  const targets = surveyTargets(name);
+  const samples: DistanceSample[] = [];
+  for (const r of results) {
+    for (const t of r.targets) {
+      const target = targets[t.target];
+      if (target === undefined || t.closest.length < SURVEY_K) continue;
+      samples.push({ target, closest: t.closest.map((hex) => Buffer.from(hex, 'hex')) });
+    }
+  }
+  if (samples.length < 2) return null;
+  return estimateNetworkSize(samples, SURVEY_K, random);
+}
+
