@@ -9,7 +9,9 @@
  * Ends with exactly one line:
  * `survey: nodes N, live L, reached R (P%), packets per live node X, RPC/s Y, heap B per node, size estimate E [LO, HI], wall S s`
  * where "heap" is the growth of heapUsed + arrayBuffers after a forced GC (run with
- * --expose-gc, as the npm script does) per node the crawler knows.
+ * --expose-gc, as the npm script does) per node the crawler knows, and "live" counts every node
+ * live at the start, those that leave during the survey (churn) included; a line before it
+ * gives the share reached of the nodes still live at the end.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -83,7 +85,11 @@ const report = await simnet.report();
 await node.stop();
 await simnet.stop();
 
-const { live, reached } = report.coverage;
+const { live, reached, stayed, reachedStayed } = report.coverage;
+console.log(
+  `churn: ${(live - stayed).toLocaleString('en')} of the live nodes left during the survey; of the ${stayed.toLocaleString('en')} still live at its end ` +
+    `${reachedStayed.toLocaleString('en')} were reached (${((100 * reachedStayed) / stayed).toFixed(2)}%)`,
+);
 console.log(`crawler: ${summary.queriesSent.toLocaleString('en')} queries in ${sweepS.toFixed(1)} s, ${known.toLocaleString('en')} nodes known; discoveries ${JSON.stringify(counted)}`);
 console.log(`simulator: ${JSON.stringify(report.stats)}`);
 console.log(

@@ -90,6 +90,7 @@ export async function runSurveyCrawl(o: SurveyCrawlOptions): Promise<number> {
         bootstrap: o.addresses,
         ...(o.bits !== undefined ? { bits: o.bits } : {}),
         concurrency: o.concurrency,
+        indexKeys: index.keys,
         lockMs: o.lockMs,
         crawler: { ...o.crawler, sink: o.sink },
         signal: stop.signal,

@@ -6,6 +6,7 @@ import { Simnet } from '../crawler/simnet/simnet.js';
 import { startCli, type CliProcess } from './helpers/cli.js';
 import { randomPrefix, useRedisServer } from './helpers/redis.js';
 import { pollUntil } from './helpers/wait.js';
+import { readSurveys } from '../indexer/survey-series.js';
 
 /**
  * A shared survey (issue 15 item 3): `dhtscope crawl --survey NAME` in three processes against
@@ -117,7 +118,9 @@ test.serial('three processes share a survey: coverage and packets as one process
   const s = await simnet(t);
   const dir = mkdtempSync(join(tmpdir(), 'dhtscope-survey-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const prefix = randomPrefix();
+  // A migrated index: the finished survey goes into its survey series.
+  const { c, keys } = await redis.freshIndex(t);
+  const prefix = keys.prefix;
   const procs = [0, 1, 2].map((i) => surveyProcess(t, s, dir, 'three', prefix, i));
   const results = await Promise.all(procs.map((p) => p.exit(300_000)));
   for (const r of results) t.is(r.code, 0, r.stderr);
@@ -143,6 +146,17 @@ test.serial('three processes share a survey: coverage and packets as one process
   for (const n of taken) t.true(n >= 0.2 * PARTITIONS, `each process takes at least 20% (${taken.join(', ')})`);
   t.is(new Set(summaries.flatMap((x) => x.partitions)).size, PARTITIONS);
   t.not(st.size, null);
+  // The survey in the index's series, once: size, the partitions' census, the Sybil clusters.
+  const series = await readSurveys(c, keys, { limit: 10 });
+  t.is(series.total, 1);
+  const entry = series.entries[0]!;
+  t.deepEqual(entry.source, { kind: 'survey', name: 'three' });
+  t.is(entry.size?.estimate, st.size!.estimate);
+  t.is(entry.census.answered, st.answered);
+  t.true(entry.census.bep51.supported > 0 && entry.census.rtt.p50 !== null);
+  t.log(`recorded: census ${JSON.stringify({ nodes: entry.census.nodes, answered: entry.census.answered, bep51: entry.census.bep51, rtt: entry.census.rtt })}; Sybil regions ${JSON.stringify(entry.sybilRegions?.map((r) => [r.prefix, r.nodes, r.distinctSlash24]))}`);
+  t.is(entry.sybilRegions?.length, 3, "the simulator's three Sybil clusters, each flagged in its partition");
+  t.true(entry.sybilRegions!.every((r) => r.distinctSlash24 === 1 && r.nodes >= 60));
   // A survey that does not exist, and survey flags without --survey.
   const none = await startCli(t, ['survey', 'nosuch', '--status', '--redis-url', `redis://${redis.server.host}:${redis.server.port}`, '--prefix', prefix]).exit(60_000);
   t.is(none.code, 1);

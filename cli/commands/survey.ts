@@ -34,6 +34,8 @@ function text(s: SurveyStatus): string {
     `  size          ` + (s.size === null ? 'not enough partitions done yet' : `${count(Math.round(s.size.estimate))} nodes, 95% interval [${count(Math.round(s.size.low))}, ${count(Math.round(s.size.high))}] (${s.size.targets} targets)`),
     `  passed on late ${count(s.late)} contacts reached partitions already done`,
   ];
+  const regions = s.results.flatMap((r) => r.sybilRegions ?? []).sort((a, b) => a.log10PValue - b.log10PValue);
+  lines.push(`  Sybil regions ${regions.length === 0 ? 'none flagged' : `${regions.length}: ` + regions.slice(0, 5).map((r) => `${r.prefix || r.startId.slice(0, 8)} (${r.nodes} nodes, ${r.distinctSlash24 ?? '?'} /24)`).join(', ')}`);
   if (s.restarted.length > 0) lines.push(`  restarted     ${s.restarted.map((r) => `${r.partition} (${r.processes.join(' -> ')})`).join(', ')}`);
   lines.push(`  processes     ${s.processes.length}`);
   for (const proc of s.processes) {

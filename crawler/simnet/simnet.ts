@@ -16,7 +16,7 @@ export type SimnetOptions = PopulationOptions;
 export type ToSimnet = { type: 'start'; options: SimnetOptions; host: string; recvBufferSize?: number } | { type: 'report' } | { type: 'stop' };
 
 export interface SimnetReport {
-  coverage: { live: number; reached: number };
+  coverage: { live: number; reached: number; stayed: number; reachedStayed: number };
   /** Datagrams received by the virtual nodes, dead and departed ones included. */
   packets: number;
   stats: SimulatorStats;

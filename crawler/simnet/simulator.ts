@@ -90,16 +90,27 @@ export class Simulator {
     return { ...this.counters, byMethod: { ...this.counters.byMethod } };
   }
 
-  /** Live nodes at the start, and how many of them answered. */
-  coverage(): { live: number; reached: number } {
+  /**
+   * Live nodes at the start, and how many of them answered; and the same for the nodes still
+   * live now (churn: a node that left before the crawl came to it could not be reached).
+   */
+  coverage(): { live: number; reached: number; stayed: number; reachedStayed: number } {
+    const now = this.elapsed();
     let live = 0;
     let reached = 0;
+    let stayed = 0;
+    let reachedStayed = 0;
     for (let i = 0; i < this.population.size; i++) {
       if (!this.population.reachable(i)) continue;
       live++;
-      if (this.answered[i] === 1) reached++;
+      const answered = this.answered[i] === 1;
+      if (answered) reached++;
+      if (this.population.liveAt(i, now)) {
+        stayed++;
+        if (answered) reachedStayed++;
+      }
     }
-    return { live, reached };
+    return { live, reached, stayed, reachedStayed };
   }
 
   /** Datagrams received by all virtual nodes (the ground truth of packets sent to the DHT). */

@@ -4,11 +4,14 @@ import { compareDistance, idToHex } from '../../bep5/node-id.js';
 import { Crawler } from '../../crawler/crawler.js';
 import { type CrawlerOptions } from '../../crawler/crawler-types.js';
 import { IdPartition } from '../../crawler/id-partition.js';
-import { NODE_FLAG } from '../../crawler/node-index.js';
+import { isBep42Compliant } from '../../bep5/bep42.js';
+import { NODE_FLAG, type NodeIndex } from '../../crawler/node-index.js';
+import { summarizeSybilRegions } from '../../crawler/survey-summary.js';
+import { findSybilRegions } from '../../crawler/sybil.js';
 import { type RedisClient } from '../../redis/client.js';
 import { SURVEY_K } from './survey-plan.js';
 import { type SurveyKeys } from './survey-keys.js';
-import { type PartitionResult, type TargetSample } from './survey-records.js';
+import { PARTITION_RTT_SAMPLES, PARTITION_TOP_VERSIONS, type PartitionCensus, type PartitionResult, type TargetSample } from './survey-records.js';
 
 /** How often a partition's crawl reads its inbox and passes contacts on (ms). */
 export const SURVEY_EXCHANGE_MS = 250;
@@ -132,6 +135,10 @@ export async function crawlPartition(o: PartitionCrawlOptions): Promise<Partitio
     if (f & NODE_FLAG.BEP51) bep51++;
     if (f & NODE_FLAG.NO_BEP51) noBep51++;
   }
+  const census = partitionCensus(nodes);
+  // Sybil regions among the partition's IDs: it holds about 1/partitions of the network.
+  const ids = partitionIds(nodes);
+  const sybil = ids.size >= 16 ? findSybilRegions(ids, Math.max(1, answered) * 2 ** o.bits) : null;
   const targets: TargetSample[] = [];
   o.targets.forEach((target, t) => {
     if (!partition.contains(target)) return;
@@ -159,5 +166,58 @@ export async function crawlPartition(o: PartitionCrawlOptions): Promise<Partitio
     received,
     timeoutsDuringDrops: progress.timeoutsDuringDrops,
     targets,
+    census,
+    ...(sybil === null ? {} : { sybilRegions: summarizeSybilRegions(sybil.regions, sybil.regionsFound).sybilRegions ?? [] }),
+  };
+}
+
+/** The partition's nodes (not the foreign ones) as crawler/sybil.ts reads IDs. */
+function partitionIds(nodes: NodeIndex): { size: number; id(i: number): Uint8Array; ipv4(i: number): number } {
+  const own: number[] = [];
+  for (let i = 0; i < nodes.size; i++) if (!nodes.hasFlag(i, NODE_FLAG.FOREIGN)) own.push(i);
+  return { size: own.length, id: (i) => nodes.id(own[i]!), ipv4: (i) => nodes.ipv4(own[i]!) };
+}
+
+/** The partition's share of the census: its own nodes that were queried (as the census counts them). */
+function partitionCensus(nodes: NodeIndex): PartitionCensus {
+  const versions = new Map<number, number>();
+  const rtts: number[] = [];
+  const ip = Buffer.alloc(4);
+  const c = { nodes: 0, answered: 0, withVersion: 0, bep42: 0, supported: 0, unsupported: 0, unknown: 0 };
+  for (let i = 0; i < nodes.size; i++) {
+    const f = nodes.flags(i);
+    if (f & NODE_FLAG.FOREIGN || !(f & (NODE_FLAG.QUERIED | NODE_FLAG.ANSWERED))) continue;
+    c.nodes++;
+    const answered = (f & NODE_FLAG.ANSWERED) !== 0;
+    if (answered) {
+      c.answered++;
+      if (nodes.rttMs(i) > 0) rtts.push(nodes.rttMs(i));
+      if (f & NODE_FLAG.BEP42) c.bep42++;
+    } else {
+      ip.writeUInt32BE(nodes.ipv4(i) >>> 0, 0);
+      if (isBep42Compliant(nodes.id(i), ip)) c.bep42++;
+    }
+    if (f & NODE_FLAG.BEP51) c.supported++;
+    else if (f & NODE_FLAG.NO_BEP51) c.unsupported++;
+    else c.unknown++;
+    const v = nodes.version(i);
+    if (v !== 0) {
+      c.withVersion++;
+      versions.set(v, (versions.get(v) ?? 0) + 1);
+    }
+  }
+  const top = [...versions].sort((a, b) => b[1] - a[1]).slice(0, PARTITION_TOP_VERSIONS);
+  const step = Math.max(1, rtts.length / PARTITION_RTT_SAMPLES);
+  const rttSample: number[] = [];
+  for (let k = 0; Math.floor(k) < rtts.length && rttSample.length < PARTITION_RTT_SAMPLES; k += step) rttSample.push(rtts[Math.floor(k)]!);
+  return {
+    nodes: c.nodes,
+    answered: c.answered,
+    withVersion: c.withVersion,
+    versions: Object.fromEntries(top.map(([v, n]) => [nodes.versions[v]!, n])),
+    bep51: { supported: c.supported, unsupported: c.unsupported, unknown: c.unknown },
+    bep42: c.bep42,
+    rttSample,
+    rttSamples: rtts.length,
   };
 }

@@ -19,6 +19,8 @@ export class SurveyKeys {
   readonly done: string;
   /** Hash: process id -> its status (JSON), refreshed every second while it works. */
   readonly processes: string;
+  /** Set (NX) by the process that records the finished survey in the index's survey series. */
+  readonly recorded: string;
   /** Contacts passed on to partitions already done. */
   readonly late: string;
   /** BullMQ's `prefix` option and the queue holding one job per partition. */
@@ -38,6 +40,7 @@ export class SurveyKeys {
     this.attempts = `${this.tag}:attempts`;
     this.processes = `${this.tag}:processes`;
     this.late = `${this.tag}:late`;
+    this.recorded = `${this.tag}:recorded`;
     this.bullPrefix = `{${indexPrefix}:survey:${name}:bull}`;
   }
 

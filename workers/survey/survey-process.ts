@@ -6,7 +6,10 @@ import { CrawlLearning, type Crawler } from '../../crawler/crawler.js';
 import { type CrawlerOptions } from '../../crawler/crawler-types.js';
 import { closeRedisClient } from '../../redis/client.js';
 import { type RedisConnection } from '../../redis/connection.js';
+import { type IndexKeys } from '../../indexer/keys.js';
+import { recordSurvey } from '../../indexer/survey-series.js';
 import { crawlPartition } from './partition-crawl.js';
+import { readSurveyStatus, surveyEntryOf } from './survey-status.js';
 import { joinPlan, surveyTargets, type SurveyPlan } from './survey-plan.js';
 import { type SurveyKeys } from './survey-keys.js';
 import { type PartitionResult, type ProcessStatus } from './survey-records.js';
@@ -35,6 +38,8 @@ export interface SurveyProcessOptions {
   /** Rate, in-flight cap and the rest, for the whole process: shared by its partitions' crawls. */
   crawler: Omit<CrawlerOptions, 'node' | 'bootstrap' | 'partition' | 'onForeignContact'>;
   signal?: AbortSignal;
+  /** The index whose survey series gets the finished survey (by whichever process completes the last partition). */
+  indexKeys?: IndexKeys;
   log?: (line: string) => void;
   /** The crawls running now, for a progress display. */
   onCrawlers?: (crawlers: ReadonlySet<Crawler>) => void;
@@ -125,6 +130,7 @@ export async function runSurveyProcess(o: SurveyProcessOptions): Promise<SurveyP
       if (signal.aborted) throw new Error('stopped before the partition was done');
       await redis.multi().hset(o.keys.results, String(partition), JSON.stringify(result)).hincrby(o.keys.completions, String(partition), 1).sadd(o.keys.done, String(partition)).exec();
       completed.push(result);
+      if (o.indexKeys !== undefined) await recordIfFinished(o.indexKeys, plan.partitions);
       log(`partition ${partition}/${plan.partitions} done: ${result.answered} of ${result.known} nodes answered, ${result.queries} queries in ${(result.ms / 1000).toFixed(1)} s`);
       return { answered: result.answered };
     } finally {
@@ -134,6 +140,21 @@ export async function runSurveyProcess(o: SurveyProcessOptions): Promise<SurveyP
         crawlers.delete(crawler);
         o.onCrawlers?.(crawlers);
       }
+    }
+  };
+
+  /** After the last partition: one process (SET NX) records the survey in the index's series. */
+  const recordIfFinished = async (indexKeys: IndexKeys, partitions: number): Promise<void> => {
+    if ((await redis.scard(o.keys.done)) < partitions) return;
+    if ((await redis.set(o.keys.recorded, processId, 'NX')) !== 'OK') return;
+    try {
+      const status = await readSurveyStatus(o.connection, o.keys);
+      if (status === null) return;
+      const entry = surveyEntryOf(status);
+      await recordSurvey(redis, indexKeys, entry);
+      log(`survey ${o.keys.name} finished: recorded in the survey series of ${indexKeys.prefix} (size ${entry.size === null ? 'n/a' : Math.round(entry.size.estimate)})`);
+    } catch (err) {
+      log(`survey ${o.keys.name} finished, but could not be recorded in the survey series: ${err instanceof Error ? err.message : String(err)}`);
     }
   };
 

@@ -1,3 +1,5 @@
+import { type SybilRegionSummary } from '../../crawler/survey-summary.js';
+
 /**
  * What a shared survey keeps per partition and per process, and the checks applied when it is
  * read back: Redis content is not trusted blindly (another version, a hand edit, a bug).
@@ -33,7 +35,30 @@ export interface PartitionResult {
   received: number;
   timeoutsDuringDrops: number;
   targets: TargetSample[];
+  /** The partition's part of the census, summed with the others' when the survey is done. */
+  census?: PartitionCensus;
+  /** Its Sybil regions (crawler/sybil.ts over its own IDs), most significant first, at most 16. */
+  sybilRegions?: SybilRegionSummary[];
 }
+
+export interface PartitionCensus {
+  /** Nodes queried, and of them those that answered; nodes with a `v`. */
+  nodes: number;
+  answered: number;
+  withVersion: number;
+  /** Nodes per `v` (hex), the most common PARTITION_TOP_VERSIONS. */
+  versions: Record<string, number>;
+  bep51: { supported: number; unsupported: number; unknown: number };
+  /** Nodes with a BEP 42-compliant (or exempt) ID. */
+  bep42: number;
+  /** Round-trip times (ms) of up to PARTITION_RTT_SAMPLES answered nodes, evenly picked, and how many there were. */
+  rttSample: number[];
+  rttSamples: number;
+}
+
+/** Bounds on what one partition keeps of its census. */
+export const PARTITION_TOP_VERSIONS = 64;
+export const PARTITION_RTT_SAMPLES = 512;
 
 export interface ProcessStatus {
   process: string;
@@ -78,7 +103,38 @@ export function parsePartitionResult(text: string | null | undefined, partitions
     if (!isCount(target) || !Array.isArray(closest) || closest.length > 64 || !closest.every(isHexId)) return null;
     targets.push({ target, closest: closest as string[] });
   }
-  return { ...(r as unknown as PartitionResult), targets };
+  const result: PartitionResult = { ...(r as unknown as PartitionResult), targets };
+  // The census and the regions are kept only when whole: a bad one is dropped, not trusted.
+  if (r['census'] !== undefined && !isPartitionCensus(r['census'])) delete result.census;
+  if (r['sybilRegions'] !== undefined && !isSybilRegions(r['sybilRegions'])) delete result.sybilRegions;
+  return result;
+}
+
+function isPartitionCensus(v: unknown): v is PartitionCensus {
+  if (typeof v !== 'object' || v === null) return false;
+  const c = v as Record<string, unknown>;
+  if (!['nodes', 'answered', 'withVersion', 'bep42', 'rttSamples'].every((k) => isCount(c[k]))) return false;
+  const versions = c['versions'];
+  if (typeof versions !== 'object' || versions === null || Array.isArray(versions)) return false;
+  const entries = Object.entries(versions);
+  if (entries.length > PARTITION_TOP_VERSIONS || !entries.every(([k, n]) => /^[0-9a-f]{0,16}$/.test(k) && isCount(n))) return false;
+  const b = c['bep51'] as Record<string, unknown> | null;
+  if (typeof b !== 'object' || b === null || !['supported', 'unsupported', 'unknown'].every((k) => isCount(b[k]))) return false;
+  const rtts = c['rttSample'];
+  return Array.isArray(rtts) && rtts.length <= PARTITION_RTT_SAMPLES && rtts.every(isCount);
+}
+
+function isSybilRegions(v: unknown): v is SybilRegionSummary[] {
+  if (!Array.isArray(v) || v.length > 16) return false;
+  return v.every((r: unknown) => {
+    if (typeof r !== 'object' || r === null) return false;
+    const x = r as Record<string, unknown>;
+    return (
+      typeof x['prefix'] === 'string' && /^[0-9a-f]{0,40}$/.test(x['prefix']) && isCount(x['prefixBits']) && isHexId(x['startId']) && isHexId(x['endId']) && isCount(x['nodes']) &&
+      typeof x['expected'] === 'number' && Number.isFinite(x['expected']) && typeof x['log10PValue'] === 'number' && Number.isFinite(x['log10PValue']) &&
+      (x['distinctSlash24'] === null || isCount(x['distinctSlash24']))
+    );
+  });
 }
 
 /** A stored process status, or null when it is not one. */

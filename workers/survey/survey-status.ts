@@ -5,6 +5,9 @@ import { type RedisConnection } from '../../redis/connection.js';
 import { closeRedisClient } from '../../redis/client.js';
 import { readPlan, SURVEY_K, surveyTargets, type SurveyPlan } from './survey-plan.js';
 import { type SurveyKeys } from './survey-keys.js';
+import { decodeVersion } from '../../bep5/client-version.js';
+import { roundShare, summarizeSize, summarizeVersions, type SybilRegionSummary } from '../../crawler/survey-summary.js';
+import { MAX_SURVEY_SYBIL_REGIONS, type SurveyEntry } from '../../indexer/survey-series.js';
 import { parsePartitionResult, parseProcessStatus, type PartitionResult, type ProcessStatus } from './survey-records.js';
 
 export interface SurveyStatus {
@@ -112,3 +115,72 @@ function sizeOf(name: string, results: readonly PartitionResult[], random: Rando
   return estimateNetworkSize(samples, SURVEY_K, random);
 }
 
+
+/**
+ * The finished survey as one entry of the index's survey series (indexer/survey-series.ts):
+ * its size estimate, the partitions' censuses summed (RTT percentiles from each partition's
+ * evenly picked sample, weighted by its answered nodes), and their Sybil regions. No churn: a
+ * survey is one sweep.
+ */
+export function surveyEntryOf(status: SurveyStatus, at = Date.now()): SurveyEntry {
+  const versionCounts = new Map<string, { client: string; version: string; count: number }>();
+  const c = { nodes: 0, answered: 0, withVersion: 0, bep42: 0, supported: 0, unsupported: 0, unknown: 0, rttSamples: 0 };
+  const weighted: Array<[rtt: number, weight: number]> = [];
+  const regions: SybilRegionSummary[] = [];
+  let regionsFound = 0;
+  for (const r of status.results) {
+    regions.push(...(r.sybilRegions ?? []));
+    regionsFound += r.sybilRegions?.length ?? 0;
+    const p = r.census;
+    if (p === undefined) continue;
+    c.nodes += p.nodes;
+    c.answered += p.answered;
+    c.withVersion += p.withVersion;
+    c.bep42 += p.bep42;
+    c.supported += p.bep51.supported;
+    c.unsupported += p.bep51.unsupported;
+    c.unknown += p.bep51.unknown;
+    c.rttSamples += p.rttSamples;
+    for (const rtt of p.rttSample) weighted.push([rtt, p.rttSamples / p.rttSample.length]);
+    for (const [hex, n] of Object.entries(p.versions)) {
+      const d = decodeVersion(hex);
+      const key = `${d.client}\u0000${d.version}`;
+      const group = versionCounts.get(key);
+      if (group) group.count += n;
+      else versionCounts.set(key, { client: d.client, version: d.version, count: n });
+    }
+  }
+  const versions = [...versionCounts.values()].sort((a, b) => b.count - a.count || (a.client < b.client ? -1 : a.client > b.client ? 1 : 0) || (a.version < b.version ? -1 : a.version > b.version ? 1 : 0));
+  weighted.sort((a, b) => a[0] - b[0]);
+  const total = weighted.reduce((sum, [, w]) => sum + w, 0);
+  const percentile = (p: number): number | null => {
+    if (weighted.length === 0) return null;
+    let seen = 0;
+    for (const [rtt, w] of weighted) {
+      seen += w;
+      if (seen >= (p / 100) * total - 1e-9) return rtt;
+    }
+    return weighted.at(-1)![0];
+  };
+  const share = (part: number, whole: number): number => roundShare(whole > 0 ? part / whole : 0);
+  const census: SurveyEntry['census'] = {
+    nodes: c.nodes,
+    answered: c.answered,
+    responseRate: share(c.answered, c.nodes),
+    withVersion: c.withVersion,
+    ...summarizeVersions(versions, c.withVersion),
+    bep51: { supported: c.supported, unsupported: c.unsupported, unknown: c.unknown, share: share(c.supported, c.supported + c.unsupported) },
+    bep42Share: share(c.bep42, c.nodes),
+    rtt: { samples: c.rttSamples, p50: percentile(50), p90: percentile(90) },
+  };
+  regions.sort((a, b) => a.log10PValue - b.log10PValue);
+  return {
+    at,
+    source: { kind: 'survey', name: status.name },
+    size: summarizeSize(status.size),
+    census,
+    churn: null,
+    sybilRegions: regions.slice(0, MAX_SURVEY_SYBIL_REGIONS),
+    sybilRegionsFound: regionsFound,
+  };
+}
