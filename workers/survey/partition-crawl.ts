@@ -7,7 +7,7 @@ import { IdPartition } from '../../crawler/id-partition.js';
 import { isBep42Compliant } from '../../bep5/bep42.js';
 import { NODE_FLAG, type NodeIndex } from '../../crawler/node-index.js';
 import { summarizeSybilRegions } from '../../crawler/survey-summary.js';
-import { findSybilRegions } from '../../crawler/sybil.js';
+import { FAMILY_ERROR_RATE, findSybilRegions } from '../../crawler/sybil.js';
 import { type RedisClient } from '../../redis/client.js';
 import { SURVEY_K } from './survey-plan.js';
 import { type SurveyKeys } from './survey-keys.js';
@@ -136,9 +136,12 @@ export async function crawlPartition(o: PartitionCrawlOptions): Promise<Partitio
     if (f & NODE_FLAG.NO_BEP51) noBep51++;
   }
   const census = partitionCensus(nodes);
-  // Sybil regions among the partition's IDs: it holds about 1/partitions of the network.
+  // Sybil regions among the partition's IDs (every one heard of, as measure's census scans).
+  // The partition is 1/2^bits of the ID space: the density to test against is its own IDs
+  // scaled to the whole space, and each partition gets its share of the false-flag rate, so
+  // that the whole survey keeps the one crawler/sybil.ts allows a whole-space scan.
   const ids = partitionIds(nodes);
-  const sybil = ids.size >= 16 ? findSybilRegions(ids, Math.max(1, answered) * 2 ** o.bits) : null;
+  const sybil = ids.size >= 16 ? findSybilRegions(ids, ids.size * 2 ** o.bits, { familyErrorRate: FAMILY_ERROR_RATE / 2 ** o.bits }) : null;
   const targets: TargetSample[] = [];
   o.targets.forEach((target, t) => {
     if (!partition.contains(target)) return;
