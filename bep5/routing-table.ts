@@ -9,9 +9,12 @@ import {
 } from './constants.js';
 import { type AddressScope, inAddressScope } from './address-scope.js';
 import { parseIp, unmapIp } from './ip.js';
-import { commonPrefixBits, compareDistance, ID_BITS, isHexId, randomIdInRange } from './node-id.js';
+import { commonPrefixBits, compareDistance, ID_BITS, randomIdInRange } from './node-id.js';
 import { cryptoRandom, type RandomSource } from './random.js';
 import { RoutingTableError, type RoutingTableFailure } from './errors.js';
+import { type RoutingTableJson, readTableJson, savedCandidates } from './table-file.js';
+
+export type { RoutingTableJson } from './table-file.js';
 
 /**
  * The BEP 5 routing table: pure bookkeeping (no sockets, no timers), time read from an injected
@@ -31,6 +34,7 @@ import { RoutingTableError, type RoutingTableFailure } from './errors.js';
  * indexes and the good/questionable/bad rules must change together on every event; each rule
  * reads and writes all of them, and the hostile-input tests (test/routing-table*.test.ts) hold
  * them to one invariant set. Split, the invariants would hold only across module boundaries.
+ * What is not a table rule lives elsewhere: checking a saved table's entries (table-file.ts).
  */
 
 export interface Contact {
@@ -97,11 +101,6 @@ export interface BucketSnapshot {
   /** Newcomers waiting in the bucket's replacement cache. */
   replacements: number;
   lastChanged: number;
-}
-
-export interface RoutingTableJson {
-  ownId: string;
-  nodes: Array<{ id: string; host: string; port: number }>;
 }
 
 /** A contact as stored: with its map keys, which never leave this module. */
@@ -500,38 +499,10 @@ export class RoutingTable {
     json: unknown,
     opts: Omit<RoutingTableOptions, 'ownId'> & { ownId?: Buffer },
   ): { table: RoutingTable; candidates: NodeInfo[] } {
-    if (!isRecord(json)) fail('bad-json', 'expected an object');
-    const nodes = json.nodes;
-    if (!Array.isArray(nodes)) fail('bad-json', 'expected a "nodes" array');
-    let ownId = opts.ownId;
-    if (ownId === undefined) {
-      const hex = json.ownId;
-      if (typeof hex !== 'string' || !isHexId(hex)) fail('bad-json', 'no valid "ownId" (40 hex characters)');
-      ownId = Buffer.from(hex, 'hex');
-    }
+    const { ownId, nodes } = readTableJson(json, opts.ownId);
     const table = new RoutingTable({ ...opts, ownId });
     const cap = Math.max(MAX_PERSISTED_NODES, ID_BITS * table.k);
-    const candidates: NodeInfo[] = [];
-    const seenIds = new Set<string>();
-    const seenAddresses = new Set<string>();
-    const end = Math.min(nodes.length, cap);
-    for (let i = 0; i < end; i++) {
-      const item: unknown = nodes[i];
-      if (!isRecord(item)) continue;
-      const { id, host, port } = item;
-      if (typeof id !== 'string' || !isHexId(id)) continue;
-      if (!isPort(port) || port === 0) continue;
-      const ip = table.admissibleIp(host);
-      if (ip === undefined) continue;
-      const idBytes = Buffer.from(id, 'hex');
-      if (idBytes.equals(table.self)) continue;
-      const idKey = idBytes.toString('hex');
-      const key = addressKey(ip, port);
-      if (seenIds.has(idKey) || seenAddresses.has(key)) continue;
-      seenIds.add(idKey);
-      seenAddresses.add(key);
-      candidates.push({ id: idBytes, host: host as string, port });
-    }
+    const candidates = savedCandidates(nodes, { ownId: table.self, cap, addressKey: (host, port) => table.savedAddressKey(host, port) });
     return { table, candidates };
   }
 
@@ -539,6 +510,13 @@ export class RoutingTable {
 
   private isBad(c: Contact): boolean {
     return c.failures >= this.failuresBeforeBad;
+  }
+
+  /** A saved node's address key, or undefined when it may not enter (fromJSON): a port of 1..65535, an admissible IP. */
+  private savedAddressKey(host: unknown, port: unknown): string | undefined {
+    if (!isPort(port) || port === 0) return undefined;
+    const ip = this.admissibleIp(host);
+    return ip === undefined ? undefined : addressKey(ip, port);
   }
 
   /** The IP bytes of a host we may add, or undefined (not an IP literal, or not allowed). */

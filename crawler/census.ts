@@ -125,7 +125,7 @@ export function census(nodes: Iterable<CensusNode>, options: CensusOptions = {})
   let unknown = 0;
   let bep42 = 0;
   const rtts: number[] = [];
-  const groups = new Map<string, VersionShare>();
+  const groups = new VersionCounts();
   for (const n of nodes) {
     count++;
     if (sybilScan) {
@@ -142,16 +142,10 @@ export function census(nodes: Iterable<CensusNode>, options: CensusOptions = {})
     if (n.bep42) bep42++;
     if (n.version !== null) {
       withVersion++;
-      const { client, version } = decodeVersion(n.version);
-      const key = `${client}\u0000${version}`;
-      const group = groups.get(key);
-      if (group) group.count++;
-      else groups.set(key, { client, version, count: 1, share: 0 });
+      groups.add(n.version);
     }
   }
-  const versions = [...groups.values()];
-  for (const v of versions) v.share = v.count / withVersion;
-  versions.sort((a, b) => b.count - a.count || cmp(a.client, b.client) || cmp(a.version, b.version));
+  const versions: VersionShare[] = groups.sorted().map((v) => ({ ...v, share: v.count / withVersion }));
   rtts.sort((a, b) => a - b);
   let rttSum = 0;
   for (const r of rtts) rttSum += r;
@@ -198,6 +192,28 @@ function sybilRegionsOf(hexIds: readonly string[], ipv4s: readonly number[], net
 /** Code-unit order, the same on every machine (localeCompare is not). */
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * Nodes per client version, grouped by what `v` decodes to (bep5/client-version.ts), so that
+ * the census, a sweep's survey and a shared survey's partitions summed all count alike.
+ */
+export class VersionCounts {
+  private readonly groups = new Map<string, { client: string; version: string; count: number }>();
+
+  /** `count` more nodes that sent `v` (hex). */
+  add(v: string, count = 1): void {
+    const { client, version } = decodeVersion(v);
+    const key = `${client}\u0000${version}`;
+    const group = this.groups.get(key);
+    if (group) group.count += count;
+    else this.groups.set(key, { client, version, count });
+  }
+
+  /** Most common first; ties by client, then version. */
+  sorted(): Array<{ client: string; version: string; count: number }> {
+    return [...this.groups.values()].sort((a, b) => b.count - a.count || cmp(a.client, b.client) || cmp(a.version, b.version));
+  }
 }
 
 /**

@@ -68,16 +68,16 @@ export const CRAWL_RECV_BUFFER_BYTES = 8 * 1024 * 1024;
 
 /**
  * First contacts visited, sample first, before the crawler judges from what they turned out to be
- * whether find_node first is cheaper (crawler.ts findNodeFirst): enough for the share of BEP 51
+ * whether find_node first is cheaper (crawl-learning.ts findNodeFirst): enough for the share of BEP 51
  * nodes among them to be known within a few points.
  */
 export const CRAWL_FIRST_CONTACT_LEARNING = 200;
 
 /**
- * Second tries of silent first contacts (crawler.ts onVisitFailure) made before judging whether
- * they pay, and the share of them that must answer for the crawler to go on retrying: on a
- * network that loses 1% of packets about 1% of the retries of live-looking contacts answer; on
- * one that loses none, none do, and every retry is a packet to a dead node.
+ * Second tries of silent first contacts (crawl-learning.ts firstContactRetryPays) made before
+ * judging whether they pay, and the share of them that must answer for the crawler to go on
+ * retrying: on a network that loses 1% of packets about 1% of the retries of live-looking
+ * contacts answer; on one that loses none, none do, and every retry is a packet to a dead node.
  */
 export const CRAWL_RETRY_LEARNING = 100;
 export const CRAWL_RETRY_MIN_YIELD = 0.01;

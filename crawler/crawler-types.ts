@@ -3,7 +3,7 @@ import { type PeerAddress } from '../bep5/compact.js';
 import { type AddressScope } from '../bep5/address-scope.js';
 import { type DhtNode } from '../bep5/node.js';
 import { type IdPartition } from './id-partition.js';
-import { type CrawlLearning } from './crawler.js';
+import { type CrawlLearning } from './crawl-learning.js';
 import { type RandomSource } from '../bep5/random.js';
 import { type DiscoverySink } from './discovery.js';
 
@@ -37,7 +37,7 @@ export interface CrawlerOptions {
    * others are reported through onForeignContact, once each, and never visited.
    */
   partition?: IdPartition;
-  /** What the crawl learns and acts on (crawler.ts CrawlLearning); give several crawls one to share it. */
+  /** What the crawl learns and acts on (crawl-learning.ts); give several crawls one to share it. */
   learning?: CrawlLearning;
   onForeignContact?: (id: Buffer, host: string, port: number) => void;
   /**

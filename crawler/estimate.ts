@@ -139,13 +139,19 @@ const TWO_POW_32 = 2 ** 32;
 /** The largest double below 1. */
 const BELOW_ONE = 1 - 2 ** -53;
 
+/** The 20 bytes at `at` in `bytes` (an ID, a distance) as a fraction of 2^160, from their first 8 bytes (53 significant bits). */
+export function idFraction(bytes: Uint8Array, at = 0): number {
+  const hi = ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
+  const lo = ((bytes[at + 4]! << 24) | (bytes[at + 5]! << 16) | (bytes[at + 6]! << 8) | bytes[at + 7]!) >>> 0;
+  return (hi + lo / TWO_POW_32) / TWO_POW_32;
+}
+
 /**
  * (a XOR b) / 2^160, from its first 8 bytes: a fraction in [0, 1). Rounding to a double can
  * turn distances within 2^-54 of the whole space into 1, so the result is capped below 1.
  */
 export function normalizedDistance(a: Uint8Array, b: Uint8Array): number {
-  const d = xorDistance(a, b);
-  return Math.min(BELOW_ONE, (d.readUInt32BE(0) + d.readUInt32BE(4) / TWO_POW_32) / TWO_POW_32);
+  return Math.min(BELOW_ONE, idFraction(xorDistance(a, b)));
 }
 
 /** One target reduced to what the estimator uses: k_t nodes, the farthest at distance u. */

@@ -1,6 +1,6 @@
 import { isBep42Compliant } from '../bep5/bep42.js';
-import { decodeVersion } from '../bep5/client-version.js';
 import { cryptoRandom, type RandomSource } from '../bep5/random.js';
+import { VersionCounts } from './census.js';
 import { liveSizeEstimate } from './live-view.js';
 import { NODE_FLAG, type NodeIndex } from './node-index.js';
 import { findSybilRegions } from './sybil.js';
@@ -111,17 +111,12 @@ export function sweepCensus(
   }
 
   // Versions grouped by what they decode to, as census.ts does, most common first.
-  const groups = new Map<string, { client: string; version: string; count: number }>();
+  const groups = new VersionCounts();
   for (let v = 1; v < versionCounts.length; v++) {
     const c = versionCounts[v]!;
-    if (c === 0) continue;
-    const decoded = decodeVersion(index.versions[v]!);
-    const key = `${decoded.client}\u0000${decoded.version}`;
-    const group = groups.get(key);
-    if (group) group.count += c;
-    else groups.set(key, { ...decoded, count: c });
+    if (c !== 0) groups.add(index.versions[v]!, c);
   }
-  const versions = [...groups.values()].sort((a, b) => b.count - a.count || cmp(a.client, b.client) || cmp(a.version, b.version));
+  const versions = groups.sorted();
 
   const ratio = (part: number, whole: number): number => roundShare(whole > 0 ? part / whole : 0);
   const census: CensusSummary = {
@@ -154,11 +149,6 @@ function histogramPercentile(counts: Uint32Array, total: number, p: number): num
     if (seen >= rank) return v;
   }
   return null; // unreachable: the counts add up to total
-}
-
-/** Code-unit order (census.ts's), the same on every machine. */
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** One bit per node index; indexes past its size read as 0. */

@@ -55,6 +55,12 @@
  * that matters by many orders of magnitude (honest gaps are about 1/N >= 2^-24).
  */
 
+import { commonPrefixBits } from '../bep5/node-id.js';
+import { idFraction } from './estimate.js';
+import { gammaLowerQuantileLog, logGammaCdf } from './gamma.js';
+
+export { logGammaCdf } from './gamma.js';
+
 /** IDs back to back: `size` IDs of 20 bytes in `ids` (a census, a file, a test). */
 export interface PackedIds {
   ids: Buffer;
@@ -160,19 +166,11 @@ export const SIZE_MARGIN = 1.1;
  */
 export const MAX_REGIONS = 1_000;
 
-const TWO_POW_32 = 2 ** 32;
 /**
  * Key resolution. A span below it (IDs sharing 53 bits or more) counts as this wide in
  * `expected` and in the p-values, which so stay finite (and are upper bounds there).
  */
 const KEY_RESOLUTION = 2 ** -53;
-
-/** The first 8 bytes of an ID (at `at` in `bytes`) as a fraction of the ID space. */
-function keyOf(bytes: Uint8Array, at: number): number {
-  const hi = ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
-  const lo = ((bytes[at + 4]! << 24) | (bytes[at + 5]! << 16) | (bytes[at + 6]! << 8) | bytes[at + 7]!) >>> 0;
-  return (hi + lo / TWO_POW_32) / TWO_POW_32;
-}
 
 /** Either input read the same way. */
 interface Reader {
@@ -193,7 +191,7 @@ function readerOf(input: SybilInput): Reader {
     if (ipv4 !== undefined && ipv4.length < size) throw new RangeError(`${ipv4.length} addresses for ${size} IDs`);
     return {
       size,
-      key: (i) => keyOf(ids, i * 20),
+      key: (i) => idFraction(ids, i * 20),
       id: (i) => ids.subarray(i * 20, i * 20 + 20),
       ipv4: ipv4 === undefined ? undefined : (i) => ipv4[i]!,
     };
@@ -201,7 +199,7 @@ function readerOf(input: SybilInput): Reader {
   const source = input as IdSource;
   return {
     size,
-    key: (i) => keyOf(source.id(i), 0),
+    key: (i) => idFraction(source.id(i), 0),
     id: (i) => source.id(i),
     ipv4: source.ipv4 === undefined ? undefined : (i) => source.ipv4!(i),
   };
@@ -395,84 +393,4 @@ function describeRegions(runs: readonly Trimmed[], nodes: Reader, sizeUsed: numb
     if (nodes.ipv4 !== undefined) region.distinctSlash24 = slash24s[r]!.size;
     return region;
   });
-}
-
-function commonPrefixBits(a: Uint8Array, b: Uint8Array): number {
-  for (let i = 0; i < 20; i++) {
-    const x = a[i]! ^ b[i]!;
-    if (x !== 0) return i * 8 + Math.clz32(x) - 24;
-  }
-  return 160;
-}
-
-// ---- Gamma(a, 1) lower tail, in logs (the p-values reach 1e-100 and beyond) ----
-
-/**
- * ln P(a, x), the regularized lower incomplete gamma function: ln P(Gamma(a, 1) <= x).
- * Series for x < a + 1, continued fraction for the upper tail otherwise (Numerical Recipes,
- * gser / gcf); both to about 1e-15 relative.
- */
-export function logGammaCdf(a: number, x: number): number {
-  if (!(a > 0)) throw new RangeError(`shape must be positive, got ${a}`);
-  if (!(x > 0)) return Number.NEGATIVE_INFINITY;
-  if (x === Number.POSITIVE_INFINITY) return 0;
-  const logPrefix = -x + a * Math.log(x) - logGamma(a);
-  if (x < a + 1) {
-    // P = e^-x x^a / Gamma(a) * sum_{n>=0} x^n / (a (a+1) ... (a+n))
-    let term = 1 / a;
-    let sum = term;
-    for (let n = 1; n < 100_000; n++) {
-      term *= x / (a + n);
-      sum += term;
-      if (term < sum * 1e-16) break;
-    }
-    return logPrefix + Math.log(sum);
-  }
-  // Q = e^-x x^a / Gamma(a) * 1 / (x + 1 - a - 1 (1 - a) / (x + 3 - a - ...)), modified Lentz.
-  const tiny = 1e-300;
-  let b = x + 1 - a;
-  let c = 1 / tiny;
-  let d = 1 / b;
-  let h = d;
-  for (let i = 1; i < 100_000; i++) {
-    const an = -i * (i - a);
-    b += 2;
-    d = an * d + b;
-    if (Math.abs(d) < tiny) d = tiny;
-    c = b + an / c;
-    if (Math.abs(c) < tiny) c = tiny;
-    d = 1 / d;
-    const delta = d * c;
-    h *= delta;
-    if (Math.abs(delta - 1) < 1e-16) break;
-  }
-  return Math.log1p(-Math.exp(logPrefix) * h);
-}
-
-/** The x with ln P(a, x) = logP (the lower-tail quantile), by bisection; logP < ln 1/2. */
-function gammaLowerQuantileLog(a: number, logP: number): number {
-  // P(a, a) >= 1/2 for the shapes used here, so the root lies in (0, a).
-  let lo = 0;
-  let hi = a;
-  for (let i = 0; i < 200 && hi - lo > hi * 1e-14; i++) {
-    const mid = (lo + hi) / 2;
-    if (logGammaCdf(a, mid) < logP) lo = mid;
-    else hi = mid;
-  }
-  return lo;
-}
-
-const LANCZOS = [
-  0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905,
-  -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
-];
-
-/** ln Gamma(z) for z > 0 (Lanczos, g = 7; about 1e-15 relative). */
-function logGamma(z: number): number {
-  if (z < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * z)) - logGamma(1 - z);
-  const x = z - 1;
-  let sum = LANCZOS[0]!;
-  for (let i = 1; i < 9; i++) sum += LANCZOS[i]! / (x + i);
-  const t = x + 7.5;
-  return 0.5 * Math.log(2 * Math.PI) + (x + 0.5) * Math.log(t) - t + Math.log(sum);
 }

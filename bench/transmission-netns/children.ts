@@ -1,5 +1,6 @@
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { type InnerMessage } from './shared.js';
 
 /** Lines from a child's stream, awaited one message at a time. */
 export class LineReader {
@@ -50,3 +51,65 @@ export function run(cmd: string, args: string[], timeoutMs = 10_000): Promise<{ 
     });
   });
 }
+
+/** The next message of `type` from our side (logging its log lines on the way); throws on its error message or at the deadline. */
+export async function expectMessage<T extends InnerMessage['type']>(reader: LineReader, type: T, timeoutMs: number, log: (l: string) => void): Promise<Extract<InnerMessage, { type: T }>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const line = await reader.next(Math.max(1, deadline - Date.now()), `"${type}" from our side`);
+    let msg: InnerMessage;
+    try {
+      msg = JSON.parse(line) as InnerMessage;
+    } catch {
+      log(`our side: ${line}`);
+      continue;
+    }
+    if (msg.type === 'log') log(msg.line);
+    else if (msg.type === 'error') throw new Error(`our side failed: ${msg.message}`);
+    else if (msg.type === type) return msg as Extract<InnerMessage, { type: T }>;
+  }
+}
+
+/** Stops a child we started: SIGTERM, then SIGKILL after `graceMs`. */
+export function stopChild(child: ChildProcess | undefined, graceMs: number): Promise<void> {
+  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/**
+ * A backstop for when this process dies without cleaning up (a crash, SIGKILL, a closed pipe):
+ * a small process in the root namespace that is told every process, namespace and directory
+ * we create, ignores Ctrl-C, and when its stdin closes (we exited, one way or another) stops
+ * the processes still registered and removes the rest. After a normal cleanup it finds nothing.
+ */
+export const SENTINEL_SCRIPT = `
+import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(s, () => {});
+const pids = new Set(), namespaces = [], dirs = [];
+const alive = (pid) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+const rl = createInterface({ input: process.stdin });
+rl.on('line', (line) => {
+  const m = JSON.parse(line);
+  if (m.pid) pids.add(m.pid);
+  if (m.reaped) pids.delete(m.reaped);
+  if (m.ns) namespaces.push(m.ns);
+  if (m.dir) dirs.push(m.dir);
+});
+rl.on('close', async () => {
+  for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 30 && [...pids].some(alive); i++) await new Promise((r) => setTimeout(r, 100));
+  for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  for (const ns of namespaces.reverse()) { try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }); } catch {} }
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  process.exit(0);
+});
+`;

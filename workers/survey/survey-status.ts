@@ -5,7 +5,7 @@ import { type RedisConnection } from '../../redis/connection.js';
 import { closeRedisClient } from '../../redis/client.js';
 import { readPlan, SURVEY_K, surveyTargets, type SurveyPlan } from './survey-plan.js';
 import { type SurveyKeys } from './survey-keys.js';
-import { decodeVersion } from '../../bep5/client-version.js';
+import { VersionCounts } from '../../crawler/census.js';
 import { roundShare, summarizeSize, summarizeVersions, type SybilRegionSummary } from '../../crawler/survey-summary.js';
 import { MAX_SURVEY_SYBIL_REGIONS, type SurveyEntry } from '../../indexer/survey-series.js';
 import { parsePartitionResult, parseProcessStatus, type PartitionResult, type ProcessStatus } from './survey-records.js';
@@ -123,7 +123,7 @@ function sizeOf(name: string, results: readonly PartitionResult[], random: Rando
  * survey is one sweep.
  */
 export function surveyEntryOf(status: SurveyStatus, at = Date.now()): SurveyEntry {
-  const versionCounts = new Map<string, { client: string; version: string; count: number }>();
+  const versionCounts = new VersionCounts();
   const c = { nodes: 0, answered: 0, withVersion: 0, bep42: 0, supported: 0, unsupported: 0, unknown: 0, rttSamples: 0 };
   const weighted: Array<[rtt: number, weight: number]> = [];
   const regions: SybilRegionSummary[] = [];
@@ -142,15 +142,9 @@ export function surveyEntryOf(status: SurveyStatus, at = Date.now()): SurveyEntr
     c.unknown += p.bep51.unknown;
     c.rttSamples += p.rttSamples;
     for (const rtt of p.rttSample) weighted.push([rtt, p.rttSamples / p.rttSample.length]);
-    for (const [hex, n] of Object.entries(p.versions)) {
-      const d = decodeVersion(hex);
-      const key = `${d.client}\u0000${d.version}`;
-      const group = versionCounts.get(key);
-      if (group) group.count += n;
-      else versionCounts.set(key, { client: d.client, version: d.version, count: n });
-    }
+    for (const [hex, n] of Object.entries(p.versions)) versionCounts.add(hex, n);
   }
-  const versions = [...versionCounts.values()].sort((a, b) => b.count - a.count || (a.client < b.client ? -1 : a.client > b.client ? 1 : 0) || (a.version < b.version ? -1 : a.version > b.version ? 1 : 0));
+  const versions = versionCounts.sorted();
   weighted.sort((a, b) => a[0] - b[0]);
   const total = weighted.reduce((sum, [, w]) => sum + w, 0);
   const percentile = (p: number): number | null => {

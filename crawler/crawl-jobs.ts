@@ -1,0 +1,73 @@
+import { type Clock } from '../bep5/clock.js';
+import { type PeerAddress } from '../bep5/compact.js';
+import { RateBudget } from '../bep5/rate-limit.js';
+import { IndexDeque } from './index-deque.js';
+import { Ipv4RateLimiter } from './ipv4-rate-limiter.js';
+import { type NodeIndex } from './node-index.js';
+
+export interface CrawlJob {
+  kind: 'visit' | 'bootstrap' | 'peers';
+  index: number; // node index (-1 for bootstrap)
+  address?: PeerAddress;
+  infoHash?: Buffer;
+}
+
+/**
+ * What a crawl has to send, and which of it goes next: bootstrap queries first, then get_peers
+ * for new infohashes within their own budget, then node visits, each IP within its rate.
+ */
+export class CrawlJobs {
+  /** The sweep's visits, as node indexes: push is later in the sweep, unshift next. */
+  readonly visitQueue = new IndexDeque();
+  private readonly peerJobs: CrawlJob[] = [];
+  private readonly bootstrapJobs: CrawlJob[] = [];
+  private readonly perIp: Ipv4RateLimiter;
+  private readonly peersBudget: RateBudget | undefined;
+
+  constructor(
+    private readonly nodes: NodeIndex,
+    o: { perIpRate: number; getPeersRate: number; clock: Clock },
+  ) {
+    this.perIp = new Ipv4RateLimiter({ ratePerSecond: o.perIpRate, burst: 4, clock: o.clock });
+    this.peersBudget = o.getPeersRate > 0 ? new RateBudget({ ratePerSecond: o.getPeersRate, burst: Math.max(1, Math.ceil(o.getPeersRate / 10)), clock: o.clock }) : undefined;
+  }
+
+  /** Nothing left to send. */
+  get empty(): boolean {
+    return this.visitQueue.length === 0 && this.bootstrapJobs.length === 0 && this.peerJobs.length === 0;
+  }
+
+  /** A find_node to an address whose node ID is not known yet (a bootstrap node, a descent hop). */
+  addBootstrap(address: PeerAddress): void {
+    this.bootstrapJobs.push({ kind: 'bootstrap', index: -1, address });
+  }
+
+  /** A get_peers for a new infohash, asked of the node that sampled it; none when peer discovery is off. */
+  addPeers(index: number, infoHash: Buffer): void {
+    if (this.peersBudget) this.peerJobs.push({ kind: 'peers', index, infoHash });
+  }
+
+  /** Bootstrap first, then peer lookups within their own budget, then node visits. */
+  next(): CrawlJob | undefined {
+    const boot = this.bootstrapJobs.shift();
+    if (boot) return boot;
+    if (this.peerJobs.length > 0 && this.peersBudget?.take()) return this.peerJobs.shift();
+    // Visit nodes; an IP over its rate goes to the back of the queue, tried again later.
+    for (let tries = 0; tries < this.visitQueue.length && tries < 64; tries++) {
+      const index = this.visitQueue.shift()!;
+      if (!this.perIp.take(this.nodes.ipv4(index))) {
+        this.visitQueue.push(index);
+        continue;
+      }
+      return { kind: 'visit', index };
+    }
+    return undefined;
+  }
+
+  /** A job taken but not sent (the global budget was spent): first again next time. */
+  requeue(job: CrawlJob): void {
+    if (job.kind === 'visit') this.visitQueue.unshift(job.index);
+    else if (job.kind === 'bootstrap') this.bootstrapJobs.unshift(job);
+    else this.peerJobs.unshift(job);
+  }
+}
