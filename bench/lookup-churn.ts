@@ -6,12 +6,44 @@ import { randomInt, seededRandom } from '../bep5/random.js';
 import { planTestnet } from '../crawler/testnet/plan.js';
 import { MIXED_NETWORK } from '../crawler/testnet/profiles.js';
 import { Testnet } from '../crawler/testnet/testnet.js';
+import { requireFreshBuild } from '../testkit/build.js';
 import { f0, median, quantile, row } from './table-stats.js';
 
-// ---------------------------------------------------------------------------------------------
-// 6. Churn: a cold `dhtscope peers` against a cold bittorrent-dht client, both child processes,
-// on a mixed testnet where 10% of all nodes are gone but still listed in others' tables.
-// (Run alone with `--churn`, or after phases 1-5.)
+/**
+ * Phase 6 of bench/lookup.ts, churn (issue 12, item 4): a cold `dhtscope peers` against a cold
+ * bittorrent-dht client, both child processes, on a mixed testnet where 10% of all nodes are gone
+ * but still listed in others' tables. Run alone with `npm run bench:lookup -- --churn` (about
+ * 4 min on 2 cores), or after phases 1-5.
+ *
+ * A mixed testnet (crawler/testnet, Testnet.start): CHURN_NODES = 1,000 nodes, MIXED_NETWORK
+ * (30% real bittorrent-dht processes, 4 real libtorrent processes, our nodes in the behaviour
+ * profiles of other clients), no dead nodes, and CHURN_GONE = 10% of ALL nodes gone: the
+ * testnet's `gone` share (a fraction of our answering nodes) is computed from the plan so that
+ * gone nodes are 10% of all nodes; they take part in the announces, then leave, still listed
+ * in others' tables. Addresses 127.90.x.y (nodes), 127.91.x.y (announcers), no test uses them
+ * (CHURN_ADDRESS_BASE moves them). Each of CHURN_ROUNDS rounds picks an infohash with a known
+ * announced peer (ground truth) and runs, one at a time, alternating which goes first:
+ * - ours: a cold `dhtscope peers <ih> --bootstrap <testnet bootstrap> --host H` child process
+ *   (bin/dhtscope.mjs: start, join from one address, look up). Without --json, so that each
+ *   peer line reaches stdout when the lookup finds it (with --json peers only come at the end);
+ * - theirs: a cold bittorrent-dht 11 client in a child process (`new DHT({ bootstrap: [that
+ *   address] })`, listen on H, wait for 'ready', `lookup(ih)`), with one guard on its socket:
+ *   no datagram to an address outside 127.0.0.0/8 (bogon-contacts nodes advertise 10.x,
+ *   192.168.x, ... contacts; bittorrent-dht would send to them; ours never does).
+ * Time: from spawn to the known peer's arrival, and to the process's exit ("done"). Queries:
+ * datagrams the testnet's addresses received from H, counted by the receivers
+ * (Testnet.received), the same count for both. H differs per client and round
+ * (127.92.1.r for ours, 127.92.2.r for theirs; both loopback, neither known to the network):
+ * receiver counts then need no before/after difference, and per-IP state left by one client
+ * (rate limits, querier verification) never favours or hinders the other. After each round
+ * the clients are removed from the bittorrent-dht nodes' tables (they add any querier), so
+ * departed clients do not pile up as extra churn. Target: ours no slower, fewer queries.
+ * Knobs: CHURN_NODES, CHURN_ROUNDS, CHURN_GONE, CHURN_SEED, CHURN_ADDRESS_BASE,
+ * CHURN_THEIRS_READY=0 (theirs calls lookup() at once, as bittorrent-dht's README example
+ * does, instead of after 'ready', which waits for its populate lookup), CHURN_VERBOSE=1
+ * (one line per round), CHURN_DHTSCOPE=path (the CLI entry to run instead of
+ * bin/dhtscope.mjs, which runs the JavaScript build in dist/).
+ */
 
 interface ChurnSample {
   host: string;
@@ -130,6 +162,7 @@ export async function churnPhase(): Promise<void> {
   const addressBase = Number(process.env['CHURN_ADDRESS_BASE'] ?? 90);
   const waitReady = process.env['CHURN_THEIRS_READY'] !== '0';
   const entry = process.env['CHURN_DHTSCOPE'] ?? 'bin/dhtscope.mjs';
+  if (entry === 'bin/dhtscope.mjs') requireFreshBuild();
   // Nodes at 127.<base>.x.y, announcers and the testnet's probe at 127.<base+1>.x.y, clients here:
   const clientNet = `127.${addressBase + 2}`;
   const options = { nodes, infohashes: 200, seed, addressBase, ...MIXED_NETWORK, profiles: { ...MIXED_NETWORK.profiles } };
@@ -274,7 +307,7 @@ export async function churnPhase(): Promise<void> {
     const col = (s: ChurnSample[], key: 'peerMs' | 'doneMs' | 'readyMs' | 'datagrams' | 'toGone' | 'receivers'): number[] => s.map((x) => x[key]).filter((x) => !Number.isNaN(x));
     console.log(
       `\n${picked.length} rounds in ${((performance.now() - tRounds) / 1000).toFixed(0)} s. Process start-up alone (spawn → exit, median of 3): ` +
-        `\`dhtscope peers --help\` ${f0(median(startups.ours))} ms (${entry}${entry === 'bin/dhtscope.mjs' ? ': ts-node, transpile only' : ''}), \`import 'bittorrent-dht'\` ${f0(median(startups.theirs))} ms.\n`,
+        `\`dhtscope peers --help\` ${f0(median(startups.ours))} ms (${entry}${entry === 'bin/dhtscope.mjs' ? ': the JavaScript build' : ''}), \`import 'bittorrent-dht'\` ${f0(median(startups.theirs))} ms.\n`,
     );
     console.log(
       row(['cold client', 'found the peer', 'time to peer median', 'p90', 'done (exit) median', 'p90', 'queries (datagrams at receivers) median', 'p90', 'to gone nodes median', 'nodes contacted median']),

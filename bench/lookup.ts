@@ -35,34 +35,8 @@
  *
  *   npm run bench:lookup -- --churn      # about 4 min on 2 cores
  *
- *    A mixed testnet (crawler/testnet, Testnet.start): CHURN_NODES = 1,000 nodes, MIXED_NETWORK
- *    (30% real bittorrent-dht processes, 4 real libtorrent processes, our nodes in the behaviour
- *    profiles of other clients), no dead nodes, and CHURN_GONE = 10% of ALL nodes gone: the
- *    testnet's `gone` share (a fraction of our answering nodes) is computed from the plan so that
- *    gone nodes are 10% of all nodes; they take part in the announces, then leave, still listed
- *    in others' tables. Addresses 127.90.x.y (nodes), 127.91.x.y (announcers), no test uses them
- *    (CHURN_ADDRESS_BASE moves them). Each of CHURN_ROUNDS rounds picks an infohash with a known
- *    announced peer (ground truth) and runs, one at a time, alternating which goes first:
- *    - ours: a cold `dhtscope peers <ih> --bootstrap <testnet bootstrap> --host H` child process
- *      (bin/dhtscope.mjs: start, join from one address, look up). Without --json, so that each
- *      peer line reaches stdout when the lookup finds it (with --json peers only come at the end);
- *    - theirs: a cold bittorrent-dht 11 client in a child process (`new DHT({ bootstrap: [that
- *      address] })`, listen on H, wait for 'ready', `lookup(ih)`), with one guard on its socket:
- *      no datagram to an address outside 127.0.0.0/8 (bogon-contacts nodes advertise 10.x,
- *      192.168.x, ... contacts; bittorrent-dht would send to them; ours never does).
- *    Time: from spawn to the known peer's arrival, and to the process's exit ("done"). Queries:
- *    datagrams the testnet's addresses received from H, counted by the receivers
- *    (Testnet.received), the same count for both. H differs per client and round
- *    (127.92.1.r for ours, 127.92.2.r for theirs; both loopback, neither known to the network):
- *    receiver counts then need no before/after difference, and per-IP state left by one client
- *    (rate limits, querier verification) never favours or hinders the other. After each round
- *    the clients are removed from the bittorrent-dht nodes' tables (they add any querier), so
- *    departed clients do not pile up as extra churn. Target: ours no slower, fewer queries.
- *    Knobs: CHURN_NODES, CHURN_ROUNDS, CHURN_GONE, CHURN_SEED, CHURN_ADDRESS_BASE,
- *    CHURN_THEIRS_READY=0 (theirs calls lookup() at once, as bittorrent-dht's README example
- *    does, instead of after 'ready', which waits for its populate lookup), CHURN_VERBOSE=1
- *    (one line per round), CHURN_DHTSCOPE=path (the CLI entry to run instead of
- *    bin/dhtscope.mjs, e.g. a tsc-compiled cli/main.js, to see what ts-node's start-up costs).
+ *    cold `dhtscope peers` processes against cold bittorrent-dht clients on a mixed testnet where
+ *    10% of all nodes are gone; what it does, measures and its knobs: bench/lookup-churn.ts.
  */
 import { createSocket, type Socket } from 'node:dgram';
 import type { EventEmitter } from 'node:events';
@@ -89,7 +63,7 @@ const ANNOUNCERS = 3;
 const BOOTSTRAP_SEEDS = 16;
 
 // ---------------------------------------------------------------------------------------------
-// bittorrent-dht is typed by test/types/bittorrent-dht.d.ts; these are the internals of its
+// bittorrent-dht is typed by crawler/testnet/types/bittorrent-dht.d.ts; these are the internals of its
 // k-rpc 5.1.0 / k-rpc-socket 1.11.1 that the benchmark wraps to count what it sends.
 
 interface KrpcSocketInternals {

@@ -1,5 +1,5 @@
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { childModule } from '../bep5/child-module.js';
 import { INFO_PARSE_OFF_THREAD_MIN_BYTES, INFO_PARSER_IDLE_MS } from './constants.js';
 import { MetadataInvalidError } from './errors.js';
 import { type InfoParseOptions, type InfoSummary, parseInfoDictionary } from './info-dictionary.js';
@@ -22,12 +22,7 @@ export interface InfoDictionaryParserStats {
   workerStarts: number;
 }
 
-// Run from TypeScript sources (ts-node), the thread needs the same loader the process has; a
-// thread does not inherit hooks registered at run time (bin/dhtscope.mjs registers them so).
-const SELF = fileURLToPath(import.meta.url);
-const FROM_SOURCES = SELF.endsWith('.ts');
-const THREAD = new URL(FROM_SOURCES ? './info-parser-thread.ts' : './info-parser-thread.js', import.meta.url);
-const REGISTER = fileURLToPath(new URL('../scripts/ts-node-register.mjs', import.meta.url));
+const THREAD = childModule(import.meta.url, './info-parser-thread');
 /** Set in the thread's workerData, so the module acts only in a thread made for it (not in, say, a test runner's worker). */
 export const THREAD_MARK = 'dhtscopeInfoParser';
 
@@ -55,7 +50,7 @@ export class InfoDictionaryParser {
   ) {
     this.minBytes = options.offThreadMinBytes ?? INFO_PARSE_OFF_THREAD_MIN_BYTES;
     this.idleMs = options.idleMs ?? INFO_PARSER_IDLE_MS;
-    this.threadUrl = options.threadUrl ?? THREAD;
+    this.threadUrl = options.threadUrl ?? THREAD.url;
   }
 
   /** Resolves with the summary, or rejects with MetadataInvalidError, as parseInfoDictionary throws. */
@@ -92,7 +87,7 @@ export class InfoDictionaryParser {
 
   private ensureWorker(): Worker {
     if (this.worker !== undefined) return this.worker;
-    const worker = new Worker(this.threadUrl, { execArgv: FROM_SOURCES ? ['--import', REGISTER] : [], workerData: { [THREAD_MARK]: true } });
+    const worker = new Worker(this.threadUrl, { execArgv: THREAD.execArgv, workerData: { [THREAD_MARK]: true } });
     this.counters.workerStarts++;
     worker.on('message', (reply: ParseReply) => this.onReply(reply));
     worker.on('error', (err) => this.onThreadFailure(worker, err));

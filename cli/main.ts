@@ -1,10 +1,16 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { COMMANDS } from './command-table.js';
 import { CommandError, UsageError } from './errors.js';
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  // cli/main.ts in the sources, dist/cli/main.js in the build: the package's root is one or two up.
+  for (const up of ['../package.json', '../../package.json']) {
+    const path = new URL(up, import.meta.url);
+    if (!existsSync(path)) continue;
+    const pkg = JSON.parse(readFileSync(path, 'utf8')) as { name?: string; version: string };
+    if (pkg.name === 'dhtscope') return pkg.version;
+  }
+  return 'unknown';
 }
 
 function usage(): string {

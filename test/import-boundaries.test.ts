@@ -28,7 +28,8 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   cli: ['bep5', 'bep9', 'redis', 'crawler', 'workers', 'indexer', 'server', 'migrations'],
   // Benchmarks may use anything but the tests' own helpers; what both need is in testkit/.
   bench: ['bep5', 'bep9', 'redis', 'crawler', 'workers', 'indexer', 'server', 'migrations', 'cli', 'testkit'],
-  testkit: ['bep5', 'redis'],
+  // build-state.mjs: whether dist/ is fresh, the check the executable itself makes.
+  testkit: ['bep5', 'redis', 'scripts/build-state.mjs'],
   // The library as a user sees it.
   examples: ['bep5'],
 };

@@ -1,6 +1,5 @@
 import { type ChildProcess, fork } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { childModule } from '../../bep5/child-module.js';
 import { type PopulationOptions } from './population.js';
 import { type SimulatorStats } from './simulator.js';
 
@@ -28,9 +27,7 @@ export type FromSimnet =
   | { type: 'stopped' }
   | { type: 'error'; message: string };
 
-const here = dirname(fileURLToPath(import.meta.url));
-const CHILD = join(here, 'simnet-process.ts');
-const REGISTER = join(here, '..', '..', 'scripts', 'ts-node-register.mjs');
+const CHILD = childModule(import.meta.url, './simnet-process');
 
 export class Simnet {
   private constructor(
@@ -44,8 +41,8 @@ export class Simnet {
   ) {}
 
   static async start(options: SimnetOptions, o: { host?: string; recvBufferSize?: number; maxOldSpaceMb?: number } = {}): Promise<Simnet> {
-    const execArgv = ['--import', REGISTER, ...(o.maxOldSpaceMb === undefined ? [] : [`--max-old-space-size=${o.maxOldSpaceMb}`])];
-    const child = fork(CHILD, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const execArgv = [...CHILD.execArgv, ...(o.maxOldSpaceMb === undefined ? [] : [`--max-old-space-size=${o.maxOldSpaceMb}`])];
+    const child = fork(CHILD.path, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const ready = await next(child, 'ready', () => child.send({ type: 'start', options, host: o.host ?? '127.0.0.1', ...(o.recvBufferSize === undefined ? {} : { recvBufferSize: o.recvBufferSize }) } satisfies ToSimnet));
     return new Simnet(child, ready.address, ready.bootstrap, ready.buildMs, ready.bytes);
   }

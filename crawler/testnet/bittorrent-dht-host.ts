@@ -70,7 +70,7 @@ interface Hosted {
 }
 
 /** The installed version, as its package.json says. */
-const VERSION = (JSON.parse(readFileSync(new URL('../../node_modules/bittorrent-dht/package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const VERSION = (JSON.parse(readFileSync(new URL('./package.json', import.meta.resolve('bittorrent-dht')), 'utf8')) as { version: string }).version;
 const nodes: Hosted[] = [];
 /** Exceptions that escaped the guard (a bug, or a datagram shape we did not foresee). */
 const uncaught: string[] = [];

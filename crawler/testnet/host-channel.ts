@@ -1,9 +1,9 @@
 import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 // `import type`: a plain import would run the child's top-level code (its IPC handlers) here.
 import type { HostReply } from './bittorrent-dht-host.js';
+import { childModule } from '../../bep5/child-module.js';
 import { ForeignHostError } from '../errors.js';
 
 /**
@@ -12,11 +12,8 @@ import { ForeignHostError } from '../errors.js';
  * protocol; a host that exits or stops answering fails its pending requests with its stderr.
  */
 
-const here = dirname(fileURLToPath(import.meta.url));
-const BITTORRENT_DHT_HOST = join(here, 'bittorrent-dht-host.ts');
-const LIBTORRENT_HOST = join(here, 'libtorrent-host.py');
-const ROOT = join(here, '..', '..');
-const REGISTER = join(ROOT, 'scripts', 'ts-node-register.mjs');
+const BITTORRENT_DHT_HOST = childModule(import.meta.url, './bittorrent-dht-host');
+const LIBTORRENT_HOST = fileURLToPath(new URL('./libtorrent-host.py', import.meta.url));
 
 const REQUEST_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 3_000;
@@ -127,10 +124,8 @@ export class Channel {
 }
 
 export function bittorrentDhtChannel(): Channel {
-  const child = fork(BITTORRENT_DHT_HOST, [], {
-    execArgv: ['--import', REGISTER],
-    // ts-node-register.mjs resolves ts-node and tsconfig.json from the working directory.
-    cwd: ROOT,
+  const child = fork(BITTORRENT_DHT_HOST.path, [], {
+    execArgv: BITTORRENT_DHT_HOST.execArgv,
     stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
   });
   return new Channel(

@@ -1,9 +1,9 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname } from 'node:path';
 import { KrpcSocket } from '../../bep5/krpc-socket.js';
+import { childModule } from '../../bep5/child-module.js';
 import { seededRandom } from '../../bep5/random.js';
 import { ANNOUNCER_ID, TESTNET_PORT, testnetAddress } from './addresses.js';
 import { type ForeignContact, ForeignHost, type ForeignKind } from './foreign-host.js';
@@ -73,9 +73,7 @@ const FOREIGN_NODES_PER_PROCESS = 500;
 /** The ID the testnet's version probe pings with. */
 const PROBE_ID = Buffer.alloc(20, 0x5a);
 
-const here = dirname(fileURLToPath(import.meta.url));
-const WORKER = join(here, 'worker.ts');
-const REGISTER = join(here, '..', '..', 'scripts', 'ts-node-register.mjs');
+const WORKER = childModule(import.meta.url, './worker');
 
 export class Testnet {
   private stopped = false;
@@ -128,7 +126,7 @@ export class Testnet {
       for (let w = 0; w < plan.options.workers; w++) {
         // DHTSCOPE_WORKER_NODE_ARGS passes extra node flags to workers, e.g. "--cpu-prof" for profiling.
         const extra = (process.env.DHTSCOPE_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-        workers.push(fork(WORKER, [], { execArgv: ['--import', REGISTER, ...extra], serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+        workers.push(fork(WORKER.path, [], { execArgv: [...WORKER.execArgv, ...extra], serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
       }
       let ready = 0;
       await Promise.all(

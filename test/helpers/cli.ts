@@ -1,6 +1,7 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { type ExecutionContext } from 'ava';
+import { requireFreshBuild } from '../../testkit/build.js';
 
 /** Runs the real `dhtscope` executable (bin/dhtscope.mjs) as a child process, with bounded waits. */
 
@@ -96,10 +97,11 @@ export class CliProcess {
 /**
  * Starts `dhtscope ...args`; the child is killed when the test ends, whatever happened. Hooks
  * (where ava has no t.teardown) pass null and kill the child themselves in an after.always hook.
- * `env` replaces the child's environment (default: this process's).
+ * `env` replaces the child's environment (default: this process's); `nodeArgs` go to node before the script.
  */
-export function startCli(t: ExecutionContext | null, args: string[], options: { env?: NodeJS.ProcessEnv } = {}): CliProcess {
-  const child = spawn(process.execPath, ['bin/dhtscope.mjs', ...args], { cwd: ROOT, stdio: 'pipe', ...(options.env ? { env: options.env } : {}) });
+export function startCli(t: ExecutionContext | null, args: string[], options: { env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {}): CliProcess {
+  requireFreshBuild();
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), 'bin/dhtscope.mjs', ...args], { cwd: ROOT, stdio: 'pipe', ...(options.env ? { env: options.env } : {}) });
   const proc = new CliProcess(child);
   t?.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
