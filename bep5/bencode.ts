@@ -17,6 +17,15 @@ import { BencodeDecodeError, BencodeEncodeError } from './errors.js';
  * - dictionary keys are decoded as latin1 ("binary") strings, which keeps every key byte
  *   exactly and sorts in byte order; a repeated key is rejected; unsorted keys are accepted
  *   because some deployed clients send them and the meaning is unambiguous.
+ *
+ * Is encode(decode(x)) byte for byte x? Checked here, for BEP 44, which hashes and signs values
+ * by their bencoded bytes: integers and string lengths are canonical or rejected, keys and
+ * strings keep their bytes, and duplicate keys are rejected, so the only non-canonical input
+ * that decodes is a dictionary with unsorted keys, which encode writes sorted. Such a
+ * dictionary is remembered as it is decoded (one comparison per key), and
+ * isCanonicalDecoding(value) says whether a decoded value (a put's `v`) re-encodes to exactly
+ * the bytes it came from. (The keys' own order cannot tell: JavaScript lists integer-like keys
+ * such as "10" and "9" first, in numeric order, whatever order they were inserted in.)
  */
 
 /** A decoded value. Byte strings are Buffers; dictionaries have a null prototype. */
@@ -65,6 +74,8 @@ const KEY_CACHE_SIZE = 256; // a power of 2
 const keyCache: (string | undefined)[] = new Array<string | undefined>(KEY_CACHE_SIZE).fill(undefined);
 /** 2^53 - 1 has 16 digits; more digits than this can only be out of range or a leading zero. */
 const MAX_INT_DIGITS = 16;
+/** Dictionaries decoded from unsorted keys (rare: see the module comment); weak, so they go with their values. */
+const unsortedDicts = new WeakSet<BencodeDict>();
 
 /** Decodes exactly one bencoded value that spans the whole input, or throws BencodeDecodeError. */
 export function decode(input: Uint8Array, options: DecodeOptions = {}): BencodeValue {
@@ -211,6 +222,8 @@ class Decoder {
     if (depth > this.maxDepth) throw new BencodeDecodeError('too-deep', this.pos);
     this.pos++; // past 'd'
     const out: BencodeDict = Object.create(null);
+    let previous: string | undefined;
+    let sorted = true;
     for (;;) {
       const c = this.buf[this.pos];
       if (c === undefined) throw new BencodeDecodeError('truncated', this.pos);
@@ -218,16 +231,40 @@ class Decoder {
       const keyOffset = this.pos;
       const key = this.key();
       if (key in out) throw new BencodeDecodeError('duplicate-key', keyOffset);
+      // latin1 strings compare char by char, which is byte order.
+      if (previous !== undefined && key < previous) sorted = false;
+      previous = key;
       out[key] = this.value(depth);
     }
     this.pos++; // past 'e'
+    if (!sorted) unsortedDicts.add(out);
     return out;
   }
 }
 
 /**
+ * Whether `value`, as `decode` returned it, was canonical bencoding, i.e. encode(value) gives
+ * back exactly the bytes it was decoded from: false when any dictionary in it arrived with
+ * unsorted keys. Values built in code (not decoded) count as canonical: encode sorts them.
+ */
+export function isCanonicalDecoding(value: BencodeValue): boolean {
+  const stack: BencodeValue[] = [value];
+  for (let v = stack.pop(); v !== undefined; v = stack.pop()) {
+    if (typeof v === 'number' || Buffer.isBuffer(v)) continue;
+    if (Array.isArray(v)) {
+      for (const item of v) stack.push(item);
+      continue;
+    }
+    if (unsortedDicts.has(v)) return false;
+    for (const key of Object.keys(v)) stack.push(v[key]!);
+  }
+  return true;
+}
+
+/**
  * Encodes canonically: dict keys sorted by their bytes, integers in shortest form.
- * Dict keys are latin1 strings (as `decode` returns them), so decode→encode is byte-exact.
+ * Dict keys are latin1 strings (as `decode` returns them), so decode→encode is byte-exact
+ * whenever the input was canonical (isCanonicalDecoding).
  */
 export function encode(value: Encodable): Buffer {
   const enc = new Encoder();

@@ -24,6 +24,9 @@ export interface NodeInfo {
   port: number;
 }
 
+/** An address as a map key: "host|port" (hosts as the socket reports them, normalized). */
+export const addressKey = (a: PeerAddress): string => `${a.host}|${a.port}`;
+
 export const PEER_LENGTH = { 4: 6, 6: 18 } as const satisfies Record<IpFamily, number>;
 export const NODE_LENGTH = { 4: 26, 6: 38 } as const satisfies Record<IpFamily, number>;
 

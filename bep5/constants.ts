@@ -12,6 +12,13 @@ export const KRPC_ERROR_SERVER = 202;
 export const KRPC_ERROR_PROTOCOL = 203;
 export const KRPC_ERROR_METHOD_UNKNOWN = 204;
 
+/** BEP 44 error codes: `v` too big, invalid signature, salt too big, CAS mismatch, sequence number less than current. */
+export const KRPC_ERROR_VALUE_TOO_BIG = 205;
+export const KRPC_ERROR_INVALID_SIGNATURE = 206;
+export const KRPC_ERROR_SALT_TOO_BIG = 207;
+export const KRPC_ERROR_CAS_MISMATCH = 301;
+export const KRPC_ERROR_SEQ_TOO_LOW = 302;
+
 /**
  * Largest datagram we accept. UDP payloads cannot exceed 65,507 bytes over IPv4; anything
  * longer is not a datagram. BEP 32 asks us to accept more than 1,024 bytes "for robustness".
@@ -25,8 +32,14 @@ export const MAX_DATAGRAM_BYTES = 65_536;
  */
 export const MAX_SEND_BYTES = 1_232;
 
-/** KRPC messages nest at most 4 deep (message → r → values → string); 8 leaves room for extensions. */
-export const MAX_MESSAGE_DEPTH = 8;
+/**
+ * KRPC messages nest at most 4 deep (message → r → values → string), but a BEP 44 `v` is any
+ * bencoded value, at depth 3 (message → a or r → v). 10 is libtorrent's limit for DHT
+ * messages (dht_tracker.cpp), the implementation that stores most BEP 44 items, so we accept
+ * what it accepts: values that nest 8 levels (BEP44_MAX_VALUE_DEPTH). The decoder's recursion
+ * stays far from any stack limit either way.
+ */
+export const MAX_MESSAGE_DEPTH = 10;
 
 /**
  * Transaction IDs we send: 4 random bytes. BEP 5 suggests 2, but 2 bytes give an off-path
@@ -34,6 +47,31 @@ export const MAX_MESSAGE_DEPTH = 8;
  * reply spoofing impractical at the cost of 2 bytes per packet.
  */
 export const TRANSACTION_ID_BYTES = 4;
+
+/**
+ * Largest BEP 44 datagram we send (get replies carrying an item, put queries). A get reply
+ * with a 1,000-byte `v`, `k`, `sig`, `seq`, token, id and the envelope takes up to 1,266 bytes
+ * before any node list, so MAX_SEND_BYTES cannot carry it. 1,452 is a 1,500-byte Ethernet MTU
+ * less IPv6 (40) and UDP (8) headers: one limit that crosses Ethernet paths unfragmented in
+ * both families (IPv4 alone would allow 1,472). Node lists are trimmed to fit beside the item
+ * (handlers/reply-budget.ts); every other reply keeps MAX_SEND_BYTES. Paths with a smaller
+ * MTU (PPPoE, tunnels) fragment these datagrams, as they do libtorrent's.
+ */
+export const MAX_BEP44_SEND_BYTES = 1_452;
+
+/** BEP 44: storing nodes may refuse a `v` whose bencoded form is longer than 1,000 bytes (error 205); we do. */
+export const BEP44_MAX_VALUE_BYTES = 1_000;
+
+/** BEP 44: a salt MUST NOT be longer than 64 bytes (error 207). */
+export const BEP44_MAX_SALT_BYTES = 64;
+
+/** BEP 44: the levels of lists and dicts a `v` may nest, so that its put still decodes under MAX_MESSAGE_DEPTH. */
+export const BEP44_MAX_VALUE_DEPTH = MAX_MESSAGE_DEPTH - 2;
+
+/** BEP 44 (ed25519): public keys are 32 bytes, signatures 64; we sign from 32-byte seeds (RFC 8032 private keys). */
+export const BEP44_PUBLIC_KEY_BYTES = 32;
+export const BEP44_SIGNATURE_BYTES = 64;
+export const BEP44_SEED_BYTES = 32;
 
 /** Transaction IDs we accept from others: BEP 5 calls them short; bound them so echoes stay small. */
 export const MAX_INCOMING_TRANSACTION_ID_BYTES = 32;
@@ -131,6 +169,54 @@ export const DEFAULT_MAX_TOTAL_PEERS = 100_000;
 /** Entries one source (IPv4 address or IPv6 /64) may hold: honest hosts hit a given node about once; caps are not one source's to fill. */
 export const DEFAULT_MAX_ENTRIES_PER_SOURCE = 32;
 
+/** BEP 44: stored items "MAY expire in 2 hours" without a re-put; publishers re-put hourly. */
+export const DEFAULT_ITEM_TTL_MS = 2 * 60 * 60_000;
+
+/**
+ * BEP 44 items kept. libtorrent keeps 700 by default; an honest node is among the 8 closest
+ * of a small share of all items, so 4,000 is headroom, and at most about 4.6 MB with
+ * ITEM_OVERHEAD_BYTES each (the byte cap below binds first when most are near 1,000 bytes).
+ */
+export const DEFAULT_MAX_ITEMS = 4_000;
+
+/** BEP 44 bytes kept (values plus ITEM_OVERHEAD_BYTES per item): 4 MiB bounds the store whatever is put. */
+export const DEFAULT_MAX_ITEM_BYTES = 4 * 1024 * 1024;
+
+/**
+ * What one item costs in memory beyond its value: target, key, signature (116 bytes) and the
+ * map entry and object around them. Counted toward DEFAULT_MAX_ITEM_BYTES so that many tiny
+ * items cannot hold more memory than the cap says.
+ */
+export const ITEM_OVERHEAD_BYTES = 200;
+
+/**
+ * BEP 44 items one source (IPv4 address or IPv6 /64) may have created and still hold here, as
+ * for stored peers: a publisher's items are spread over the ID space, so a given node holds
+ * few of one publisher's, and flushing the store takes DEFAULT_MAX_ITEMS / 32 addresses.
+ */
+export const DEFAULT_MAX_ITEMS_PER_SOURCE = 32;
+
+/**
+ * BEP 44 reflection budget: a get reply can carry 1,000 bytes of `v` for a 100-byte query, so
+ * to a source that has not proved its address (not in our table, never answered a query of
+ * ours) the bytes of replies carrying `v` stay within about this many times the bytes of the
+ * get queries it sent (the issue's "about 3x"); past that it is answered without `v`.
+ */
+export const BEP44_REFLECTION_RATIO = 3;
+
+/**
+ * ...plus one full reply's worth for a source we have not heard from within the window: an
+ * honest lookup asks each node once, mostly nodes that do not know it yet, and must get the
+ * item. A spoofed victim gets at most this plus 3x per node per window.
+ */
+export const BEP44_REFLECTION_ALLOWANCE_BYTES = MAX_BEP44_SEND_BYTES;
+
+/** BEP 44 reflection budget: a source silent this long starts over with the allowance. */
+export const BEP44_REFLECTION_WINDOW_MS = 60_000;
+
+/** BEP 44 reflection budget: slots of the fixed table of sources (25 bytes each, 400 KiB); a new source takes a free or stale slot, else the least recently seen of the few it may use. */
+export const BEP44_REFLECTION_SLOTS = 16_384;
+
 /** BEP 51 interval we advertise and cache samples for: stored swarms turn over within a TTL, so 5 min keeps indexers fed. */
 export const DEFAULT_SAMPLE_INTERVAL_SECONDS = 300;
 
@@ -178,7 +264,7 @@ export const DEFAULT_QUERY_RATE_BURST = 50;
 export const DEFAULT_OUTGOING_RATE = 100;
 export const DEFAULT_OUTGOING_BURST = 200;
 
-/** Node: announce_peer queries sent at once after the lookup (to the K closest with tokens). */
+/** Node: announce_peer (and BEP 44 put) queries sent at once after the lookup (to the K closest with tokens). */
 export const DEFAULT_ANNOUNCE_CONCURRENCY = 8;
 
 /** Node: an unknown querier is pinged (to add it if it answers) at most once per BEP 5's 15 minutes. */

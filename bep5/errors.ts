@@ -1,3 +1,5 @@
+import { KRPC_ERROR_PROTOCOL } from './constants.js';
+
 /**
  * Every error bep5 throws, in one place. Each has a stable `code` string (like undici's) so
  * callers and metrics can switch on it without parsing messages. First the errors a query can
@@ -229,11 +231,32 @@ export class IpError extends Error {
   }
 }
 
+/**
+ * A field of the wrong type or length. A query with one is answered with `krpcCode`: 203
+ * (BEP 5), or BEP 44's 205 (`v` too big) and 207 (salt too big).
+ */
 export class FieldError extends Error {
   override readonly name = 'FieldError';
   readonly code = 'ERR_KRPC_FIELD';
-  constructor(readonly reason: string) {
+  constructor(
+    readonly reason: string,
+    readonly krpcCode: number = KRPC_ERROR_PROTOCOL,
+  ) {
     super(reason);
+  }
+}
+
+export type Bep44Failure = 'bad-seed' | 'bad-public-key' | 'bad-seq' | 'bad-salt' | 'bad-target' | 'value-too-big' | 'bad-value' | 'bad-host' | 'bad-option';
+
+/** A BEP 44 value, key, salt or sequence number we were asked to sign, put or store that cannot be, or a bad store option (bep5/bep44*.ts, item-store.ts). */
+export class Bep44Error extends Error {
+  override readonly name = 'Bep44Error';
+  readonly code = 'ERR_BEP44';
+  constructor(
+    readonly reason: Bep44Failure,
+    detail: string,
+  ) {
+    super(`bep44: ${reason}: ${detail}`);
   }
 }
 

@@ -1,6 +1,8 @@
 /** The protocol library's public surface. */
 export * from './bencode.js';
 export * from './bep42.js';
+export * from './bep44.js';
+export * from './bep44-client.js';
 export * from './client-version.js';
 export * from './clock.js';
 export * from './compact.js';
@@ -18,11 +20,14 @@ export * from './random.js';
 export * from './replies.js';
 export * from './bloom.js';
 export * from './bootstrap.js';
+export * from './closest-writes.js';
 export * from './external-address.js';
 export * from './lookup.js';
 export * from './node.js';
 export * from './node-types.js';
 export * from './peer-store.js';
+export * from './item-store.js';
 export * from './rate-limit.js';
+export * from './reflection-budget.js';
 export * from './routing-table.js';
 export * from './tokens.js';

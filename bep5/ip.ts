@@ -182,6 +182,15 @@ export function unmapIp(bytes: Uint8Array): Buffer {
 }
 
 /**
+ * The unit of per-source quotas (stored peers, BEP 44 items, reflection budgets): an IPv4
+ * address, or the /64 of an IPv6 one (what one host gets for free), as a latin1 string of its
+ * bytes (4 or 8 characters, so the two never clash). Takes the address's 4 or 16 bytes, unmapped.
+ */
+export function sourceKey(ip: Uint8Array): string {
+  return Buffer.from(ip.buffer, ip.byteOffset, ip.length === 4 ? 4 : 8).toString('latin1');
+}
+
+/**
  * One canonical string per address, for map keys and comparisons: IPv4-mapped IPv6 becomes
  * plain IPv4, everything else its canonical text, and non-IP text undefined.
  */
@@ -280,6 +289,8 @@ export const IPV6_BOGONS: readonly IpRange[] = [
   range('100::/64', 'discard only (RFC 6666)'),
   range('2001:2::/48', 'benchmarking (RFC 5180)'),
   range('2001:10::/28', 'ORCHID (deprecated)'),
+  range('2001:20::/28', 'ORCHIDv2 host identifiers, not locators (RFC 7343)'),
+  range('2001:30::/28', 'drone entity tags, identifiers not locators (RFC 9374)'),
   range('2001:db8::/32', 'documentation (RFC 3849)'),
   range('3fff::/20', 'documentation (RFC 9637)'),
   range('fc00::/7', 'unique local (RFC 4193)'),
@@ -300,10 +311,12 @@ export const IPV6_GLOBAL_UNICAST: IpRange = range('2000::/3', 'global unicast');
  * forbids non-global IPv4 inside the NAT64 well-known prefix, and a 6to4 address is only as
  * reachable as its IPv4.
  */
-export const IPV6_IPV4_EMBEDDINGS: readonly { readonly block: IpRange; readonly ipv4Offset: number }[] = [
+export const IPV6_IPV4_EMBEDDINGS: readonly { readonly block: IpRange; readonly ipv4Offset: number; readonly inverted?: boolean }[] = [
   { block: range('::ffff:0:0/96', 'IPv4-mapped'), ipv4Offset: 12 },
   { block: range('64:ff9b::/96', 'NAT64 well-known prefix (RFC 6052)'), ipv4Offset: 12 },
   { block: range('2002::/16', '6to4 (RFC 3056)'), ipv4Offset: 2 },
+  // A Teredo address ends in its client's public IPv4 (mapped) address, every bit inverted.
+  { block: range('2001::/32', 'Teredo (RFC 4380)'), ipv4Offset: 12, inverted: true },
 ];
 
 function toBytes(host: IpInput): Buffer | undefined {
@@ -348,9 +361,10 @@ export function bogonReason(host: IpInput): string | undefined {
   const bytes = toBytes(host);
   if (bytes === undefined) return 'not an IP address';
   if (bytes.length === 4) return findRange(bytes, IPV4_BOGONS)?.note;
-  for (const { block, ipv4Offset } of IPV6_IPV4_EMBEDDINGS) {
+  for (const { block, ipv4Offset, inverted } of IPV6_IPV4_EMBEDDINGS) {
     if (!inRange(bytes, block)) continue;
-    const inner = findRange(bytes.subarray(ipv4Offset, ipv4Offset + 4), IPV4_BOGONS);
+    const ipv4 = bytes.subarray(ipv4Offset, ipv4Offset + 4);
+    const inner = findRange(inverted === true ? ipv4.map((b) => ~b & 0xff) : ipv4, IPV4_BOGONS);
     return inner === undefined ? undefined : `${block.note} of ${inner.note}`;
   }
   const listed = findRange(bytes, IPV6_BOGONS);

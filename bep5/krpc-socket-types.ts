@@ -46,7 +46,10 @@ export interface KrpcSocketOptions {
   readOnly?: boolean;
   /** BEP 42: put the requester's address in every response and error (default true). */
   replyWithIp?: boolean;
+  /** Largest datagram sent (default MAX_SEND_BYTES, 1,232); a reply over it becomes error 202. */
   maxSendBytes?: number;
+  /** The same for BEP 44 get / put replies and queries (default MAX_BEP44_SEND_BYTES, 1,452): they carry values of up to 1,000 bytes. */
+  maxBep44SendBytes?: number;
   /**
    * Asked before an incoming query is handled (after it proved to be a well-formed query);
    * false drops it, counted as 'rate-limited'. The node's per-IP limiter goes here.
@@ -71,6 +74,8 @@ export interface QueryResult<M extends Method> {
 
 export interface QueryContext {
   from: PeerAddress;
+  /** The size of the query's datagram in bytes (BEP 44's reflection budget weighs replies against it). */
+  bytes: number;
   v?: Buffer;
   /** BEP 43: do not add this querier to a routing table. */
   readOnly: boolean;

@@ -4,7 +4,7 @@ import { decode } from './bencode.js';
 import { BencodeDecodeError, KrpcAbortError, KrpcInflightLimitError, KrpcInvalidReplyError, KrpcRemoteError, KrpcSendError, KrpcSocketClosedError, KrpcTimeoutError, QueryRejection, FieldError, MalformedMessageError } from './errors.js';
 import { type Clock, type TimerHandle, systemClock } from './clock.js';
 import { type PeerAddress } from './compact.js';
-import { CLIENT_VERSION, DEFAULT_MAX_INFLIGHT, DEFAULT_QUERY_TIMEOUT_MS, KRPC_ERROR_METHOD_UNKNOWN, KRPC_ERROR_PROTOCOL, KRPC_ERROR_SERVER, MAX_DATAGRAM_BYTES, MAX_MESSAGE_DEPTH, MAX_SEND_BYTES, TRANSACTION_ID_BYTES } from './constants.js';
+import { CLIENT_VERSION, DEFAULT_MAX_INFLIGHT, DEFAULT_QUERY_TIMEOUT_MS, KRPC_ERROR_METHOD_UNKNOWN, KRPC_ERROR_PROTOCOL, KRPC_ERROR_SERVER, MAX_BEP44_SEND_BYTES, MAX_DATAGRAM_BYTES, MAX_MESSAGE_DEPTH, MAX_SEND_BYTES, TRANSACTION_ID_BYTES } from './constants.js';
 import { ipFamily, normalizeHost } from './ip.js';
 import { type IncomingError, type IncomingQuery, type IncomingResponse, encodeErrorMessage, encodeQueryMessage, encodeResponseMessage, parseMessage } from './krpc-message.js';
 import { type Method, type QueryOf, assertValidQuery, encodeQueryArgs, isMethod, parseQueryArgs } from './queries.js';
@@ -68,6 +68,7 @@ export class KrpcSocket extends EventEmitter<KrpcSocketEvents> {
   private readonly readOnly: boolean;
   private readonly replyWithIp: boolean;
   private readonly maxSendBytes: number;
+  private readonly maxBep44SendBytes: number;
   private readonly admitQuery: ((from: PeerAddress) => boolean) | undefined;
   private readonly pending = new Map<number, Pending>();
   private readonly handlers = new Map<string, QueryHandler<Method>>();
@@ -91,6 +92,7 @@ export class KrpcSocket extends EventEmitter<KrpcSocketEvents> {
     this.readOnly = options.readOnly ?? false;
     this.replyWithIp = options.replyWithIp ?? true;
     this.maxSendBytes = options.maxSendBytes ?? MAX_SEND_BYTES;
+    this.maxBep44SendBytes = options.maxBep44SendBytes ?? MAX_BEP44_SEND_BYTES;
     this.admitQuery = options.admitQuery;
     this.counters = {
       datagramsIn: 0,
@@ -179,8 +181,9 @@ export class KrpcSocket extends EventEmitter<KrpcSocketEvents> {
       v: this.version,
       readOnly: this.readOnly,
     });
-    if (datagram.length > this.maxSendBytes) {
-      return Promise.reject(new KrpcSendError(`query of ${datagram.length} bytes exceeds ${this.maxSendBytes}`));
+    const limit = this.sendLimit(query.method);
+    if (datagram.length > limit) {
+      return Promise.reject(new KrpcSendError(`query of ${datagram.length} bytes exceeds ${limit}`));
     }
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
 
@@ -232,6 +235,11 @@ export class KrpcSocket extends EventEmitter<KrpcSocketEvents> {
     }
     if (!wasBound) return Promise.resolve();
     return new Promise((resolve) => this.socket.close(() => resolve()));
+  }
+
+  /** BEP 44 datagrams carry values of up to 1,000 bytes and have a limit of their own (constants.ts). */
+  private sendLimit(method: Method): number {
+    return method === 'get' || method === 'put' ? this.maxBep44SendBytes : this.maxSendBytes;
   }
 
   private canReach(host: string): boolean {
@@ -299,7 +307,7 @@ export class KrpcSocket extends EventEmitter<KrpcSocketEvents> {
       throw err; // not an input problem: a bug of ours, counted by the caller
     }
 
-    if (message.y === 'q') this.onQuery(message, from);
+    if (message.y === 'q') this.onQuery(message, from, datagram.length);
     else this.onAnswer(message, from);
   }
 
@@ -340,7 +348,7 @@ export class KrpcSocket extends EventEmitter<KrpcSocketEvents> {
     if (this.listenerCount('response') > 0) this.emit('response', entry.method, result);
   }
 
-  private onQuery(message: IncomingQuery, from: PeerAddress): void {
+  private onQuery(message: IncomingQuery, from: PeerAddress, bytes: number): void {
     if (this.readOnly) return this.drop('read-only', from); // BEP 43: read-only nodes answer nothing
     if (this.admitQuery !== undefined && !this.admitQuery(from)) return this.drop('rate-limited', from);
     const t = Buffer.from(message.t); // copied: the answer may be sent after the datagram is gone
@@ -356,12 +364,12 @@ export class KrpcSocket extends EventEmitter<KrpcSocketEvents> {
       query = parseQueryArgs(method, message.args);
     } catch (err) {
       if (!(err instanceof FieldError)) throw err;
-      this.sendError(t, KRPC_ERROR_PROTOCOL, err.reason, from);
+      this.sendError(t, err.krpcCode, err.reason, from);
       return;
     }
     if (this.pendingHandlers >= this.maxPendingHandlers) return this.drop('handlers-busy', from);
 
-    const context: QueryContext = { from, v: message.v && Buffer.from(message.v), readOnly: message.readOnly };
+    const context: QueryContext = { from, bytes, v: message.v && Buffer.from(message.v), readOnly: message.readOnly };
     if (this.listenerCount('query') > 0) this.emit('query', query, context);
 
     let outcome: ReplyInput<Method> | Promise<ReplyInput<Method>>;
@@ -392,7 +400,7 @@ export class KrpcSocket extends EventEmitter<KrpcSocketEvents> {
     } catch (err) {
       return this.answerFailure(t, err, method, to);
     }
-    if (datagram.length > this.maxSendBytes) {
+    if (datagram.length > this.sendLimit(method)) {
       this.drop('reply-too-large', to);
       this.sendError(t, KRPC_ERROR_SERVER, 'reply too large', to);
       return;

@@ -1,15 +1,16 @@
 import { setMaxListeners } from 'node:events';
 import { isBep42Compliant } from './bep42.js';
 import { type Clock, type TimerHandle, systemClock } from './clock.js';
-import { type NodeInfo, type PeerAddress } from './compact.js';
+import { type NodeInfo, type PeerAddress, addressKey } from './compact.js';
 import { DEFAULT_LOOKUP_ALPHA, DEFAULT_LOOKUP_CLOSE_WINDOW, DEFAULT_LOOKUP_K, DEFAULT_LOOKUP_WIDE_RTT_MS, DEFAULT_LOOKUP_MAX_QUERIES, DEFAULT_LOOKUP_SHORTLIST, DEFAULT_SOFT_TIMEOUT_MS } from './constants.js';
 import { KrpcAbortError } from './errors.js';
 import { type QueryOptions, type QueryResult } from './krpc-socket-types.js';
 import { compareDistance } from './node-id.js';
 import { type Method, type QueryOf, type Want } from './queries.js';
+import { type GetReply } from './replies.js';
 
 /**
- * Iterative Kademlia lookup (BEP 5 find_node / get_peers): a shortlist sorted by XOR distance
+ * Iterative Kademlia lookup (BEP 5 find_node / get_peers, BEP 44 get): a shortlist sorted by XOR distance
  * (byte-wise), at most `alpha` queries in flight, a soft timeout that frees a slot while the
  * slow query may still answer, and the socket's hard timeout that gives up on the node. It
  * ends when the K closest known nodes have all answered (or failed), then aborts whatever is
@@ -21,7 +22,7 @@ export interface Querier {
   query<M extends Method>(to: PeerAddress, query: QueryOf<M>, options?: QueryOptions): Promise<QueryResult<M>>;
 }
 
-export type LookupMethod = 'find_node' | 'get_peers';
+export type LookupMethod = 'find_node' | 'get_peers' | 'get';
 
 export interface LookupOptions {
   querier: Querier;
@@ -33,6 +34,8 @@ export interface LookupOptions {
   /** The IP family of our socket: which node list (`nodes` or `nodes6`) to follow. */
   family?: 4 | 6;
   want?: Want;
+  /** BEP 44 get: ask for items only if newer than this sequence number. */
+  seq?: number;
   k?: number;
   alpha?: number;
   /** Queries in flight at once to candidates among the K closest (at least alpha; alpha disables it). */
@@ -53,12 +56,14 @@ export interface LookupOptions {
 
 export interface ClosestNode {
   node: NodeInfo;
-  /** get_peers write token, for a following announce_peer. */
+  /** get_peers / get write token, for a following announce_peer / put. */
   token?: Buffer;
 }
 
 export type LookupEvent =
   | { type: 'peers'; peers: PeerAddress[]; from: NodeInfo }
+  /** BEP 44 get: a node's answer carried an item (`v`) or its seq, unverified (bep5/bep44.ts verifies). */
+  | { type: 'item'; reply: GetReply; from: NodeInfo }
   | { type: 'node-answered'; node: NodeInfo; rttMs: number }
   | { type: 'done'; result: LookupResult };
 
@@ -88,8 +93,6 @@ interface Candidate {
   trusted: boolean;
   softTimer?: TimerHandle;
 }
-
-const addressKey = (a: PeerAddress): string => `${a.host}|${a.port}`;
 
 /** Runs a lookup, yielding events as they happen. Throws KrpcAbortError if the signal fires. */
 export async function* lookup(options: LookupOptions): AsyncGenerator<LookupEvent, LookupResult> {
@@ -294,7 +297,9 @@ class LookupRun {
     const query: QueryOf<LookupMethod> =
       this.o.method === 'get_peers'
         ? { method: 'get_peers', id: ownId, infoHash: target, want }
-        : { method: 'find_node', id: ownId, target, want };
+        : this.o.method === 'get'
+          ? { method: 'get', id: ownId, target, seq: this.o.seq, want }
+          : { method: 'find_node', id: ownId, target, want };
     this.o.querier
       .query(c.address, query, { signal: this.stopper.signal, timeoutMs: this.o.hardTimeoutMs })
       .then(
@@ -343,8 +348,12 @@ class LookupRun {
     const nodes = this.family === 4 ? reply.nodes : reply.nodes6;
     const admit = this.o.admitAddress;
     for (const n of nodes) if (admit === undefined || admit(n.host)) this.addCandidate({ host: n.host, port: n.port }, n.id);
+    if ('token' in reply && c.trusted) c.token = reply.token;
+    if (this.o.method === 'get') {
+      const item = reply as GetReply;
+      if (item.vBytes !== undefined || item.seq !== undefined) this.queue.push({ type: 'item', reply: item, from: node });
+    }
     if ('values' in reply) {
-      if (c.trusted) c.token = reply.token;
       const fresh: PeerAddress[] = [];
       for (const p of reply.values) {
         const key = addressKey(p);

@@ -1,9 +1,12 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
+import { type Encodable } from './bencode.js';
+import { Bep44Client } from './bep44-client.js';
 import { generateBep42Id, isBep42Compliant, isBep42Exempt } from './bep42.js';
 import { DEFAULT_BOOTSTRAP, type HostPort, defaultAddressScope, parseBootstrapEntry, resolveBootstrap } from './bootstrap.js';
 import { type Clock, type TimerHandle, sleep, systemClock } from './clock.js';
+import { writeToClosest } from './closest-writes.js';
 import { type NodeInfo, type PeerAddress } from './compact.js';
-import { DEFAULT_ANNOUNCE_CONCURRENCY, DEFAULT_BOOTSTRAP_MAX_BACKOFF_MS, DEFAULT_BOOTSTRAP_MIN_BACKOFF_MS, DEFAULT_EXPIRE_INTERVAL_MS, DEFAULT_LOOKUP_ALPHA, DEFAULT_LOOKUP_K, DEFAULT_OUTGOING_BURST, DEFAULT_OUTGOING_RATE, DEFAULT_QUERY_RATE_BURST, DEFAULT_QUERY_RATE_PER_IP, DEFAULT_REFRESH_CHECK_MS, DEFAULT_SAVE_INTERVAL_MS } from './constants.js';
+import { DEFAULT_BOOTSTRAP_MAX_BACKOFF_MS, DEFAULT_BOOTSTRAP_MIN_BACKOFF_MS, DEFAULT_EXPIRE_INTERVAL_MS, DEFAULT_LOOKUP_ALPHA, DEFAULT_LOOKUP_K, DEFAULT_OUTGOING_BURST, DEFAULT_OUTGOING_RATE, DEFAULT_QUERY_RATE_BURST, DEFAULT_QUERY_RATE_PER_IP, DEFAULT_REFRESH_CHECK_MS, DEFAULT_SAVE_INTERVAL_MS } from './constants.js';
 import { PacedQueue } from './paced-queue.js';
 import { QuerierVerifier } from './querier-verifier.js';
 import { KrpcAbortError, KrpcTimeoutError } from './errors.js';
@@ -11,11 +14,14 @@ import { ExternalAddressVoter } from './external-address.js';
 import { announcePeerHandler } from './handlers/announce-peer.js';
 import { type HandlerContext } from './handlers/context.js';
 import { findNodeHandler } from './handlers/find-node.js';
+import { getHandler } from './handlers/get.js';
 import { getPeersHandler } from './handlers/get-peers.js';
 import { pingHandler } from './handlers/ping.js';
+import { putHandler } from './handlers/put.js';
 import { sampleInfohashesHandler } from './handlers/sample-infohashes.js';
 import { type AddressScope, inAddressScope } from './address-scope.js';
-import { isBogon } from './ip.js';
+import { ipFamily, isBogon } from './ip.js';
+import { ItemStore } from './item-store.js';
 import { KrpcSocket } from './krpc-socket.js';
 import { type QueryOptions, type QueryResult, type SocketFamily } from './krpc-socket-types.js';
 import { type LookupEvent, type LookupMethod, type LookupResult, type Querier, lookup } from './lookup.js';
@@ -24,15 +30,17 @@ import { PeerStore } from './peer-store.js';
 import { type Method, type QueryOf } from './queries.js';
 import { type RandomSource, cryptoRandom } from './random.js';
 import { RateBudget, TokenBucketLimiter } from './rate-limit.js';
+import { ReflectionBudget } from './reflection-budget.js';
 import { RoutingTable } from './routing-table.js';
 import { type TableFile, loadTableFile, saveTableFile, tableFilePath } from './table-file.js';
 import { TokenIssuer } from './tokens.js';
-import { type AnnounceOutcome, type DhtNodeEvents, type DhtNodeOptions, type Family } from './node-types.js';
+import { type AnnounceOutcome, type Bep44GetOptions, type Bep44GetResult, type Bep44MutablePutOptions, type Bep44MutablePutResult, type Bep44PutOptions, type Bep44PutResult, type DhtNodeEvents, type DhtNodeOptions, type Family } from './node-types.js';
 
 /**
  * A BEP 5 DHT node: the composition root. It wires sockets (one per address family, BEP 32),
  * routing tables, write tokens, peer storage and lookups, and owns start/stop and the timers
- * that keep the table fresh. Every default comes from constants.ts.
+ * that keep the table fresh. Every default comes from constants.ts. BEP 44 storage is served
+ * here (handlers/get.ts, put.ts, item-store.ts); its client is bep44-client.ts.
  *
  * Why this file is over 400 lines: it is the one place that holds the node's lifecycle (start,
  * join with backoff, ID change, save, stop) together with the wiring each part needs from the
@@ -63,6 +71,10 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
   readonly allowPrivate: boolean;
   private readonly k: number;
   readonly store: PeerStore;
+  /** BEP 44 items stored here. */
+  readonly items: ItemStore;
+  private readonly reflection: ReflectionBudget;
+  private readonly bep44: Bep44Client;
   private readonly tokens: TokenIssuer;
   private readonly limiter: TokenBucketLimiter;
   private readonly budget: RateBudget;
@@ -87,6 +99,14 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
     this.allowPrivate = this.addressScope === 'private';
     this.k = options.k ?? DEFAULT_LOOKUP_K;
     this.store = new PeerStore({ clock: this.clock, random: this.random });
+    this.items = new ItemStore({ clock: this.clock });
+    this.reflection = new ReflectionBudget({ clock: this.clock, random: this.random });
+    this.bep44 = new Bep44Client({
+      ownId: () => this.idValue,
+      defaultFamily: () => this.families[0]!,
+      lookup: (target, options) => this.lookup(target, options),
+      querier: (family) => this.requireFamily(family).querier,
+    });
     this.tokens = new TokenIssuer({ clock: this.clock, random: this.random });
     this.limiter = new TokenBucketLimiter({
       ratePerSecond: options.queryRatePerIp ?? DEFAULT_QUERY_RATE_PER_IP,
@@ -168,7 +188,7 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
     // Every in-flight query listens on this signal; their number is bounded by the socket's cap.
     setMaxListeners(0, this.stopping.signal);
     this.every(DEFAULT_REFRESH_CHECK_MS, () => this.refreshBuckets());
-    this.every(DEFAULT_EXPIRE_INTERVAL_MS, () => this.store.expire());
+    this.every(DEFAULT_EXPIRE_INTERVAL_MS, () => this.store.expire() + this.items.expire());
     if (this.o.dataDir) this.every(DEFAULT_SAVE_INTERVAL_MS, () => this.save());
   }
 
@@ -239,6 +259,8 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
       seeds?: Array<PeerAddress & { id?: Buffer }>;
       /** Nodes the lookup converges on (default the node's K); wider makes its first K more complete. */
       k?: number;
+      /** BEP 44 get: ask only for items newer than this seq. */
+      seq?: number;
     } = {},
   ): AsyncGenerator<LookupEvent, LookupResult> {
     const family = options.family ?? this.families[0]!;
@@ -253,6 +275,7 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
       seeds,
       family,
       k: options.k ?? this.k,
+      seq: options.seq,
       alpha: this.o.alpha ?? DEFAULT_LOOKUP_ALPHA,
       enforceBep42: this.o.enforceBep42,
       admitAddress: (host) => inAddressScope(this.addressScope, host),
@@ -275,26 +298,25 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
     const fs = this.requireFamily(family);
     const impliedPort = options.impliedPort ?? options.port === undefined;
     const result = await this.collect(this.findPeers(infoHash, options));
-    const targets = result.closest.filter((c) => c.token !== undefined);
-    const announced: NodeInfo[] = [];
-    let failed = 0;
-    for (let i = 0; i < targets.length; i += DEFAULT_ANNOUNCE_CONCURRENCY) {
-      await Promise.all(
-        targets.slice(i, i + DEFAULT_ANNOUNCE_CONCURRENCY).map(async ({ node, token }) => {
-          try {
-            await fs.querier.query(
-              node,
-              { method: 'announce_peer', id: this.idValue, infoHash, port: impliedPort ? 0 : options.port!, impliedPort, token: token!, seed: options.seed },
-              { signal: options.signal },
-            );
-            announced.push(node);
-          } catch {
-            failed++;
-          }
-        }),
-      );
-    }
-    return { lookup: result, announced, failed };
+    const { acknowledged, errors, failed } = await writeToClosest(result.closest, (node, token) =>
+      fs.querier.query(node, { method: 'announce_peer', id: this.idValue, infoHash, port: impliedPort ? 0 : options.port!, impliedPort, token, seed: options.seed }, { signal: options.signal }),
+    );
+    return { lookup: result, announced: acknowledged, failed: failed + Object.values(errors).reduce((a, b) => a + b, 0) };
+  }
+
+  /** BEP 44: the item stored under `target`, verified (for a mutable one, the newest); see Bep44GetOptions. */
+  get(target: Buffer, options: Bep44GetOptions = {}): Promise<Bep44GetResult> {
+    return this.bep44.get(target, options);
+  }
+
+  /** BEP 44: stores `value` (at most 1,000 bytes bencoded) under its SHA-1 at the K closest nodes. */
+  putImmutable(value: Encodable, options: Bep44PutOptions = {}): Promise<Bep44PutResult> {
+    return this.bep44.putImmutable(value, options);
+  }
+
+  /** BEP 44: signs `value` and stores it under SHA-1(public key ‖ salt) at the K closest nodes; seq defaults to the newest found + 1. */
+  putMutable(options: Bep44MutablePutOptions): Promise<Bep44MutablePutResult> {
+    return this.bep44.putMutable(options);
   }
 
   ping(to: PeerAddress, options: QueryOptions & { family?: Family } = {}): Promise<QueryResult<'ping'>> {
@@ -310,12 +332,13 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
     id: string;
     families: Record<string, { tableSize: number; buckets: number; socket: ReturnType<KrpcSocket['stats']> }>;
     store: { infohashes: number; peers: number };
+    items: { items: number; bytes: number };
   } {
     const families: Record<string, { tableSize: number; buckets: number; socket: ReturnType<KrpcSocket['stats']> }> = {};
     for (const [family, fs] of this.state) {
       families[`ipv${family}`] = { tableSize: fs.table.size, buckets: fs.table.buckets().length, socket: fs.socket.stats() };
     }
-    return { id: idToHex(this.idValue), families, store: this.store.size };
+    return { id: idToHex(this.idValue), families, store: this.store.size, items: this.items.size };
   }
 
   /** Writes the routing tables to the data directory (no-op without one). */
@@ -354,6 +377,8 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
       onAnnounce: (infoHash, peer, seed) => {
         if (this.listenerCount('announce') > 0) this.emit('announce', { infoHash: Buffer.from(infoHash), peer, seed });
       },
+      items: this.items,
+      mayReflect: (from, queryBytes, replyBytes) => this.mayReflect(from, queryBytes, replyBytes),
     };
     // Tables are looked up on each call, so a table rebuilt after an ID change is used at once.
     Object.defineProperty(ctx.tables, 4, { get: () => this.state.get(4)?.table, enumerable: true });
@@ -364,6 +389,7 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
       .handle('get_peers', getPeersHandler(ctx))
       .handle('announce_peer', announcePeerHandler(ctx));
     if (this.o.bep51 !== false) fs.socket.handle('sample_infohashes', sampleInfohashesHandler(ctx));
+    if (this.o.bep44 !== false) fs.socket.handle('get', getHandler(ctx)).handle('put', putHandler(ctx));
     fs.socket.on('query', (query, context) => {
       // BEP 5: a querier is never added for querying us, but a known one stays good; BEP 43:
       // read-only queriers are not touched at all.
@@ -389,6 +415,18 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
   private admit(from: PeerAddress): boolean {
     if (!this.o.limitPrivate && isBogon(from.host)) return true;
     return this.limiter.take(from.host);
+  }
+
+  /**
+   * BEP 44 reflection budget (reflection-budget.ts), for sources that have not proved their
+   * address: not in our table, never answered a query of ours. Private and loopback sources
+   * are exempt as from the rate limit.
+   */
+  private mayReflect(from: PeerAddress, queryBytes: number, replyBytes: number): boolean {
+    if (!this.o.limitPrivate && isBogon(from.host)) return true;
+    const table = this.state.get(ipFamily(from.host) ?? 4)?.table;
+    if (table?.getByAddress(from.host, from.port) !== undefined || this.verifier.hasAnswered(from)) return true;
+    return this.reflection.allow(from.host, queryBytes, replyBytes);
   }
 
   /**
@@ -420,6 +458,7 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
     const fs = this.state.get(family);
     if (fs === undefined) return;
     const { reply, from, v, rttMs } = result;
+    this.verifier.noteAnswer(from);
     if (this.o.enforceBep42 && !isBep42Compliant(reply.id, from.host)) return;
     const outcome = fs.table.recordResponse({ id: reply.id, host: from.host, port: from.port, version: v, rttMs });
     if (outcome.status === 'full') void this.probe(fs, outcome.pingCandidates);

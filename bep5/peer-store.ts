@@ -11,9 +11,10 @@ import {
   ID_BYTES,
   MAX_SAMPLE_INTERVAL_SECONDS,
 } from './constants.js';
-import { formatIp, parseIp, unmapIp, type IpFamily } from './ip.js';
+import { formatIp, parseIp, sourceKey, unmapIp, type IpFamily } from './ip.js';
 import { cryptoRandom, randomInt, type RandomSource } from './random.js';
 import { PeerStoreError } from './errors.js';
+import { SourceCounts, expireFront } from './store-bookkeeping.js';
 
 /**
  * What announce_peer stores and get_peers / scrape / sample_infohashes read: peers per
@@ -141,7 +142,7 @@ export class PeerStore {
   private readonly swarmList: Swarm[] = [];
   /** Every entry, least recently announced (so soonest to expire) first. */
   private readonly entries = new Map<string, Entry>();
-  private readonly perSource = new Map<string, number>();
+  private readonly perSource = new SourceCounts();
   private sampleCache: { until: number; keys: string[] } | undefined;
 
   constructor(opts: PeerStoreOptions = {}) {
@@ -193,7 +194,7 @@ export class PeerStore {
     }
 
     const source = sourceKey(ip);
-    if ((this.perSource.get(source) ?? 0) >= this.maxEntriesPerSource) return 'rejected';
+    if (this.perSource.of(source) >= this.maxEntriesPerSource) return 'rejected';
 
     // Each eviction may empty (and so drop) the target swarm: look it up again after each.
     let swarm = this.swarms.get(key);
@@ -227,7 +228,7 @@ export class PeerStore {
     };
     swarm.peers.set(ipKey, entry);
     this.entries.set(entry.storeKey, entry);
-    this.perSource.set(source, (this.perSource.get(source) ?? 0) + 1);
+    this.perSource.add(source);
     addToBucket(entry);
     this.touch(entry);
     return 'stored';
@@ -323,14 +324,7 @@ export class PeerStore {
 
   /** Removes expired peers and the infohashes left empty; returns how many peers were removed. */
   expire(): number {
-    const now = this.clock.now();
-    let removed = 0;
-    for (const entry of this.entries.values()) {
-      if (entry.expiresAt > now) break;
-      this.removeEntry(entry);
-      removed++;
-    }
-    return removed;
+    return expireFront(this.entries, this.clock.now(), (entry) => this.removeEntry(entry));
   }
 
   /** What is stored now (after dropping what has expired). */
@@ -355,9 +349,7 @@ export class PeerStore {
     swarm.peers.delete(entry.ipKey);
     this.entries.delete(entry.storeKey);
     removeFromBucket(entry);
-    const left = (this.perSource.get(entry.source) ?? 1) - 1;
-    if (left === 0) this.perSource.delete(entry.source);
-    else this.perSource.set(entry.source, left);
+    this.perSource.remove(entry.source);
     if (swarm.peers.size === 0) this.dropSwarm(swarm);
   }
 
@@ -387,11 +379,6 @@ function infohashKey(infoHash: Buffer): string {
     throw new PeerStoreError('bad-infohash', `an infohash is a ${ID_BYTES}-byte Buffer`);
   }
   return Buffer.from(infoHash.buffer, infoHash.byteOffset, infoHash.byteLength).toString('latin1');
-}
-
-/** Quota unit: an IPv4 address, or the /64 of an IPv6 one (different key lengths, no clash). */
-function sourceKey(ip: Buffer): string {
-  return ip.subarray(0, ip.length === 4 ? 4 : 8).toString('latin1');
 }
 
 function first<V>(map: Map<string, V>): V | undefined {

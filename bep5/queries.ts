@@ -1,16 +1,26 @@
-import { type BencodeDict, type Encodable } from './bencode.js';
-import { ID_BYTES, MAX_TOKEN_BYTES, MAX_WANT_ITEMS } from './constants.js';
-import { optionalFlag, optionalInt, optionalList, requireBytes, requireInt } from './fields.js';
+import { type BencodeDict, type BencodeValue, type Encodable, encode, isCanonicalDecoding } from './bencode.js';
+import {
+  BEP44_MAX_SALT_BYTES,
+  BEP44_MAX_VALUE_BYTES,
+  BEP44_PUBLIC_KEY_BYTES,
+  BEP44_SIGNATURE_BYTES,
+  ID_BYTES,
+  KRPC_ERROR_SALT_TOO_BIG,
+  KRPC_ERROR_VALUE_TOO_BIG,
+  MAX_TOKEN_BYTES,
+  MAX_WANT_ITEMS,
+} from './constants.js';
+import { getField, optionalBytes, optionalFlag, optionalInt, optionalList, requireBytes, requireInt } from './fields.js';
 import { FieldError } from './errors.js';
 
 /**
  * The arguments (`a`) of every query we send or answer, typed, and their validation.
  * BEP 5 (ping, find_node, get_peers, announce_peer), BEP 32 (`want`), BEP 33 (`noseed`,
- * `scrape`, `seed`), BEP 51 (sample_infohashes). Unknown extra arguments are ignored, as
- * BEP 5's extensibility requires; known ones are checked for type and length.
+ * `scrape`, `seed`), BEP 51 (sample_infohashes), BEP 44 (get, put). Unknown extra arguments
+ * are ignored, as BEP 5's extensibility requires; known ones are checked for type and length.
  */
 
-export const METHODS = ['ping', 'find_node', 'get_peers', 'announce_peer', 'sample_infohashes'] as const;
+export const METHODS = ['ping', 'find_node', 'get_peers', 'announce_peer', 'sample_infohashes', 'get', 'put'] as const;
 export type Method = (typeof METHODS)[number];
 
 export function isMethod(name: string): name is Method {
@@ -66,7 +76,46 @@ export interface SampleInfohashesQuery {
   want?: Want;
 }
 
-export type Query = PingQuery | FindNodeQuery | GetPeersQuery | AnnouncePeerQuery | SampleInfohashesQuery;
+/** BEP 44 get: the item stored under `target`, a write token, and the nodes closest to it. */
+export interface GetQuery {
+  method: 'get';
+  id: Buffer;
+  target: Buffer;
+  /** Send the item only if its sequence number is greater than this (mutable items). */
+  seq?: number;
+  want?: Want;
+}
+
+/**
+ * BEP 44 put. Immutable without `k`; mutable with `k`, `sig` and `seq` (then `salt` and `cas`
+ * are read too). Sequence numbers are integers 0..2^53-1: BEP 44 allows up to 2^63-1, but our
+ * decoder holds integers up to 2^53-1 only, so a put with a larger seq (or cas) does not decode
+ * at all: the datagram is dropped as undecodable, unanswered (no 203: without a decoded
+ * message there is no transaction id to answer to).
+ */
+export interface PutQuery {
+  method: 'put';
+  id: Buffer;
+  token: Buffer;
+  /** The value, decoded (byte strings are views: copy to keep). */
+  v: BencodeValue;
+  /**
+   * Its bencoded bytes (a fresh buffer): what is hashed, signed, stored and sent. Equal to the
+   * bytes that arrived, since `v` with unsorted keys is refused (bencode.ts isCanonicalDecoding).
+   */
+  vBytes: Buffer;
+  /** Mutable items: the 32-byte ed25519 public key. */
+  k?: Buffer;
+  /** Mutable items: the 64-byte signature of salt, seq and v (bep44.ts). */
+  sig?: Buffer;
+  seq?: number;
+  /** Mutable items: appended to `k` for the target; absent is the same as empty. */
+  salt?: Buffer;
+  /** Mutable items: store only if the stored item's seq is this (compare and swap). */
+  cas?: number;
+}
+
+export type Query = PingQuery | FindNodeQuery | GetPeersQuery | AnnouncePeerQuery | SampleInfohashesQuery | GetQuery | PutQuery;
 export type QueryOf<M extends Method> = Extract<Query, { method: M }>;
 
 function parseWant(args: BencodeDict): Want | undefined {
@@ -126,7 +175,34 @@ export function parseQueryArgs(method: Method, args: BencodeDict): Query {
         seed: optionalFlag(args, 'seed'),
       };
     }
+    case 'get':
+      return { method, id: sender, target: id(args, 'target'), seq: optionalInt(args, 'seq', { min: 0 }), want: parseWant(args) };
+    case 'put':
+      return parsePut(sender, args);
   }
+}
+
+function parsePut(sender: Buffer, args: BencodeDict): PutQuery {
+  const token = requireBytes(args, 'token', { min: 1, max: MAX_TOKEN_BYTES });
+  const v = getField(args, 'v');
+  if (v === undefined) throw new FieldError('missing v');
+  // BEP 44: a v with invalid bencoding (unsorted keys) MUST be refused, SHOULD be with 203.
+  // Every other non-canonical form never decodes at all.
+  if (!isCanonicalDecoding(v)) throw new FieldError('v is not canonical bencoding');
+  const vBytes = encode(v);
+  if (vBytes.length > BEP44_MAX_VALUE_BYTES) throw new FieldError(`v too big (${vBytes.length} bytes)`, KRPC_ERROR_VALUE_TOO_BIG);
+  const put: PutQuery = { method: 'put', id: sender, token, v, vBytes };
+  if (getField(args, 'k') === undefined && getField(args, 'sig') === undefined && getField(args, 'seq') === undefined) return put;
+  const salt = optionalBytes(args, 'salt');
+  if (salt !== undefined && salt.length > BEP44_MAX_SALT_BYTES) throw new FieldError('salt too big', KRPC_ERROR_SALT_TOO_BIG);
+  put.k = requireBytes(args, 'k', { length: BEP44_PUBLIC_KEY_BYTES });
+  put.sig = requireBytes(args, 'sig', { length: BEP44_SIGNATURE_BYTES });
+  put.seq = requireInt(args, 'seq', { min: 0 });
+  // An empty salt is as if none was given (BEP 44).
+  if (salt !== undefined && salt.length > 0) put.salt = salt;
+  const cas = optionalInt(args, 'cas', { min: 0 });
+  if (cas !== undefined) put.cas = cas;
+  return put;
 }
 
 /** BEP 32: `want` is a list of one or more strings, so an empty want is left out. */
@@ -165,6 +241,19 @@ export function encodeQueryArgs(query: Query): Encodable {
         token: query.token,
         seed: flag(query.seed),
       };
+    case 'get':
+      return { id: query.id, target: query.target, seq: query.seq, want: encodeWant(query.want) };
+    case 'put':
+      return {
+        id: query.id,
+        token: query.token,
+        v: query.v,
+        k: query.k,
+        salt: query.salt !== undefined && query.salt.length > 0 ? query.salt : undefined,
+        seq: query.seq,
+        sig: query.sig,
+        cas: query.cas,
+      };
   }
 }
 
@@ -175,11 +264,31 @@ export function assertValidQuery(query: Query): void {
   };
   check(query.id, 'id');
   if (query.method === 'announce_peer' && !Buffer.isBuffer(query.token)) throw new TypeError('announce_peer: token must be a Buffer');
-  if (query.method === 'find_node' || query.method === 'sample_infohashes') check(query.target, 'target');
+  if (query.method === 'find_node' || query.method === 'sample_infohashes' || query.method === 'get') check(query.target, 'target');
+  if (query.method === 'get' && query.seq !== undefined) checkSeq(query, 'seq', query.seq);
+  if (query.method === 'put') assertValidPut(query);
   if (query.method === 'get_peers' || query.method === 'announce_peer') check(query.infoHash, 'infoHash');
   if (query.method === 'announce_peer') {
     if (!Number.isInteger(query.port) || query.port < 0 || query.port > 65_535) throw new TypeError('announce_peer: bad port');
     if (!query.impliedPort && query.port === 0) throw new TypeError('announce_peer: port 0 needs impliedPort');
     if (query.token.length < 1 || query.token.length > MAX_TOKEN_BYTES) throw new TypeError('announce_peer: bad token length');
   }
+}
+
+function checkSeq(query: Query, what: string, n: number): void {
+  if (!Number.isSafeInteger(n) || n < 0) throw new TypeError(`${query.method}: ${what} must be an integer 0..2^53-1`);
+}
+
+function assertValidPut(query: PutQuery): void {
+  const bad = (what: string): TypeError => new TypeError(`put: ${what}`);
+  if (!Buffer.isBuffer(query.token) || query.token.length < 1 || query.token.length > MAX_TOKEN_BYTES) throw bad('bad token');
+  if (!Buffer.isBuffer(query.vBytes) || query.vBytes.length > BEP44_MAX_VALUE_BYTES) throw bad(`vBytes must be a Buffer of at most ${BEP44_MAX_VALUE_BYTES} bytes`);
+  // What is sent is v encoded; what was signed is vBytes: they must be the same bytes.
+  if (!encode(query.v).equals(query.vBytes)) throw bad('vBytes is not the encoding of v');
+  if (query.k === undefined) return;
+  if (!Buffer.isBuffer(query.k) || query.k.length !== BEP44_PUBLIC_KEY_BYTES) throw bad(`k must be ${BEP44_PUBLIC_KEY_BYTES} bytes`);
+  if (!Buffer.isBuffer(query.sig) || query.sig.length !== BEP44_SIGNATURE_BYTES) throw bad(`sig must be ${BEP44_SIGNATURE_BYTES} bytes`);
+  checkSeq(query, 'seq', query.seq ?? -1);
+  if (query.cas !== undefined) checkSeq(query, 'cas', query.cas);
+  if (query.salt !== undefined && (!Buffer.isBuffer(query.salt) || query.salt.length > BEP44_MAX_SALT_BYTES)) throw bad(`salt must be at most ${BEP44_MAX_SALT_BYTES} bytes`);
 }

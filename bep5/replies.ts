@@ -1,7 +1,7 @@
-import { type BencodeDict, type Encodable } from './bencode.js';
+import { type BencodeDict, type BencodeValue, type Encodable, decode, encode } from './bencode.js';
 import { decodeNodes, decodePeer, encodeNodes, encodePeer, type NodeInfo, type PeerAddress } from './compact.js';
 import { CompactError, FieldError } from './errors.js';
-import { BLOOM_FILTER_BYTES, ID_BYTES, MAX_SAMPLE_INTERVAL_SECONDS, MAX_TOKEN_BYTES } from './constants.js';
+import { BEP44_PUBLIC_KEY_BYTES, BEP44_SIGNATURE_BYTES, BLOOM_FILTER_BYTES, ID_BYTES, MAX_SAMPLE_INTERVAL_SECONDS, MAX_TOKEN_BYTES } from './constants.js';
 import { getField, optionalBytes, optionalInt, optionalList, requireBytes } from './fields.js';
 import { type Method } from './queries.js';
 
@@ -49,12 +49,40 @@ export interface SampleInfohashesReply {
   nodes6: NodeInfo[];
 }
 
+/**
+ * BEP 44 get. The item fields are what the node sent, checked for type and length only: that
+ * the value hashes to the target and the signature holds is for the caller (bep5/bep44.ts).
+ */
+export interface GetReply {
+  id: Buffer;
+  token?: Buffer;
+  nodes: NodeInfo[];
+  nodes6: NodeInfo[];
+  /** The value, decoded from `vBytes` (a copy of the datagram). */
+  v?: BencodeValue;
+  /**
+   * `v` bencoded canonically: the bytes to hash and verify. A node that sent `v` with unsorted
+   * keys sent other bytes; the item it meant is this one, and stands or falls by it.
+   */
+  vBytes?: Buffer;
+  k?: Buffer;
+  /** Mutable items; alone (without v), the node holds this seq, no newer than the query's `seq`. */
+  seq?: number;
+  sig?: Buffer;
+}
+
+export interface PutReply {
+  id: Buffer;
+}
+
 export interface ReplyMap {
   ping: PingReply;
   find_node: FindNodeReply;
   get_peers: GetPeersReply;
   announce_peer: AnnouncePeerReply;
   sample_infohashes: SampleInfohashesReply;
+  get: GetReply;
+  put: PutReply;
 }
 export type ReplyOf<M extends Method> = ReplyMap[M];
 export type Reply = ReplyMap[Method];
@@ -87,6 +115,37 @@ function peerList(r: BencodeDict): PeerAddress[] | undefined {
   });
 }
 
+/** A reply's write token, copied; an empty one is read as none: it cannot authorise a write either way. */
+function replyToken(r: BencodeDict): Buffer | undefined {
+  const raw = optionalBytes(r, 'token', { max: MAX_TOKEN_BYTES });
+  return raw && raw.length > 0 ? Buffer.from(raw) : undefined;
+}
+
+const copyOf = (b: Buffer | undefined): Buffer | undefined => b && Buffer.from(b);
+
+function parseGetReply(id: Buffer, r: BencodeDict): GetReply {
+  const nodes = nodeList(r, 'nodes');
+  const nodes6 = nodeList(r, 'nodes6');
+  const token = replyToken(r);
+  const seq = optionalInt(r, 'seq', { min: 0 });
+  const k = optionalBytes(r, 'k', { length: BEP44_PUBLIC_KEY_BYTES });
+  const sig = optionalBytes(r, 'sig', { length: BEP44_SIGNATURE_BYTES });
+  const raw = getField(r, 'v');
+  // As for get_peers: an answer says something (an item, a seq, nodes) or at least gives a token.
+  if (raw === undefined && seq === undefined && nodes === undefined && nodes6 === undefined && token === undefined) {
+    throw new FieldError('get reply without v, nodes or token');
+  }
+  const reply: GetReply = { id, token, nodes: nodes ?? [], nodes6: nodes6 ?? [] };
+  if (raw !== undefined) {
+    reply.vBytes = encode(raw);
+    reply.v = decode(reply.vBytes);
+  }
+  if (k !== undefined) reply.k = copyOf(k);
+  if (seq !== undefined) reply.seq = seq;
+  if (sig !== undefined) reply.sig = copyOf(sig);
+  return reply;
+}
+
 function sampleList(r: BencodeDict): Buffer[] {
   const raw = requireBytes(r, 'samples');
   if (raw.length % ID_BYTES !== 0) throw new FieldError('samples: partial entry');
@@ -107,7 +166,10 @@ export function parseReply(method: Method, r: BencodeDict): Reply {
   switch (method) {
     case 'ping':
     case 'announce_peer':
+    case 'put':
       return { id };
+    case 'get':
+      return parseGetReply(id, r);
     case 'find_node': {
       const nodes = nodeList(r, 'nodes');
       const nodes6 = nodeList(r, 'nodes6');
@@ -126,19 +188,17 @@ export function parseReply(method: Method, r: BencodeDict): Reply {
       if (values === undefined && nodes === undefined && nodes6 === undefined && r.token === undefined) {
         throw new FieldError('get_peers reply without values or nodes');
       }
-      // An empty token is read as none: it cannot authorise an announce either way.
-      const rawToken = optionalBytes(r, 'token', { max: MAX_TOKEN_BYTES });
-      const token = rawToken && rawToken.length > 0 ? rawToken : undefined;
+      const token = replyToken(r);
       const bfsd = optionalBytes(r, 'BFsd', { length: BLOOM_FILTER_BYTES });
       const bfpe = optionalBytes(r, 'BFpe', { length: BLOOM_FILTER_BYTES });
       return {
         id,
-        token: token && Buffer.from(token),
+        token,
         values: values ?? [],
         nodes: nodes ?? [],
         nodes6: nodes6 ?? [],
-        bfsd: bfsd && Buffer.from(bfsd),
-        bfpe: bfpe && Buffer.from(bfpe),
+        bfsd: copyOf(bfsd),
+        bfpe: copyOf(bfpe),
       };
     }
     case 'sample_infohashes': {
@@ -175,7 +235,14 @@ export function encodeReply(method: Method, reply: ReplyInput<Method>): Encodabl
   switch (method) {
     case 'ping':
     case 'announce_peer':
+    case 'put':
       return { id: reply.id };
+    case 'get': {
+      const r = reply as ReplyInput<'get'>;
+      // BEP 44 get replies "should always include nodes": with no item and no list, say "none".
+      const nodes = r.nodes ?? (r.v === undefined && r.seq === undefined && r.nodes6 === undefined ? [] : undefined);
+      return { id: r.id, token: r.token, k: r.k, nodes: nodesField(nodes, 4), nodes6: nodesField(r.nodes6, 6), seq: r.seq, sig: r.sig, v: r.v };
+    }
     case 'find_node': {
       const r = reply as ReplyInput<'find_node'>;
       return { id: r.id, nodes: nodesField(r.nodes, 4), nodes6: nodesField(r.nodes6, 6) };
@@ -219,4 +286,6 @@ export type ReplyInput<M extends Method> = M extends 'find_node'
     ? Omit<GetPeersReply, 'values' | 'nodes' | 'nodes6'> & { values?: PeerAddress[]; nodes?: NodeInfo[]; nodes6?: NodeInfo[] }
     : M extends 'sample_infohashes'
       ? Omit<SampleInfohashesReply, 'nodes' | 'nodes6'> & { nodes?: NodeInfo[]; nodes6?: NodeInfo[] }
-      : ReplyMap[M];
+      : M extends 'get'
+        ? Omit<GetReply, 'nodes' | 'nodes6' | 'vBytes'> & { nodes?: NodeInfo[]; nodes6?: NodeInfo[] }
+        : ReplyMap[M];

@@ -8,6 +8,8 @@ export const SUMMARIES = {
   node: 'run a DHT node until Ctrl-C, then save its routing table',
   peers: 'find the peers of an infohash or magnet link (get_peers lookup)',
   announce: 'announce that you have a torrent (announce_peer to the closest nodes)',
+  put: 'store a value in the DHT (BEP 44: immutable, or mutable and signed) and print its target',
+  get: 'read a value stored in the DHT (BEP 44) by its target, or by public key and salt',
   sample: 'ask one node for a sample of the infohashes it stores (BEP 51)',
   ping: 'ping one DHT node and show its ID, version and RTT',
   crawl: 'crawl the DHT: every node, its infohashes and their peers, to an NDJSON file',

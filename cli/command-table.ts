@@ -17,6 +17,8 @@ const LOADERS: Readonly<Record<CommandName, () => Promise<Command>>> = {
   node: async () => (await import('./commands/node.js')).nodeCommand,
   peers: async () => (await import('./commands/peers.js')).peersCommand,
   announce: async () => (await import('./commands/announce.js')).announceCommand,
+  put: async () => (await import('./commands/put.js')).putCommand,
+  get: async () => (await import('./commands/get.js')).getCommand,
   sample: async () => (await import('./commands/sample.js')).sampleCommand,
   ping: async () => (await import('./commands/ping.js')).pingCommand,
   crawl: async () => (await import('./commands/crawl.js')).crawlCommand,

@@ -323,6 +323,41 @@ test('isBogon: IPv6, including addresses that embed IPv4', (t) => {
   for (const host of routable) t.false(isBogon(host), host);
 });
 
+test('isBogon: IPv6 identifiers that are not locators, and Teredo by the IPv4 client it embeds', (t) => {
+  // ORCHIDv2 and drone entity tags sit inside 2000::/3 but name hosts, they do not route to them.
+  for (const host of ['2001:20::1', '2001:2f:ffff::1', '2001:30::1', '2001:3f:ffff::1']) t.true(isBogon(host), host);
+  for (const host of ['2001:4:112::1', '2001:40::1']) t.false(isBogon(host), host);
+  // Teredo (2001::/32) ends in its client's public IPv4 with every bit inverted.
+  t.is(bogonReason('2001:0:4136:e378:8000:63bf:f5ff:fffe'), 'Teredo (RFC 4380) of private (RFC 1918)'); // 10.0.0.1
+  t.is(bogonReason('2001:0:4136:e378:8000:63bf:3fff:fdd2'), 'Teredo (RFC 4380) of documentation TEST-NET-1 (RFC 5737)'); // RFC 4380's own example
+  t.is(bogonReason('2001:0:4136:e378:8000:63bf:f7f7:f7f7'), undefined); // 8.8.8.8
+});
+
+test('isBogon: every IPv6 range a crawler must never contact from nodes6', (t) => {
+  const cases: Array<[string, string]> = [
+    ['::', 'unspecified'],
+    ['::1', 'loopback'],
+    ['fc00::1', 'unique local (RFC 4193)'],
+    ['fdff:ffff::1', 'unique local (RFC 4193)'],
+    ['fe80::1', 'link local (RFC 4291)'],
+    ['2001:db8::1', 'documentation (RFC 3849)'],
+    ['3fff::1', 'documentation (RFC 9637)'],
+    ['::ffff:10.0.0.1', 'IPv4-mapped of private (RFC 1918)'],
+    ['::ffff:127.0.0.1', 'IPv4-mapped of loopback'],
+    ['ff02::1', 'multicast'],
+    ['ff0e::1', 'multicast'],
+    ['fec0::1', 'site local (deprecated, RFC 3879)'],
+    ['100::1', 'discard only (RFC 6666)'],
+    ['2001:2::1', 'benchmarking (RFC 5180)'],
+    ['64:ff9b:1::1', 'local-use NAT64 (RFC 8215)'],
+    ['64:ff9b::a00:1', 'NAT64 well-known prefix (RFC 6052) of private (RFC 1918)'],
+    ['2002:a00:1::1', '6to4 (RFC 3056) of private (RFC 1918)'],
+    ['::a00:1', 'IPv4-compatible (deprecated, RFC 4291)'],
+    ['5f00::1', 'outside 2000::/3 global unicast'], // SRv6 SIDs (RFC 9602)
+  ];
+  for (const [host, reason] of cases) t.is(bogonReason(host), reason, host);
+});
+
 test('isBogon fails closed on non-IPs and takes byte arrays', (t) => {
   for (const host of ['', 'localhost', 'example.com', '1.2.3', '[::1]']) t.true(isBogon(host), host);
   t.true(isBogon(new Uint8Array(5)));

@@ -40,6 +40,8 @@ const VALID: Record<Method, Record<string, Encodable>> = {
   get_peers: { id: ID_A, info_hash: ID_B },
   announce_peer: { id: ID_A, info_hash: ID_B, port: 6881, token: TOKEN },
   sample_infohashes: { id: ID_A, target: ID_B },
+  get: { id: ID_A, target: ID_B },
+  put: { id: ID_A, token: TOKEN, v: 'Hello World!' },
 };
 
 /** The 20-byte fields each method requires. */
@@ -49,9 +51,11 @@ const ID_FIELDS: Record<Method, string[]> = {
   get_peers: ['id', 'info_hash'],
   announce_peer: ['id', 'info_hash'],
   sample_infohashes: ['id', 'target'],
+  get: ['id', 'target'],
+  put: ['id'],
 };
 
-const WANT_METHODS = ['find_node', 'get_peers', 'sample_infohashes'] as const;
+const WANT_METHODS = ['find_node', 'get_peers', 'sample_infohashes', 'get'] as const;
 
 function wantOf(method: (typeof WANT_METHODS)[number], extra: Record<string, Encodable>): Want | undefined {
   return parseQueryArgs(method, args({ ...VALID[method], ...extra })).want;
@@ -127,9 +131,9 @@ test('BEP 51 sample_infohashes query parses', (t) => {
 });
 
 test('METHODS and isMethod', (t) => {
-  t.deepEqual([...METHODS], ['ping', 'find_node', 'get_peers', 'announce_peer', 'sample_infohashes']);
+  t.deepEqual([...METHODS], ['ping', 'find_node', 'get_peers', 'announce_peer', 'sample_infohashes', 'get', 'put']);
   for (const m of METHODS) t.true(isMethod(m));
-  for (const m of ['', 'PING', 'put', 'get', 'vote', 'find_nodes', 'ping ', 'toString', '__proto__']) t.false(isMethod(m), m);
+  for (const m of ['', 'PING', 'PUT', 'gets', 'vote', 'find_nodes', 'ping ', 'toString', '__proto__']) t.false(isMethod(m), m);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -281,7 +285,8 @@ test('unknown extra arguments are ignored by every method', (t) => {
   };
   for (const method of METHODS) {
     const plain = parseQueryArgs(method, args(VALID[method]));
-    const extra = parseQueryArgs(method, args({ ...VALID[method], ...extras }));
+    // The method's own fields win (put's `v` is one of the extras' names).
+    const extra = parseQueryArgs(method, args({ ...extras, ...VALID[method] }));
     t.deepEqual(extra, plain, method);
   }
   // Another method's fields are unknown extras too.

@@ -13,6 +13,7 @@ import { MAX_TOKEN_BYTES } from '../bep5/constants.js';
 import { FieldError } from '../bep5/errors.js';
 import { METHODS, assertValidQuery, encodeQueryArgs, isMethod, parseQueryArgs, type AnnouncePeerQuery, type Query, type Want } from '../bep5/queries.js';
 import { asArrived as args, bytes, ID_A, ID_R as ID_B, TOKEN } from './helpers/bep5-wire.js';
+import { valueArb } from './helpers/bep44.js';
 
 // ---------------------------------------------------------------------------------------------
 // Encoding
@@ -50,8 +51,26 @@ const wantArb: fc.Arbitrary<Want | undefined> = fc.option(fc.record({ n4: fc.boo
 const flagArb = fc.option(fc.boolean(), { nil: undefined });
 const tokenArb = fc.uint8Array({ minLength: 1, maxLength: MAX_TOKEN_BYTES }).map((u) => Buffer.from(u));
 
+const seqArb = fc.option(fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), { nil: undefined });
+const bytesOf = (n: number): fc.Arbitrary<Buffer> => fc.uint8Array({ minLength: n, maxLength: n }).map((u) => Buffer.from(u));
+
 const queryArb: fc.Arbitrary<Query> = fc.oneof(
   fc.record({ method: fc.constant('ping' as const), id: id20 }),
+  fc.record({ method: fc.constant('get' as const), id: id20, target: id20, seq: seqArb, want: wantArb }),
+  fc.record({ method: fc.constant('put' as const), id: id20, token: tokenArb, value: valueArb() }).map(({ value, ...q }): Query => ({ ...q, ...value })),
+  fc
+    .record({
+      method: fc.constant('put' as const),
+      id: id20,
+      token: tokenArb,
+      value: valueArb(),
+      k: bytesOf(32),
+      sig: bytesOf(64),
+      seq: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+      salt: fc.option(fc.uint8Array({ maxLength: 64 }).map((u) => Buffer.from(u)), { nil: undefined }),
+      cas: seqArb,
+    })
+    .map(({ value, ...q }): Query => ({ ...q, ...value })),
   fc.record({ method: fc.constant('find_node' as const), id: id20, target: id20, want: wantArb }),
   fc.record({ method: fc.constant('sample_infohashes' as const), id: id20, target: id20, want: wantArb }),
   fc.record({ method: fc.constant('get_peers' as const), id: id20, infoHash: id20, want: wantArb, noseed: flagArb, scrape: flagArb }),
@@ -85,6 +104,14 @@ function expectedParse(q: Query): Query {
   switch (q.method) {
     case 'ping':
       return { method: q.method, id: q.id };
+    case 'get':
+      return { method: q.method, id: q.id, target: q.target, seq: q.seq, want: want(q.want) };
+    case 'put': {
+      const put: Query = { method: q.method, id: q.id, token: q.token, v: q.v, vBytes: q.vBytes };
+      if (q.k === undefined) return put;
+      // An empty salt is as if none was given; an absent cas stays absent.
+      return { ...put, k: q.k, sig: q.sig, seq: q.seq, ...(q.salt && q.salt.length > 0 ? { salt: q.salt } : {}), ...(q.cas === undefined ? {} : { cas: q.cas }) };
+    }
     case 'find_node':
     case 'sample_infohashes':
       return { method: q.method, id: q.id, target: q.target, want: want(q.want) };
@@ -120,7 +147,7 @@ test('property: encodeQueryArgs → encode → decode → parseQueryArgs round-t
 });
 
 test('property: parseQueryArgs on arbitrary argument dicts returns or throws FieldError only', (t) => {
-  const keys = ['id', 'target', 'info_hash', 'port', 'implied_port', 'token', 'seed', 'noseed', 'scrape', 'want', 'x'];
+  const keys = ['id', 'target', 'info_hash', 'port', 'implied_port', 'token', 'seed', 'noseed', 'scrape', 'want', 'v', 'k', 'sig', 'seq', 'salt', 'cas', 'x'];
   const leaf: fc.Arbitrary<Encodable> = fc.oneof(
     id20,
     fc.uint8Array({ maxLength: 70 }).map((u) => Buffer.from(u)),

@@ -7,10 +7,9 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DhtNode } from '../bep5/node.js';
 import { randomId } from '../bep5/node-id.js';
 import { ROOT } from './helpers/cli.js';
-import { loopbackHost } from './helpers/udp.js';
+import { startLoopbackNetwork } from './helpers/network.js';
 import { pollValue } from './helpers/wait.js';
 
 const EXAMPLE = join(ROOT, 'examples', 'find-peers.ts');
@@ -23,20 +22,8 @@ test('the README shows examples/find-peers.ts as it is', async (t) => {
 
 test('examples/find-peers.ts finds an announced peer on a local network and announces itself', async (t) => {
   t.timeout(90_000);
-  const network: DhtNode[] = [];
+  const network = await startLoopbackNetwork(30);
   t.teardown(() => Promise.all(network.map((n) => n.stop())));
-  const options = { host: '', port: 0, allowPrivate: true, adoptBep42Id: false, outgoingRate: 10_000, outgoingBurst: 10_000 };
-  const first = new DhtNode({ ...options, host: loopbackHost(), bootstrap: [] });
-  await first.start();
-  network.push(first);
-  const seed = `${first.address()!.host}:${first.address()!.port}`;
-  for (let i = 0; i < 29; i++) {
-    const node = new DhtNode({ ...options, host: loopbackHost(), bootstrap: [seed] });
-    await node.start();
-    network.push(node);
-  }
-  await Promise.all(network.slice(1).map((n) => n.bootstrap({ signal: AbortSignal.timeout(20_000) })));
-  await Promise.all(network.map((n) => n.bootstrap({ signal: AbortSignal.timeout(20_000) })));
   const infoHash = randomId();
   const announcer = network[7]!;
   t.true((await announcer.announce(infoHash, { port: 6000 })).announced.length >= 4);

@@ -276,6 +276,8 @@ const VALID_BODY: Record<Method, Record<string, Encodable>> = {
   find_node: { id: ID_R, nodes: EIGHT },
   get_peers: { id: ID_R, token: TOKEN, nodes: EIGHT },
   sample_infohashes: { id: ID_R, interval: 60, num: 3, samples: Buffer.concat(SAMPLES) },
+  get: { id: ID_R, token: TOKEN, nodes: EIGHT },
+  put: { id: ID_R },
 };
 
 for (const method of METHODS) {

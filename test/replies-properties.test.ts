@@ -228,8 +228,8 @@ test('property: sample_infohashes replies round-trip', (t) => {
 });
 
 test('property: parseReply on arbitrary bodies returns or throws FieldError only', (t) => {
-  const keys = ['id', 'nodes', 'nodes6', 'values', 'token', 'BFsd', 'BFpe', 'interval', 'num', 'samples', 'x'];
-  const lengths = [0, 5, 6, 18, 20, 26, 38, 40, 52, 76, 255, 256];
+  const keys = ['id', 'nodes', 'nodes6', 'values', 'token', 'BFsd', 'BFpe', 'interval', 'num', 'samples', 'v', 'k', 'seq', 'sig', 'x'];
+  const lengths = [0, 5, 6, 18, 20, 26, 32, 38, 40, 52, 64, 76, 255, 256];
   const leaf: fc.Arbitrary<Encodable> = fc.oneof(
     fc.constantFrom(...lengths).chain((n) => fc.uint8Array({ minLength: n, maxLength: n })).map((u) => Buffer.from(u)),
     fc.uint8Array({ maxLength: 60 }).map((u) => Buffer.from(u)),

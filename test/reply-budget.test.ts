@@ -1,8 +1,11 @@
 import test from 'ava';
-import { encodeResponseMessage } from '../bep5/krpc-message.js';
+import { decode, encode } from '../bep5/bencode.js';
+import { encodeQueryMessage, encodeResponseMessage } from '../bep5/krpc-message.js';
+import { encodeQueryArgs } from '../bep5/queries.js';
 import { encodeReply } from '../bep5/replies.js';
-import { MAX_SEND_BYTES } from '../bep5/constants.js';
-import { samplesThatFit, valuesThatFit } from '../bep5/handlers/reply-budget.js';
+import { MAX_BEP44_SEND_BYTES, MAX_SEND_BYTES, MAX_TOKEN_BYTES } from '../bep5/constants.js';
+import { getReplyBytes, itemFieldBytes, nodesBesideItem, samplesThatFit, valuesThatFit } from '../bep5/handlers/reply-budget.js';
+import { type Method } from '../bep5/queries.js';
 
 const id = Buffer.alloc(20, 1);
 const t = Buffer.alloc(32, 2); // the longest transaction id we accept
@@ -10,7 +13,7 @@ const ip = { host: '2001:db8::1', port: 6881 }; // the longest ip field
 const v = Buffer.from('DS01');
 const node = (i: number, family: 4 | 6) => ({ id, host: family === 4 ? `10.0.0.${i + 1}` : `2001:db8::${i + 1}`, port: 6881 });
 
-function size(method: 'get_peers' | 'sample_infohashes', reply: object): number {
+function size(method: Method, reply: object): number {
   return encodeResponseMessage(t, encodeReply(method, reply as never), { v, ip }).length;
 }
 
@@ -43,4 +46,45 @@ test('the largest sample_infohashes reply the budget allows fits, and is nearly 
     t2.true(bytes <= MAX_SEND_BYTES, `${n4}/${n6}: ${bytes} bytes for ${max} samples`);
     t2.true(bytes > MAX_SEND_BYTES - 60, `${bytes} bytes: the budget wastes room`);
   }
+});
+
+const nodes = (n: number | undefined, family: 4 | 6) => (n === undefined ? undefined : Array.from({ length: n }, (_, i) => node(i, family)));
+
+test('BEP 44: the largest get reply (1,000-byte v, k, sig, seq, 8 + 8 nodes asked) fits in MAX_BEP44_SEND_BYTES once trimmed, nearly full', (t2) => {
+  const v = decode(encode(Buffer.alloc(996, 0x61))); // 1,000 bytes bencoded
+  const k = Buffer.alloc(32, 4);
+  const sig = Buffer.alloc(64, 5);
+  // The salt (64 bytes at most) is never echoed: it costs a reply nothing.
+  for (const family of [4, 6] as const) {
+    for (const seq of [Number.MAX_SAFE_INTEGER, 0, undefined]) {
+      const itemBytes = itemFieldBytes(1000, seq);
+      const fit = nodesBesideItem(family, { nodes: 8, nodes6: 8 }, itemBytes);
+      const item = seq === undefined ? { v } : { v, k, seq, sig };
+      const bytes = size('get', { id, token: Buffer.alloc(8), ...item, nodes: nodes(fit.nodes, 4), nodes6: nodes(fit.nodes6, 6) });
+      const what = `IPv${family} seq ${seq}: ${bytes} bytes with ${fit.nodes} + ${fit.nodes6} nodes`;
+      t2.true(bytes <= MAX_BEP44_SEND_BYTES, what);
+      t2.true(bytes > MAX_BEP44_SEND_BYTES - 38 - 12, `${what}: the budget wastes room`);
+      t2.true(getReplyBytes(itemBytes, fit) >= bytes, `${what}: the reflection budget is charged at least what is sent`);
+      t2.true(getReplyBytes(itemBytes, fit) - bytes < 10, `${what}: and not much more`);
+      // The querier's own family keeps its nodes longest.
+      t2.true((family === 4 ? fit.nodes! : fit.nodes6!) >= 4, what);
+    }
+  }
+  // Without a value (nothing stored, or only the seq) 8 + 8 nodes fit in the BEP 5 budget.
+  const seqOnly = size('get', { id, token: Buffer.alloc(8), seq: Number.MAX_SAFE_INTEGER, nodes: nodes(8, 4), nodes6: nodes(8, 6) });
+  t2.true(seqOnly <= MAX_SEND_BYTES, `${seqOnly} bytes`);
+  // A small item leaves every node in.
+  t2.deepEqual(nodesBesideItem(4, { nodes: 8, nodes6: 8 }, itemFieldBytes(100, 1)), { nodes: 8, nodes6: 8 });
+  t2.deepEqual(nodesBesideItem(6, { nodes6: 8 }, itemFieldBytes(1000, Number.MAX_SAFE_INTEGER)), { nodes6: 4 });
+  t2.deepEqual(nodesBesideItem(4, { nodes: 8 }, itemFieldBytes(1000, Number.MAX_SAFE_INTEGER)), { nodes: 6 });
+});
+
+test('BEP 44: the largest put query (1,000-byte v, 64-byte salt and token, max seq and cas) fits in MAX_BEP44_SEND_BYTES', (t2) => {
+  const vBytes = encode(Buffer.alloc(996, 0x61));
+  const a = encodeQueryArgs({
+    method: 'put', id, token: Buffer.alloc(MAX_TOKEN_BYTES), v: decode(vBytes), vBytes,
+    k: Buffer.alloc(32), sig: Buffer.alloc(64), seq: Number.MAX_SAFE_INTEGER, cas: Number.MAX_SAFE_INTEGER, salt: Buffer.alloc(64),
+  });
+  const bytes = encodeQueryMessage(Buffer.alloc(4), 'put', a, { v, readOnly: true }).length;
+  t2.true(bytes <= MAX_BEP44_SEND_BYTES, `${bytes} bytes`);
 });

@@ -1,8 +1,5 @@
-import { isBep42Compliant } from '../bep42.js';
-import { KRPC_ERROR_PROTOCOL } from '../constants.js';
-import { QueryRejection } from '../errors.js';
 import { type QueryHandler } from '../krpc-socket-types.js';
-import { type HandlerContext } from './context.js';
+import { type HandlerContext, checkWriteAccess } from './context.js';
 
 /**
  * BEP 5 announce_peer: store the querier's address under the infohash, if the token we gave
@@ -10,10 +7,7 @@ import { type HandlerContext } from './context.js';
  */
 export function announcePeerHandler(ctx: HandlerContext): QueryHandler<'announce_peer'> {
   return (query, { from }) => {
-    if (!ctx.tokens.verify(from.host, query.token)) throw new QueryRejection(KRPC_ERROR_PROTOCOL, 'bad token');
-    if (ctx.enforceBep42Storage && !isBep42Compliant(query.id, from.host)) {
-      throw new QueryRejection(KRPC_ERROR_PROTOCOL, 'node id does not match your address (BEP 42)');
-    }
+    checkWriteAccess(ctx, query, from);
     const port = query.impliedPort ? from.port : query.port;
     const peer = { host: from.host, port };
     const seed = query.seed ?? false;

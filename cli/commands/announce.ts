@@ -1,23 +1,11 @@
-import { KrpcAbortError } from '../../bep5/errors.js';
 import { type AnnounceOutcome } from '../../bep5/node-types.js';
 import { idToHex } from '../../bep5/node-id.js';
-import { parseBootstrapOption } from '../bootstrap-option.js';
 import { parseInfohash } from '../infohash.js';
-import { formatSeconds, joinNetwork } from '../join.js';
-import { getPeersSent, LookupStatus } from '../lookup-status.js';
-import {
-  defaultBindHost,
-  commandSignal,
-  formatPeer,
-  parseBindHost,
-  parsePort,
-  parseTimeoutSeconds,
-  startNode,
-  NODE_COMMAND_OPTIONS,
-  oneShotClient,
-} from '../node-options.js';
+import { getPeersSent } from '../lookup-status.js';
+import { formatPeer, parsePort, NODE_COMMAND_OPTIONS } from '../node-options.js';
+import { runOneShot } from '../one-shot-session.js';
 import { defineCommand } from '../define-command.js';
-import { CommandError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 
 const help = `Usage: dhtscope announce <infohash|magnet> (--port N | --implied-port) [--seed]
                          [--bootstrap LIST] [--timeout S] [--json]
@@ -72,55 +60,23 @@ export const announceCommand = defineCommand({
     if (impliedPort && values.port !== undefined) throw new UsageError('give either --port N or --implied-port, not both');
     if (!impliedPort && values.port === undefined) throw new UsageError('announce needs --port N (your BitTorrent port) or --implied-port');
     const announcedPort = impliedPort ? undefined : parsePort(values.port, '--port', 0, false);
-    const bootstrap = parseBootstrapOption(values.bootstrap);
-    const bind = parseBindHost(values.host, defaultBindHost(bootstrap.entries));
     const bindPort = parsePort(values['bind-port'], '--bind-port', 0, true);
-    const timeoutMs = parseTimeoutSeconds(values.timeout, 30);
     const json = values.json ?? false;
-    const status = new LookupStatus({ prefix: 'dhtscope announce: ', json });
-    const log = (line: string): void => status.log(line);
-
-    const started = performance.now();
-    const node = oneShotClient({
-      bind,
-      port: bindPort,
-      bootstrap: bootstrap.entries,
-      dataDir: values['data-dir'],
-      allowPrivate: values['allow-private'],
-      allowLoopback: values['allow-loopback'],
-      log,
-    });
-    let outcome: AnnounceOutcome | undefined;
-    let error: string | undefined;
-    let nodesQueried = 0;
     let ourPort = bindPort;
-    const cmd = commandSignal(timeoutMs);
-    try {
-      await startNode(node, bind.host, bindPort, '--bind-port');
-      ourPort = node.address(bind.family)?.port ?? bindPort;
-      status.watch(node, bind.family);
-      try {
-        await joinNetwork(node, bootstrap, cmd.signal, { timeoutMs, timedOut: cmd.timedOut, log });
-        status.set('get_peers lookup, then announce_peer');
-        outcome = await node.announce(infoHash, { port: announcedPort, impliedPort, seed: values.seed ?? false, family: bind.family, signal: cmd.signal });
-        nodesQueried = outcome.lookup.queries;
-      } catch (err) {
-        if (err instanceof KrpcAbortError) {
-          error = cmd.timedOut() ? `timed out after ${formatSeconds(timeoutMs)} during the get_peers lookup` : 'interrupted during the get_peers lookup';
-        } else if (err instanceof CommandError) {
-          error = err.message;
-        } else {
-          throw err;
-        }
-      }
-      if (outcome === undefined) nodesQueried = getPeersSent(node, bind.family);
-    } finally {
-      status.done();
-      cmd.dispose();
-      await node.stop();
-    }
-
-    const ms = Math.round(performance.now() - started);
+    const run = await runOneShot<AnnounceOutcome>(
+      values,
+      'announce',
+      'get_peers lookup, then announce_peer',
+      (node, signal, family) => {
+        ourPort = node.address(family)?.port ?? bindPort;
+        return node.announce(infoHash, { port: announcedPort, impliedPort, seed: values.seed ?? false, family, signal });
+      },
+      getPeersSent,
+    );
+    const outcome = run.result;
+    const error = run.error;
+    const nodesQueried = outcome?.lookup.queries ?? run.measured ?? 0;
+    const ms = run.ms;
     const hex = idToHex(infoHash);
     const announcedTo = (outcome?.announced ?? []).map(formatPeer);
     const failed = outcome?.failed ?? 0;

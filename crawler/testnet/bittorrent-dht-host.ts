@@ -14,12 +14,32 @@
  *   before the guard.
  * - outgoing: nothing leaves for an address outside 127.0.0.0/8 (counted as blocked). The
  *   nodes only ever learn loopback contacts, so this should never trigger.
+ *
+ * BEP 44 (put/get of items) is bittorrent-dht's own: dht.put / dht.get, with ed25519 from
+ * Node's crypto as its `verify` (without one it refuses every mutable put with error 400) and
+ * as the `sign` of our mutable puts. What it does on the wire, read in client.js 11.0.12:
+ * - it signs and verifies bencode({salt?, seq, v}) without the outer d…e, salt included when
+ *   the salt is *truthy*: an empty Buffer would be signed as `4:salt0:` (against BEP 44), so
+ *   empty salts are never passed to it; a storer receiving `salt: ''` refuses a correct
+ *   signature the same way;
+ * - a mutable put whose signature fails gets no reply at all (the putter sees a timeout);
+ *   seq <= stored seq gets 302, even for the same value again; `cas` is honoured (301);
+ *   an immutable or mutable put whose `v` is the integer 0 is dropped without a reply, and a
+ *   get reply with `v: 0` is ignored;
+ * - the putter keeps its own immutable items in its store (not its mutable ones), and a get
+ *   reply from a node that holds the item carries no `nodes`; get ignores the `seq` argument;
+ * - values are bencode 2/4 values: byte strings as Buffers, dict keys as UTF-8 strings (a
+ *   key that is not UTF-8 cannot pass through it intact), integers as numbers.
+ *
+ * Why this file is over 400 lines: the BEP 44 operations need the same hosted instances, and
+ * the guard above has to know what they make reachable (a put's `k`, `sig`, `salt`).
  */
 import DHT from 'bittorrent-dht';
+import { type KeyObject, createHash, createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
-import { type BencodeValue, tryDecode } from '../../bep5/bencode.js';
+import { type BencodeValue, type Encodable, encode, tryDecode } from '../../bep5/bencode.js';
 import { BencodeDecodeError } from '../../bep5/errors.js';
 import { isDict } from '../../bep5/fields.js';
 
@@ -45,7 +65,36 @@ export type HostRequest =
   | { rid: number; op: 'table_sizes' }
   | { rid: number; op: 'tables' }
   | { rid: number; op: 'diagnostics' }
+  | ItemRequest
   | { rid: number; op: 'stop' };
+
+/**
+ * BEP 44 operations, the same for both hosts (libtorrent-host.py answers them too). Byte
+ * strings are hex: `value` is a whole bencoded value, `seed` the 32-byte ed25519 seed.
+ * Replies: put_* → ItemPutResult; get_immutable → value hex or null; get_mutable and stored →
+ * ItemFound or null (null: nothing found within timeoutMs / not in the node's store).
+ */
+export type ItemRequest =
+  | { rid: number; op: 'put_immutable'; index: number; value: string; timeoutMs: number }
+  | { rid: number; op: 'get_immutable'; index: number; target: string; timeoutMs: number }
+  | { rid: number; op: 'put_mutable'; index: number; seed: string; publicKey: string; value: string; salt?: string; seq: number; timeoutMs: number }
+  | { rid: number; op: 'get_mutable'; index: number; publicKey: string; salt?: string; timeoutMs: number }
+  | { rid: number; op: 'stored'; index: number; target: string };
+
+export interface ItemPutResult {
+  target: string;
+  /** Nodes that acknowledged the put (bittorrent-dht: put replies; libtorrent: num_success). */
+  stored: number;
+  /** Mutable puts: the seq that was put. */
+  seq?: number;
+  /** bittorrent-dht: why no node acknowledged (its last 3xx error, or "All queries failed"). */
+  error?: string;
+}
+
+export interface ItemFound {
+  value: string;
+  seq?: number;
+}
 
 export interface HostDiagnostics {
   /** Datagrams dropped by the incoming guard. */
@@ -89,7 +138,8 @@ const isBytes = (v: BencodeValue | undefined): boolean => Buffer.isBuffer(v);
  *   the stack on deep nesting: anything our strict decoder rejects is dropped;
  * - k-rpc-socket calls r.id.equals() on a reply to a query sent with a node ID;
  * - bittorrent-dht calls info_hash/target.toString('hex'), k-bucket's closest(target),
- *   token.equals() and Buffer.concat([k, salt]) without checking their types.
+ *   token.equals() and Buffer.concat([k, salt]) without checking their types, and hashes
+ *   `k` (undefined: a throw) for a put that has a `sig` but no `k`.
  */
 function harmless(datagram: Buffer): boolean {
   const v = tryDecode(datagram, { maxDepth: 16 });
@@ -98,6 +148,7 @@ function harmless(datagram: Buffer): boolean {
   if (isDict(v.r) && v.r.id !== undefined && !isBytes(v.r.id)) return false;
   if (isDict(v.a)) {
     for (const key of ['target', 'info_hash', 'token', 'k', 'sig', 'salt'] as const) if (v.a[key] !== undefined && !isBytes(v.a[key])) return false;
+    if (v.a.sig !== undefined && v.a.k === undefined) return false;
   }
   return true;
 }
@@ -132,6 +183,27 @@ function guardedSocket(received: Map<string, number>, diagnostics: HostDiagnosti
   return socket;
 }
 
+/**
+ * ed25519 with Node's crypto, the way bittorrent-dht calls it: verify(sig, signedBytes, k).
+ * Never throws (a malformed key or signature in a put is a refusal, not a crash).
+ */
+function verifyEd25519(sig: unknown, message: Buffer, k: unknown): boolean {
+  if (!Buffer.isBuffer(sig) || sig.length !== 64 || !Buffer.isBuffer(k) || k.length !== 32) return false;
+  try {
+    const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: k.toString('base64url') }, format: 'jwk' });
+    return verify(null, message, key, sig);
+  } catch {
+    return false;
+  }
+}
+
+const sha1 = (...parts: Buffer[]): Buffer => parts.reduce((h, p) => h.update(p), createHash('sha1')).digest();
+
+/** The private key of a 32-byte seed (Node derives the public half from `d`; foreign-host.ts checks it matches). */
+function signingKey(seed: Buffer, publicKey: Buffer): KeyObject {
+  return createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d: seed.toString('base64url'), x: publicKey.toString('base64url') }, format: 'jwk' });
+}
+
 async function start(specs: HostedSpec[]): Promise<{ nodes: Array<{ index: number; id: string }> }> {
   const started = await Promise.allSettled(specs.map((spec) => startOne(spec)));
   const failures = started.flatMap((r, i) => (r.status === 'rejected' ? [`node ${specs[i]!.index} (${specs[i]!.host}:${specs[i]!.port}): ${(r.reason as Error).message}`] : []));
@@ -143,7 +215,7 @@ function startOne(spec: HostedSpec): Promise<void> {
   const received = new Map<string, number>();
   const diagnostics: HostDiagnostics = { guarded: 0, blockedSends: 0, warnings: 0, errors: [] };
   // bootstrap: false, or it would query the public routers (k-rpc's defaults).
-  const dht = new DHT({ bootstrap: false, nodeId: Buffer.from(spec.id, 'hex'), socket: guardedSocket(received, diagnostics) });
+  const dht = new DHT({ bootstrap: false, nodeId: Buffer.from(spec.id, 'hex'), socket: guardedSocket(received, diagnostics), verify: verifyEd25519 });
   nodes.push({ spec, dht, received, diagnostics });
   return new Promise<void>((resolve, reject) => {
     let listening = false;
@@ -182,6 +254,137 @@ function diagnostics(): Array<[number, HostDiagnostics & { id: string }]> {
   return nodes.map((n) => [n.spec.index, { ...n.diagnostics, id: n.dht.nodeId.toString('hex') }]);
 }
 
+function hosted(index: number): Hosted {
+  const node = nodes.find((n) => n.spec.index === index);
+  if (node === undefined) throw new Error(`no node ${index} here`);
+  return node;
+}
+
+/**
+ * Our decoded value (Buffers, numbers, latin1-keyed dicts) as bittorrent-dht's bencode wants
+ * it: dict keys as UTF-8 strings. Throws for a key that is not UTF-8 (it would be mangled).
+ */
+function toForeign(v: BencodeValue): unknown {
+  if (Buffer.isBuffer(v) || typeof v === 'number') return v;
+  if (Array.isArray(v)) return v.map(toForeign);
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(v)) {
+    const bytes = Buffer.from(key, 'latin1');
+    const utf8 = bytes.toString('utf8');
+    if (!Buffer.from(utf8, 'utf8').equals(bytes)) throw new Error(`bittorrent-dht cannot carry the dict key ${bytes.toString('hex')} (not UTF-8)`);
+    out[utf8] = toForeign(item);
+  }
+  return out;
+}
+
+/** The reverse, for values bittorrent-dht decoded (bencode 2: Buffers, numbers, UTF-8 keys), then bencoded. */
+function fromForeign(v: unknown): Encodable {
+  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  if (typeof v === 'number') return v;
+  if (Array.isArray(v)) return v.map(fromForeign);
+  if (typeof v === 'object' && v !== null) {
+    return Object.fromEntries(Object.entries(v).map(([key, item]) => [Buffer.from(key, 'utf8').toString('latin1'), fromForeign(item)]));
+  }
+  throw new Error(`unexpected value in an item: ${typeof v}`);
+}
+
+const bencodedHex = (v: unknown): string => encode(fromForeign(v)).toString('hex');
+
+/** The test's bencoded value, decoded; only canonical bencoding (what is hashed is what is sent). */
+function itemValue(hex: string): unknown {
+  const bytes = Buffer.from(hex, 'hex');
+  const v = tryDecode(bytes, { maxDepth: 16 });
+  if (v instanceof BencodeDecodeError) throw new Error(`value is not bencoded: ${v.message}`);
+  if (!encode(v).equals(bytes)) throw new Error('value is not canonical bencoding (unsorted dict keys?)');
+  return toForeign(v);
+}
+
+const optionalSalt = (hex: string | undefined): Buffer | undefined => (hex === undefined || hex === '' ? undefined : Buffer.from(hex, 'hex'));
+
+function withTimeout<T>(timeoutMs: number, onTimeout: () => T | Error, run: (done: (err: Error | null, value?: T) => void) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const settle = (err: Error | null, value?: T): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (err !== null) reject(err);
+      else resolve(value as T);
+    };
+    const timer = setTimeout(() => {
+      const v = onTimeout();
+      if (v instanceof Error) settle(v);
+      else settle(null, v);
+    }, timeoutMs);
+    try {
+      run(settle);
+    } catch (err) {
+      settle(err as Error);
+    }
+  });
+}
+
+/**
+ * dht.put (a `get` lookup for tokens, then a put to the 20 closest that answered); it ends on
+ * k-rpc's per-query timeout (2 s) at the latest. `target` is ours: the callback may come before
+ * put() returns (no node to ask), and without a key on a failed lookup.
+ */
+function put(node: Hosted, target: Buffer, opts: DHT.PutOptions, timeoutMs: number): Promise<ItemPutResult> {
+  return withTimeout<ItemPutResult>(
+    timeoutMs,
+    () => new Error(`put did not finish within ${timeoutMs} ms`),
+    (done) => {
+      node.dht.put(opts, (err, _key, n) => {
+        done(null, { target: target.toString('hex'), stored: n ?? 0, ...(opts.seq === undefined ? {} : { seq: opts.seq }), ...(err ? { error: err.message } : {}) });
+      });
+    },
+  );
+}
+
+/** dht.get over the network (`cache: false`: never the node's own store); null when the lookup found nothing or ran out of time. */
+function get(node: Hosted, target: Buffer, salt: Buffer | undefined, timeoutMs: number): Promise<DHT.GetResult | null> {
+  return withTimeout<DHT.GetResult | null>(
+    timeoutMs,
+    () => null,
+    (done) => node.dht.get(target, { cache: false, ...(salt ? { salt } : {}) }, (err, res) => done(err, res ?? null)),
+  );
+}
+
+async function item(req: ItemRequest): Promise<unknown> {
+  const node = hosted(req.index);
+  switch (req.op) {
+    case 'put_immutable':
+      return put(node, sha1(Buffer.from(req.value, 'hex')), { v: itemValue(req.value) }, req.timeoutMs);
+    case 'put_mutable': {
+      const k = Buffer.from(req.publicKey, 'hex');
+      const key = signingKey(Buffer.from(req.seed, 'hex'), k);
+      const salt = optionalSalt(req.salt);
+      const opts = { v: itemValue(req.value), k, seq: req.seq, ...(salt ? { salt } : {}), sign: (buf: Buffer) => sign(null, buf, key) };
+      return put(node, sha1(k, ...(salt ? [salt] : [])), opts, req.timeoutMs);
+    }
+    case 'get_immutable': {
+      const target = Buffer.from(req.target, 'hex');
+      const res = await get(node, target, undefined, req.timeoutMs);
+      if (res === null) return null;
+      const value = bencodedHex(res.v);
+      // bittorrent-dht checked the hash with its own bencode; a value we re-encode differently would be our bug.
+      if (!sha1(Buffer.from(value, 'hex')).equals(target)) throw new Error(`value found for ${req.target} re-encodes to other bytes: ${value}`);
+      return value;
+    }
+    case 'get_mutable': {
+      const salt = optionalSalt(req.salt);
+      const target = sha1(Buffer.from(req.publicKey, 'hex'), ...(salt ? [salt] : []));
+      const res = await get(node, target, salt, req.timeoutMs);
+      return res === null ? null : ({ value: bencodedHex(res.v), ...(typeof res.seq === 'number' ? { seq: res.seq } : {}) } satisfies ItemFound);
+    }
+    case 'stored': {
+      // peek: no LRU reordering; _values is where _onput stores and _onget reads.
+      const stored = node.dht._values.peek(req.target.toLowerCase());
+      return stored === undefined ? null : ({ value: bencodedHex(stored.v), ...(typeof stored.seq === 'number' ? { seq: stored.seq } : {}) } satisfies ItemFound);
+    }
+  }
+}
+
 async function stop(): Promise<void> {
   await Promise.all(nodes.map((n) => new Promise<void>((resolve) => n.dht.destroy(() => resolve()))));
 }
@@ -208,6 +411,12 @@ function handle(req: HostRequest): unknown {
       return nodes.map((n) => [n.spec.index, n.dht.nodes.toArray().map((c) => ({ id: Buffer.from(c.id).toString('hex'), host: c.host, port: c.port }))]);
     case 'diagnostics':
       return { nodes: diagnostics(), uncaught };
+    case 'put_immutable':
+    case 'put_mutable':
+    case 'get_immutable':
+    case 'get_mutable':
+    case 'stored':
+      return item(req);
     case 'stop':
       return stop();
   }

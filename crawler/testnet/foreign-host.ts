@@ -1,8 +1,10 @@
 import { sleep } from '../../bep5/clock.js';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { isIPv4 } from 'node:net';
 import { KrpcSocket } from '../../bep5/krpc-socket.js';
 import { isHexId, randomId } from '../../bep5/node-id.js';
 import { ForeignHostError } from '../errors.js';
+import type { ItemFound, ItemPutResult } from './bittorrent-dht-host.js';
 import { type Channel, bittorrentDhtChannel, libtorrentChannel } from './host-channel.js';
 
 /**
@@ -42,11 +44,20 @@ import { type Channel, bittorrentDhtChannel, libtorrentChannel } from './host-ch
  * - Replies. bittorrent-dht's find_node and get_peers replies list its *whole* routing table
  *   (k-bucket's closest() without a count), not the 8 closest.
  *
+ * - BEP 44 (putImmutable … storedItem). Both store and serve items. bittorrent-dht puts to
+ *   the 20 closest nodes its lookup found and keeps its own immutable puts; libtorrent puts to
+ *   8. libtorrent's Python binding can put mutable items with byte-string values only, and
+ *   picks their seq itself (highest found + 1). Their wire quirks are listed in
+ *   bittorrent-dht-host.ts and libtorrent-host.py.
+ *
  * Only loopback: specs and contacts must be on 127.0.0.0/8, neither child is given any other
  * address, libtorrent runs without bootstrap routers, LSD, UPnP or NAT-PMP (checked with
  * strace: its only datagrams went to 127.x, besides netlink interface queries), and the
  * bittorrent-dht child refuses to send anywhere else. The children exit when this process
  * goes away (IPC disconnect, stdin EOF; measured: within 40 ms of a SIGKILL of the parent).
+ *
+ * Why this file is over 400 lines: one class drives both kinds of child through one protocol;
+ * the BEP 44 methods are thin (checks, then one request) but say where the two kinds differ.
  */
 
 export type ForeignKind = 'bittorrent-dht' | 'libtorrent';
@@ -128,6 +139,78 @@ function validate(kind: ForeignKind, specs: ForeignNodeSpec[], options: ForeignH
 }
 
 const toMap = <V>(pairs: Array<[number, V]>): Map<number, V> => new Map(pairs);
+
+/** A BEP 44 mutable item to put. Hex byte strings; the value is bencoded (canonically). */
+export interface ForeignMutablePut {
+  /** The 32-byte ed25519 seed (RFC 8032 private key) that signs. */
+  seedHex: string;
+  /** Its 32-byte public key (`k`); checked against the seed before anything is sent. */
+  publicKeyHex: string;
+  valueBencodedHex: string;
+  /** At most 64 bytes; absent or empty: no salt. */
+  saltHex?: string;
+  /** libtorrent picks the seq itself (the highest its lookup found + 1); a different one rejects, after the put. */
+  seq: number;
+}
+
+export interface ForeignMutableGet {
+  publicKeyHex: string;
+  saltHex?: string;
+  /** How long the lookup may take before null (or, libtorrent, the best item seen so far). Default 10 s. */
+  timeoutMs?: number;
+}
+
+export interface ForeignPutResult {
+  /** 40 hex: where the item is stored. */
+  targetHex: string;
+  /** How many nodes acknowledged the put (bittorrent-dht: put replies; libtorrent: dht_put_alert num_success). */
+  stored: number;
+  /** Mutable: the seq that was put. */
+  seq?: number;
+  /** bittorrent-dht, when no node acknowledged: its last error (a 3xx reply) or "All queries failed". */
+  error?: string;
+}
+
+export interface ForeignItem {
+  valueBencodedHex: string;
+  /** Mutable items. */
+  seq?: number;
+}
+
+const GET_TIMEOUT_MS = 10_000;
+const PUT_TIMEOUT_MS = 30_000;
+/** Beyond an op's own deadline, for the reply to come back from the host. */
+const REPLY_MARGIN_MS = 5_000;
+
+const HEX = /^(?:[0-9a-f]{2})*$/i;
+
+function hexBytes(what: string, hex: unknown, min: number, max: number): string {
+  if (typeof hex !== 'string' || !HEX.test(hex) || hex.length / 2 < min || hex.length / 2 > max) {
+    throw new ForeignHostError(`${what} must be ${min === max ? min : `${min}..${max}`} bytes in hex`);
+  }
+  return hex.toLowerCase();
+}
+
+function checkTimeout(timeoutMs: number): number {
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new ForeignHostError(`timeoutMs must be positive, got ${timeoutMs}`);
+  return timeoutMs;
+}
+
+/** The ed25519 public key of a 32-byte seed (Node ignores a JWK's `x` when `d` is given: derived, then compared). */
+function publicKeyOfSeed(seedHex: string): string {
+  const d = Buffer.from(seedHex, 'hex').toString('base64url');
+  const jwk = createPublicKey(createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d, x: d }, format: 'jwk' })).export({ format: 'jwk' });
+  return Buffer.from(jwk.x ?? '', 'base64url').toString('hex');
+}
+
+const toPutResult = (r: ItemPutResult): ForeignPutResult => ({
+  targetHex: r.target,
+  stored: r.stored,
+  ...(r.seq === undefined ? {} : { seq: r.seq }),
+  ...(r.error === undefined ? {} : { error: r.error }),
+});
+
+const toItem = (r: ItemFound | null): ForeignItem | null => (r === null ? null : { valueBencodedHex: r.value, ...(r.seq === undefined ? {} : { seq: r.seq }) });
 
 export class ForeignHost {
   private stopping: Promise<void> | undefined;
@@ -310,6 +393,72 @@ export class ForeignHost {
   async diagnostics(): Promise<{ nodes: Map<number, Record<string, unknown>>; uncaught: string[] }> {
     const d = await this.channel.request<{ nodes: Array<[number, Record<string, unknown>]>; uncaught: string[] }>('diagnostics');
     return { nodes: toMap(d.nodes), uncaught: d.uncaught };
+  }
+
+  /**
+   * BEP 44: node `index` stores an immutable item (its own lookup, then puts with the tokens
+   * it got). Resolves when the put is done, with the target and how many nodes acknowledged
+   * (0 is a result, not an error). The value must be canonical bencoding.
+   */
+  async putImmutable(index: number, valueBencodedHex: string, timeoutMs = PUT_TIMEOUT_MS): Promise<ForeignPutResult> {
+    this.checkIndex(index);
+    const value = hexBytes('value', valueBencodedHex, 1, 1_000);
+    checkTimeout(timeoutMs);
+    return toPutResult(await this.channel.request<ItemPutResult>('put_immutable', { index, value, timeoutMs }, timeoutMs + REPLY_MARGIN_MS));
+  }
+
+  /**
+   * BEP 44: node `index` looks the target up on the network (bittorrent-dht: never from its
+   * own store) and returns the value, bencoded, or null when nothing valid came within timeoutMs.
+   */
+  async getImmutable(index: number, targetHex: string, timeoutMs = GET_TIMEOUT_MS): Promise<string | null> {
+    this.checkIndex(index);
+    const target = hexBytes('target', targetHex, 20, 20);
+    checkTimeout(timeoutMs);
+    return this.channel.request<string | null>('get_immutable', { index, target, timeoutMs }, timeoutMs + REPLY_MARGIN_MS);
+  }
+
+  /**
+   * BEP 44: node `index` signs (with `seedHex`) and stores a mutable item. libtorrent: byte-string
+   * values only, and the seq is its own choice (see ForeignMutablePut.seq).
+   */
+  async putMutable(index: number, item: ForeignMutablePut, timeoutMs = PUT_TIMEOUT_MS): Promise<ForeignPutResult> {
+    this.checkIndex(index);
+    const seed = hexBytes('seed', item.seedHex, 32, 32);
+    const publicKey = hexBytes('public key', item.publicKeyHex, 32, 32);
+    if (publicKeyOfSeed(seed) !== publicKey) throw new ForeignHostError(`the seed's public key is ${publicKeyOfSeed(seed)}, not ${publicKey}`);
+    const value = hexBytes('value', item.valueBencodedHex, 1, 1_000);
+    const salt = item.saltHex === undefined ? undefined : hexBytes('salt', item.saltHex, 0, 64);
+    if (!Number.isSafeInteger(item.seq) || item.seq < 0) throw new ForeignHostError(`seq must be a non-negative integer, got ${item.seq}`);
+    checkTimeout(timeoutMs);
+    const args = { index, seed, publicKey, value, ...(salt ? { salt } : {}), seq: item.seq, timeoutMs };
+    return toPutResult(await this.channel.request<ItemPutResult>('put_mutable', args, timeoutMs + REPLY_MARGIN_MS));
+  }
+
+  /** BEP 44: node `index` looks up the mutable item of this key and salt; the highest seq that verified, or null. */
+  async getMutable(index: number, query: ForeignMutableGet): Promise<ForeignItem | null> {
+    this.checkIndex(index);
+    const publicKey = hexBytes('public key', query.publicKeyHex, 32, 32);
+    const salt = query.saltHex === undefined ? undefined : hexBytes('salt', query.saltHex, 0, 64);
+    const timeoutMs = checkTimeout(query.timeoutMs ?? GET_TIMEOUT_MS);
+    const args = { index, publicKey, ...(salt ? { salt } : {}), timeoutMs };
+    return toItem(await this.channel.request<ItemFound | null>('get_mutable', args, timeoutMs + REPLY_MARGIN_MS));
+  }
+
+  /**
+   * Ground truth: the item node `index` itself holds for the target, or null. bittorrent-dht:
+   * read from its store (`_values`). libtorrent, whose store the binding cannot list: its
+   * answer to a plain `get` sent to it alone (from its own address, an ephemeral port; counted
+   * by received()), which it answers from its store.
+   */
+  async storedItem(index: number, targetHex: string): Promise<ForeignItem | null> {
+    this.checkIndex(index);
+    const target = hexBytes('target', targetHex, 20, 20);
+    return toItem(await this.channel.request<ItemFound | null>('stored', { index, target }, 10_000));
+  }
+
+  private checkIndex(index: number): void {
+    if (!this.specs.some((s) => s.index === index)) throw new ForeignHostError(`no node ${index} in this ${this.kind} host`);
   }
 
   /** Stops every node and the child (SIGKILL if it does not exit within 3 s). Idempotent. */

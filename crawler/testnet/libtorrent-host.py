@@ -35,10 +35,38 @@ What libtorrent 2.0.8 does on loopback (read in its sources, checked on this mac
   datagram its DHT takes as a message: more than 20 bytes, 'd' first and 'e' last, not from
   a blocked IP (the per-IP blocker is lifted below). The Python binding gives neither the
   direction nor the endpoint, so both are read from the alert's text.
+
+BEP 44 items (put_immutable, get_immutable, put_mutable, get_mutable, stored) go through
+libtorrent's own dht_put_*/dht_get_* lookups, each op in a thread of its own so that a get
+waiting for its timeout holds up no other request. What the 2.0.8 binding allows (checked here):
+- dht_put_mutable_item(private_key, public_key, data, salt) takes bytes, makes `data` a
+  *string* entry (no dicts, lists or integers) and chooses seq itself: the highest seq its
+  lookup found, plus one (1 when none). The private key is the 64-byte expanded ed25519 key
+  (orlp/ed25519: SHA-512 of the seed, clamped); a wrong one is refused by every storing node
+  (num_success 0).
+- Alerts: the `item` of dht_immutable_item_alert / dht_mutable_item_alert converts only
+  string items (anything else raises "invalid type requested from entry"), and message() and
+  `salt` raise UnicodeDecodeError for a salt that is not UTF-8. So the alerts are used only to
+  know that a lookup ended and which item won (mutable: its key, seq and signature), and the
+  value's bytes are taken from the get reply that carried it (dht_pkt_alert's pkt_buf), which
+  must hash to the target (immutable) or carry the winning key, seq and signature (mutable).
+  An item alert about no item (an uninitialized entry) has nothing to match, hence null.
+- A mutable get posts a non-authoritative alert as soon as it has a verified item, then an
+  authoritative one when its lookup ends; we wait for the latter until the timeout and return
+  the best item seen so far. Alerts carry no request id: one mutable op of a kind per node and
+  public key runs at a time (others wait their turn).
+- A node's store cannot be listed through the binding; "stored" asks the node itself with a
+  plain BEP 44 get (read-only, from an ephemeral port on the node's own address), which it
+  answers from its store. That datagram is counted by "received".
+
+Why this file is over 400 lines: the BEP 44 ops share the session, the alert pump and its lock
+with the rest; apart, each half would need the other's internals.
 """
+import hashlib
 import json
 import os
 import re
+import socket
 import sys
 import threading
 import time
@@ -97,9 +125,52 @@ STARTING = re.compile(r"starting (\S+) DHT tracker with node id: ([0-9a-f]{40})"
 STATS_ID = re.compile(r"\(([0-9a-f]{40})\)")
 
 
+OUT_LOCK = threading.Lock()
+
+
 def out(message):
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
+    with OUT_LOCK:
+        sys.stdout.write(json.dumps(message) + "\n")
+        sys.stdout.flush()
+
+
+def expanded_secret_key(seed):
+    """The 64-byte secret key libtorrent signs with (orlp/ed25519) from a 32-byte RFC 8032 seed."""
+    h = bytearray(hashlib.sha512(seed).digest())
+    h[0] &= 248
+    h[31] &= 63
+    h[31] |= 64
+    return bytes(h)
+
+
+def canonical_value(hex_value):
+    """The bencoded value the request carries, decoded; only canonical bencoding."""
+    raw = bytes.fromhex(hex_value)
+    try:
+        value = lt.bdecode(raw)
+    except Exception as err:  # the binding raises on bad input
+        raise RuntimeError(f"value is not bencoded: {err}")
+    if value is None or lt.bencode(value) != raw:
+        raise RuntimeError("value is not canonical bencoding")
+    return value
+
+
+class ItemGet:
+    """A get in flight on one node: what its alerts and the replies it received said so far."""
+
+    def __init__(self, target=None, key=None):
+        self.target = target  # immutable: the SHA-1 the value must hash to
+        self.key = key  # mutable: the public key
+        self.values = {}  # immutable: {b"": bytes}; mutable: {(seq, sig): bencoded value}
+        self.best = None  # (bencoded value, seq or None)
+        self.done = False
+
+
+class ItemPut:
+    def __init__(self, target=None, key=None):
+        self.target = target
+        self.key = key
+        self.result = None  # (num_success, seq)
 
 
 class Node:
@@ -118,6 +189,8 @@ class Node:
         self.last_table = 0
         self.live_seen = 0
         self.live_nodes = []
+        self.gets = []
+        self.puts = []
 
 
 class Host:
@@ -125,7 +198,9 @@ class Host:
         self.nodes = []
         self.lock = threading.RLock()
         self.alerts_dropped = 0
+        self.alert_errors = 0
         self.settings = {}
+        self.turns = {}  # (index, "put"|"get", public key) -> Lock: one mutable op of a kind at a time
 
     # Alerts are drained by the background thread and, before answering, by the request
     # handlers, always under the lock so that every alert is handled exactly once.
@@ -133,7 +208,13 @@ class Host:
         with self.lock:
             for node in self.nodes:
                 for a in node.session.pop_alerts():
-                    self.handle(node, a)
+                    # An alert must never stop the others of its batch: they are gone after the next pop.
+                    try:
+                        self.handle(node, a)
+                    except Exception as err:
+                        self.alert_errors += 1
+                        if self.alert_errors <= 10:
+                            sys.stderr.write(f"libtorrent-host: {type(a).__name__}: {err}\n")
 
     def handle(self, node, a):
         if isinstance(a, lt.dht_pkt_alert):
@@ -143,6 +224,30 @@ class Host:
             if m.startswith("<== ["):
                 source = m[5:m.index("]", 5)]
                 node.received[source] = node.received.get(source, 0) + 1
+                if node.gets:
+                    self.capture(node, a.pkt_buf)
+        elif isinstance(a, lt.dht_immutable_item_alert):
+            target = a.target.to_bytes()
+            for g in node.gets:
+                if g.target == target and not g.done:
+                    value = g.values.get(b"")
+                    g.best = None if value is None else (value, None)
+                    g.done = True
+        elif isinstance(a, lt.dht_mutable_item_alert):
+            key, seq, sig, final = a.key, a.seq, a.signature, a.authoritative
+            for g in node.gets:
+                if g.key == key and not g.done:
+                    value = g.values.get((seq, sig))
+                    if value is not None:
+                        g.best = (value, seq)
+                    g.done = final
+        elif isinstance(a, lt.dht_put_alert):
+            key = a.public_key
+            target = None if any(key) else a.target.to_bytes()
+            for p in node.puts:
+                if p.result is None and (p.key == key if target is None else p.target == target):
+                    p.result = (a.num_success, a.seq)
+                    break
         elif isinstance(a, lt.dht_log_alert):
             # (The binding cannot convert dht_log_alert.module; the text says enough.)
             text = a.log_message()
@@ -169,16 +274,37 @@ class Host:
         elif isinstance(a, lt.alerts_dropped_alert):
             self.alerts_dropped += 1
 
-    def wait(self, done, timeout_s, what):
+    def capture(self, node, pkt):
+        """Keeps the values of get replies a pending get of this node may end up choosing."""
+        try:
+            msg = lt.bdecode(pkt)
+        except Exception:
+            return
+        r = msg.get(b"r") if isinstance(msg, dict) else None
+        if not isinstance(r, dict) or b"v" not in r:
+            return
+        value = lt.bencode(r[b"v"])
+        for g in node.gets:
+            if g.target is not None:
+                if hashlib.sha1(value).digest() == g.target:
+                    g.values[b""] = value
+            elif r.get(b"k") == g.key and isinstance(r.get(b"seq"), int) and isinstance(r.get(b"sig"), bytes):
+                g.values[(r[b"seq"], r[b"sig"])] = value
+
+    def wait_until(self, done, timeout_s):
         deadline = time.monotonic() + timeout_s
         while True:
             self.drain()
             with self.lock:
                 if done():
-                    return
+                    return True
             if time.monotonic() > deadline:
-                raise RuntimeError(f"timed out after {timeout_s} s waiting for {what}")
+                return False
             time.sleep(0.005)
+
+    def wait(self, done, timeout_s, what):
+        if not self.wait_until(done, timeout_s):
+            raise RuntimeError(f"timed out after {timeout_s} s waiting for {what}")
 
     def start(self, req):
         specs = req["specs"]
@@ -296,7 +422,123 @@ class Host:
         with self.lock:
             nodes = [[n.index, {"startedId": n.started_id, "currentId": n.current_id, "idChanges": n.id_changes,
                                 "externalIps": n.external_ips}] for n in self.nodes]
-            return {"nodes": nodes, "uncaught": []}
+            return {"nodes": nodes, "uncaught": [], "alertErrors": self.alert_errors}
+
+    # BEP 44. Each runs in its own thread (main() below); the lock is held only to start the
+    # libtorrent call and register what its alerts will answer, so no alert can come first.
+
+    def node(self, index):
+        node = self.by_index().get(index)
+        if node is None:
+            raise RuntimeError(f"no node {index} here")
+        return node
+
+    def turn(self, index, kind, key):
+        with self.lock:
+            return self.turns.setdefault((index, kind, key), threading.Lock())
+
+    def track(self, pending, record, start, done, timeout_s):
+        """Starts a libtorrent put or get and lists what its alerts will fill in, both under the
+        lock (no alert can come in between); then waits for done() until the timeout."""
+        with self.lock:
+            start()
+            pending.append(record)
+        try:
+            return self.wait_until(done, timeout_s)
+        finally:
+            with self.lock:
+                pending.remove(record)
+
+    def put(self, node, p, start, timeout_s):
+        if not self.track(node.puts, p, start, lambda: p.result is not None, timeout_s):
+            raise RuntimeError(f"put did not finish within {timeout_s} s")
+        return p.result
+
+    def get(self, node, g, start, timeout_s):
+        """The best item found: when the lookup ends, or the best so far at the timeout."""
+        self.track(node.gets, g, start, lambda: g.done, timeout_s)
+        return g.best
+
+    def put_immutable(self, req):
+        node = self.node(req["index"])
+        raw = bytes.fromhex(req["value"])
+        value = canonical_value(req["value"])
+        target = hashlib.sha1(raw).digest()
+
+        def start():
+            got = node.session.dht_put_immutable_item(value).to_bytes()
+            if got != target:
+                raise RuntimeError(f"libtorrent put the value under {got.hex()}, not {target.hex()}")
+
+        stored, _ = self.put(node, ItemPut(target=target), start, req["timeoutMs"] / 1000)
+        return {"target": target.hex(), "stored": stored}
+
+    def get_immutable(self, req):
+        node = self.node(req["index"])
+        target = bytes.fromhex(req["target"])
+        best = self.get(node, ItemGet(target=target), lambda: node.session.dht_get_immutable_item(lt.sha1_hash(target)),
+                        req["timeoutMs"] / 1000)
+        return None if best is None else best[0].hex()
+
+    def put_mutable(self, req):
+        node = self.node(req["index"])
+        key = bytes.fromhex(req["publicKey"])
+        salt = bytes.fromhex(req.get("salt") or "")
+        value = canonical_value(req["value"])
+        if not isinstance(value, bytes):
+            raise RuntimeError("libtorrent's Python binding puts mutable items as byte strings only "
+                               "(dht_put_mutable_item makes `data` a string entry)")
+        secret = expanded_secret_key(bytes.fromhex(req["seed"]))
+        with self.turn(node.index, "put", key):
+            stored, seq = self.put(node, ItemPut(key=key),
+                                   lambda: node.session.dht_put_mutable_item(secret, key, value, salt), req["timeoutMs"] / 1000)
+        if seq != req["seq"]:
+            raise RuntimeError(f"libtorrent put seq {seq} (on {stored} nodes), not {req['seq']}: it takes the highest "
+                               "seq its lookup found plus one")
+        return {"target": hashlib.sha1(key + salt).hexdigest(), "stored": stored, "seq": seq}
+
+    def get_mutable(self, req):
+        node = self.node(req["index"])
+        key = bytes.fromhex(req["publicKey"])
+        salt = bytes.fromhex(req.get("salt") or "")
+        with self.turn(node.index, "get", key):
+            best = self.get(node, ItemGet(key=key), lambda: node.session.dht_get_mutable_item(key, salt),
+                            req["timeoutMs"] / 1000)
+        return None if best is None else {"value": best[0].hex(), "seq": best[1]}
+
+    def stored(self, req):
+        """What the node answers a plain BEP 44 get for the target with: its own store's item."""
+        node = self.node(req["index"])
+        tid = os.urandom(4)
+        query = lt.bencode({b"t": tid, b"y": b"q", b"q": b"get", b"ro": 1,
+                            b"a": {b"id": os.urandom(20), b"target": bytes.fromhex(req["target"])}})
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind((node.host, 0))
+            for _ in range(3):
+                sock.sendto(query, (node.host, node.port))
+                deadline = time.monotonic() + 1.0
+                while time.monotonic() < deadline:
+                    sock.settimeout(max(0.01, deadline - time.monotonic()))
+                    try:
+                        data, source = sock.recvfrom(65536)
+                    except socket.timeout:
+                        break
+                    try:
+                        msg = lt.bdecode(data)
+                    except Exception:
+                        continue
+                    if source != (node.host, node.port) or not isinstance(msg, dict) or msg.get(b"t") != tid:
+                        continue
+                    r = msg.get(b"r")
+                    if not isinstance(r, dict):
+                        raise RuntimeError(f"node {node.index} answered the get with {msg!r}")
+                    if b"v" not in r:
+                        return None
+                    found = {"value": lt.bencode(r[b"v"]).hex()}
+                    if isinstance(r.get(b"seq"), int):
+                        found["seq"] = r[b"seq"]
+                    return found
+        raise RuntimeError(f"node {node.index} did not answer a get")
 
 
 def main():
@@ -322,6 +564,21 @@ def main():
         "tables": lambda req: host.tables(),
         "diagnostics": lambda req: host.diagnostics(),
     }
+    # BEP 44 ops wait on the network: each in a thread, answered whenever it is done.
+    threaded = {
+        "put_immutable": host.put_immutable,
+        "get_immutable": host.get_immutable,
+        "put_mutable": host.put_mutable,
+        "get_mutable": host.get_mutable,
+        "stored": host.stored,
+    }
+
+    def answer(op, req):
+        try:
+            out({"rid": req.get("rid"), "ok": True, "result": op(req)})
+        except Exception as err:
+            out({"rid": req.get("rid"), "ok": False, "error": str(err) or type(err).__name__})
+
     for line in sys.stdin:
         if not line.strip():
             continue
@@ -330,13 +587,14 @@ def main():
         if req.get("op") == "stop":
             out({"rid": rid, "ok": True, "result": None})
             break
-        try:
-            op = ops.get(req.get("op"))
-            if op is None:
-                raise RuntimeError(f"unknown op {req.get('op')!r}")
-            out({"rid": rid, "ok": True, "result": op(req)})
-        except Exception as err:
-            out({"rid": rid, "ok": False, "error": str(err)})
+        if req.get("op") in threaded:
+            threading.Thread(target=answer, args=(threaded[req["op"]], req), daemon=True).start()
+            continue
+        op = ops.get(req.get("op"))
+        if op is None:
+            out({"rid": rid, "ok": False, "error": f"unknown op {req.get('op')!r}"})
+        else:
+            answer(op, req)
     # stdin closed or "stop": leave at once; the kernel closes every socket. Destroying
     # sessions one by one would only add shutdown time.
     os._exit(0)

@@ -15,7 +15,7 @@ import { type NodeSnapshot, type RpcObservation } from './sources.js';
 const FAMILIES: ReadonlySet<string> = new Set(['ipv4', 'ipv6']);
 const METHOD_SET: ReadonlySet<string> = new Set(METHODS);
 
-/** A method name as a label: one of the five BEP 5/51 methods, or "other". */
+/** A method name as a label: one of the BEP 5/51/44 methods (queries.ts METHODS), or "other". */
 export function methodLabel(method: string): string {
   return METHOD_SET.has(method) ? method : 'other';
 }

@@ -1,6 +1,7 @@
-// Minimal typing for bittorrent-dht 11.0.12 (ESM, ships no types). Used only by interop tests,
-// where it is an independent peer. Covers the public API the tests call plus the two internal
-// members they reach into (`_rpc`, `_sendPing`), typed as far as client.js and k-rpc 5.1.0 use them.
+// Minimal typing for bittorrent-dht 11.0.12 (ESM, ships no types). Used only by interop tests
+// and the testnet's host (crawler/testnet/bittorrent-dht-host.ts), where it is an independent
+// peer. Covers the public API they call plus the internal members they reach into (`_rpc`,
+// `_sendPing`, `_values`), typed as far as client.js and k-rpc 5.1.0 use them.
 declare module 'bittorrent-dht' {
   import type { EventEmitter } from 'node:events';
   import type { Socket } from 'node:dgram';
@@ -28,7 +29,36 @@ declare module 'bittorrent-dht' {
       maxTables?: number;
       maxValues?: number;
       maxAge?: number;
+      /** BEP 44: without it every mutable put is refused (error 400) and mutable get replies are ignored. */
+      verify?: Verify;
     }
+    /** ed25519 verification as client.js calls it: (sig, the signed bytes, public key k). */
+    type Verify = (sig: Buffer, message: Buffer, publicKey: Buffer) => boolean;
+    /**
+     * put(): `v` is a bencode value (a Buffer is a byte string; objects, arrays and numbers
+     * are dicts, lists and integers). Mutable when `k` is given: then `seq` and `sign` (or `sig`).
+     */
+    interface PutOptions {
+      v: unknown;
+      k?: Buffer;
+      seq?: number;
+      /** Signed and sent when truthy: an empty Buffer would be signed as `4:salt0:`. */
+      salt?: Buffer;
+      cas?: number;
+      /** Gets bencode({salt?, seq, v}) without the outer d…e; returns the 64-byte signature. */
+      sign?: (message: Buffer) => Buffer;
+      sig?: Buffer;
+    }
+    interface GetOptions {
+      salt?: Buffer | string;
+      /** false: always a lookup, never the node's own store. */
+      cache?: boolean;
+      verify?: Verify;
+    }
+    /** The winning `get` reply's `r` (immutable: the first whose value hashes to the target; mutable: the highest seq that verified). */
+    interface GetResult { id: Buffer; v: unknown; token?: Buffer; k?: Buffer; sig?: Buffer; seq?: number; salt?: Buffer }
+    /** An entry of the node's own item store (`_values`), keyed by the target in hex. */
+    interface StoredItem { v: unknown; id: Buffer; k?: Buffer; salt?: Buffer; sig?: Buffer; seq?: number }
     /** k-rpc-socket's decoded message (its nested bencode 2: byte strings are Buffers). */
     interface Message { t?: Buffer; y?: Buffer; q?: Buffer; a?: Record<string, unknown>;
       r?: Record<string, unknown>; e?: unknown[]; [k: string]: unknown }
@@ -65,8 +95,14 @@ declare module 'bittorrent-dht' {
     announce(infoHash: Buffer | string, port: number, cb?: (err: Error | null, hits?: number) => void): void;
     announce(infoHash: Buffer | string, cb?: (err: Error | null, hits?: number) => void): void;
     destroy(cb?: () => void): void;
+    /** BEP 44 put; returns the target (also when the callback has already run). `n`: nodes that acknowledged. */
+    put(opts: DHT.PutOptions, cb?: (err: Error | null, key?: Buffer, n?: number) => void): Buffer;
+    /** BEP 44 get: null when no node returned a valid item. */
+    get(key: Buffer | string, opts: DHT.GetOptions, cb: (err: Error | null, res: DHT.GetResult | null) => void): void;
     toJSON(): { nodes: DHT.Peer[]; values: Record<string, unknown> };
 
+    /** Internal: the node's item store (an `lru` 3 cache, 1,000 items by default). */
+    _values: { peek(targetHex: string): DHT.StoredItem | undefined; length: number };
     /** Internal: k-rpc instance. */
     _rpc: DHT.KRpc;
     /** Internal: a ping whose callback gets the responder's id and address. */
