@@ -4,6 +4,7 @@ import { DEFAULT_ITEM_TTL_MS, DEFAULT_MAX_ITEM_BYTES, DEFAULT_MAX_ITEMS, DEFAULT
 import { Bep44Error } from './errors.js';
 import { parseIp, sourceKey, unmapIp } from './ip.js';
 import { SourceCounts, expireFront } from './store-bookkeeping.js';
+import { ownedCopy } from './owned-copy.js';
 
 /**
  * What BEP 44 put stores and get reads: immutable and mutable items in one map by target.
@@ -116,7 +117,7 @@ export class ItemStore {
       this.refresh(existing);
       return 'refreshed';
     }
-    return this.add({ key: target.toString('latin1'), target, source, vBytes: Buffer.from(vBytes), expiresAt: 0 });
+    return this.add({ key: target.toString('latin1'), target, source, vBytes: ownedCopy(vBytes), expiresAt: 0 });
   }
 
   /** Stores a mutable item (its signature already verified) under SHA-1(k ‖ salt), put by `host`. */
@@ -127,7 +128,7 @@ export class ItemStore {
     this.expire();
     const existing = this.items.get(key);
     if (existing === undefined) {
-      return this.add({ key, target, source, vBytes: Buffer.from(put.vBytes), k: Buffer.from(put.k), seq: put.seq, sig: Buffer.from(put.sig), expiresAt: 0 });
+      return this.add({ key, target, source, vBytes: ownedCopy(put.vBytes), k: ownedCopy(put.k), seq: put.seq, sig: ownedCopy(put.sig), expiresAt: 0 });
     }
     if (existing.seq !== undefined) {
       if (put.cas !== undefined && put.cas !== existing.seq) return 'cas-mismatch';
@@ -139,10 +140,10 @@ export class ItemStore {
       }
     }
     this.bytes -= cost(existing);
-    existing.vBytes = Buffer.from(put.vBytes);
-    existing.k = Buffer.from(put.k);
+    existing.vBytes = ownedCopy(put.vBytes);
+    existing.k = ownedCopy(put.k);
     existing.seq = put.seq;
-    existing.sig = Buffer.from(put.sig);
+    existing.sig = ownedCopy(put.sig);
     this.bytes += cost(existing);
     this.refresh(existing);
     this.evictFor(existing, 0);

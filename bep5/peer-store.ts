@@ -15,6 +15,7 @@ import { formatIp, parseIp, sourceKey, unmapIp, type IpFamily } from './ip.js';
 import { cryptoRandom, randomInt, type RandomSource } from './random.js';
 import { PeerStoreError } from './errors.js';
 import { SourceCounts, expireFront } from './store-bookkeeping.js';
+import { ownedCopy } from './owned-copy.js';
 
 /**
  * What announce_peer stores and get_peers / scrape / sample_infohashes read: peers per
@@ -208,7 +209,7 @@ export class PeerStore {
     }
     if (swarm === undefined) {
       if (this.swarms.size >= this.maxInfohashes) this.removeSwarm(first(this.swarms)!);
-      swarm = { key, infoHash: Buffer.from(infoHash), peers: new Map(), buckets: [[], [], [], []], slot: this.swarmList.length };
+      swarm = { key, infoHash: ownedCopy(infoHash), peers: new Map(), buckets: [[], [], [], []], slot: this.swarmList.length };
       this.swarms.set(key, swarm);
       this.swarmList.push(swarm);
     }
