@@ -23,10 +23,10 @@ export function parseBindHost(value: string | undefined, fallback = '0.0.0.0'): 
   return { host, family };
 }
 
-/** `--host` of a command that is IPv4 only (`who`: "the crawler" or the command's name). */
-export function parseIpv4BindHost(value: string | undefined, fallback: string, who: string): BindHost {
+/** `--host` of a command whose IPv4 bind it is (`why`: where the IPv6 one comes from, or why there is none). */
+export function parseIpv4BindHost(value: string | undefined, fallback: string, why: string): BindHost {
   const bind = parseBindHost(value, fallback);
-  if (bind.family !== 4) throw new UsageError(`--host must be an IPv4 address (${who} is IPv4 only), got "${value}"`);
+  if (bind.family !== 4) throw new UsageError(`--host must be an IPv4 address (${why}), got "${value}"`);
   return bind;
 }
 

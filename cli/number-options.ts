@@ -1,6 +1,6 @@
 import { UsageError } from './errors.js';
 
-/** Numeric option parsers shared by the commands (crawl, measure, testnet, run, prune, workers). */
+/** Numeric option parsers shared by the commands (crawl, measure, testnet, run, prune, workers): integers, amounts, rates, fractions. */
 
 /** An integer option in [min, max]. */
 export function parseInteger(value: string | undefined, option: string, fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
@@ -26,4 +26,14 @@ export function parseAmount(value: string | undefined, option: string, fallback:
 /** A rate (per second): a positive number, or also 0 when `allowZero`. */
 export function parseRate(value: string | undefined, option: string, fallback: number, allowZero = false): number {
   return parseAmount(value, option, fallback, 'per second', allowZero);
+}
+
+/** A fraction in [0, 1] (or [0, 1) when `belowOne`). */
+export function parseFraction(value: string | undefined, option: string, belowOne = false): number {
+  if (value === undefined) return 0;
+  const n = value.trim() === '' ? NaN : Number(value);
+  if (!Number.isFinite(n) || n < 0 || n > 1 || (belowOne && n === 1)) {
+    throw new UsageError(`${option} must be a fraction from 0 to ${belowOne ? '1 (exclusive)' : '1'}, e.g. 0.1, got "${value}"`);
+  }
+  return n;
 }

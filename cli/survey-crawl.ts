@@ -11,7 +11,8 @@ import { SurveyPlanMismatchError } from '../workers/survey/survey-plan.js';
 import { type AddressScope } from '../bep5/address-scope.js';
 import { CommandError, UsageError } from './errors.js';
 import { openIndex, type IndexOptionValues } from './index-options.js';
-import { type BindHost, bindOptions, formatPeer, onStopSignal, startNode } from './node-options.js';
+import { type BindHost, onStopSignal, startNode } from './node-options.js';
+import { type CrawlFamilies, boundText, crawlBindOptions, familiesText } from './crawl-shared.js';
 import { StatusLine, count, duration } from './status-line.js';
 
 export interface SurveyCrawlOptions {
@@ -21,6 +22,8 @@ export interface SurveyCrawlOptions {
   concurrency: number;
   lockMs: number;
   bind: BindHost;
+  /** The families crawled and the IPv6 bind (cli/crawl-shared.ts crawlFamilies). */
+  crawl: CrawlFamilies;
   port: number;
   bootstrapEntries: string[];
   addresses: PeerAddress[];
@@ -49,7 +52,7 @@ export async function runSurveyCrawl(o: SurveyCrawlOptions): Promise<number> {
   const status = new StatusLine({ stream: o.json ? process.stderr : process.stdout, prefix: 'dhtscope crawl: ' });
   const say = (line: string): void => status.log(o.json ? `dhtscope crawl: ${line}` : line);
   const node = new DhtNode({
-    ...bindOptions(o.bind, o.port),
+    ...crawlBindOptions(o.bind, o.crawl, o.port),
     bootstrap: o.bootstrapEntries,
     ...(o.addressScope !== undefined ? { addressScope: o.addressScope } : {}),
     maxInflight: o.crawler.maxInflight + DEFAULT_MAX_INFLIGHT,
@@ -70,7 +73,7 @@ export async function runSurveyCrawl(o: SurveyCrawlOptions): Promise<number> {
   let crawlers: ReadonlySet<Crawler> = new Set();
   try {
     await startNode(node, o.bind.host, o.port);
-    say(`survey ${o.name} on ${index.connection.description}: crawling from ${o.bootstrapEntries.join(', ')} on ${formatPeer(node.address(4)!)}`);
+    say(`survey ${o.name} on ${index.connection.description}: crawling ${familiesText(o.crawl.families)} from ${o.bootstrapEntries.join(', ')} on ${boundText(node, o.crawl.families)}`);
     say(`writing discoveries to ${o.out}`);
     status.follow(() => {
       let queries = 0;

@@ -2,6 +2,8 @@ import { Cluster } from 'ioredis';
 import { join } from 'node:path';
 import { parseBootstrapEntry, resolveBootstrap } from '../bep5/bootstrap.js';
 import { type PeerAddress } from '../bep5/compact.js';
+import { type Family } from '../bep5/node-types.js';
+import { formatPeer } from './node-options.js';
 import { DEFAULT_MAX_INFLIGHT } from '../bep5/constants.js';
 import { KrpcAbortError } from '../bep5/errors.js';
 import { DhtNode } from '../bep5/node.js';
@@ -44,7 +46,16 @@ export interface SystemOptions {
   /** Redis URL; default: REDIS_URL, 127.0.0.1:6379, else an embedded redis-server. */
   redisUrl?: string;
   /** The node: where it binds and where it starts from. */
-  node: { host: string; port: number; bootstrap: string[]; allowPrivate?: boolean; addressScope?: AddressScope };
+  node: {
+    host: string;
+    port: number;
+    bootstrap: string[];
+    allowPrivate?: boolean;
+    addressScope?: AddressScope;
+    /** Address families the node runs and the crawler crawls (default [4]); `host6` is the IPv6 bind (default ::). */
+    families?: Family[];
+    host6?: string;
+  };
   /**
    * Instead of the public DHT: a local testnet of this many nodes (the node bootstraps from it).
    * Its ground truth goes to `<dataDir>/ground-truth.json`; the CLI gives a testnet run a data
@@ -70,7 +81,7 @@ export interface SystemSummary {
   schemaVersion: number;
   /** What retention prunes (null: nothing, the index keeps every infohash). */
   retention: { retainDays: number | null; maxInfohashes: number | null } | null;
-  node: { id: string; address: string };
+  node: { id: string; address: string; families: Family[] };
   bootstrap: string[];
   testnet: { nodes: number; infohashes: number; groundTruth: string } | null;
 }
@@ -133,16 +144,18 @@ export class DhtscopeSystem {
       log(`starting a local testnet of ${o.testnet.nodes} nodes with ${o.testnet.infohashes} infohashes`);
       this.testnet = await Testnet.start({ ...o.testnet, groundTruthPath });
       this.closers.push({ name: 'testnet', close: () => this.testnet!.stop() });
-      bootstrap = [this.testnet.bootstrap];
+      bootstrap = [this.testnet.bootstrap, ...(this.testnet.groundTruth.bootstrap6 !== null ? [this.testnet.groundTruth.bootstrap6] : [])];
       // Loopback, and nothing else: some testnet nodes advertise private and bogon contacts.
       addressScope = 'loopback';
       allowPrivate = true; // metadata: the testnet's peers are on 127.x
     }
 
     const crawlInflight = o.crawl.maxInflight ?? CRAWL_DEFAULT_INFLIGHT;
+    const families = o.node.families ?? [4];
     this.node = new DhtNode({
-      families: [4],
+      families,
       host: o.node.host,
+      ...(o.node.host6 !== undefined ? { host6: o.node.host6 } : {}),
       port: o.node.port,
       bootstrap,
       dataDir: o.dataDir,
@@ -154,7 +167,7 @@ export class DhtscopeSystem {
     this.node.on('warning', (message) => log(`node: ${message}`));
     await this.node.start();
     this.closers.push({ name: 'node', close: () => this.node.stop() });
-    const address = this.node.address(4)!;
+    const address = this.node.address(families[0])!;
 
     this.workers = await startWorkers({
       connection: this.connection,
@@ -212,7 +225,7 @@ export class DhtscopeSystem {
     this.closers.push({ name: 'api', close: () => api.close() });
     const apiUrl = await api.listen({ host: o.api.host, port: o.api.port });
 
-    const addresses = await resolveAddresses(bootstrap);
+    const addresses = await resolveAddresses(bootstrap, families);
     this.crawler = new Crawler({
       node: this.node,
       bootstrap: addresses,
@@ -225,9 +238,13 @@ export class DhtscopeSystem {
     const surveyor = new SweepSurveyor(this.crawler.nodes);
     this.crawler.on('sweep-done', (sweep) => this.surveySweep(surveyor, sweep));
     this.closers.push({ name: 'survey series', close: () => this.surveyWrites });
-    const joining = this.node.bootstrap({ signal: this.crawlStop.signal }).catch((err: unknown) => {
-      if (!(err instanceof KrpcAbortError)) log(`bootstrap stopped: ${String(err)}`);
-    });
+    const joining = Promise.all(
+      families.map((family) =>
+        this.node.bootstrap({ signal: this.crawlStop.signal, family }).catch((err: unknown) => {
+          if (!(err instanceof KrpcAbortError)) log(`bootstrap (IPv${family}) stopped: ${String(err)}`);
+        }),
+      ),
+    );
     // Sweeps until stopped: later sweeps re-visit every known node (churn, new samples).
     this.crawling = this.crawler
       .run({ signal: this.crawlStop.signal })
@@ -251,7 +268,7 @@ export class DhtscopeSystem {
             maxInfohashes: retention.maxInfohashes ?? null,
           }
         : null,
-      node: { id: idToHex(this.node.id), address: `${address.host}:${address.port}` },
+      node: { id: idToHex(this.node.id), address: formatPeer(address), families },
       bootstrap,
       testnet: this.testnet
         ? { nodes: o.testnet!.nodes, infohashes: o.testnet!.infohashes, groundTruth: this.testnet.groundTruthPath ?? '' }
@@ -349,7 +366,8 @@ export class DhtscopeSystem {
   }
 }
 
-async function resolveAddresses(entries: string[]): Promise<PeerAddress[]> {
-  const { addresses } = await resolveBootstrap(entries.map(parseBootstrapEntry), 4);
-  return addresses;
+async function resolveAddresses(entries: string[], families: readonly Family[]): Promise<PeerAddress[]> {
+  const out: PeerAddress[] = [];
+  for (const family of families) out.push(...(await resolveBootstrap(entries.map(parseBootstrapEntry), family)).addresses);
+  return out;
 }

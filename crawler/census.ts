@@ -28,6 +28,12 @@ export interface CensusNode {
   answered: boolean;
 }
 
+/** Nodes and answering nodes per address family (BEP 32): an IPv6 node's address is "[ipv6]:port". */
+export interface FamilyCounts {
+  ipv4: { nodes: number; answered: number };
+  ipv6: { nodes: number; answered: number };
+}
+
 export interface VersionShare {
   /** The two-letter client code ("LT"), or "?" for a value that is not one. */
   client: string;
@@ -66,6 +72,8 @@ export interface Census {
   };
   /** Nodes with BEP 42-compliant (or exempt) IDs / nodes (0 for no nodes). */
   bep42Share: number;
+  /** `nodes` and `answered` by address family: a node on both families is one node per address. */
+  families: FamilyCounts;
   rtt: Percentiles;
   /**
    * ID-space regions far denser than the network size predicts (crawler/sybil.ts), over every
@@ -124,10 +132,14 @@ export function census(nodes: Iterable<CensusNode>, options: CensusOptions = {})
   let unsupported = 0;
   let unknown = 0;
   let bep42 = 0;
+  const families: FamilyCounts = { ipv4: { nodes: 0, answered: 0 }, ipv6: { nodes: 0, answered: 0 } };
   const rtts: number[] = [];
   const groups = new VersionCounts();
   for (const n of nodes) {
     count++;
+    const family = n.address.startsWith('[') ? families.ipv6 : families.ipv4;
+    family.nodes++;
+    if (n.answered) family.answered++;
     if (sybilScan) {
       ids.push(n.id);
       ipv4s.push(ipv4OfAddress(n.address));
@@ -157,6 +169,7 @@ export function census(nodes: Iterable<CensusNode>, options: CensusOptions = {})
     versions,
     bep51: { supported, unsupported, unknown, share: ratio(supported, supported + unsupported) },
     bep42Share: ratio(bep42, count),
+    families,
     rtt: {
       samples: rtts.length,
       p50: percentile(rtts, 50) ?? null,

@@ -2,7 +2,7 @@ import { type Clock } from '../bep5/clock.js';
 import { type PeerAddress } from '../bep5/compact.js';
 import { RateBudget } from '../bep5/rate-limit.js';
 import { IndexDeque } from './index-deque.js';
-import { Ipv4RateLimiter } from './ipv4-rate-limiter.js';
+import { Ipv4RateLimiter, ipv6RateKey } from './ipv4-rate-limiter.js';
 import { type NodeIndex } from './node-index.js';
 
 export interface CrawlJob {
@@ -22,13 +22,15 @@ export class CrawlJobs {
   private readonly peerJobs: CrawlJob[] = [];
   private readonly bootstrapJobs: CrawlJob[] = [];
   private readonly perIp: Ipv4RateLimiter;
+  /** IPv6 nodes' per-/64 limit (ipv6RateKey); made with the first IPv6 visit, so an IPv4 crawl holds none. */
+  private perIp6: Ipv4RateLimiter | undefined;
   private readonly peersBudget: RateBudget | undefined;
 
   constructor(
     private readonly nodes: NodeIndex,
-    o: { perIpRate: number; getPeersRate: number; clock: Clock },
+    private readonly o: { perIpRate: number; getPeersRate: number; clock: Clock },
   ) {
-    this.perIp = new Ipv4RateLimiter({ ratePerSecond: o.perIpRate, burst: 4, clock: o.clock });
+    this.perIp = this.newPerIpLimiter();
     this.peersBudget = o.getPeersRate > 0 ? new RateBudget({ ratePerSecond: o.getPeersRate, burst: Math.max(1, Math.ceil(o.getPeersRate / 10)), clock: o.clock }) : undefined;
   }
 
@@ -55,13 +57,25 @@ export class CrawlJobs {
     // Visit nodes; an IP over its rate goes to the back of the queue, tried again later.
     for (let tries = 0; tries < this.visitQueue.length && tries < 64; tries++) {
       const index = this.visitQueue.shift()!;
-      if (!this.perIp.take(this.nodes.ipv4(index))) {
+      if (!this.takePerIp(index)) {
         this.visitQueue.push(index);
         continue;
       }
       return { kind: 'visit', index };
     }
     return undefined;
+  }
+
+  /** One query's worth of the node's per-IP budget (per /64 for IPv6); false while it has none. */
+  private takePerIp(index: number): boolean {
+    const ipv6 = this.nodes.ipv6(index);
+    if (ipv6 === undefined) return this.perIp.take(this.nodes.ipv4(index));
+    this.perIp6 ??= this.newPerIpLimiter();
+    return this.perIp6.take(ipv6RateKey(ipv6, this.nodes.port(index)));
+  }
+
+  private newPerIpLimiter(): Ipv4RateLimiter {
+    return new Ipv4RateLimiter({ ratePerSecond: this.o.perIpRate, burst: 4, clock: this.o.clock });
   }
 
   /** A job taken but not sent (the global budget was spent): first again next time. */

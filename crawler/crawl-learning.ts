@@ -1,6 +1,6 @@
 import { ClientBep51Stats } from './client-bep51.js';
 import { CRAWL_CLIENT_NO_BEP51_AFTER, CRAWL_FIRST_CONTACT_LEARNING, CRAWL_RETRY_LEARNING, CRAWL_RETRY_MIN_YIELD } from './constants.js';
-import { ClientVersions, MAX_VERSIONS } from './node-index.js';
+import { ClientVersions, MAX_VERSIONS } from './client-versions.js';
 import { RttTracker } from './rtt-tracker.js';
 
 /**

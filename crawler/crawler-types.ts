@@ -2,6 +2,7 @@ import { type Clock } from '../bep5/clock.js';
 import { type PeerAddress } from '../bep5/compact.js';
 import { type AddressScope } from '../bep5/address-scope.js';
 import { type DhtNode } from '../bep5/node.js';
+import { type Family } from '../bep5/node-types.js';
 import { type IdPartition } from './id-partition.js';
 import { type CrawlLearning } from './crawl-learning.js';
 import { type RandomSource } from '../bep5/random.js';
@@ -10,8 +11,13 @@ import { type DiscoverySink } from './discovery.js';
 /** The Crawler's public shapes: its options, progress, sweep summaries and events. */
 
 export interface CrawlerOptions {
-  /** The crawler's node: its socket and ID are used; it must be started. */
+  /** The crawler's node: its sockets and ID are used; it must be started. */
   node: DhtNode;
+  /**
+   * Address families to crawl (BEP 32), each through the node's socket of that family; default:
+   * every family the node runs. With both, every query asks `want: n4 n6`.
+   */
+  families?: Family[];
   /** Where to start (resolved addresses). */
   bootstrap: PeerAddress[];
   /** Queries per second, all kinds together. */
@@ -51,6 +57,8 @@ export interface CrawlProgress {
   sweep: number;
   known: number;
   answered: number;
+  /** Of `known` and `answered`, the IPv6 nodes (BEP 32); the rest are IPv4. */
+  ipv6: { known: number; answered: number };
   queued: number;
   inflight: number;
   queriesSent: number;

@@ -2,22 +2,27 @@ import { EventEmitter } from 'node:events';
 import { isBep42Compliant } from '../bep5/bep42.js';
 import { type Clock, systemClock } from '../bep5/clock.js';
 import { type NodeInfo, type PeerAddress } from '../bep5/compact.js';
-import { type AddressScope, inAddressScope } from '../bep5/address-scope.js';
-import { type KrpcSocket } from '../bep5/krpc-socket.js';
+import { type AddressScope } from '../bep5/address-scope.js';
 import { type QueryResult } from '../bep5/krpc-socket-types.js';
+import { type Family } from '../bep5/node-types.js';
 import { type RandomSource, cryptoRandom } from '../bep5/random.js';
 import { RateBudget } from '../bep5/rate-limit.js';
 import { CRAWL_DESCENT_MAX_QUERIES, CRAWL_DESCENT_UNTIL, CRAWL_DEFAULT_INFLIGHT, CRAWL_DEFAULT_GET_PEERS_RATE, CRAWL_DEFAULT_PER_IP_RATE, CRAWL_DEFAULT_RATE, CRAWL_MAX_TIMEOUT_MS, CRAWL_RETRY_TIMEOUT_FACTOR, CRAWL_MIN_TIMEOUT_MS, CRAWL_SINK_POLL_MS } from './constants.js';
 import { type CrawlJob, CrawlJobs } from './crawl-jobs.js';
 import { CrawlLearning } from './crawl-learning.js';
 import { DiscoveryReporter } from './discovery-reporter.js';
+import { discoveryAddress } from './discovery.js';
+import { FamilySockets } from './family-sockets.js';
 import { DropAdaptation } from './drop-adaptation.js';
 import { type FingerprintSet } from './fingerprint-set.js';
-import { NODE_FLAG, NodeIndex, SWEEP_FLAGS, ipv4ToNumber } from './node-index.js';
+import { NODE_FLAG, NodeIndex, SWEEP_FLAGS } from './node-index.js';
 import { NodeVisits, type VisitMethod } from './node-visits.js';
 import { hostReceiveDrops } from './receive-drops.js';
 import { TargetChooser } from './target-chooser.js';
 import { type CrawlProgress, type CrawlerEvents, type CrawlerOptions, type SweepSummary } from './crawler-types.js';
+
+/** A reply's contacts, per family (BEP 32: `nodes` IPv4, `nodes6` IPv6). */
+type Contacts = { nodes: readonly NodeInfo[]; nodes6: readonly NodeInfo[] };
 
 export { CrawlLearning } from './crawl-learning.js';
 
@@ -32,14 +37,19 @@ export { CrawlLearning } from './crawl-learning.js';
  * job are beside it: which query goes next (crawl-jobs.ts), what a visit's answer or silence
  * means for a node (node-visits.ts), what the crawl learns and acts on (crawl-learning.ts), the
  * kernel's drops (drop-adaptation.ts), reporting discoveries (discovery-reporter.ts), target
- * choice (target-chooser.ts), timeouts (rtt-tracker.ts).
+ * choice (target-chooser.ts), timeouts (rtt-tracker.ts), the address families crawled and
+ * their sockets (family-sockets.ts: IPv4 and IPv6 in one sweep, BEP 32).
+ *
+ * Why this file is over 400 lines: what is left is the loop itself (pacing, sending, and where
+ * each kind of answer goes), and every part with a job of its own is already beside it.
  */
 
 export class Crawler extends EventEmitter<CrawlerEvents> {
   readonly nodes: NodeIndex;
   /** What first contacts and client versions turned out to be (shared by a survey's partitions). */
   private readonly learning: CrawlLearning;
-  private readonly socket: KrpcSocket;
+  /** The families crawled, their sockets and `want` (BEP 32). */
+  private readonly sockets: FamilySockets;
   private readonly clock: Clock;
   private readonly random: RandomSource;
   private readonly budget: RateBudget;
@@ -68,9 +78,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     this.learning = o.learning ?? new CrawlLearning();
     this.nodes = new NodeIndex(1024, this.learning.versions);
     this.reporter = new DiscoveryReporter(this.nodes, o.sink);
-    const socket = o.node.socket(4);
-    if (socket === undefined) throw new Error('the crawler needs a started node with IPv4');
-    this.socket = socket;
+    this.sockets = new FamilySockets(o.node, o.families);
     this.clock = o.clock ?? systemClock;
     this.random = o.random ?? cryptoRandom;
     const rate = o.rate ?? CRAWL_DEFAULT_RATE;
@@ -98,8 +106,13 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     }
   }
 
-  private readonly onAnnounce = ({ infoHash, peer }: { infoHash: Buffer; peer: PeerAddress }): void => void this.reporter.infohash(infoHash, `${peer.host}:${peer.port}`, 'announce_peer');
-  private readonly onGetPeers = ({ infoHash, from }: { infoHash: Buffer; from: PeerAddress }): void => void this.reporter.infohash(infoHash, `${from.host}:${from.port}`, 'get_peers');
+  private readonly onAnnounce = ({ infoHash, peer }: { infoHash: Buffer; peer: PeerAddress }): void => void this.reporter.infohash(infoHash, discoveryAddress(peer), 'announce_peer');
+  private readonly onGetPeers = ({ infoHash, from }: { infoHash: Buffer; from: PeerAddress }): void => void this.reporter.infohash(infoHash, discoveryAddress(from), 'get_peers');
+
+  /** The address families this crawl covers. */
+  get families(): Family[] {
+    return this.sockets.families;
+  }
 
   /** Stops listening to the node (its socket stays the node's): for crawlers that come and go on one node. */
   detach(): void {
@@ -110,11 +123,19 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
   progress(): CrawlProgress {
     const elapsedMs = this.clock.now() - this.startedAt;
     let answered = 0;
-    for (let i = 0; i < this.nodes.size; i++) if (this.nodes.hasFlag(i, NODE_FLAG.ANSWERED)) answered++;
+    let answeredIpv6 = 0;
+    for (let i = 0; i < this.nodes.size; i++) {
+      const f = this.nodes.flags(i);
+      if (f & NODE_FLAG.ANSWERED) {
+        answered++;
+        if (f & NODE_FLAG.IPV6) answeredIpv6++;
+      }
+    }
     return {
       sweep: this.sweepNumber,
       known: this.nodes.size,
       answered,
+      ipv6: { known: this.nodes.ipv6Count, answered: answeredIpv6 },
       queued: this.jobs.visitQueue.length,
       inflight: this.inflight,
       queriesSent: this.queriesSent,
@@ -160,7 +181,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
       this.visits.newSweep();
       this.jobs.visitQueue.clear();
       for (let i = 0; i < this.nodes.size; i++) if (!this.nodes.hasFlag(i, NODE_FLAG.FOREIGN)) this.jobs.visitQueue.push(i);
-      if (this.partitionKnown === 0) for (const address of this.o.bootstrap) this.jobs.addBootstrap(address);
+      if (this.partitionKnown === 0) for (const address of this.o.bootstrap) if (this.sockets.forHost(address.host) !== undefined) this.jobs.addBootstrap(address);
     }
     const onAbort = (): void => this.wake?.();
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -289,18 +310,21 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     };
     const timeoutMs = this.learning.rtt.timeoutMs(CRAWL_MIN_TIMEOUT_MS, CRAWL_MAX_TIMEOUT_MS);
     const ownId = this.o.node.id;
+    const want = this.sockets.want;
     if (job.kind === 'peers') {
       const to = { host: this.nodes.host(job.index), port: this.nodes.port(job.index) };
-      this.socket
-        .query(to, { method: 'get_peers', id: ownId, infoHash: job.infoHash! }, { timeoutMs })
+      this.sockets
+        .forNode(this.nodes, job.index)
+        .query(to, { method: 'get_peers', id: ownId, infoHash: job.infoHash!, want }, { timeoutMs })
         .then((r) => this.onPeers(job, r), () => undefined)
         .finally(done);
       return;
     }
     if (job.kind === 'bootstrap') {
-      this.socket
-        .query(job.address!, { method: 'find_node', id: ownId, target: this.targets.random() }, { timeoutMs })
-        .then((r) => this.onNodes(-1, r.reply.nodes, r as QueryResult<'find_node'>), () => undefined)
+      this.sockets
+        .forHost(job.address!.host)!
+        .query(job.address!, { method: 'find_node', id: ownId, target: this.targets.random(), want }, { timeoutMs })
+        .then((r) => this.onNodes(-1, r.reply, r as QueryResult<'find_node'>), () => undefined)
         .finally(done);
       return;
     }
@@ -308,14 +332,15 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     const dropsAtSend = this.drops.count();
     this.visits.begin(index);
     const to = { host: this.nodes.host(index), port: this.nodes.port(index) };
+    const socket = this.sockets.forNode(this.nodes, index);
     const target = this.targets.forVisit(index);
     const method = this.visits.method(index);
     const visitTimeoutMs = this.visits.secondChance(index) ? Math.min(CRAWL_MAX_TIMEOUT_MS, timeoutMs * CRAWL_RETRY_TIMEOUT_FACTOR) : timeoutMs;
     if (method === 'sample_infohashes') this.samplesAsked++;
     const request =
       method === 'sample_infohashes'
-        ? this.socket.query(to, { method: 'sample_infohashes', id: ownId, target }, { timeoutMs: visitTimeoutMs })
-        : this.socket.query(to, { method: 'find_node', id: ownId, target }, { timeoutMs: visitTimeoutMs });
+        ? socket.query(to, { method: 'sample_infohashes', id: ownId, target, want }, { timeoutMs: visitTimeoutMs })
+        : socket.query(to, { method: 'find_node', id: ownId, target, want }, { timeoutMs: visitTimeoutMs });
     request
       .then(
         (r) => this.onVisitReply(index, method, r as QueryResult<'find_node'> | QueryResult<'sample_infohashes'>),
@@ -327,19 +352,18 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
   private onVisitReply(index: number, method: VisitMethod, r: QueryResult<'find_node'> | QueryResult<'sample_infohashes'>): void {
     if (this.visits.onReply(index, method, r)) this.onSample(index, r as QueryResult<'sample_infohashes'>);
     this.visits.countClient(index, true);
-    this.onNodes(index, r.reply.nodes, r as QueryResult<'find_node'>);
+    this.onNodes(index, r.reply, r as QueryResult<'find_node'>);
   }
 
-  private onNodes(index: number, found: NodeInfo[], result: QueryResult<'find_node'>): void {
+  private onNodes(index: number, found: Contacts, result: QueryResult<'find_node'>): void {
     const at = Date.now();
     this.learning.rtt.add(result.rttMs);
-    if (index === -1) {
-      // A bootstrap address: index it now that we know its ID.
-      const ip = ipv4ToNumber(result.from.host);
-      if (ip >= 0) index = this.learn(result.reply.id, result.from.host, result.from.port, false);
-    }
+    // A bootstrap address: index it now that we know its ID.
+    if (index === -1) index = this.learn(result.reply.id, result.from.host, result.from.port, false);
     if (index >= 0) this.recordAnswer(index, result, at);
-    for (const n of found) this.learn(n.id, n.host, n.port, true);
+    // Each family's contacts go to its side; a family not crawled is not learned at all.
+    if (this.sockets.socket4 !== undefined) for (const n of found.nodes) this.learn(n.id, n.host, n.port, true);
+    if (this.sockets.socket6 !== undefined) for (const n of found.nodes6) this.learn(n.id, n.host, n.port, true);
   }
 
   private recordAnswer(index: number, result: QueryResult<'find_node'> | QueryResult<'sample_infohashes'>, at: number): void {
@@ -347,20 +371,21 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     this.nodes.setFlag(index, NODE_FLAG.ANSWERED);
     this.nodes.setRttMs(index, result.rttMs);
     this.nodes.setVersion(index, result.v);
-    if (isBep42Compliant(result.reply.id, this.nodes.host(index))) this.nodes.setFlag(index, NODE_FLAG.BEP42);
+    if (isBep42Compliant(result.reply.id, this.nodes.ipBytes(index))) this.nodes.setFlag(index, NODE_FLAG.BEP42);
     if (firstAnswer) this.reporter.nodeAnswered(index, result.v, at);
   }
 
-  /** Adds a node we heard of; new ones are queued for this sweep. Returns its index or -1. */
+  /**
+   * Adds a node we heard of (family-sockets.ts says which it takes); new ones are queued for
+   * this sweep. Returns its index or -1: for ourselves, a family not crawled, and an address
+   * outside the scope (counted as skipped).
+   */
   private learn(id: Buffer, host: string, port: number, queue: boolean): number {
-    const ip = ipv4ToNumber(host);
-    if (ip < 0 || port === 0) return -1;
-    if (!inAddressScope(this.addressScope, host)) {
-      this.skippedContacts++;
-      return -1;
-    }
     if (id.equals(this.o.node.id)) return -1;
-    const { index, added } = this.nodes.add(id, ip, port);
+    const found = this.sockets.add(this.nodes, id, host, port, this.addressScope);
+    if (found === 'skipped') this.skippedContacts++;
+    if (found === undefined || found === 'skipped') return -1;
+    const { index, added } = found;
     if (!added) return index;
     this.targets.noteNode(id);
     const partition = this.o.partition;
@@ -399,6 +424,6 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
   private onPeers(job: CrawlJob, result: QueryResult<'get_peers'>): void {
     if (result.reply.values.length === 0) return;
     this.reporter.peers(job.infoHash!, result.reply.values, this.nodes.address(job.index));
-    this.onNodes(job.index, result.reply.nodes, result as unknown as QueryResult<'find_node'>);
+    this.onNodes(job.index, result.reply, result as unknown as QueryResult<'find_node'>);
   }
 }

@@ -1,6 +1,6 @@
 import { type PeerAddress } from '../bep5/compact.js';
 import { idToHex } from '../bep5/node-id.js';
-import { type Discovery, type DiscoverySink } from './discovery.js';
+import { type Discovery, type DiscoverySink, discoveryAddress } from './discovery.js';
 import { FingerprintSet } from './fingerprint-set.js';
 import { NODE_FLAG, type NodeIndex } from './node-index.js';
 
@@ -35,7 +35,7 @@ export class DiscoveryReporter {
     const event: NodeDiscovery = {
       type: 'node',
       id: idToHex(this.nodes.id(index)),
-      address: `${this.nodes.host(index)}:${this.nodes.port(index)}`,
+      address: this.nodes.address(index),
       version: version ? version.toString('hex') : null,
       rttMs: this.nodes.rttMs(index),
       bep51: this.bep51Verdict(index),
@@ -78,7 +78,7 @@ export class DiscoveryReporter {
     this.write({
       type: 'peers',
       infohash: infoHash.toString('hex'),
-      peers: values.map((p) => (p.host.includes(':') ? `[${p.host}]:${p.port}` : `${p.host}:${p.port}`)),
+      peers: values.map(discoveryAddress),
       node,
       at: Date.now(),
     });

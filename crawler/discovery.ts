@@ -1,7 +1,8 @@
 import { isHexId } from '../bep5/node-id.js';
 
 /**
- * What a crawl finds, as events. Addresses are "ip:port" strings, IDs and infohashes
+ * What a crawl finds, as events. Addresses are "ip:port" strings ("[ipv6]:port" for IPv6 nodes
+ * and peers, BEP 32: the brackets say the family), IDs and infohashes
  * lowercase hex, times milliseconds since the Unix epoch: the NDJSON file format, and what
  * the Redis sink (issue 5) consumes.
  */
@@ -10,6 +11,11 @@ export type Discovery =
   | { type: 'infohash'; infohash: string; node: string; source: 'sample' | 'get_peers' | 'announce_peer'; at: number }
   | { type: 'sample'; node: string; num: number; interval: number; samples: number; at: number }
   | { type: 'peers'; infohash: string; peers: string[]; node: string; at: number };
+
+/** A Discovery's address of a host and port: "ip:port", or "[ipv6]:port", from which the family is plain. */
+export function discoveryAddress(a: { host: string; port: number }): string {
+  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
 
 // Validation: untrusted input (a job from Redis, a line of a file) becomes a Discovery here, once.
 

@@ -7,6 +7,8 @@ const PROBES = 16;
 
 /**
  * The crawler's per-IP politeness limit: a token bucket per IPv4 address, in typed memory.
+ * IPv6 nodes get an instance of their own, keyed by ipv6RateKey (their /64), so an IPv6 key
+ * never shares a bucket with an IPv4 address.
  * bep5's TokenBucketLimiter keeps a Map of string keys in LRU order, re-inserted on every
  * take: a sixth of the crawler's CPU at 10,000 queries a second. Here an address hashes to a
  * slot and a take is a few array reads.
@@ -74,4 +76,26 @@ function hash(ip: number): number {
   let h = Math.imul(ip, 0x9e3779b1);
   h ^= h >>> 15;
   return (Math.imul(h, 0x85ebca6b) >>> 15) & (SLOTS - 1);
+}
+
+/**
+ * The politeness unit of an IPv6 node (BEP 32), as a 32-bit key for its own Ipv4RateLimiter:
+ * its /64, not its address. A /64 is what one host, or one customer, is given (RFC 6177), and
+ * a host picks addresses in it at will (privacy addresses, one per process), so per address
+ * one machine could be asked 2^64 times over. The 64 bits fold to 32: two /64s that fold alike
+ * share a bucket, which is only ever stricter. On loopback (::1), where the nodes of a test
+ * network all share the one address, each port is a node of its own.
+ */
+export function ipv6RateKey(ip: Uint8Array, port: number): number {
+  const high = ((ip[0]! << 24) | (ip[1]! << 16) | (ip[2]! << 8) | ip[3]!) >>> 0;
+  const low = ((ip[4]! << 24) | (ip[5]! << 16) | (ip[6]! << 8) | ip[7]!) >>> 0;
+  if (high === 0 && low === 0 && isIpv6Loopback(ip)) return (0xffff_0000 | port) >>> 0;
+  let h = Math.imul(high ^ 0x5bd1e995, 0x9e3779b1) ^ low;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  return (h ^ (h >>> 13)) >>> 0;
+}
+
+function isIpv6Loopback(ip: Uint8Array): boolean {
+  for (let b = 0; b < 15; b++) if (ip[b] !== 0) return false;
+  return ip[15] === 1;
 }

@@ -132,7 +132,7 @@ export async function measure(options: MeasureOptions): Promise<Measurement> {
   let sizeError: string | undefined;
   let converged = 0;
   try {
-    if ((node.table(4)?.size ?? 0) === 0) {
+    if (((node.table(4) ?? node.table(6))?.size ?? 0) === 0) {
       options.onPhase?.({ phase: 'joining' });
       await node.bootstrap({ signal });
     }

@@ -1,8 +1,17 @@
+import { formatIp } from '../bep5/ip.js';
+import { ClientVersions } from './client-versions.js';
+
 /**
  * Every node a crawl has heard of, kept compactly: columns of typed arrays (ID, IPv4 address,
  * port, flags, next sample time, RTT, version) in fixed chunks, and an open-addressing table
  * from address to index that stores only the index. 36 bytes per node in the columns and 6–8.5
  * in the table, no object per node, so 10 million nodes take about 450 MB.
+ *
+ * IPv6 nodes (BEP 32) live in the same columns, so every part of the crawl that reads flags,
+ * IDs or RTTs sees both families alike: the IPV6 flag marks them, their 16 address bytes are in
+ * an IPv6 column of their own (chunked too, allocated with the first IPv6 node), and their
+ * `ipv4` cell holds their place in it. An IPv6 node costs 16 bytes more; an IPv4-only crawl
+ * holds exactly what it held before.
  */
 
 export const NODE_FLAG = {
@@ -42,14 +51,13 @@ export const NODE_FLAG = {
    */
   DROP_RETRY_1: 1 << 13,
   DROP_RETRY_2: 1 << 14,
+  /** Its address is IPv6 (BEP 32): 16 bytes in the IPv6 column, its `ipv4` cell their place there. Never cleared. */
+  IPV6: 1 << 15,
 } as const;
 
 /** The DROP_RETRY bits together, and how far to shift them to read the count (0-3). */
 export const DROP_RETRY_MASK = NODE_FLAG.DROP_RETRY_1 | NODE_FLAG.DROP_RETRY_2;
 export const DROP_RETRY_SHIFT = 13;
-
-/** Distinct `v` values kept (index 0 is "none"); more are not told apart. */
-export const MAX_VERSIONS = 4_096;
 
 /** The flags that describe one sweep only; a new sweep clears them. */
 export const SWEEP_FLAGS =
@@ -83,33 +91,15 @@ interface Chunk {
 }
 
 const CHUNK_BYTES = CHUNK * (20 + 4 + 2 + 2 + 4 + 2 + 2);
-
-/**
- * The distinct client versions (`v`, hex) a crawl has seen, numbered from 1 (0 = none), at most
- * MAX_VERSIONS so hostile values cannot grow it. Shared by the crawls of one process's survey
- * partitions, so what one learned per version (crawler/client-bep51.ts) holds in the others.
- */
-export class ClientVersions {
-  readonly list: string[] = [''];
-  private readonly index = new Map<string, number>();
-
-  /** The number of this `v` (its first 8 bytes), or 0 once MAX_VERSIONS are taken. */
-  intern(v: Buffer): number {
-    const hex = v.subarray(0, 8).toString('hex');
-    let n = this.index.get(hex);
-    if (n === undefined) {
-      if (this.list.length >= MAX_VERSIONS) return 0;
-      n = this.list.length;
-      this.list.push(hex);
-      this.index.set(hex, n);
-    }
-    return n;
-  }
-}
+/** The IPv6 column: 16 bytes per IPv6 node, in chunks of CHUNK addresses. */
+const V6_CHUNK_BYTES = CHUNK * 16;
 
 export class NodeIndex {
   private count = 0;
   private readonly chunks: Chunk[] = [];
+  /** IPv6 addresses, 16 bytes each, by their place (an IPv6 node's `ipv4` cell). */
+  private readonly v6Chunks: Buffer[] = [];
+  private v6Count = 0;
   /**
    * Open addressing from address to node: slot holds node index + 1 (0 = empty); the key is
    * read back from the columns, so a slot costs 4 bytes. Any table size works: the home slot
@@ -136,10 +126,15 @@ export class NodeIndex {
 
   /** Bytes held by this index (for the "memory per known node" figure). */
   get bytes(): number {
-    return this.chunks.length * CHUNK_BYTES + this.slots.byteLength;
+    return this.chunks.length * CHUNK_BYTES + this.v6Chunks.length * V6_CHUNK_BYTES + this.slots.byteLength;
   }
 
-  /** The index of the node at this address, or -1. */
+  /** IPv6 nodes in the index. */
+  get ipv6Count(): number {
+    return this.v6Count;
+  }
+
+  /** The index of the IPv4 node at this address, or -1. */
   find(ip: number, port: number): number {
     const slots = this.slots;
     const n = this.slotCount;
@@ -149,25 +144,59 @@ export class NodeIndex {
       const i = value - 1;
       const c = this.chunks[i >>> CHUNK_BITS]!;
       const o = i & CHUNK_MASK;
-      if (c.ipv4[o] === ip && c.ports[o] === port) return i;
+      if (c.ipv4[o] === ip && c.ports[o] === port && (c.flags[o]! & NODE_FLAG.IPV6) === 0) return i;
     }
   }
 
-  /** Adds a node; returns its index and whether it was new. One entry per address. */
+  /** The index of the IPv6 node at this address (16 bytes), or -1. */
+  find6(ip: Uint8Array, port: number): number {
+    const slots = this.slots;
+    const n = this.slotCount;
+    for (let slot = homeSlot(fold16(ip), port, n); ; slot = slot + 1 === n ? 0 : slot + 1) {
+      const value = slots[slot]!;
+      if (value === 0) return -1;
+      const i = value - 1;
+      const c = this.chunks[i >>> CHUNK_BITS]!;
+      const o = i & CHUNK_MASK;
+      if (c.ports[o] === port && (c.flags[o]! & NODE_FLAG.IPV6) !== 0 && this.v6Equals(c.ipv4[o]!, ip)) return i;
+    }
+  }
+
+  /** Adds an IPv4 node; returns its index and whether it was new. One entry per address. */
   add(id: Uint8Array, ip: number, port: number): { index: number; added: boolean } {
     const existing = this.find(ip, port);
     if (existing !== -1) return { index: existing, added: false };
+    const index = this.append(id, ip, port, 0);
+    if (this.count > this.slotCount * MAX_LOAD) this.growSlots();
+    else this.insertSlot(homeSlot(ip, port, this.slotCount), index);
+    return { index, added: true };
+  }
+
+  /** Adds an IPv6 node (its 16 address bytes); returns its index and whether it was new. */
+  add6(id: Uint8Array, ip: Uint8Array, port: number): { index: number; added: boolean } {
+    if (ip.length !== 16) throw new RangeError(`an IPv6 address has 16 bytes, not ${ip.length}`);
+    const existing = this.find6(ip, port);
+    if (existing !== -1) return { index: existing, added: false };
+    const place = this.v6Count++;
+    if ((place & CHUNK_MASK) === 0) this.v6Chunks.push(Buffer.alloc(V6_CHUNK_BYTES));
+    this.v6Chunks[place >>> CHUNK_BITS]!.set(ip, (place & CHUNK_MASK) * 16);
+    const index = this.append(id, place, port, NODE_FLAG.IPV6);
+    if (this.count > this.slotCount * MAX_LOAD) this.growSlots();
+    else this.insertSlot(homeSlot(fold16(ip), port, this.slotCount), index);
+    return { index, added: true };
+  }
+
+  private append(id: Uint8Array, ipv4Cell: number, port: number, flags: number): number {
     const index = this.count;
     if ((index & CHUNK_MASK) === 0) this.chunks.push(newChunk());
     const c = this.chunks[index >>> CHUNK_BITS]!;
     const o = index & CHUNK_MASK;
     c.ids.set(id, o * 20);
-    c.ipv4[o] = ip;
+    c.ipv4[o] = ipv4Cell;
     c.ports[o] = port;
+    c.flags[o] = flags;
     this.count++;
-    if (this.count > this.slotCount * MAX_LOAD) this.growSlots();
-    else this.insertSlot(ip, port, index);
-    return { index, added: true };
+    return index;
   }
 
   /** Node i's ID (a view of the index's memory: copy it to keep it). */
@@ -181,21 +210,49 @@ export class NodeIndex {
     return this.chunks[i >>> CHUNK_BITS]!.ids.readUInt32BE((i & CHUNK_MASK) * 20);
   }
 
+  /** Node i's IPv4 address as a 32-bit number; 0 for an IPv6 node. */
   ipv4(i: number): number {
-    return this.chunks[i >>> CHUNK_BITS]!.ipv4[i & CHUNK_MASK]!;
+    const c = this.chunks[i >>> CHUNK_BITS]!;
+    const o = i & CHUNK_MASK;
+    return c.flags[o]! & NODE_FLAG.IPV6 ? 0 : c.ipv4[o]!;
+  }
+
+  /** Whether node i's address is IPv6. */
+  isIpv6(i: number): boolean {
+    return (this.flags(i) & NODE_FLAG.IPV6) !== 0;
+  }
+
+  /** Node i's 16 IPv6 address bytes (a view of the index's memory); undefined for an IPv4 node. */
+  ipv6(i: number): Buffer | undefined {
+    const c = this.chunks[i >>> CHUNK_BITS]!;
+    const o = i & CHUNK_MASK;
+    return c.flags[o]! & NODE_FLAG.IPV6 ? this.v6Bytes(c.ipv4[o]!) : undefined;
+  }
+
+  /** Node i's address bytes: its IPv6 ones (a view), or its IPv4 ones written into `scratch` (4 bytes, reused by loops). */
+  ipBytes(i: number, scratch: Buffer = Buffer.alloc(4)): Buffer {
+    const v6 = this.ipv6(i);
+    if (v6 !== undefined) return v6;
+    scratch.writeUInt32BE(this.ipv4(i) >>> 0, 0);
+    return scratch;
   }
 
   port(i: number): number {
     return this.chunks[i >>> CHUNK_BITS]!.ports[i & CHUNK_MASK]!;
   }
 
+  /** The address as text: a dotted quad, or canonical IPv6 (RFC 5952). */
   host(i: number): string {
-    const ip = this.ipv4(i);
+    const c = this.chunks[i >>> CHUNK_BITS]!;
+    const o = i & CHUNK_MASK;
+    const ip = c.ipv4[o]!;
+    if (c.flags[o]! & NODE_FLAG.IPV6) return formatIp(this.v6Bytes(ip));
     return `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`;
   }
 
+  /** "ip:port", or "[ipv6]:port": the form of a Discovery's addresses (crawler/discovery.ts). */
   address(i: number): string {
-    return `${this.host(i)}:${this.port(i)}`;
+    return this.isIpv6(i) ? `[${this.host(i)}]:${this.port(i)}` : `${this.host(i)}:${this.port(i)}`;
   }
 
   flags(i: number): number {
@@ -258,10 +315,10 @@ export class NodeIndex {
     if (n !== 0) this.chunks[i >>> CHUNK_BITS]!.version[i & CHUNK_MASK] = n;
   }
 
-  private insertSlot(ip: number, port: number, index: number): void {
+  private insertSlot(home: number, index: number): void {
     const slots = this.slots;
     const n = this.slotCount;
-    let slot = homeSlot(ip, port, n);
+    let slot = home;
     while (slots[slot] !== 0) slot = slot + 1 === n ? 0 : slot + 1;
     slots[slot] = index + 1;
   }
@@ -269,7 +326,24 @@ export class NodeIndex {
   private growSlots(): void {
     this.slotCount = Math.ceil(this.slotCount * GROWTH);
     this.slots = new Int32Array(this.slotCount);
-    for (let i = 0; i < this.count; i++) this.insertSlot(this.ipv4(i), this.port(i), i);
+    for (let i = 0; i < this.count; i++) {
+      const c = this.chunks[i >>> CHUNK_BITS]!;
+      const o = i & CHUNK_MASK;
+      const key = c.flags[o]! & NODE_FLAG.IPV6 ? fold16(this.v6Bytes(c.ipv4[o]!)) : c.ipv4[o]!;
+      this.insertSlot(homeSlot(key, c.ports[o]!, this.slotCount), i);
+    }
+  }
+
+  private v6Bytes(place: number): Buffer {
+    const at = (place & CHUNK_MASK) * 16;
+    return this.v6Chunks[place >>> CHUNK_BITS]!.subarray(at, at + 16);
+  }
+
+  private v6Equals(place: number, ip: Uint8Array): boolean {
+    const chunk = this.v6Chunks[place >>> CHUNK_BITS]!;
+    const at = (place & CHUNK_MASK) * 16;
+    for (let b = 0; b < 16; b++) if (chunk[at + b] !== ip[b]) return false;
+    return true;
   }
 }
 
@@ -283,6 +357,13 @@ function newChunk(): Chunk {
     rttMs: new Uint16Array(CHUNK),
     version: new Uint16Array(CHUNK),
   };
+}
+
+/** 16 address bytes folded to 32 bits, as homeSlot's `ip` (each word weighted apart, so swapped words differ). */
+function fold16(ip: Uint8Array): number {
+  let h = 0;
+  for (let w = 0; w < 16; w += 4) h = Math.imul(h ^ ((ip[w]! << 24) | (ip[w + 1]! << 16) | (ip[w + 2]! << 8) | ip[w + 3]!), 0x9e3779b1) + 0x7f4a7c15;
+  return h >>> 0;
 }
 
 /** The home slot of an address in a table of n slots: both halves mixed to 32 bits, scaled to n. */

@@ -1,4 +1,4 @@
-import { type Census, type Churn } from './census.js';
+import { type Census, type Churn, type FamilyCounts } from './census.js';
 import { type SizeEstimate } from './estimate.js';
 import { type Measurement } from './measure.js';
 import { type SybilRegion } from './sybil.js';
@@ -58,6 +58,8 @@ export interface CensusSummary {
   otherVersions: { versions: number; count: number; share: number };
   bep51: { supported: number; unsupported: number; unknown: number; share: number };
   bep42Share: number;
+  /** Nodes and answered nodes per address family (BEP 32); absent where the census was summed from parts that lack it (shared surveys). */
+  families?: FamilyCounts;
   /** Round-trip times of the answered nodes (nearest-rank percentiles, ms; null without samples). */
   rtt: { samples: number; p50: number | null; p90: number | null };
 }
@@ -122,6 +124,7 @@ export function summarizeCensus(c: Census): CensusSummary {
     ...summarizeVersions(c.versions, c.withVersion),
     bep51: { supported: c.bep51.supported, unsupported: c.bep51.unsupported, unknown: c.bep51.unknown, share: roundShare(c.bep51.share) },
     bep42Share: roundShare(c.bep42Share),
+    families: { ipv4: { ...c.families.ipv4 }, ipv6: { ...c.families.ipv6 } },
     rtt: { samples: c.rtt.samples, p50: c.rtt.p50, p90: c.rtt.p90 },
   };
 }

@@ -73,6 +73,7 @@ export function sweepCensus(
   let bep42 = 0;
   let rttSamples = 0;
   let stayed = 0;
+  const families = { ipv4: { nodes: 0, answered: 0 }, ipv6: { nodes: 0, answered: 0 } };
   for (let i = 0; i < n; i++) {
     const f = index.flags(i);
     const ever = (f & NODE_FLAG.ANSWERED) !== 0;
@@ -82,10 +83,13 @@ export function sweepCensus(
     // Answering implies being asked: a node that answered for the first time was asked in this sweep.
     if (!queried && !(ever && !before)) continue;
     nodes++;
+    const family = f & NODE_FLAG.IPV6 ? families.ipv6 : families.ipv4;
+    family.nodes++;
     // crawler/measure.ts answeredThisSweep: visited and not failed, or answered for the first time.
     if (ever && ((queried && !(f & NODE_FLAG.FAILED)) || !before)) {
       answeredNow.set(i);
       answered++;
+      family.answered++;
       if (answeredLast?.has(i) === true) stayed++;
       const rtt = index.rttMs(i);
       if (rtt > 0) {
@@ -100,8 +104,7 @@ export function sweepCensus(
     if (ever) {
       if (f & NODE_FLAG.BEP42) bep42++;
     } else {
-      ip.writeUInt32BE(index.ipv4(i) >>> 0, 0);
-      if (isBep42Compliant(index.id(i), ip)) bep42++;
+      if (isBep42Compliant(index.id(i), index.ipBytes(i, ip))) bep42++;
     }
     const v = index.version(i);
     if (v !== 0) {
@@ -127,6 +130,7 @@ export function sweepCensus(
     ...summarizeVersions(versions, withVersion),
     bep51: { supported, unsupported, unknown, share: ratio(supported, supported + unsupported) },
     bep42Share: ratio(bep42, nodes),
+    families,
     rtt: { samples: rttSamples, p50: histogramPercentile(rtts, rttSamples, 50), p90: histogramPercentile(rtts, rttSamples, 90) },
   };
   let churn: ChurnSummary | null = null;

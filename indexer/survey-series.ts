@@ -96,6 +96,12 @@ export interface SurveyCensus {
    */
   bep32Share?: number;
   bep33Share?: number;
+  /**
+   * Nodes and answered nodes per address family (BEP 32; an IPv6 node counts under ipv6). An
+   * optional field of format 1: entries from before the IPv6 crawl, and summed shared-survey
+   * censuses, have none.
+   */
+  families?: { ipv4: { nodes: number; answered: number }; ipv6: { nodes: number; answered: number } };
   rtt: { samples: number; p50: number | null; p90: number | null };
 }
 
@@ -342,6 +348,20 @@ function censusOf(c: Obj): SurveyCensus {
   // Reserved for when the census measures them; kept only when present and well-formed.
   if (c['bep32Share'] !== undefined) out.bep32Share = share(c['bep32Share'], 'census.bep32Share');
   if (c['bep33Share'] !== undefined) out.bep33Share = share(c['bep33Share'], 'census.bep33Share');
+  if (c['families'] !== undefined) out.families = familiesOf(obj(c['families'], 'census.families'), nodes, answered);
+  return out;
+}
+
+/** census.families: each family's nodes and answered, adding up to the census's own. */
+function familiesOf(f: Obj, nodes: number, answered: number): NonNullable<SurveyCensus['families']> {
+  const family = (name: 'ipv4' | 'ipv6'): { nodes: number; answered: number } => {
+    const o = obj(f[name], `census.families.${name}`);
+    const counts = { nodes: count(o['nodes'], `census.families.${name}.nodes`), answered: count(o['answered'], `census.families.${name}.answered`) };
+    if (counts.answered > counts.nodes) fail(`census.families.${name}.answered`, `must not exceed census.families.${name}.nodes`);
+    return counts;
+  };
+  const out = { ipv4: family('ipv4'), ipv6: family('ipv6') };
+  if (out.ipv4.nodes + out.ipv6.nodes !== nodes || out.ipv4.answered + out.ipv6.answered !== answered) fail('census.families', 'must add up to census.nodes and census.answered');
   return out;
 }
 

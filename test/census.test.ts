@@ -187,3 +187,22 @@ test('fromDiscoveries: node events, later sample events, repeats', (t) => {
   t.deepEqual(c.bep51, { supported: 2, unsupported: 1, unknown: 0, share: 2 / 3 });
   t.deepEqual(fromDiscoveries([]), []);
 });
+
+test('census: nodes and answered nodes per address family (BEP 32), by the bracketed IPv6 address', (t) => {
+  const nodes = [
+    node(1, { answered: true }),
+    node(2),
+    node(3, { address: '[2a00:1450::1]:6881', answered: true }),
+    node(4, { address: '[2a00:1450::2]:6881', answered: true }),
+    node(5, { address: '[2a00:1450::3]:51413' }),
+  ];
+  const c = census(nodes);
+  t.deepEqual(c.families, { ipv4: { nodes: 2, answered: 1 }, ipv6: { nodes: 3, answered: 2 } });
+  t.is(c.families.ipv4.nodes + c.families.ipv6.nodes, c.nodes);
+  // From a crawl's events: the node events' addresses say the family.
+  const events: Discovery[] = [
+    { type: 'node', id: ID(1), address: '127.0.0.1:6881', version: null, rttMs: 5, bep51: true, bep42: false, at: 1 },
+    { type: 'node', id: ID(1), address: '[::1]:7001', version: null, rttMs: 5, bep51: true, bep42: false, at: 2 },
+  ];
+  t.deepEqual(census(fromDiscoveries(events)).families, { ipv4: { nodes: 1, answered: 1 }, ipv6: { nodes: 1, answered: 1 } }, 'a dual-stack node is a node per family');
+});

@@ -1,11 +1,9 @@
 import test from 'ava';
-import { createSocket } from 'node:dgram';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isLoopback } from '../bep5/ip.js';
 import { KrpcSocket } from '../bep5/krpc-socket.js';
-import { type DatagramSocket } from '../bep5/krpc-socket-types.js';
 import { DhtNode } from '../bep5/node.js';
 import { seededRandom } from '../bep5/random.js';
 import { decodeVersion } from '../crawler/census.js';
@@ -17,6 +15,7 @@ import { DEFAULT_PROFILE_SHARES } from '../crawler/testnet/profiles.js';
 import { type GroundTruth, type GroundTruthNode, Testnet } from '../crawler/testnet/testnet.js';
 import { runCli } from './helpers/cli.js';
 import { trueClosest } from './helpers/closest.js';
+import { recordingSocketFactory } from './helpers/udp.js';
 
 /**
  * Issue 12's acceptance network: 1,000 nodes, about a third of them real bittorrent-dht
@@ -62,20 +61,6 @@ const kindOf = (n: GroundTruthNode): string => (n.kind === 'dhtscope' ? `dhtscop
 function bootstrapOf(t: GroundTruth) {
   const [host, port] = t.bootstrap.split(':');
   return [{ host: host!, port: Number(port) }];
-}
-
-/** A socket that records where every datagram goes (the loopback-only proof). */
-function recordingSocketFactory(destinations: Map<string, number>) {
-  return (type: 'udp4' | 'udp6'): DatagramSocket => {
-    const inner = createSocket(type);
-    const send = inner.send.bind(inner) as (msg: Uint8Array, port: number, address: string, cb: (err: Error | null) => void) => void;
-    return Object.assign(inner, {
-      send: (msg: Uint8Array, port: number, address: string, cb: (err: Error | null) => void) => {
-        destinations.set(address, (destinations.get(address) ?? 0) + 1);
-        send(msg, port, address, cb);
-      },
-    }) as unknown as DatagramSocket;
-  };
 }
 
 test.serial('the network is the issue\'s mix: ≥30% bittorrent-dht, ≥4 libtorrent holding infohashes, ≥30% of ours silent, 20% dead or gone', (t) => {

@@ -2,7 +2,8 @@ import test from 'ava';
 import fc from 'fast-check';
 import { ManualClock } from '../bep5/clock.js';
 import { TokenBucketLimiter } from '../bep5/rate-limit.js';
-import { Ipv4RateLimiter } from '../crawler/ipv4-rate-limiter.js';
+import { parseIp } from '../bep5/ip.js';
+import { Ipv4RateLimiter, ipv6RateKey } from '../crawler/ipv4-rate-limiter.js';
 
 test('per-IP buckets: a burst, then one token per 1/rate, each address on its own', (t) => {
   const clock = new ManualClock();
@@ -55,4 +56,31 @@ test('spent buckets of 25,000 recent addresses (12,500 queries/s over a 2 s refi
   let allowed = 0;
   for (let ip = 1; ip <= 25_000; ip++) if (limiter.take(ip)) allowed++;
   t.is(allowed, 25_000);
+});
+
+test('ipv6RateKey: one bucket per /64 (a host picks addresses in it at will), one per port on ::1', (t) => {
+  const key = (host: string, port = 6881): number => ipv6RateKey(parseIp(host)!, port);
+  t.is(key('2a01:4f8:1:2::1'), key('2a01:4f8:1:2:ffff:ffff:ffff:ffff'), 'the same /64');
+  t.is(key('2a01:4f8:1:2::1', 6881), key('2a01:4f8:1:2::1', 51413), 'any port');
+  t.not(key('2a01:4f8:1:2::1'), key('2a01:4f8:1:3::1'), 'the next /64');
+  t.not(key('2a01:4f8:1:2::1'), key('2a01:4f9:1:2::1'));
+  // Loopback: a test network's nodes share ::1, each on its own port.
+  t.not(key('::1', 7001), key('::1', 7002));
+  t.is(key('::1', 7001), key('::1', 7001));
+  // Distinct /64s rarely share a bucket: 100,000 of them fold to as many keys, or nearly.
+  const keys = new Set<number>();
+  const ip = parseIp('2a01:4f8::')!;
+  for (let n = 0; n < 100_000; n++) {
+    ip.writeUInt32BE(n, 4);
+    keys.add(ipv6RateKey(ip, 6881));
+  }
+  t.true(keys.size > 99_990, `${keys.size} keys`);
+  // Its own limiter: a /64 at its rate does not hold up another.
+  const clock = new ManualClock();
+  const limiter = new Ipv4RateLimiter({ ratePerSecond: 2, burst: 4, clock });
+  for (let i = 0; i < 4; i++) t.true(limiter.take(key('2a01:4f8:1:2::1')));
+  t.false(limiter.take(key('2a01:4f8:1:2::99')), 'another address of the same /64 is the same host');
+  t.true(limiter.take(key('2a01:4f8:1:3::1')));
+  clock.advance(500);
+  t.true(limiter.take(key('2a01:4f8:1:2::1')), 'refilled at the rate');
 });

@@ -61,3 +61,59 @@ test('NodeIndex: flags, RTT, versions and the next sample time per node', (t) =>
   t.is(index.host(a), '127.0.0.1');
   t.is(index.address(b), '127.0.0.2:6881');
 });
+
+test('NodeIndex: IPv6 nodes beside IPv4 ones, in their own address column, through table growth', (t) => {
+  const index = new NodeIndex(16);
+  const count = 6 * 16_384; // whole chunks, so the bytes per node are the columns' own
+  // IPv6 addresses that differ only in their last bytes, and IPv4 ones whose number is an IPv6
+  // node's place in the IPv6 column: neither may ever be taken for the other.
+  const v6Of = (n: number): Buffer => {
+    const ip = Buffer.alloc(16);
+    ip.writeUInt16BE(0x2a01, 0);
+    ip.writeUInt32BE(n >>> 1, 12);
+    return ip;
+  };
+  for (let n = 0; n < count; n++) {
+    const isV6 = n % 2 === 0;
+    const { index: i, added } = isV6 ? index.add6(idOf(n), v6Of(n), 6881) : index.add(idOf(n), n >>> 1, 6881);
+    t.true(added);
+    t.is(i, n);
+  }
+  t.is(index.size, count);
+  t.is(index.ipv6Count, count / 2);
+  for (let n = 0; n < count; n += 331) {
+    if (n % 2 === 0) {
+      t.is(index.find6(v6Of(n), 6881), n);
+      t.true(index.isIpv6(n));
+      t.is(index.ipv4(n), 0, 'an IPv6 node has no IPv4 address');
+      t.deepEqual(index.ipv6(n), v6Of(n));
+      t.deepEqual(index.ipBytes(n), v6Of(n));
+      t.is(index.find(n >>> 1, 6881), n + 1, 'its place in the IPv6 column is not an IPv4 address');
+    } else {
+      t.is(index.find(n >>> 1, 6881), n);
+      t.false(index.isIpv6(n));
+      t.is(index.ipv6(n), undefined);
+      t.is(index.ipBytes(n).readUInt32BE(0), n >>> 1);
+    }
+  }
+  t.is(index.find6(v6Of(2), 6882), -1, 'another port is another node');
+  t.deepEqual(index.add6(idOf(9), v6Of(4), 6881), { index: 4, added: false });
+  t.is(index.size, count);
+  // A flag sweep leaves the family alone.
+  index.clearFlagEverywhere(0xffff & ~NODE_FLAG.IPV6);
+  index.clearFlagEverywhere(NODE_FLAG.QUERIED);
+  t.true(index.isIpv6(0));
+  t.true(index.bytes / count < 36 + 8 + 4 / 0.45 + 10, `bytes per node ${index.bytes / count}`);
+});
+
+test('NodeIndex: IPv6 hosts and addresses are canonical text, bracketed as a Discovery writes them', (t) => {
+  const index = new NodeIndex();
+  const a = index.add6(idOf(1), Buffer.from('00000000000000000000000000000001', 'hex'), 7001).index;
+  const b = index.add6(idOf(2), Buffer.from('2a000000000000000000000000000abc', 'hex'), 6881).index;
+  const c = index.add(idOf(3), 0x7f000001, 7001).index;
+  t.is(index.host(a), '::1');
+  t.is(index.address(a), '[::1]:7001');
+  t.is(index.address(b), '[2a00::abc]:6881');
+  t.is(index.address(c), '127.0.0.1:7001');
+  t.throws(() => index.add6(idOf(4), Buffer.alloc(4), 1), { instanceOf: RangeError });
+});

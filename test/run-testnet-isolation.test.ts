@@ -159,7 +159,7 @@ function fakeSummary(over: Partial<SystemSummary> = {}): SystemSummary {
     prefix: TESTNET_PREFIX,
     schemaVersion: 4,
     retention: { retainDays: 30, maxInfohashes: null },
-    node: { id: 'ab'.repeat(20), address: '127.0.0.1:40002' },
+    node: { id: 'ab'.repeat(20), address: '127.0.0.1:40002', families: [4] },
     bootstrap: ['127.20.1.1:6881'],
     testnet: { nodes: 500, infohashes: 5000, groundTruth: '/srv/ds/testnet/ground-truth.json' },
     ...over,

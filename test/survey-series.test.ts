@@ -78,9 +78,12 @@ test('round trip: what is recorded reads back equal, newest first, with the tota
   const measured: SurveyEntry = { ...entry(T + 5_000), source: { kind: 'measure' }, size: null, churn: null, sybilRegions: null, sybilRegionsFound: 0 };
   const shared: SurveyEntry = { ...entry(T + 6_000), source: { kind: 'survey', name: 'night-1.eu' }, sybilRegions: [], sybilRegionsFound: 0 };
   shared.census = { ...shared.census, bep32Share: 0.25, bep33Share: 0 };
+  // The census per address family (BEP 32), optional in format 1.
+  const dual: SurveyEntry = { ...entry(T + 7_000), census: { ...entry(T).census, families: { ipv4: { nodes: 1100, answered: 900 }, ipv6: { nodes: 400, answered: 300 } } } };
   await recordSurvey(c, keys, measured);
   await recordSurvey(c, keys, shared);
-  t.deepEqual((await readSurveys(c, keys, { limit: 2 })).entries, [shared, measured]);
+  await recordSurvey(c, keys, dual);
+  t.deepEqual((await readSurveys(c, keys, { limit: 3 })).entries, [dual, shared, measured]);
 
   // One key under the index's own tag, a sorted set scored by `at`, JSON members.
   t.is(keys.surveys, `{${keys.prefix}}:surveys`);
@@ -136,6 +139,9 @@ test('what is not an entry this code wrote is skipped on read, counted, and neve
     [bad((e) => (e.census.answered = 99_999)), T + 5],
     [bad((e) => (e.census.bep51.unknown = 0)), T + 5],
     [bad((e) => (e.census.bep32Share = -0.1)), T + 5],
+    [bad((e) => (e.census.families = { ipv4: { nodes: 1500, answered: 1200 }, ipv6: { nodes: 1, answered: 0 } })), T + 5],
+    [bad((e) => (e.census.families = { ipv4: { nodes: 1000, answered: 1200 }, ipv6: { nodes: 500, answered: 0 } })), T + 5],
+    [bad((e) => (e.census.families = { ipv4: { nodes: 1500, answered: 1200 } })), T + 5],
     [bad((e) => (e.census.versions[0].client = '<script>')), T + 5],
     [bad((e) => (e.census.versions[0].version = 'a\u202eb')), T + 5],
     [bad((e) => e.census.versions.push(...e.census.versions)), T + 5],

@@ -13,13 +13,11 @@ import {
 import { Crawler } from '../../crawler/crawler.js';
 import { type SweepSummary } from '../../crawler/crawler-types.js';
 import { NdjsonFileSink } from '../../crawler/ndjson-sink.js';
-import { crawlBootstrap, progressText, rateMeter, resolveCrawlBootstrap } from '../crawl-shared.js';
+import { CRAWL_FAMILY_OPTIONS, boundText, crawlBindOptions, crawlBootstrap, crawlFamilies, crawlFamilyHelp, familiesText, progressText, rateMeter, resolveCrawlBootstrap } from '../crawl-shared.js';
 import { NO_BOOTSTRAP_ANSWER_HINT } from '../constants.js';
 import {
   addressScopeOption,
-  bindOptions,
   defaultDataDir,
-  formatPeer,
   onStopSignal,
   parseFileOption,
   parseIpv4BindHost,
@@ -43,7 +41,8 @@ import { runSurveyCrawl } from '../survey-crawl.js';
 
 const help = `Usage: dhtscope crawl [--bootstrap LIST] [--duration S] [--rate R] [--inflight N]
                       [--per-ip-rate R] [--get-peers-rate R] [--out FILE] [--host H] [--port P]
-                      [--json] [--allow-private|--allow-loopback] [--simnet HOST:PORT]
+                      [--ipv4-only|--ipv6-only] [--host6 H] [--json]
+                      [--allow-private|--allow-loopback] [--simnet HOST:PORT]
        dhtscope crawl --survey NAME [--partitions N] [--concurrency C] [--partition-lock S]
                       [--redis-url URL] [--prefix P] [--data-dir DIR] [the options above]
 
@@ -63,19 +62,22 @@ SIGTERM stops early, still closes the file and prints the summary.
                         node); default: one sweep, then stop
   --rate R              queries per second, all kinds together (default ${CRAWL_DEFAULT_RATE})
   --inflight N          queries in flight at once (default ${CRAWL_DEFAULT_INFLIGHT})
-  --per-ip-rate R       queries per second to one IP address (default ${CRAWL_DEFAULT_PER_IP_RATE})
+  --per-ip-rate R       queries per second to one IP address (default ${CRAWL_DEFAULT_PER_IP_RATE}); for IPv6,
+                        to one /64 (what one host is given)
   --get-peers-rate R    get_peers per second for newly seen infohashes, asked of the node that
                         sampled them (default ${CRAWL_DEFAULT_GET_PEERS_RATE}; 0: no peer discovery)
   --out FILE            the NDJSON file (default: <data dir>/crawls/crawl-<time>.ndjson,
                         the data dir being $DHTSCOPE_DATA_DIR, else ~/.dhtscope)
-  --host H              IPv4 address to bind (default 0.0.0.0; the crawler is IPv4 only)
-  --port P              UDP port (default 0: any free port)
+  --host H              IPv4 address to bind (default 0.0.0.0)
+  --port P              UDP port (default 0: any free port; IPv4 and IPv6 alike)
+${crawlFamilyHelp(22)}
   --json                print one JSON object at the end instead of the text summary:
                         {"nodes","answered","queries","rps","infohashes","peers","sweeps","out",
-                        "events","ms","interrupted"}; progress goes to stderr
+                        "events","ms","interrupted","families","ipv6"}; progress goes to stderr
   --allow-loopback      also use loopback nodes (127.0.0.0/8, ::1) but no other private,
-                        reserved or bogon address (implied when every bootstrap address, or
-                        --host, is loopback): for test networks on this machine
+                        reserved or bogon address, IPv6 ones included (implied when every
+                        bootstrap address, or --host, is loopback): for test networks on this
+                        machine
   --allow-private       also use private, link-local and loopback nodes (a LAN; implied when
                         every bootstrap address, or --host, is private)
   --simnet HOST:PORT    crawl the simulated DHT served there (crawler/simnet/, bench:survey)
@@ -168,12 +170,13 @@ export const crawlCommand = defineCommand({
     partitions: { type: 'string' },
     concurrency: { type: 'string' },
     'partition-lock': { type: 'string' },
+    ...CRAWL_FAMILY_OPTIONS,
     ...INDEX_COMMAND_OPTIONS,
   },
   async run({ values }) {
     const bootstrap = crawlBootstrap(values.bootstrap, 'crawl');
     // A crawl of the simulated DHT talks to it on loopback only.
-    const bind = parseIpv4BindHost(values.host, values.simnet === undefined ? '0.0.0.0' : '127.0.0.1', 'the crawler');
+    const bind = parseIpv4BindHost(values.host, values.simnet === undefined ? '0.0.0.0' : '127.0.0.1', 'the IPv6 one is --host6');
     const port = parsePort(values.port, '--port', 0, true);
     const durationMs = values.duration === undefined ? undefined : parseTimeoutSeconds(values.duration, 0, '--duration');
     const rate = parseRate(values.rate, '--rate', CRAWL_DEFAULT_RATE);
@@ -191,14 +194,19 @@ export const crawlCommand = defineCommand({
     const socketFactory = simnet === undefined ? undefined : () => new EnvelopeSocket(simnet);
     const addressScope = addressScopeOption({ allowPrivate: values['allow-private'], allowLoopback: values['allow-loopback'] }, bind);
     const survey = surveyOptions(values);
+    // The simulated DHT is IPv4: its envelope names IPv4 addresses.
+    if (simnet !== undefined && values['ipv6-only'] === true) throw new UsageError('--simnet crawls IPv4: it does not go with --ipv6-only');
+    const crawl = simnet !== undefined ? { families: [4 as const], host6: '::1' } : await crawlFamilies(values, bind);
+    if (crawl.notice !== undefined) say(crawl.notice);
 
-    const addresses = await resolveCrawlBootstrap(bootstrap);
+    const addresses = await resolveCrawlBootstrap(bootstrap, crawl.families);
     const sink = await openSink(out);
     if (survey !== undefined) {
       return runSurveyCrawl({
         ...survey,
         index: values,
         bind,
+        crawl,
         port,
         bootstrapEntries: bootstrap.entries,
         addresses,
@@ -211,7 +219,7 @@ export const crawlCommand = defineCommand({
       });
     }
     const node = new DhtNode({
-      ...bindOptions(bind, port),
+      ...crawlBindOptions(bind, crawl, port),
       bootstrap: bootstrap.entries,
       ...(addressScope !== undefined ? { addressScope } : {}),
       // The crawler's queries share the node's socket with the node's own (bootstrap, refresh, answers' pings).
@@ -243,14 +251,18 @@ export const crawlCommand = defineCommand({
         await sink.close().catch(() => undefined);
         throw err;
       }
-      const address = node.address(4)!;
-      say(`crawling from ${bootstrap.entries.join(', ')} as ${idToHex(node.id)} on ${formatPeer(address)}`);
+      say(`crawling ${familiesText(crawl.families)} from ${bootstrap.entries.join(', ')} as ${idToHex(node.id)} on ${boundText(node, crawl.families)}`);
       say(`writing discoveries to ${out}`);
-      // The node joins in the background: it then answers queries like any node and learns its
-      // external address; the crawler starts from the bootstrap addresses at once.
-      const joining = node.bootstrap({ signal: stop.signal }).catch((err: unknown) => {
-        if (!(err instanceof KrpcAbortError) && !json) say(`bootstrap stopped: ${String(err)}`);
-      });
+      // The node joins in the background (each family's table): it then answers queries like
+      // any node and learns its external address; the crawler starts from the bootstrap
+      // addresses at once.
+      const joining = Promise.all(
+        crawl.families.map((family) =>
+          node.bootstrap({ signal: stop.signal, family }).catch((err: unknown) => {
+            if (!(err instanceof KrpcAbortError) && !json) say(`bootstrap (IPv${family}) stopped: ${String(err)}`);
+          }),
+        ),
+      );
       crawler = new Crawler({ node, bootstrap: addresses, rate, maxInflight: inflight, perIpRate, getPeersRate, sink });
       crawler.on('sweep-done', (s) => {
         if (durationMs !== undefined && !stop.signal.aborted) {
@@ -286,6 +298,8 @@ export const crawlCommand = defineCommand({
       sweeps: last.sweep,
       bep51: last.bep51,
       noBep51: last.noBep51,
+      families: crawl.families,
+      ipv6: last.ipv6,
       out,
       events: sink.written,
       ms,
@@ -299,6 +313,7 @@ export const crawlCommand = defineCommand({
           `  nodes        ${count(summary.answered)} answered of ${count(summary.nodes)} known` +
           (summary.bep51 + summary.noBep51 > 0 ? ` (${count(summary.bep51)} with BEP 51, ${count(summary.noBep51)} without)` : '') +
           '\n' +
+          (crawl.families.includes(6) ? `  IPv6         ${count(summary.ipv6.answered)} answered of ${count(summary.ipv6.known)} known\n` : '') +
           `  queries      ${count(summary.queries)} (${count(rps)} RPC/s)\n` +
           `  infohashes   ${count(summary.infohashes)}\n` +
           `  peers        ${count(summary.peers)}\n` +

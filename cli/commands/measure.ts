@@ -10,23 +10,24 @@ import { recordSurvey } from '../../indexer/survey-series.js';
 import { ensureSchema } from '../../migrations/runner.js';
 import { type OpenIndex, openIndex, toCommandError } from '../index-options.js';
 import { joinNetwork } from '../join.js';
-import { addressScopeOption, bindOptions, formatPeer, onStopSignal, parseIpv4BindHost, parsePort, parseTimeoutSeconds, startNode, NODE_COMMAND_OPTIONS } from '../node-options.js';
+import { addressScopeOption, formatPeer, onStopSignal, parseIpv4BindHost, parsePort, parseTimeoutSeconds, startNode, NODE_COMMAND_OPTIONS } from '../node-options.js';
 import { StatusLine, count, duration } from '../status-line.js';
 import { defineCommand } from '../define-command.js';
 import { CommandError, UsageError } from '../errors.js';
-import { crawlBootstrap, progressText, rateMeter, resolveCrawlBootstrap } from '../crawl-shared.js';
+import { CRAWL_FAMILY_OPTIONS, crawlBindOptions, crawlBootstrap, crawlFamilies, crawlFamilyHelp, familiesText, progressText, rateMeter, resolveCrawlBootstrap } from '../crawl-shared.js';
 import { parseInteger, parseRate } from '../number-options.js';
 
 const JOIN_TIMEOUT_S = 30;
 
 const help = `Usage: dhtscope measure [--bootstrap LIST] [--targets M] [--sweeps 1|2] [--rate R] [--json]
                         [--host H] [--port P] [--duration S] [--allow-private|--allow-loopback]
-                        [--redis-url URL [--prefix P]]
+                        [--ipv4-only|--ipv6-only] [--host6 H] [--redis-url URL [--prefix P]]
 
 Measures the DHT: its size, from the distances of the K closest nodes to M random targets
-(pooled maximum likelihood on the k-th distance, with a 95% bootstrap interval); and a census
-from crawler sweeps: client versions, BEP 51 and BEP 42 shares, response rate and round-trip
-times; with --sweeps 2, churn between the two sweeps. It runs as a read-only node (BEP 43),
+(pooled maximum likelihood on the k-th distance, with a 95% bootstrap interval; of the IPv4
+DHT, or of the IPv6 one with --ipv6-only: BEP 32 keeps them apart); and a census from crawler
+sweeps of both families: client versions, BEP 51 and BEP 42 shares, response rate and
+round-trip times, nodes per family; with --sweeps 2, churn between the two sweeps. It runs as a read-only node (BEP 43),
 so nobody keeps it in their routing table after it is gone. Once it has joined, Ctrl-C
 (SIGINT) or SIGTERM stops early and reports what was measured so far.
 
@@ -44,8 +45,9 @@ so nobody keeps it in their routing table after it is gone. Once it has joined, 
                      migrate), which the dashboard and GET /api/surveys show; Redis is checked
                      before measuring. Without it nothing is written anywhere.
   --prefix P         key prefix of that index (default: $DHTSCOPE_REDIS_PREFIX or "dhtscope")
-  --host H           IPv4 address to bind (default 0.0.0.0; IPv4 only)
+  --host H           IPv4 address to bind (default 0.0.0.0)
   --port P           UDP port (default 0: any free port)
+${crawlFamilyHelp(19)}
   --duration S       stop the sweeps after S seconds in all (a sweep of the whole public DHT
                      takes hours at the default rate); cut sweeps are marked partial
   --allow-loopback   also use loopback nodes (127.0.0.0/8, ::1) but no other private, reserved
@@ -108,6 +110,9 @@ function censusLines(c: Census, top = 10): string[] {
     `  BEP 51         ${percent(c.bep51.share)} of ${count(c.bep51.supported + c.bep51.unsupported)} asked support sample_infohashes` +
       (c.bep51.unknown > 0 ? ` (${count(c.bep51.unknown)} not asked)` : ''),
     `  BEP 42         ${percent(c.bep42Share)} with a compliant (or exempt) node ID`,
+    ...(c.families.ipv6.nodes > 0
+      ? [`  families       IPv4 ${count(c.families.ipv4.nodes)} queried (${count(c.families.ipv4.answered)} answered), IPv6 ${count(c.families.ipv6.nodes)} queried (${count(c.families.ipv6.answered)} answered)`]
+      : []),
     `  RTT            p50 ${ms(c.rtt.p50)}, p90 ${ms(c.rtt.p90)}, p99 ${ms(c.rtt.p99)} (${count(c.rtt.samples)} nodes)`,
     `  clients        ${count(c.withVersion)} nodes sent a version`,
   ];
@@ -151,10 +156,11 @@ export const measureCommand = defineCommand({
     duration: { type: 'string' },
     'redis-url': { type: 'string' },
     prefix: { type: 'string' },
+    ...CRAWL_FAMILY_OPTIONS,
   },
   async run({ values }) {
     const bootstrap = crawlBootstrap(values.bootstrap, 'measure');
-    const bind = parseIpv4BindHost(values.host, '0.0.0.0', 'measure');
+    const bind = parseIpv4BindHost(values.host, '0.0.0.0', 'the IPv6 one is --host6');
     const port = parsePort(values.port, '--port', 0, true);
     const targets = parseInteger(values.targets, '--targets', 64, 1, 100_000);
     const sweeps = parseInteger(values.sweeps, '--sweeps', 1, 1, 2);
@@ -182,9 +188,11 @@ export const measureCommand = defineCommand({
     async function measureAndReport(): Promise<number> {
       const status = new StatusLine({ stream: json ? process.stderr : process.stdout, prefix: 'dhtscope measure: ' });
 
-      const addresses = await resolveCrawlBootstrap(bootstrap);
+      const crawl = await crawlFamilies(values, bind);
+      if (crawl.notice !== undefined) status.log(`dhtscope measure: ${crawl.notice}`);
+      const addresses = await resolveCrawlBootstrap(bootstrap, crawl.families);
       const node = new DhtNode({
-        ...bindOptions(bind, port),
+        ...crawlBindOptions(bind, crawl, port),
         bootstrap: bootstrap.entries,
         addressScope: addressScopeOption({ allowPrivate: values['allow-private'], allowLoopback: values['allow-loopback'] }, bind),
         readOnly: true,
@@ -212,7 +220,8 @@ export const measureCommand = defineCommand({
       try {
         await startNode(node, bind.host, port);
         const join = AbortSignal.any([stop.signal, AbortSignal.timeout(JOIN_TIMEOUT_S * 1000)]);
-        status.update(`joining through ${bootstrap.entries.join(', ')} from ${formatPeer(node.address(4)!)}`, { force: true });
+        // The node joins its first family's DHT (IPv4 unless --ipv6-only): the size estimate's lookups run there.
+        status.update(`joining through ${bootstrap.entries.join(', ')} from ${formatPeer(node.address(crawl.families[0])!)} (crawling ${familiesText(crawl.families)})`, { force: true });
         await joinNetwork(node, bootstrap, join, { timeoutMs: JOIN_TIMEOUT_S * 1000, timedOut: () => !stop.signal.aborted, log: (line) => status.log(`dhtscope measure: ${line}`) });
         const c = new Crawler({ node, bootstrap: addresses, rate, getPeersRate: 0 });
         const meter = rateMeter(() => c.progress().queriesSent);

@@ -8,13 +8,15 @@ import { DEFAULT_RETAIN_DAYS } from '../../indexer/retention-constants.js';
 import { parseBootstrapOption } from '../bootstrap-option.js';
 import { INDEX_COMMAND_OPTIONS, INDEX_OPTIONS_HELP, type RunIndex, runIndexOption, TESTNET_DATA_SUBDIR, TESTNET_PREFIX_SUFFIX, toCommandError } from '../index-options.js';
 import { NODE_COMMAND_OPTIONS, onStopSignal, parseBindHost, parseIpv4BindHost, parsePort } from '../node-options.js';
+import { CRAWL_FAMILY_OPTIONS, crawlFamilies, crawlFamilyHelp, familiesText } from '../crawl-shared.js';
 import { StatusLine, count, duration } from '../status-line.js';
 import { DhtscopeSystem, type SystemSummary } from '../system.js';
 import { defineCommand } from '../define-command.js';
 import { CommandError, UsageError } from '../errors.js';
-import { parseAmount, parseInteger, parseRate } from '../number-options.js';
+import { parseAmount, parseFraction, parseInteger, parseRate } from '../number-options.js';
 
 const help = `Usage: dhtscope run [--testnet N] [--api-host H] [--api-port P] [--host H] [--port P]
+                    [--ipv4-only|--ipv6-only] [--host6 H]
                     [--bootstrap LIST] [--concurrency N] [--no-peer-lookups] [--no-metadata] [--rate R]
                     [--retain-days D] [--max-infohashes N]
                     [--redis-url URL] [--prefix P] [--data-dir DIR] [--json]
@@ -33,10 +35,13 @@ and exits 0.
                          spool and ground-truth.json); --prefix / --data-dir override either
   --testnet-infohashes M infohashes announced in the testnet (default 10 per node)
   --testnet-address-base B  first octet of the testnet's 127.B.x.y addresses (default 20)
+  --testnet-ipv6 F       share of the testnet's own nodes also on IPv6, on ::1 each with a port
+                         of its own (BEP 32; default 0: an IPv4 testnet)
   --api-host H           address of the HTTP API (default ${API_DEFAULT_HOST})
   --api-port P           port of the HTTP API (default ${API_DEFAULT_PORT}; 0: any free port)
   --host H               IPv4 address of the DHT node (default 0.0.0.0; 127.0.0.1 with --testnet)
   --port P               UDP port of the DHT node (default 6881; 0 with --testnet)
+${crawlFamilyHelp(23)}
   --bootstrap LIST       host:port entries to join from (default: the well-known routers)
   --testnet-mix M        mixed (default): bittorrent-dht and libtorrent processes beside our
                          nodes, which take the behaviour profiles of other clients (see
@@ -76,6 +81,7 @@ export const runCommand = defineCommand({
     'testnet-infohashes': { type: 'string' },
     'testnet-address-base': { type: 'string' },
     'testnet-mix': { type: 'string' },
+    'testnet-ipv6': { type: 'string' },
     'api-host': { type: 'string' },
     'api-port': { type: 'string' },
     port: { type: 'string' },
@@ -86,6 +92,7 @@ export const runCommand = defineCommand({
     'retain-days': { type: 'string' },
     'max-infohashes': { type: 'string' },
     'stats-interval': { type: 'string' },
+    ...CRAWL_FAMILY_OPTIONS,
   },
   async run({ values }) {
     const testnetNodes = values.testnet === undefined ? undefined : parseInteger(values.testnet, '--testnet', 0, 2, 100_000);
@@ -101,8 +108,10 @@ export const runCommand = defineCommand({
             infohashes: parseInteger(values['testnet-infohashes'], '--testnet-infohashes', testnetNodes * 10, 0, 10_000_000),
             addressBase: parseInteger(values['testnet-address-base'], '--testnet-address-base', 20, 1, 250),
             ...testnetMix(values['testnet-mix']),
+            ...(values['testnet-ipv6'] !== undefined ? { ipv6: parseFraction(values['testnet-ipv6'], '--testnet-ipv6') } : {}),
           };
-    const bind = parseIpv4BindHost(values.host, testnet ? '127.0.0.1' : '0.0.0.0', 'the crawler');
+    if (testnet === undefined && values['testnet-ipv6'] !== undefined) throw new UsageError('--testnet-ipv6 goes with --testnet N');
+    const bind = parseIpv4BindHost(values.host, testnet ? '127.0.0.1' : '0.0.0.0', 'the IPv6 one is --host6');
     const port = parsePort(values.port, '--port', testnet ? 0 : 6881, true);
     const apiHost = parseBindHost(values['api-host'], API_DEFAULT_HOST).host;
     const apiPort = parsePort(values['api-port'], '--api-port', API_DEFAULT_PORT, true);
@@ -117,6 +126,9 @@ export const runCommand = defineCommand({
 
     const status = new StatusLine({ stream: json ? process.stderr : process.stdout, prefix: 'dhtscope run: ' });
     const say = (line: string): void => status.log(json ? `dhtscope run: ${line}` : line);
+    // IPv4 and IPv6 together unless told otherwise; without an IPv6 route, said once, IPv4.
+    const crawl = await crawlFamilies(values, bind);
+    if (crawl.notice !== undefined) say(crawl.notice);
     const emit = (event: Record<string, unknown>): void => {
       if (json) process.stdout.write(JSON.stringify(event) + '\n');
     };
@@ -148,6 +160,8 @@ export const runCommand = defineCommand({
           port,
           bootstrap: bootstrap.entries,
           ...(values['allow-private'] ? { allowPrivate: true } : values['allow-loopback'] ? { addressScope: 'loopback' as const } : {}),
+          families: crawl.families,
+          host6: crawl.host6,
         },
         ...(testnet ? { testnet } : {}),
         api: { host: apiHost, port: apiPort },
@@ -282,7 +296,7 @@ export function summaryText(s: SystemSummary, index: RunIndex, options: { redisU
     indexText(index, options.redisUrlOption ?? false) +
     `  redis       ${s.redis} (${redisWhere}), schema v${s.schemaVersion}\n` +
     `  retention   ${retentionText(s.retention)}\n` +
-    `  DHT node    ${s.node.address}  id ${s.node.id}\n` +
+    `  DHT node    ${s.node.address}  id ${s.node.id}  (crawls ${familiesText(s.node.families)})\n` +
     `  bootstrap   ${s.bootstrap.join(', ')}\n` +
     (s.testnet ? `  testnet     ${count(s.testnet.infohashes)} infohashes; ground truth in ${s.testnet.groundTruth}\n` : '') +
     `Ctrl-C stops it.\n`

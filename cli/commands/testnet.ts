@@ -10,7 +10,7 @@ import { defaultDataDir, onStopSignal, parseFileOption } from '../node-options.j
 import { StatusLine, count, duration } from '../status-line.js';
 import { defineCommand } from '../define-command.js';
 import { CommandError, UsageError } from '../errors.js';
-import { parseInteger } from '../number-options.js';
+import { parseFraction, parseInteger } from '../number-options.js';
 
 /**
  * Node i of a testnet lives at 127.<base + i / 254²>.x.y (crawler/testnet/addresses.ts, base 20
@@ -23,6 +23,7 @@ export const MAX_TESTNET_NODES = (ANNOUNCER_OCTET - FIRST_OCTET) * 254 * 254;
 const help = `Usage: dhtscope testnet --nodes N --infohashes M [--seed S] [--mix mixed|uniform]
                         [--unresponsive F] [--gone F] [--leaving F] [--bittorrent-dht F]
                         [--libtorrent N] [--profiles LIST] [--shared-ip F] [--no-bep51 F]
+                        [--ipv6 F [--ipv6-only F]]
                         [--latency MIN-MAXms] [--loss P] [--workers W]
                         [--ground-truth FILE] [--json]
 
@@ -64,6 +65,10 @@ The default shares of our nodes (--profiles):
   --shared-ip F        fraction 0-1 of our nodes behind a shared IP, 4 to an address
   --no-bep51 F         fraction 0-1 of our nodes that answer sample_infohashes with error 204
                        (the no-bep51 profile; default 0)
+  --ipv6 F             fraction 0-1 of our own and of the dead nodes also on IPv6 (BEP 32):
+                       each on ::1 with a port of its own, answering nodes6 (default 0; the
+                       bootstrap node is one of them when F > 0; foreign nodes stay IPv4)
+  --ipv6-only F        fraction 0-1 of those IPv6 nodes on IPv6 only (default 0)
   --latency MIN-MAX    reply delay per datagram in ms, uniform in [MIN, MAX], e.g. 50-300ms
                        (default none)
   --loss P             probability 0-1 (below 1) that a node's outgoing datagram is lost
@@ -74,7 +79,8 @@ The default shares of our nodes (--profiles):
   --ground-truth FILE  where to write the ground truth (default: <data dir>/testnet-<seed>-
                        ground-truth.json; the data dir is $DHTSCOPE_DATA_DIR, else ~/.dhtscope)
   --json               one JSON object per stdout line: first {"event":"ready","bootstrap":
-                       "ip:port","groundTruth":"path","nodes":N,"responsive":n,"infohashes":M,
+                       "ip:port","bootstrap6":"[::1]:port" or null,"groundTruth":"path","nodes":N,
+                       "responsive":n,"infohashes":M,
                        "ms":T,...}, then {"event":"stopped"}; progress goes to stderr
   -h, --help           show this help
 
@@ -83,15 +89,6 @@ Only one testnet runs at a time (they share the addresses). Exit code 0 after a 
 
 Example: dhtscope testnet --nodes 2000 --infohashes 20000 --unresponsive 0.2 --latency 50-300ms`;
 
-/** A fraction in [0, 1] (or [0, 1) when `belowOne`). */
-export function parseFraction(value: string | undefined, option: string, belowOne = false): number {
-  if (value === undefined) return 0;
-  const n = value.trim() === '' ? NaN : Number(value);
-  if (!Number.isFinite(n) || n < 0 || n > 1 || (belowOne && n === 1)) {
-    throw new UsageError(`${option} must be a fraction from 0 to ${belowOne ? '1 (exclusive)' : '1'}, e.g. 0.1, got "${value}"`);
-  }
-  return n;
-}
 
 /** The mix of node kinds and profiles: --mix, then the flags that override it. */
 export function parseMix(values: Record<string, string | boolean | undefined>): Partial<TestnetOptions> {
@@ -106,6 +103,11 @@ export function parseMix(values: Record<string, string | boolean | undefined>): 
   if (text('leaving') !== undefined) out.leaving = parseFraction(text('leaving'), '--leaving');
   if (text('leave-window') !== undefined) out.leaveWindowMs = parseInteger(text('leave-window'), '--leave-window', 10, 1, 86_400) * 1000;
   if (text('shared-ip') !== undefined) out.sharedIp = parseFraction(text('shared-ip'), '--shared-ip');
+  if (text('ipv6') !== undefined) out.ipv6 = parseFraction(text('ipv6'), '--ipv6');
+  if (text('ipv6-only') !== undefined) {
+    if (out.ipv6 === undefined) throw new UsageError('--ipv6-only F goes with --ipv6 F (the share of nodes on IPv6)');
+    out.ipv6Only = parseFraction(text('ipv6-only'), '--ipv6-only');
+  }
   if (text('profiles') !== undefined) {
     try {
       out.profiles = parseProfileShares(text('profiles')!);
@@ -182,6 +184,8 @@ export const testnetCommand = defineCommand({
     'libtorrent-interval': { type: 'string' },
     profiles: { type: 'string' },
     'shared-ip': { type: 'string' },
+    ipv6: { type: 'string' },
+    'ipv6-only': { type: 'string' },
     latency: { type: 'string' },
     loss: { type: 'string' },
     workers: { type: 'string' },
@@ -285,6 +289,7 @@ export const testnetCommand = defineCommand({
       const event = {
         event: 'ready',
         bootstrap: testnet.bootstrap,
+        bootstrap6: truth.bootstrap6,
         groundTruth: groundTruthPath,
         nodes: truth.nodes.length,
         responsive,
@@ -304,7 +309,7 @@ export const testnetCommand = defineCommand({
         `testnet ready in ${duration(ms)}: ${count(truth.nodes.length)} nodes (${count(responsive)} responsive), ` +
           `${count(Object.keys(truth.infohashes).length)} infohashes stored${failures}\n` +
           `  kinds         ${Object.entries(kinds).map(([k, n]) => `${count(n)} ${k}`).join(', ')}; ${count(live)} live\n` +
-          `  bootstrap     ${testnet.bootstrap}\n` +
+          `  bootstrap     ${testnet.bootstrap}${truth.bootstrap6 === null ? '' : ` (IPv6: ${truth.bootstrap6}; ${count(truth.nodes.filter((n) => n.address6 !== null).length)} nodes on IPv6)`}\n` +
           `  ground truth  ${groundTruthPath}\n` +
           `Try: dhtscope crawl --bootstrap ${testnet.bootstrap}\n` +
           `Ctrl-C to stop\n`,

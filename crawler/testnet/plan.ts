@@ -28,6 +28,15 @@ export interface TestnetOptions {
   leaveWindowMs?: number;
   /** Fraction of our nodes that sit behind a shared IP, 4 to an address (ports 6881-6884), as behind a NAT. */
   sharedIp?: number;
+  /**
+   * Fraction of our own and of the dead nodes that are on IPv6 too (BEP 32): each listens on
+   * ::1 (the only IPv6 loopback address) on a port of its own, and hands out `nodes6` from an
+   * IPv6 table filled as its IPv4 one is. Node 0 is one of them whenever this is above 0.
+   * Foreign processes stay IPv4.
+   */
+  ipv6?: number;
+  /** Of those IPv6 nodes, the fraction on IPv6 only (no IPv4 socket; never node 0). */
+  ipv6Only?: number;
   /** Reply latency range in ms, per datagram, uniformly drawn. */
   latencyMs?: [number, number];
   /** Probability that a node's outgoing datagram is lost. */
@@ -59,6 +68,10 @@ export interface NodeSpec {
   version: string | null;
   /** When it leaves: 0 right after the announces (gone), else ms after the testnet is ready; null: it stays. */
   leavesAtMs: number | null;
+  /** It listens on IPv4 at host:port (false: IPv6 only). */
+  ipv4: boolean;
+  /** Its port on ::1 when it is on IPv6 (0 until its socket is bound: the kernel picks it); null when it is not. */
+  port6: number | null;
 }
 
 export interface PlannedOptions {
@@ -75,6 +88,8 @@ export interface PlannedOptions {
   leaving: number;
   leaveWindowMs: number;
   sharedIp: number;
+  ipv6: number;
+  ipv6Only: number;
   latencyMs: [number, number];
   loss: number;
   announcers: number;
@@ -148,6 +163,19 @@ export function planTestnet(options: TestnetOptions, defaultWorkers: number): Te
       n.port = TESTNET_PORT + group.length - 1;
     }
   }
+  // IPv6 from a stream of its own, so a plan without it is the plan it always was.
+  const ipv6 = options.ipv6 ?? 0;
+  const ipv6Only = options.ipv6Only ?? 0;
+  if (ipv6 > 0) {
+    const random6 = seededRandom(seed * 1_000_003 + 6);
+    const draw6 = (): number => randomInt(random6, 1_000_000) / 1_000_000;
+    for (const n of nodes) {
+      if (n.kind !== 'dhtscope' && n.kind !== 'dead') continue;
+      if (n.index !== 0 && draw6() >= ipv6) continue;
+      n.port6 = 0;
+      if (n.index !== 0 && draw6() < ipv6Only) n.ipv4 = false;
+    }
+  }
   const infohashes = Array.from({ length: options.infohashes }, () => randomId(random).toString('hex'));
   const announcers = Math.max(1, options.announcers ?? Math.min(1024, Math.ceil(options.infohashes / 16)));
   const announcerBase = base + Math.ceil(options.nodes / (254 * 254));
@@ -168,6 +196,8 @@ export function planTestnet(options: TestnetOptions, defaultWorkers: number): Te
       leaving,
       leaveWindowMs,
       sharedIp,
+      ipv6,
+      ipv6Only,
       latencyMs: options.latencyMs ?? [0, 0],
       loss: options.loss ?? 0,
       announcers,
@@ -194,7 +224,19 @@ function spec(index: number, id: string, host: string, kind: NodeKind, profile: 
     bep51: kind === 'libtorrent' || behaviour?.bep51 === true,
     version: behaviour?.version ?? null,
     leavesAtMs: null,
+    ipv4: true,
+    port6: null,
   };
+}
+
+/** Its IPv6 address ("[::1]:port"), or null when it is not on IPv6 (or not bound yet). */
+export function ipv6AddressOf(n: NodeSpec): string | null {
+  return n.port6 === null || n.port6 === 0 ? null : `[::1]:${n.port6}`;
+}
+
+/** The address the ground truth names a node by: its IPv4 one, or its IPv6 one for an IPv6-only node. */
+export function addressOf(n: NodeSpec): string {
+  return n.ipv4 ? `${n.host}:${n.port}` : (ipv6AddressOf(n) ?? `[::1]:${n.port6}`);
 }
 
 /** Answers queries for the whole crawl: responsive, and never leaves. */

@@ -7,7 +7,7 @@ import { childModule } from '../../bep5/child-module.js';
 import { seededRandom } from '../../bep5/random.js';
 import { ANNOUNCER_ID, TESTNET_PORT, testnetAddress } from './addresses.js';
 import { type ForeignContact, ForeignHost, type ForeignKind } from './foreign-host.js';
-import { type TestnetOptions, type TestnetPlan, isLive, planTestnet } from './plan.js';
+import { type TestnetOptions, type TestnetPlan, addressOf, ipv6AddressOf, isLive, planTestnet } from './plan.js';
 import { type NodeKind, type Profile } from './profiles.js';
 import { SortedIds, kademliaContacts } from './sorted-ids.js';
 import type { FromWorker, ToWorker } from './worker.js';
@@ -22,7 +22,10 @@ import { TestnetError } from '../errors.js';
 
 export interface GroundTruthNode {
   id: string;
+  /** Its IPv4 address ("127.x.y.z:port"), or for an IPv6-only node its IPv6 one ("[::1]:port"). */
   address: string;
+  /** Its IPv6 address on ::1 when it is on IPv6 (BEP 32), else null. */
+  address6: string | null;
   kind: NodeKind;
   /** Our nodes' behaviour profile (crawler/testnet/profiles.ts); null for foreign and dead ones. */
   profile: Profile | null;
@@ -41,16 +44,18 @@ export interface GroundTruthNode {
 export interface GroundTruth {
   seed: number;
   bootstrap: string;
+  /** Node 0's IPv6 address when the testnet has IPv6 nodes, else null. */
+  bootstrap6: string | null;
   options: TestnetPlan['options'];
   nodes: GroundTruthNode[];
   /**
-   * infohash (hex) → addresses of the nodes that stored it. For foreign nodes, only what the
-   * node itself confirmed with a get_peers answer after the announce.
+   * infohash (hex) → addresses (`address`) of the nodes that stored it. For foreign and IPv6-only
+   * nodes, only what the node itself confirmed with a get_peers answer after the announce.
    */
   infohashes: Record<string, string[]>;
   /** The foreign processes: implementation and the settings they run with (libtorrent's BEP 51 ones included). */
   foreign: Array<{ kind: ForeignKind; implementation: string; nodes: number; settings: Record<string, string | number | boolean>; sampleCount?: number; sampleIntervalS?: number }>;
-  /** infohash (hex) → the announcing peer's address. */
+  /** infohash (hex) → the announcing peer's IPv4 address (IPv6-only nodes got it from their worker's IPv6 announcer). */
   peers: Record<string, string>;
   /** Announces that failed (lost on an impaired network). */
   announceFailures: number;
@@ -129,14 +134,27 @@ export class Testnet {
         workers.push(fork(WORKER.path, [], { execArgv: [...WORKER.execArgv, ...extra], serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
       }
       let ready = 0;
+      const ports6: Array<[number, number]> = [];
       await Promise.all(
         workers.map(async (child, w) => {
           const reply = expect(child, 'ready');
           child.send({ type: 'init', plan, worker: w } satisfies ToWorker);
-          await reply;
+          ports6.push(...(await reply).ports6);
           progress({ phase: 'starting', workersReady: ++ready });
         }),
       );
+      // IPv6 nodes share ::1, each on the port the kernel gave it: known only now, so their
+      // IPv6 tables are filled now.
+      if (ports6.length > 0) {
+        for (const [index, port] of ports6) plan.nodes[index]!.port6 = port;
+        await Promise.all(
+          workers.map(async (child) => {
+            const reply = expect(child, 'filled6');
+            child.send({ type: 'contacts6', ports6 } satisfies ToWorker);
+            await reply;
+          }),
+        );
+      }
       // Foreign tables, Kademlia-shaped like ours, once our nodes answer (libtorrent only keeps
       // a contact that answered it).
       const sorted = new SortedIds(plan.nodes.map((n) => Buffer.from(n.id, 'hex')));
@@ -144,7 +162,7 @@ export class Testnet {
         const contacts = new Map<number, ForeignContact[]>();
         for (const spec of host.specs) {
           const random = seededRandom(plan.options.seed * 1_000_003 + spec.index);
-          const picks = kademliaContacts(sorted, Buffer.from(plan.nodes[spec.index]!.id, 'hex'), host.kind === 'bittorrent-dht' ? 20 : 8, random);
+          const picks = kademliaContacts(sorted, Buffer.from(plan.nodes[spec.index]!.id, 'hex'), host.kind === 'bittorrent-dht' ? 20 : 8, random).filter((i) => plan.nodes[i]!.ipv4);
           contacts.set(spec.index, picks.map((i) => ({ id: plan.nodes[i]!.id, host: plan.nodes[i]!.host, port: plan.nodes[i]!.port })));
         }
         await host.addContacts(contacts);
@@ -179,12 +197,14 @@ export class Testnet {
   /**
    * Datagrams each testnet address received from these source IPs, as the receivers counted
    * them (our nodes' sockets, the dead nodes' black holes, the foreign processes' own counts),
-   * by "ip:port" of the receiver (the announcers' addresses too: foreign nodes keep them in
-   * their tables, so a crawler finds and asks them). Also what our nodes tried to send outside 127.0.0.0/8 (refused).
+   * by the receiver's `address` (the announcers' addresses too: foreign nodes keep them in
+   * their tables, so a crawler finds and asks them). A node on both families counts its two
+   * sockets together; an IPv6 sender is named "[ip]:port", since on loopback every IPv6 sender
+   * is ::1. Also what our nodes tried to send outside 127.0.0.0/8 and ::1 (refused).
    */
   async received(fromHosts: readonly string[]): Promise<{ byNode: Map<string, number>; refusedSends: number }> {
     const from = new Set(fromHosts);
-    const address = (i: number): string => `${this.plan.nodes[i]!.host}:${this.plan.nodes[i]!.port}`;
+    const address = (i: number): string => addressOf(this.plan.nodes[i]!);
     const byNode = new Map<string, number>();
     let refusedSends = 0;
     const replies = await Promise.all(
@@ -282,7 +302,7 @@ async function recordForeignVersions(plan: TestnetPlan, foreign: ForeignHost[], 
 }
 
 function groundTruthOf(plan: TestnetPlan, results: Array<Extract<FromWorker, { type: 'announced' }>>, foreign: ForeignHost[]): GroundTruth {
-  const address = (i: number): string => `${plan.nodes[i]!.host}:${plan.nodes[i]!.port}`;
+  const address = (i: number): string => addressOf(plan.nodes[i]!);
   const infohashes: Record<string, string[]> = {};
   const peers: Record<string, string> = {};
   let failures = 0;
@@ -297,10 +317,12 @@ function groundTruthOf(plan: TestnetPlan, results: Array<Extract<FromWorker, { t
   return {
     seed: plan.options.seed,
     bootstrap: address(0),
+    bootstrap6: ipv6AddressOf(plan.nodes[0]!),
     options: plan.options,
     nodes: plan.nodes.map((n) => ({
       id: n.id,
-      address: `${n.host}:${n.port}`,
+      address: addressOf(n),
+      address6: ipv6AddressOf(n),
       kind: n.kind,
       profile: n.profile,
       responsive: n.responsive,

@@ -18,13 +18,17 @@ import { SortedIds, kademliaContacts } from './sorted-ids.js';
 
 export type ToWorker =
   | { type: 'init'; plan: TestnetPlan; worker: number }
+  /** Every IPv6 node's port on ::1, once all are bound: fill the IPv6 tables. */
+  | { type: 'contacts6'; ports6: Array<[node: number, port: number]> }
   | { type: 'announce' }
   | { type: 'clock-start' }
   | { type: 'received'; from: string[] }
   | { type: 'stop' };
 
 export type FromWorker =
-  | { type: 'ready'; nodes: number; contacts: number }
+  /** ports6: this worker's IPv6 nodes (and dead ones) and the ports the kernel gave them on ::1. */
+  | { type: 'ready'; nodes: number; contacts: number; ports6: Array<[node: number, port: number]> }
+  | { type: 'filled6'; contacts: number }
   | { type: 'announced'; stored: Array<[infohash: number, nodes: number[]]>; failures: number; confirmed: number }
   | { type: 'received'; counts: Array<[node: number, datagrams: number]>; announcers: Array<[host: string, datagrams: number]>; refusedSends: number }
   | { type: 'stopped' }
@@ -61,14 +65,23 @@ async function init(): Promise<void> {
   const { latencyMs, loss, seed } = plan.options;
   const impaired = latencyMs[1] > 0 || loss > 0;
   let contacts = 0;
+  const ports6: Array<[number, number]> = [];
   for (const spec of plan.nodes) {
     if (!mine(spec.index)) continue;
     const counter = new ReceiveCounter();
     counters.set(spec.index, counter);
     if (spec.kind === 'dead') {
-      const hole = new BlackHole(counter);
-      await hole.bind(spec.port, spec.host);
-      blackHoles.push(hole);
+      if (spec.ipv4) {
+        const hole = new BlackHole(counter);
+        await hole.bind(spec.port, spec.host);
+        blackHoles.push(hole);
+      }
+      if (spec.port6 !== null) {
+        const hole6 = new BlackHole(counter, 'udp6');
+        await hole6.bind(0, '::1');
+        blackHoles.push(hole6);
+        ports6.push([spec.index, hole6.port]);
+      }
       continue;
     }
     if (spec.kind !== 'dhtscope') continue; // foreign processes are hosted by the parent
@@ -76,13 +89,16 @@ async function init(): Promise<void> {
     const random = seededRandom(seed * 1_000_003 + spec.index);
     const socketFactory = (type: SocketFamily): DatagramSocket => {
       const inner: DatagramSocket = impaired ? new LossySocket(type, { latencyMs, loss, random }) : createSocket(type);
-      const socket = new ProfileSocket(inner, behaviour, counter);
+      // On IPv6 every node shares ::1: its port is the kernel's choice, not its IPv4 one.
+      const socket = new ProfileSocket(inner, behaviour, counter, type === 'udp6');
       profileSockets.push(socket);
       return socket;
     };
     const node = new DhtNode({
       id: ids[spec.index],
+      families: spec.port6 === null ? [4] : spec.ipv4 ? [4, 6] : [6],
       host: spec.host,
+      host6: '::1',
       port: spec.port,
       bootstrap: [],
       // Loopback only: a testnet node never sends to the private and bogon contacts some profiles advertise.
@@ -96,10 +112,30 @@ async function init(): Promise<void> {
       socketFactory,
     });
     await node.start();
-    contacts += fillTable(node, spec.index, random);
+    if (spec.ipv4) contacts += fillTable(node, spec.index, random);
+    if (spec.port6 !== null) ports6.push([spec.index, node.address(6)!.port]);
     nodes.set(spec.index, node);
   }
-  send({ type: 'ready', nodes: nodes.size, contacts });
+  send({ type: 'ready', nodes: nodes.size, contacts, ports6 });
+}
+
+/** With every IPv6 node's port known: their IPv6 tables, Kademlia-shaped over the IPv6 nodes alone. */
+function fillTables6(ports6: Array<[number, number]>): void {
+  for (const [index, port] of ports6) plan.nodes[index]!.port6 = port;
+  const on6 = plan.nodes.filter((n) => n.port6 !== null).map((n) => n.index);
+  const sorted6 = new SortedIds(on6.map((i) => ids[i]!));
+  let added = 0;
+  for (const [index, node] of nodes) {
+    const table = node.table(6);
+    if (table === undefined) continue;
+    // A stream of its own: the IPv4 table's picks stay what they were without IPv6.
+    const random = seededRandom((plan.options.seed * 1_000_003 + index) ^ 0x6666_6666);
+    for (const pick of kademliaContacts(sorted6, ids[index]!, K, random)) {
+      const spec = plan.nodes[on6[pick]!]!;
+      if (table.recordResponse({ id: ids[spec.index]!, host: '::1', port: spec.port6! }).status === 'added') added++;
+    }
+  }
+  send({ type: 'filled6', contacts: added });
 }
 
 /** A node leaves: its socket closes and a black hole takes its address, so packets to it are still counted. */
@@ -109,9 +145,16 @@ async function leave(index: number): Promise<void> {
   nodes.delete(index);
   await node.stop();
   const spec = plan.nodes[index]!;
-  const hole = new BlackHole(counters.get(index)!);
-  await hole.bind(spec.port, spec.host).catch(() => undefined);
-  blackHoles.push(hole);
+  if (spec.ipv4) {
+    const hole = new BlackHole(counters.get(index)!);
+    await hole.bind(spec.port, spec.host).catch(() => undefined);
+    blackHoles.push(hole);
+  }
+  if (spec.port6 !== null) {
+    const hole6 = new BlackHole(counters.get(index)!, 'udp6');
+    await hole6.bind(spec.port6, '::1').catch(() => undefined);
+    blackHoles.push(hole6);
+  }
 }
 
 function startClock(): void {
@@ -136,6 +179,7 @@ function fillTable(node: DhtNode, index: number, random: ReturnType<typeof seede
   let added = 0;
   for (const pick of kademliaContacts(sorted, ids[index]!, K, random)) {
     const spec = plan.nodes[pick]!;
+    if (!spec.ipv4) continue; // an IPv6-only node has no IPv4 address to list
     const outcome = table.recordResponse({ id: ids[pick]!, host: spec.host, port: spec.port });
     if (outcome.status === 'added') added++;
   }
@@ -152,6 +196,9 @@ async function announce(): Promise<void> {
     await s.bind(TESTNET_PORT, plan.announcerHosts[a]!);
     sockets.set(a, s);
   }
+  // IPv6-only nodes hear their announces from an IPv6 announcer of this worker's, on ::1.
+  const socket6 = plan.nodes.some((n) => !n.ipv4) ? new KrpcSocket({ type: 'udp6', maxInflight: 1024, readOnly: true }) : undefined;
+  await socket6?.bind(0, '::1');
   const jobs: Array<{ ih: number; node: number }> = [];
   plan.infohashes.forEach((hex, ih) => {
     if (!sockets.has(plan.announcerOf[ih]!)) return;
@@ -166,9 +213,9 @@ async function announce(): Promise<void> {
   const run = async (): Promise<void> => {
     while (next < jobs.length) {
       const { ih, node } = jobs[next++]!;
-      const socket = sockets.get(plan.announcerOf[ih]!)!;
       const spec = plan.nodes[node]!;
-      const to = { host: spec.host, port: spec.port };
+      const socket = spec.ipv4 ? sockets.get(plan.announcerOf[ih]!)! : socket6!;
+      const to = spec.ipv4 ? { host: spec.host, port: spec.port } : { host: '::1', port: spec.port6! };
       const infoHash = Buffer.from(plan.infohashes[ih]!, 'hex');
       let ok = false;
       for (let attempt = 0; attempt < ANNOUNCE_ATTEMPTS && !ok; attempt++) {
@@ -176,13 +223,14 @@ async function announce(): Promise<void> {
           const { reply } = await socket.query(to, { method: 'get_peers', id: announcerId, infoHash });
           if (reply.token === undefined) break;
           await socket.query(to, { method: 'announce_peer', id: announcerId, infoHash, port: 0, impliedPort: true, token: reply.token });
-          if (spec.kind !== 'dhtscope') {
+          if (spec.kind !== 'dhtscope' || !spec.ipv4) {
             // A foreign node's word is its own get_peers answer: the ground truth is what it
-            // says it stores, not what we believe we sent.
+            // says it stores, not what we believe we sent. So is an IPv6-only node's: all its
+            // announces come from ::1, one source, whose share of its store is capped.
             const check = await socket.query(to, { method: 'get_peers', id: announcerId, infoHash });
             const self = socket.address();
             if (!check.reply.values.some((p) => p.host === self.host && p.port === self.port)) continue;
-            confirmed++;
+            if (spec.kind !== 'dhtscope') confirmed++;
           }
           ok = true;
         } catch {
@@ -197,7 +245,7 @@ async function announce(): Promise<void> {
     }
   };
   await Promise.all(Array.from({ length: ANNOUNCE_CONCURRENCY }, run));
-  await Promise.all([...sockets.values()].map((s) => s.close()));
+  await Promise.all([...sockets.values(), ...(socket6 ? [socket6] : [])].map((s) => s.close()));
   // libtorrent keeps announcers in its table: what is sent to them later is counted too.
   for (const a of myAnnouncers) {
     const counter = new ReceiveCounter();
@@ -224,13 +272,15 @@ process.on('message', (message: ToWorker) => {
   const task =
     message.type === 'init'
       ? ((plan = message.plan), (worker = message.worker), init())
-      : message.type === 'announce'
-        ? announce()
-        : message.type === 'clock-start'
-          ? Promise.resolve(startClock())
-          : message.type === 'received'
-            ? Promise.resolve(received(message.from))
-            : stop();
+      : message.type === 'contacts6'
+        ? Promise.resolve(fillTables6(message.ports6))
+        : message.type === 'announce'
+          ? announce()
+          : message.type === 'clock-start'
+            ? Promise.resolve(startClock())
+            : message.type === 'received'
+              ? Promise.resolve(received(message.from))
+              : stop();
   task.catch((err: unknown) => send({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) }));
 });
 

@@ -1,5 +1,6 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { randomInt } from 'node:crypto';
+import { type DatagramSocket } from '../../bep5/krpc-socket-types.js';
 
 /**
  * A loopback address of its own for each socket a test creates (127.x.y.z all bind on Linux
@@ -76,4 +77,18 @@ export class RawPeer {
     this.closed = true;
     return new Promise((resolve) => this.socket.close(() => resolve()));
   }
+}
+
+/** A socket that records where every datagram goes (the loopback-only proof): `destinations` counts datagrams by destination address, before the kernel sees them. */
+export function recordingSocketFactory(destinations: Map<string, number>) {
+  return (type: 'udp4' | 'udp6'): DatagramSocket => {
+    const inner = createSocket(type);
+    const send = inner.send.bind(inner) as (msg: Uint8Array, port: number, address: string, cb: (err: Error | null) => void) => void;
+    return Object.assign(inner, {
+      send: (msg: Uint8Array, port: number, address: string, cb: (err: Error | null) => void) => {
+        destinations.set(address, (destinations.get(address) ?? 0) + 1);
+        send(msg, port, address, cb);
+      },
+    }) as unknown as DatagramSocket;
+  };
 }

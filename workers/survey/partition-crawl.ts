@@ -56,7 +56,8 @@ export async function crawlPartition(o: PartitionCrawlOptions): Promise<Partitio
       const to = IdPartition.indexOf(id, o.bits);
       let list = outbox.get(to);
       if (list === undefined) outbox.set(to, (list = []));
-      list.push(encodeNodes([{ id, host, port }], 4));
+      // One compact contact per item: 26 bytes for IPv4, 38 for IPv6 (BEP 32's nodes6 form).
+      list.push(encodeNodes([{ id, host, port }], host.includes(':') ? 6 : 4));
     },
   });
   o.onCrawler?.(crawler);
@@ -83,7 +84,7 @@ export async function crawlPartition(o: PartitionCrawlOptions): Promise<Partitio
       const items = await o.redis.lrangeBuffer(o.keys.inbox(o.partition), cursor, cursor + INBOX_BATCH - 1);
       cursor += items.length;
       received += items.length;
-      const contacts = items.filter((b) => b.length === 26).flatMap((b) => decodeNodes(b, 4));
+      const contacts = items.flatMap((b) => (b.length === 26 ? decodeNodes(b, 4) : b.length === 38 ? decodeNodes(b, 6) : []));
       added += crawler.addContacts(contacts.filter((c) => partition.contains(c.id)));
       if (items.length < INBOX_BATCH) return added;
     }
@@ -197,8 +198,7 @@ function partitionCensus(nodes: NodeIndex): PartitionCensus {
       if (nodes.rttMs(i) > 0) rtts.push(nodes.rttMs(i));
       if (f & NODE_FLAG.BEP42) c.bep42++;
     } else {
-      ip.writeUInt32BE(nodes.ipv4(i) >>> 0, 0);
-      if (isBep42Compliant(nodes.id(i), ip)) c.bep42++;
+      if (isBep42Compliant(nodes.id(i), nodes.ipBytes(i, ip))) c.bep42++;
     }
     if (f & NODE_FLAG.BEP51) c.supported++;
     else if (f & NODE_FLAG.NO_BEP51) c.unsupported++;

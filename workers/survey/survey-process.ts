@@ -71,7 +71,7 @@ export async function runSurveyProcess(o: SurveyProcessOptions): Promise<SurveyP
   const redis = o.connection.client;
   const log = o.log ?? (() => undefined);
   const plan = await joinPlan(redis, o.keys, o.bits);
-  const processId = `${hostname()}:${process.pid}:${o.node.address(4)?.port ?? 0}`;
+  const processId = `${hostname()}:${process.pid}:${(o.node.address(4) ?? o.node.address(6))?.port ?? 0}`;
   const concurrency = o.concurrency ?? SURVEY_DEFAULT_CONCURRENCY;
   const lockMs = o.lockMs ?? SURVEY_DEFAULT_LOCK_MS;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
