@@ -11,7 +11,7 @@ import { type Discovery } from '../crawler/discovery.js';
 import { applyBatch } from '../indexer/apply-batch.js';
 import { newBatchId } from '../indexer/batch-id.js';
 import { IndexKeys, SCHEMA_4_VERSION } from '../indexer/keys.js';
-import { applyShardedBatch } from '../indexer/sharded-apply.js';
+import { applyShardedBatch, SHARDED_SCHEMA_VERSION } from '../indexer/sharded-apply.js';
 import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
 import { setShardedSchemaVersion } from '../indexer/sharded-queries.js';
 import { MigrationRunner } from '../migrations/runner.js';
@@ -30,7 +30,7 @@ try {
   const v4 = new IndexKeys('throughput4');
   await new MigrationRunner(redis, v4).migrate({ to: SCHEMA_4_VERSION }); // schema 4's writer
   const v5 = new ShardedIndexKeys('throughput5');
-  await setShardedSchemaVersion(redis, v5, 5);
+  await setShardedSchemaVersion(redis, v5, SHARDED_SCHEMA_VERSION);
 
   /** Microseconds Redis spent in scripts so far (INFO commandstats, EVALSHA and EVAL). */
   const scriptUsec = async (): Promise<number> => {

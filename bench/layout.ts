@@ -25,7 +25,7 @@ import { type Discovery } from '../crawler/discovery.js';
 import { applyBatch } from '../indexer/apply-batch.js';
 import { newBatchId } from '../indexer/batch-id.js';
 import { IndexKeys, SCHEMA_4_VERSION } from '../indexer/keys.js';
-import { applyShardedBatch } from '../indexer/sharded-apply.js';
+import { applyShardedBatch, SHARDED_SCHEMA_VERSION } from '../indexer/sharded-apply.js';
 import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
 import { setShardedSchemaVersion } from '../indexer/sharded-queries.js';
 import { MigrationRunner } from '../migrations/runner.js';
@@ -142,7 +142,7 @@ async function bucketed(redis: Redis, data: Infohash[], bits: number, withPeers 
 /** The schema-5 writer itself (indexer/sharded-apply.ts), same events as schema4(). */
 async function schema5(redis: Redis, data: Infohash[]): Promise<void> {
   const keys = new ShardedIndexKeys('layout5');
-  await setShardedSchemaVersion(redis, keys, 5);
+  await setShardedSchemaVersion(redis, keys, SHARDED_SCHEMA_VERSION);
   for (let b = 0; b < data.length; b += BATCH) {
     const events = eventsOf(data.slice(b, b + BATCH));
     await applyShardedBatch(redis, events, { keys, batchId: newBatchId(), config: { maxBatchEvents: 20_000 } });

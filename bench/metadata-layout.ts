@@ -26,7 +26,7 @@ import { encodeMetadataBlob, metadataContent } from '../indexer/metadata-blob.js
 import { type MetadataInput, metadataCandidates, recordMetadataFailure, storeMetadata } from '../indexer/metadata-store.js';
 import { searchMetadata } from '../indexer/search.js';
 import { tokenizeName } from '../indexer/search-tokens.js';
-import { applyShardedBatch } from '../indexer/sharded-apply.js';
+import { applyShardedBatch, SHARDED_SCHEMA_VERSION } from '../indexer/sharded-apply.js';
 import { recordShardedMetadataFailure, shardedMetadataCandidates } from '../indexer/sharded-fetch-state.js';
 import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
 import { readFields, storeShardedMetadata } from '../indexer/sharded-metadata.js';
@@ -105,7 +105,7 @@ try {
   const k4 = new IndexKeys('meta4');
   await new MigrationRunner(redis, k4).migrate({ to: SCHEMA_4_VERSION }); // schema 4's writer
   const k5 = new ShardedIndexKeys('meta5');
-  await setShardedSchemaVersion(redis, k5, 5);
+  await setShardedSchemaVersion(redis, k5, SHARDED_SCHEMA_VERSION);
   const opts = { fetchedAt: NOW, peer: '198.51.100.7:6881' };
   const failure = { code: 'ERR_PEER_TIMEOUT', at: NOW - 10_000 };
   const sides: Array<[string, (events: Discovery[]) => Promise<unknown>, (t: Torrent) => Promise<unknown>, (t: Torrent) => Promise<unknown>]> = [

@@ -29,5 +29,6 @@ export * from './peer-store.js';
 export * from './item-store.js';
 export * from './rate-limit.js';
 export * from './reflection-budget.js';
+export * from './scrape-tally.js';
 export * from './routing-table.js';
 export * from './tokens.js';

@@ -7,7 +7,7 @@ import { KrpcAbortError } from './errors.js';
 import { type QueryOptions, type QueryResult } from './krpc-socket-types.js';
 import { compareDistance } from './node-id.js';
 import { type Method, type QueryOf, type Want } from './queries.js';
-import { type GetReply } from './replies.js';
+import { type GetPeersReply, type GetReply } from './replies.js';
 
 /**
  * Iterative Kademlia lookup (BEP 5 find_node / get_peers, BEP 44 get): a shortlist sorted by XOR distance
@@ -36,6 +36,12 @@ export interface LookupOptions {
   want?: Want;
   /** BEP 44 get: ask for items only if newer than this sequence number. */
   seq?: number;
+  /**
+   * BEP 33 get_peers: once converged, ask the K closest nodes that answered for their seed and
+   * peer bloom filters (`scrape` events, then `done`): at most K more queries. Not on every
+   * query of the lookup, because libtorrent answers a scrape with filters instead of `values`.
+   */
+  scrape?: boolean;
   k?: number;
   alpha?: number;
   /** Queries in flight at once to candidates among the K closest (at least alpha; alpha disables it). */
@@ -64,6 +70,8 @@ export type LookupEvent =
   | { type: 'peers'; peers: PeerAddress[]; from: NodeInfo }
   /** BEP 44 get: a node's answer carried an item (`v`) or its seq, unverified (bep5/bep44.ts verifies). */
   | { type: 'item'; reply: GetReply; from: NodeInfo }
+  /** BEP 33: a node's answer to a scrape carried bloom filters of the seeds and/or peers it stores. */
+  | { type: 'scrape'; seeds?: Buffer; peers?: Buffer; from: NodeInfo }
   | { type: 'node-answered'; node: NodeInfo; rttMs: number }
   | { type: 'done'; result: LookupResult };
 
@@ -181,6 +189,10 @@ class LookupRun {
         await new Promise<void>((resolve) => (this.wake = resolve));
         this.wake = undefined;
       }
+      if (this.o.scrape === true && this.o.method === 'get_peers') {
+        this.stopAll();
+        yield* this.scrapeClosest();
+      }
       const result = this.result();
       yield { type: 'done', result };
       return result;
@@ -192,6 +204,40 @@ class LookupRun {
 
   private notify(): void {
     this.wake?.();
+  }
+
+  /**
+   * BEP 33: get_peers with `scrape` to the K closest nodes that answered, all at once. Their
+   * filters come as `scrape` events, and any `values` as `peers` events (new peers only).
+   */
+  private async *scrapeClosest(): AsyncGenerator<LookupEvent> {
+    const closest = this.result().closest;
+    const signal = this.o.signal === undefined ? undefined : this.o.signal;
+    const answers = await Promise.allSettled(
+      closest.map(({ node }) => {
+        this.queries++;
+        const query: QueryOf<'get_peers'> = { method: 'get_peers', id: this.o.ownId, infoHash: this.o.target, want: this.o.want, scrape: true };
+        return this.o.querier.query(node, query, { signal, timeoutMs: this.o.hardTimeoutMs });
+      }),
+    );
+    if (signal?.aborted) throw new KrpcAbortError(signal.reason);
+    for (const [i, a] of answers.entries()) {
+      if (a.status === 'rejected') {
+        this.failed++;
+        continue;
+      }
+      this.answered++;
+      const reply = a.value.reply as GetPeersReply;
+      const from = closest[i]!.node;
+      if (reply.bfsd !== undefined || reply.bfpe !== undefined) yield { type: 'scrape', seeds: reply.bfsd, peers: reply.bfpe, from };
+      const fresh = reply.values.filter((p) => {
+        const key = addressKey(p);
+        if (this.peers.has(key)) return false;
+        this.peers.set(key, p);
+        return true;
+      });
+      if (fresh.length > 0) yield { type: 'peers', peers: fresh, from };
+    }
   }
 
   private addCandidate(address: PeerAddress, id: Buffer | undefined): void {

@@ -31,6 +31,7 @@ import { type Method, type QueryOf } from './queries.js';
 import { type RandomSource, cryptoRandom } from './random.js';
 import { RateBudget, TokenBucketLimiter } from './rate-limit.js';
 import { ReflectionBudget } from './reflection-budget.js';
+import { type ScrapeEstimate, ScrapeTally } from './scrape-tally.js';
 import { RoutingTable } from './routing-table.js';
 import { type TableFile, loadTableFile, saveTableFile, tableFilePath } from './table-file.js';
 import { TokenIssuer } from './tokens.js';
@@ -261,6 +262,8 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
       k?: number;
       /** BEP 44 get: ask only for items newer than this seq. */
       seq?: number;
+      /** BEP 33 get_peers: ask for the nodes' seed and peer bloom filters (`scrape` events). */
+      scrape?: boolean;
     } = {},
   ): AsyncGenerator<LookupEvent, LookupResult> {
     const family = options.family ?? this.families[0]!;
@@ -276,6 +279,7 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
       family,
       k: options.k ?? this.k,
       seq: options.seq,
+      scrape: options.scrape,
       alpha: this.o.alpha ?? DEFAULT_LOOKUP_ALPHA,
       enforceBep42: this.o.enforceBep42,
       admitAddress: (host) => inAddressScope(this.addressScope, host),
@@ -284,9 +288,27 @@ export class DhtNode extends EventEmitter<DhtNodeEvents> {
     });
   }
 
-  /** get_peers lookup: peers stream as they arrive. */
-  findPeers(infoHash: Buffer, options: { family?: Family; signal?: AbortSignal } = {}): AsyncGenerator<LookupEvent, LookupResult> {
+  /**
+   * get_peers lookup: peers stream as they arrive. With `scrape`, once converged it asks the K
+   * closest nodes for their BEP 33 bloom filters (`scrape` events; ScrapeTally turns them into
+   * seeder and leecher estimates).
+   */
+  findPeers(infoHash: Buffer, options: { family?: Family; signal?: AbortSignal; scrape?: boolean } = {}): AsyncGenerator<LookupEvent, LookupResult> {
     return this.lookup(infoHash, { ...options, method: 'get_peers' });
+  }
+
+  /**
+   * BEP 33 scrape: a get_peers lookup that then asks the K closest nodes for their bloom filters,
+   * and the estimated numbers of seeders and leechers from their union (ScrapeTally).
+   */
+  async scrape(infoHash: Buffer, options: { family?: Family; signal?: AbortSignal } = {}): Promise<ScrapeEstimate & { lookup: LookupResult }> {
+    const tally = new ScrapeTally();
+    const it = this.findPeers(infoHash, { ...options, scrape: true });
+    for (;;) {
+      const next = await it.next();
+      if (next.done) return { ...tally.estimate(), lookup: next.value };
+      tally.add(next.value);
+    }
   }
 
   /** get_peers lookup, then announce_peer to the K closest nodes that gave a token. */

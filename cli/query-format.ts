@@ -88,6 +88,7 @@ export function formatInfohash(r: InfohashView, now: number): string {
     ['sightings', count(r.seen)],
     ['sources', `${count(r.sources)} DHT node${r.sources === 1 ? '' : 's'}`],
     ['live peers', count(r.peerCount)],
+    ['swarm', r.swarm === null ? 'not scraped yet' : `${count(r.swarm.seeders)} seeders, ${count(r.swarm.leechers)} leechers (BEP 33 estimate, ${when(r.swarm.at, now)})`],
     ...(r.metadata === null ? [['metadata', 'not fetched yet']] : []),
   ]);
   if (r.peers.length > 0) {
@@ -112,10 +113,11 @@ export function formatPeers(v: PeersView, now: number, limitArg: string): string
 
 export function formatList(v: InfohashListView, now: number, limitArg: string): string {
   if (v.items.length === 0) return 'no infohashes in the index';
-  const rows = v.items.map((i) => [i.infohash, new Date(i.lastSeen).toISOString(), ago(i.lastSeen, now), count(i.seen), count(i.sources), count(i.peerCount)]);
+  const swarm = (i: InfohashListView['items'][number], n: 'seeders' | 'leechers'): string => (i.swarm === null ? '-' : count(i.swarm[n]));
+  const rows = v.items.map((i) => [i.infohash, new Date(i.lastSeen).toISOString(), ago(i.lastSeen, now), count(i.seen), count(i.sources), count(i.peerCount), swarm(i, 'seeders'), swarm(i, 'leechers')]);
   return [
-    ...table([['INFOHASH', 'LAST SEEN', 'AGE', 'SEEN', 'SOURCES', 'PEERS'], ...rows], [false, false, false, true, true, true]),
-    ...nextHint(v.nextCursor, `${v.sort}${limitArg}`),
+    ...table([['INFOHASH', 'LAST SEEN', 'AGE', 'SEEN', 'SOURCES', 'PEERS', 'SEEDERS', 'LEECHERS'], ...rows], [false, false, false, true, true, true, true, true]),
+    ...nextHint(v.nextCursor, `${v.sort === 'seeders' ? 'popular --by seeders' : v.sort}${limitArg}`),
   ].join('\n');
 }
 
@@ -142,6 +144,7 @@ export function formatCensus(v: CensusView): string {
     `nodes   ${count(v.nodes)} distinct IDs (HyperLogLog estimate, ±0.81%)`,
     `BEP 51  ${count(v.bep51.yes)} answer sample_infohashes, ${count(v.bep51.no)} refuse it`,
     `BEP 42  ${count(v.bep42.yes)} compliant IDs, ${count(v.bep42.no)} not`,
+    `family  ${count(v.families.ipv4)} seen over IPv4, ${count(v.families.ipv6)} over IPv6`,
     '',
     ...(versions.length === 0 ? ['no client versions yet'] : table([['CLIENT', 'V', 'NODES'], ...versions], [false, false, true])),
     '',

@@ -128,6 +128,8 @@ export function aggregateBatch(events: readonly Discovery[], opts: AggregateOpti
         addTo(byVersion, versionLabel(e.version), e.id);
         if (e.bep51 !== null) addTo(byFlag, e.bep51 ? 'bep51:yes' : 'bep51:no', e.id);
         addTo(byFlag, e.bep42 ? 'bep42:yes' : 'bep42:no', e.id);
+        // discovery.ts writes IPv6 addresses, and only those, in brackets.
+        addTo(byFlag, e.address.startsWith('[') ? 'family:6' : 'family:4', e.id);
         const rtt = Math.round(e.rttMs);
         bump(totals, 'rtt:sum', rtt);
         bump(totals, 'rtt:count', 1);

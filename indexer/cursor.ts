@@ -15,7 +15,7 @@ import { InvalidCursorError } from './errors.js';
  * cursor from one list a clear error on another instead of a silently wrong page.
  */
 
-export const CURSOR_KINDS = ['recent', 'popular', 'peers'] as const;
+export const CURSOR_KINDS = ['recent', 'popular', 'seeders', 'peers'] as const;
 export type CursorKind = (typeof CURSOR_KINDS)[number];
 
 export interface CursorPosition {

@@ -6,6 +6,7 @@ import { byPosition, checkLimit, finishPage, shardedItemsAfter } from './sharded
 import { getShardedInfohash, getShardedPeers, shardedInfohashCount } from './sharded-queries.js';
 import { type ShardedIndexKeys } from './sharded-keys.js';
 import { bucketOf, shardOfBucket } from './shard.js';
+import { readSwarmEstimates } from './swarm-estimates.js';
 
 /**
  * Schema 5's answers in the shapes schema 4's readers give (queries.ts), so that the API, the
@@ -36,10 +37,11 @@ export async function getIndexedInfohash(
   const hex = infohash.toLowerCase();
   const now = opts.now ?? Date.now();
   const peerTtlMs = opts.peerTtlMs ?? DEFAULT_INDEX_CONFIG.peerTtlMs;
-  const [record, peers, old] = await Promise.all([
+  const [record, peers, old, [swarm]] = await Promise.all([
     getShardedInfohash(redis, keys, hex),
     getShardedPeers(redis, keys, hex, { now, peerTtlMs }),
     moving(redis, keys).then((m) => (m ? getInfohash(redis, keys.legacy, hex, { now, peerTtlMs, peersLimit: DEFAULT_INDEX_CONFIG.peersCap }) : null)),
+    readSwarmEstimates(redis, keys, [hex]),
   ]);
   if (record === null && old === null) return null;
   const newest = new Map<string, number>();
@@ -58,6 +60,7 @@ export async function getIndexedInfohash(
     sources: Math.max(record?.sources ?? 0, old?.sources ?? 0),
     peerCount: Math.min(all.length, DEFAULT_INDEX_CONFIG.peersCap),
     peers: all.slice(0, opts.peersLimit ?? 50),
+    swarm: swarm ?? null,
   };
 }
 
@@ -67,9 +70,10 @@ export async function getIndexedInfohash(
  * peer counts (the peers themselves are not read for a list).
  */
 export async function indexedSummaries(redis: RedisClient, keys: ShardedIndexKeys, infohashes: readonly string[]): Promise<InfohashSummary[]> {
-  const [raws, old] = await Promise.all([
+  const [raws, old, swarms] = await Promise.all([
     Promise.all(infohashes.map((hex) => redis.hgetBuffer(recordKeyOf(keys, hex), Buffer.from(hex, 'hex')))),
     moving(redis, keys).then(async (m) => new Map(m ? (await infohashSummaries(redis, keys.legacy, infohashes)).map((x) => [x.infohash, x]) : [])),
+    readSwarmEstimates(redis, keys, infohashes),
   ]);
   return infohashes.map((infohash, i) => {
     const raw = raws[i];
@@ -77,7 +81,7 @@ export async function indexedSummaries(redis: RedisClient, keys: ShardedIndexKey
     // infohashSummaries reads a missing schema-4 record as zeros.
     const o = old.get(infohash);
     const before = o !== undefined && o.lastSeen > 0 ? o : null;
-    if (r === null) return before ?? { infohash, firstSeen: 0, lastSeen: 0, seen: 0, sources: 0, peerCount: 0 };
+    if (r === null) return before ?? { infohash, firstSeen: 0, lastSeen: 0, seen: 0, sources: 0, peerCount: 0, swarm: null };
     return {
       infohash,
       firstSeen: Math.min(r.firstSeen, before?.firstSeen ?? Infinity),
@@ -85,6 +89,7 @@ export async function indexedSummaries(redis: RedisClient, keys: ShardedIndexKey
       seen: r.sightings + (before?.seen ?? 0),
       sources: Math.max(estimateSources(r.sources), before?.sources ?? 0),
       peerCount: Math.max(r.peers, before?.peerCount ?? 0),
+      swarm: swarms[i] ?? null,
     };
   });
 }

@@ -45,7 +45,10 @@ export const METRICS = [
 ] as const;
 export type Metric = (typeof METRICS)[number];
 
-export type NodeFlag = 'bep51:yes' | 'bep51:no' | 'bep42:yes' | 'bep42:no';
+export type NodeFlag = 'bep51:yes' | 'bep51:no' | 'bep42:yes' | 'bep42:no' | 'family:4' | 'family:6';
+
+/** Every census flag, in the order readers count them. The family flags are schema 6's. */
+export const NODE_FLAGS: readonly NodeFlag[] = Object.freeze(['bep51:yes', 'bep51:no', 'bep42:yes', 'bep42:no', 'family:4', 'family:6']);
 
 /** The last day dayOf formatted: a batch's events nearly all fall on one day, and formatting a Date for each was a tenth of a batch plan's time. */
 let lastDay: { start: number; text: string } | null = null;
@@ -213,7 +216,7 @@ function checkHex(hex: string): string {
  * The schema version this code reads and writes. migrations/ owns the schema: its latest
  * migration must have this number (checked when migrations/index.ts loads).
  */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 /**
  * The version schema 4's writers and prune (apply-batch.ts, metadata-store.ts,

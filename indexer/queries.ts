@@ -1,6 +1,6 @@
 import { DEFAULT_INDEX_CONFIG } from './index-config.js';
 import { type CursorPosition } from './cursor.js';
-import { dayOf, dayStartMs, type IndexKeys, type Metric, minuteOfDay, type NodeFlag } from './keys.js';
+import { dayOf, dayStartMs, type IndexKeys, type Metric, minuteOfDay, NODE_FLAGS } from './keys.js';
 import { type RedisClient } from '../redis/client.js';
 import { LuaScript } from '../redis/lua-script.js';
 
@@ -26,6 +26,16 @@ export interface InfohashRecord {
   peerCount: number;
   /** Most recent first, at most `peersLimit`. */
   peers: PeerSeen[];
+  /** Seeders and leechers from a BEP 33 scrape, with when it was taken; null until one was. */
+  swarm: SwarmEstimate | null;
+}
+
+/** BEP 33 estimates of an infohash's swarm, taken by the peer-lookup worker. */
+export interface SwarmEstimate {
+  seeders: number;
+  leechers: number;
+  /** When the scrape was taken (ms since the epoch, to the minute). */
+  at: number;
 }
 
 export interface QueryOptions {
@@ -66,6 +76,8 @@ export async function getInfohash(
     sources: Number(h['sources'] ?? 0),
     peerCount: Number(res[1]![1]),
     peers: pairs(res[2]![1] as string[]).map(([address, lastSeen]) => ({ address, lastSeen })),
+    // Schema 4 kept no scrape estimates.
+    swarm: null,
   };
 }
 
@@ -93,14 +105,15 @@ export interface NodeCensus {
   versions: Array<{ label: string; nodes: number }>;
   bep51: { yes: number; no: number };
   bep42: { yes: number; no: number };
+  /** Distinct node IDs seen at an IPv4 / IPv6 address (a dual-stack node counts in both). */
+  families: { ipv4: number; ipv6: number };
 }
 
 export async function nodeCensus(redis: RedisClient, keys: IndexKeys): Promise<NodeCensus> {
   const labels = await redis.smembers(keys.nodeVersions);
-  const flags: NodeFlag[] = ['bep51:yes', 'bep51:no', 'bep42:yes', 'bep42:no'];
   const m = redis.multi();
   m.pfcount(keys.nodes);
-  for (const f of flags) m.pfcount(keys.nodesFlag(f));
+  for (const f of NODE_FLAGS) m.pfcount(keys.nodesFlag(f));
   for (const l of labels) m.pfcount(keys.nodesVersion(l));
   const res = await m.exec();
   if (res === null) throw new Error('transaction aborted');
@@ -112,7 +125,8 @@ export async function nodeCensus(redis: RedisClient, keys: IndexKeys): Promise<N
     nodes: n[0]!,
     bep51: { yes: n[1]!, no: n[2]! },
     bep42: { yes: n[3]!, no: n[4]! },
-    versions: labels.map((label, i) => ({ label, nodes: n[5 + i]! })).sort((a, b) => b.nodes - a.nodes || a.label.localeCompare(b.label)),
+    families: { ipv4: n[5]!, ipv6: n[6]! },
+    versions: labels.map((label, i) => ({ label, nodes: n[1 + NODE_FLAGS.length + i]! })).sort((a, b) => b.nodes - a.nodes || a.label.localeCompare(b.label)),
   };
 }
 
@@ -248,7 +262,7 @@ export async function infohashSummaries(redis: RedisClient, keys: IndexKeys, inf
     if (err) throw err;
     // Every field is written with the record, which is permanent; 0 only guards a hand-edited key.
     const [first, last, seen, sources, peers] = (v as Array<string | null>).map((x) => Number(x ?? 0));
-    return { infohash, firstSeen: first!, lastSeen: last!, seen: seen!, sources: sources!, peerCount: peers! };
+    return { infohash, firstSeen: first!, lastSeen: last!, seen: seen!, sources: sources!, peerCount: peers!, swarm: null };
   });
 }
 

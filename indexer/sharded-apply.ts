@@ -9,6 +9,7 @@ import { type BatchAggregate, aggregateBatch } from './batch-aggregate.js';
 import { CensusStatsPlanner } from './census-stats-plan.js';
 import { sourceBit } from './infohash-record.js';
 import { compactPeer } from './peer-pack.js';
+import { SCHEMA_VERSION } from './keys.js';
 import { SHARDS, bucketOf, shardOf, shardOfBucket } from './shard.js';
 import { type ShardKeys, type ShardedIndexKeys } from './sharded-keys.js';
 
@@ -25,7 +26,8 @@ import { type ShardKeys, type ShardedIndexKeys } from './sharded-keys.js';
  * a slow crawl) and still honours a shard's own marker.
  */
 
-export const SHARDED_SCHEMA_VERSION = 5;
+/** Each shard's copy of the schema version (its scripts check the copy in their own slot): the index's, since schema 5. */
+export const SHARDED_SCHEMA_VERSION = SCHEMA_VERSION;
 
 const applyShardScript = LuaScript.fromFile(new URL('./lua/apply-shard.lua', import.meta.url));
 const applyShardsScript = LuaScript.fromFile(new URL('./lua/apply-shards.lua', import.meta.url));

@@ -80,6 +80,18 @@ export class ShardKeys {
   appliedBatch(batchId: string): string {
     return `${this.applied(batchId)}:all`;
   }
+  /**
+   * HASH: 20-byte infohash → its BEP 33 scrape estimate (swarm-estimates.ts: seeders, leechers,
+   * minute taken; 8 bytes), for one bucket of this shard (schema 6). Removed with the record.
+   */
+  swarm(bucket: number): string {
+    if (shardOfBucket(bucket) !== this.shard) throw new RangeError(`bucket ${bucket} is not in shard ${this.shard}`);
+    return `${this.tag}:sw:${bucket.toString(16)}`;
+  }
+  /** ZSET hex → seeders in its latest scrape estimate, capped: this shard's part of the seeders ranking (schema 6). */
+  get seeders(): string {
+    return `${this.tag}:seeders`;
+  }
   /** STRING: the schema version, one copy per shard, so a shard's script checks it in its own slot. */
   get schemaVersion(): string {
     return `${this.tag}:schema:version`;

@@ -125,12 +125,13 @@ export async function pruneSharded(redis: RedisClient, opts: ShardedPruneOptions
   const perShard = BUCKETS / SHARDS;
   const walkShard = async (shard: ShardKeys): Promise<void> => {
     for (let start = shard.shard * perShard; start < (shard.shard + 1) * perShard && !opts.signal?.aborted; start += chunk) {
-      const keys = [shard.schemaVersion, shard.counts, shard.recent, shard.popular, shard.lastSeenHours, shard.census.totals];
+      const keys = [shard.schemaVersion, shard.counts, shard.recent, shard.popular, shard.lastSeenHours, shard.census.totals, shard.seeders];
       const b: Array<{ r: number; p: number[] }> = [];
       for (let bucket = start; bucket < Math.min(start + chunk, (shard.shard + 1) * perShard); bucket++) {
         keys.push(shard.records(bucket));
         const r = keys.length;
-        const p = peerHours.map((h) => keys.push(shard.peers(bucket, h)));
+        // The scrape estimate goes with the peers: the script removes the record's field from each.
+        const p = [...peerHours.map((h) => keys.push(shard.peers(bucket, h))), keys.push(shard.swarm(bucket))];
         b.push({ r, p });
       }
       const plan = { v: String(SHARDED_SCHEMA_VERSION), cutoff, dry: dryRun ? 1 : 0, b };
@@ -169,7 +170,7 @@ async function pruneWithMetadata(
   peerHours: readonly number[],
   beforeScript: ShardedPruneOptions['beforeMetadataStep'],
 ): Promise<[number, number]> {
-  const keys = [shard.schemaVersion, shard.counts, shard.recent, shard.popular, shard.lastSeenHours, shard.census.totals, shard.metadataWait];
+  const keys = [shard.schemaVersion, shard.counts, shard.recent, shard.popular, shard.lastSeenHours, shard.census.totals, shard.metadataWait, shard.seeders];
   const index = new Map(keys.map((k, i) => [k, i + 1]));
   const add = (key: string): number => {
     let i = index.get(key);
@@ -190,7 +191,8 @@ async function pruneWithMetadata(
       r: add(shard.records(bucket)),
       m: add(shard.meta(bucket)),
       f: add(shard.fetch(bucket)),
-      p: peerHours.map((h) => add(shard.peers(bucket, h))),
+      // The scrape estimate goes with the peers: the script removes the record's field from each.
+      p: [...peerHours.map((h) => add(shard.peers(bucket, h))), add(shard.swarm(bucket))],
       t: blob === null ? [] : tokensOfBlob(blob).map((token) => add(shard.postings(token))),
       b: blob === null ? 0 : args.length + 1,
     };

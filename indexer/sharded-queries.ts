@@ -1,6 +1,6 @@
 import { type RedisClient } from '../redis/client.js';
 import { DEFAULT_INDEX_CONFIG } from './index-config.js';
-import { type IndexKeys, type Metric, type NodeFlag, dayOf, dayStartMs } from './keys.js';
+import { type IndexKeys, type Metric, NODE_FLAGS, dayOf, dayStartMs } from './keys.js';
 import { hllUnionCounts } from './hll-union.js';
 import { type NodeCensus, nodeCensus, nodesPerDay, statsSeries, statsWindow, totals } from './queries.js';
 import { decodeRecord, estimateSources } from './infohash-record.js';
@@ -86,6 +86,7 @@ export async function shardedNodeCensus(redis: RedisClient, keys: ShardedIndexKe
     nodes: sum((c) => c.nodes),
     bep51: { yes: sum((c) => c.bep51.yes), no: sum((c) => c.bep51.no) },
     bep42: { yes: sum((c) => c.bep42.yes), no: sum((c) => c.bep42.no) },
+    families: { ipv4: sum((c) => c.families.ipv4), ipv6: sum((c) => c.families.ipv6) },
     versions: [...versions].map(([label, nodes]) => ({ label, nodes })).sort((a, b) => b.nodes - a.nodes || a.label.localeCompare(b.label)),
   };
 }
@@ -93,14 +94,14 @@ export async function shardedNodeCensus(redis: RedisClient, keys: ShardedIndexKe
 async function censusWithLegacy(redis: RedisClient, keys: ShardedIndexKeys): Promise<NodeCensus> {
   const all = [...keys.shards.map((s) => s.census), keys.legacy];
   const labels = [...new Set((await Promise.all(all.map((k) => redis.smembers(k.nodeVersions)))).flat())].sort();
-  const flags: NodeFlag[] = ['bep51:yes', 'bep51:no', 'bep42:yes', 'bep42:no'];
-  const unions = [all.map((k) => k.nodes), ...flags.map((f) => all.map((k) => k.nodesFlag(f))), ...labels.map((l) => all.map((k) => k.nodesVersion(l)))];
+  const unions = [all.map((k) => k.nodes), ...NODE_FLAGS.map((f) => all.map((k) => k.nodesFlag(f))), ...labels.map((l) => all.map((k) => k.nodesVersion(l)))];
   const n = await hllUnionCounts(redis, unions, `${keys.prefix}:tmp`);
   return {
     nodes: n[0]!,
     bep51: { yes: n[1]!, no: n[2]! },
     bep42: { yes: n[3]!, no: n[4]! },
-    versions: labels.map((label, i) => ({ label, nodes: n[5 + i]! })).sort((a, b) => b.nodes - a.nodes || a.label.localeCompare(b.label)),
+    families: { ipv4: n[5]!, ipv6: n[6]! },
+    versions: labels.map((label, i) => ({ label, nodes: n[1 + NODE_FLAGS.length + i]! })).sort((a, b) => b.nodes - a.nodes || a.label.localeCompare(b.label)),
   };
 }
 

@@ -1,5 +1,4 @@
 import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
-import { SHARDED_SCHEMA_VERSION } from '../indexer/sharded-apply.js';
 import { type Migration } from './types.js';
 
 /**
@@ -20,9 +19,10 @@ export const shardedLayout: Migration = {
   async up({ redis, keys, log, assertLock }) {
     const sharded = new ShardedIndexKeys(keys.prefix);
     assertLock();
-    // Idempotent: a re-run after a crash sets the same values.
-    await Promise.all(sharded.shards.map((s) => redis.set(s.schemaVersion, String(SHARDED_SCHEMA_VERSION))));
+    // Idempotent: a re-run after a crash sets the same values. Version 5 itself, not the latest:
+    // later steps raise the shards' copies with the index's.
+    await Promise.all(sharded.shards.map((s) => redis.set(s.schemaVersion, '5')));
     const legacy = await redis.zcard(keys.infohashes);
-    log(`sharded-layout: 64 shards at version ${SHARDED_SCHEMA_VERSION}; ${legacy} schema-4 infohashes to move`);
+    log(`sharded-layout: 64 shards at version 5; ${legacy} schema-4 infohashes to move`);
   },
 };

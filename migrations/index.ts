@@ -4,6 +4,7 @@ import { peersZset } from './002-peers-zset.js';
 import { metadata } from './003-metadata.js';
 import { registryLastSeen } from './004-registry-last-seen.js';
 import { shardedLayout } from './005-sharded-layout.js';
+import { familiesAndScrapes } from './006-families-and-scrapes.js';
 import { type Migration } from './types.js';
 
 /**
@@ -11,7 +12,7 @@ import { type Migration } from './types.js';
  * version NNN, append it here, and raise SCHEMA_VERSION in indexer/keys.ts to NNN (the writer
  * and readers then speak the new schema). Numbers are contiguous from 1.
  */
-export const MIGRATIONS: readonly Migration[] = Object.freeze([initial, peersZset, metadata, registryLastSeen, shardedLayout]);
+export const MIGRATIONS: readonly Migration[] = Object.freeze([initial, peersZset, metadata, registryLastSeen, shardedLayout, familiesAndScrapes]);
 
 export function checkMigrations(list: readonly Migration[]): void {
   list.forEach((m, i) => {

@@ -42,6 +42,7 @@ test('GET /api/infohashes/:ih returns the record as applied, newest peers first'
       { address: PEER(3), lastSeen: T0 + 20_000 },
       { address: PEER(1), lastSeen: T0 + 20_000 },
     ],
+    swarm: null,
     metadata: null,
   });
   t.deepEqual(res.body, { ...(await getIndexed(c, keys, IH(1), { now: NOW })), metadata: null });
@@ -99,7 +100,7 @@ test('bad input is a 400 with a stable code and a message that says what is wron
     [`/api/infohashes?sort=popular&cursor=${recentCursor}`, 'ERR_BAD_CURSOR', /^cursor belongs to the recent list, not to popular$/],
     [`/api/infohashes?cursor=${peersCursor}`, 'ERR_BAD_CURSOR', /belongs to the peers list/],
     [`/api/infohashes/${IH(1)}/peers?cursor=${recentCursor}`, 'ERR_BAD_CURSOR', /belongs to the recent list, not to peers/],
-    ['/api/infohashes?sort=oldest', 'ERR_BAD_SORT', /^sort must be one of recent, popular, got "oldest"$/],
+    ['/api/infohashes?sort=oldest', 'ERR_BAD_SORT', /^sort must be one of recent, popular, seeders, got "oldest"$/],
     ['/api/stats?minutes=0', 'ERR_BAD_MINUTES', /from 1 to 1440/],
     ['/api/stats?minutes=1441', 'ERR_BAD_MINUTES', /from 1 to 1440/],
     ['/api/infohashes/%zz', 'ERR_BAD_REQUEST', /malformed request/],

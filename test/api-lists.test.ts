@@ -64,9 +64,9 @@ test('popular lists by live peer count with summaries, and pages the same way', 
   t.is(first.body.sort, 'popular');
   // 4 peers, 3, then a tie at 2 between IH(5) and IH(2): the larger member first.
   t.deepEqual(first.body.items, [
-    { infohash: IH(4), firstSeen: T0 + 4, lastSeen: T0 + 100, seen: 1, sources: 1, peerCount: 4 },
-    { infohash: IH(3), firstSeen: T0 + 3, lastSeen: T0 + 100, seen: 1, sources: 1, peerCount: 3 },
-    { infohash: IH(5), firstSeen: T0 + 5, lastSeen: T0 + 100, seen: 1, sources: 1, peerCount: 2 },
+    { infohash: IH(4), firstSeen: T0 + 4, lastSeen: T0 + 100, seen: 1, sources: 1, peerCount: 4, swarm: null },
+    { infohash: IH(3), firstSeen: T0 + 3, lastSeen: T0 + 100, seen: 1, sources: 1, peerCount: 3, swarm: null },
+    { infohash: IH(5), firstSeen: T0 + 5, lastSeen: T0 + 100, seen: 1, sources: 1, peerCount: 2, swarm: null },
   ]);
   const second = await get(app, `/api/infohashes?sort=popular&limit=3&cursor=${first.body.nextCursor}`);
   t.deepEqual(

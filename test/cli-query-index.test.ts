@@ -20,6 +20,8 @@ import { type InProcessRun, runInProcess } from './helpers/in-process-command.js
 import { randomPrefix, useRedisServer } from './helpers/redis.js';
 import { hostIn, infohashes } from './helpers/generators.js';
 import { applyIndexed } from './helpers/index-writes.js';
+import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
+import { writeSwarmEstimates } from '../indexer/swarm-estimates.js';
 
 const redis = useRedisServer(test);
 
@@ -81,7 +83,7 @@ test('dhtscope query recent prints an aligned table and exits 0', async (t) => {
   const r = await runCli(t, ['query', 'recent', ...ix.args]);
   t.is(r.code, 0, r.stderr);
   const lines = r.stdout.trimEnd().split('\n');
-  t.regex(lines[0]!, /^INFOHASH\s+LAST SEEN\s+AGE\s+SEEN\s+SOURCES\s+PEERS$/);
+  t.regex(lines[0]!, /^INFOHASH\s+LAST SEEN\s+AGE\s+SEEN\s+SOURCES\s+PEERS\s+SEEDERS\s+LEECHERS$/);
   t.deepEqual(
     lines.slice(1).map((l) => l.split(/\s+/)[0]),
     [IH(2), IH(1), IH(3)],
@@ -89,7 +91,7 @@ test('dhtscope query recent prints an aligned table and exits 0', async (t) => {
   // Columns line up: every row has its last-seen time where the header has LAST SEEN.
   const col = lines[0]!.indexOf('LAST SEEN');
   for (const l of lines.slice(1)) t.regex(l.slice(col), /^\d{4}-\d\d-\d\dT/);
-  t.regex(lines[2]!, /\d min ago\s+2\s+2\s+3$/);
+  t.regex(lines[2]!, /\d min ago\s+2\s+2\s+3\s+-\s+-$/);
 });
 
 test('dhtscope query infohash exits 1 for an unknown infohash and 2 for a malformed one', async (t) => {
@@ -164,6 +166,29 @@ test.serial('query recent and popular: the API bodies, paging, and text', async 
   );
 });
 
+test.serial('query popular --by seeders ranks by BEP 33 estimates; query infohash shows them', async (t) => {
+  const ix = await index(t);
+  const at = Math.floor(Date.now() / 60_000) * 60_000;
+  await writeSwarmEstimates(ix.c, ShardedIndexKeys.of(ix.keys.prefix), [
+    { infohash: IH(3), seeders: 9, leechers: 4, at },
+    { infohash: IH(2), seeders: 2, leechers: 11, at },
+  ]);
+  const page = await query(['popular', '--by', 'seeders', '--json', '--limit', '1', ...ix.args]);
+  t.is(page.code, 0, page.stderr);
+  t.deepEqual(json(page), await ix.api('/api/infohashes?sort=seeders&limit=1'));
+  t.is(json(page).items[0].infohash, IH(3));
+  const text = await query(['popular', '--by', 'seeders', '--limit', '1', ...ix.args]);
+  const lines = text.stdout.trimEnd().split('\n');
+  t.regex(lines[1]!, new RegExp(`^${IH(3)}\\s.*\\s9\\s+4$`));
+  t.regex(lines.at(-1)!, /^more: dhtscope query popular --by seeders --limit 1 --cursor \S+$/);
+  const one = await query(['infohash', IH(2), ...ix.args]);
+  t.regex(one.stdout, /^swarm\s+2 seeders, 11 leechers \(BEP 33 estimate, /m);
+  t.regex((await query(['infohash', IH(1), ...ix.args])).stdout, /^swarm\s+not scraped yet$/m);
+  const bad = await query(['recent', '--by', 'seeders', ...ix.args]);
+  t.is(bad.code, 2);
+  t.is((await query(['popular', '--by', 'leechers', ...ix.args])).code, 2);
+});
+
 test.serial('query stats and census: text and the API bodies', async (t) => {
   const ix = await index(t);
   const sj = await query(['stats', '--json', '--minutes', '30', ...ix.args]);
@@ -182,9 +207,10 @@ test.serial('query stats and census: text and the API bodies', async (t) => {
   const census = await query(['census', '--json', ...ix.args]);
   const body = json(census);
   t.deepEqual(body, await ix.api('/api/nodes/census', Date.parse(`${body.perDay.at(-1).day}T12:00:00Z`)));
-  t.like(body, { nodes: 2, bep51: { yes: 1, no: 1 }, bep42: { yes: 2, no: 0 } });
+  t.like(body, { nodes: 2, bep51: { yes: 1, no: 1 }, bep42: { yes: 2, no: 0 }, families: { ipv4: 2, ipv6: 0 } });
   const text = await query(['census', ...ix.args]);
   t.regex(text.stdout, /^nodes\s+2 distinct IDs/m);
+  t.regex(text.stdout, /^family\s+2 seen over IPv4, 0 over IPv6$/m);
   t.regex(text.stdout, /^LT 1\.0\.2\s+\(4c540102\)\s+1$/m);
   t.regex(text.stdout, /^none\s+1$/m);
   t.is(text.stdout.match(/^\d{4}-\d\d-\d\d\s+\d+$/gm)?.length, 7);

@@ -6,7 +6,7 @@ import { type CursorPosition } from '../indexer/cursor.js';
 import { getIndexedInfohash, indexedInfohashCount, indexedSummaries, pageIndexedPopular, pageIndexedRecent, searchInfohashPrefix } from '../indexer/indexed-reads.js';
 import { IndexKeys } from '../indexer/keys.js';
 import { type SortedSetPage } from '../indexer/queries.js';
-import { applyShardedBatch } from '../indexer/sharded-apply.js';
+import { applyShardedBatch, SHARDED_SCHEMA_VERSION } from '../indexer/sharded-apply.js';
 import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
 import { setShardedSchemaVersion } from '../indexer/sharded-queries.js';
 import { moveSchema4 } from '../migrations/schema4-mover.js';
@@ -55,7 +55,7 @@ test('before, during and after the move, every infohash is answered completely a
   const keys = new ShardedIndexKeys(legacy.prefix);
   const now = Date.now();
   const truth = await writeLegacy(c, legacy, 500, now);
-  await setShardedSchemaVersion(c, keys, 5);
+  await setShardedSchemaVersion(c, keys, SHARDED_SCHEMA_VERSION);
   // Seen again after the switch, before being moved: only the old sightings of those not yet moved stay in schema 4.
   const during: Discovery[] = [];
   for (const [i, hex] of [...truth.keys()].entries()) {
@@ -92,7 +92,7 @@ test('before, during and after the move, every infohash is answered completely a
 test('a hex prefix finds every infohash that starts with it, in the whole index, most recent first', async (t) => {
   const c = redis.client(t);
   const keys = new ShardedIndexKeys(randomPrefix());
-  await setShardedSchemaVersion(c, keys, 5);
+  await setShardedSchemaVersion(c, keys, SHARDED_SCHEMA_VERSION);
   const now = Date.now();
   // 300 infohashes under one 4-digit prefix (two buckets), 300 elsewhere.
   const events: Discovery[] = Array.from({ length: 600 }, (_, i) => ({

@@ -30,14 +30,14 @@ test('a fresh database migrates to the latest version; a re-run is a no-op', asy
   t.is(runner.latest, SCHEMA_VERSION);
   t.is(runner.latest, MIGRATIONS.length);
   t.is(await runner.currentVersion(), 0);
-  t.deepEqual(await runner.migrate(), { from: 0, to: SCHEMA_VERSION, applied: [1, 2, 3, 4, 5] });
+  t.deepEqual(await runner.migrate(), { from: 0, to: SCHEMA_VERSION, applied: [1, 2, 3, 4, 5, 6] });
   t.is(await c.get(keys.schemaVersion), String(SCHEMA_VERSION));
   t.deepEqual(await c.hgetall(keys.meta), { prefix: keys.prefix, created_at: String(now), metadata_since: String(now) });
   t.is(await c.exists(keys.schemaLock), 0, 'the lock is released');
   const state = await snapshot(c, keys.prefix);
 
-  t.deepEqual(await runner.migrate(), { from: 5, to: 5, applied: [] });
-  t.deepEqual(await new MigrationRunner(c, keys).migrate({ to: 5 }), { from: 5, to: 5, applied: [] });
+  t.deepEqual(await runner.migrate(), { from: 6, to: 6, applied: [] });
+  t.deepEqual(await new MigrationRunner(c, keys).migrate({ to: 6 }), { from: 6, to: 6, applied: [] });
   t.deepEqual(await snapshot(c, keys.prefix), state);
 });
 
@@ -46,8 +46,9 @@ test('--to N stops at N; the rest later; no way down', async (t) => {
   const runner = new MigrationRunner(c, keys);
   t.deepEqual(await runner.migrate({ to: 1 }), { from: 0, to: 1, applied: [1] });
   t.is(await runner.currentVersion(), 1);
-  await t.throwsAsync(runner.migrate({ to: 6 }), { instanceOf: MigrationTargetError, code: 'ERR_MIGRATION_TARGET' });
-  t.deepEqual(await runner.migrate(), { from: 1, to: 5, applied: [2, 3, 4, 5] });
+  await t.throwsAsync(runner.migrate({ to: 7 }), { instanceOf: MigrationTargetError, code: 'ERR_MIGRATION_TARGET' });
+  t.deepEqual(await runner.migrate({ to: 5 }), { from: 1, to: 5, applied: [2, 3, 4, 5] });
+  t.deepEqual(await runner.migrate(), { from: 5, to: 6, applied: [6] });
   await t.throwsAsync(runner.migrate({ to: 1 }), { instanceOf: MigrationTargetError, message: /not supported/ });
 });
 
@@ -171,7 +172,7 @@ test('status: data for `migrate --status`, as JSON and text', async (t) => {
   const at = Date.UTC(2026, 10, 24, 12, 0, 0);
   const runner = new MigrationRunner(c, keys, { now: () => at });
   const before = await runner.status();
-  t.like(before, { prefix: keys.prefix, current: 0, latest: 5, tooNew: false, pending: [1, 2, 3, 4, 5], lock: { held: false } });
+  t.like(before, { prefix: keys.prefix, current: 0, latest: 6, tooNew: false, pending: [1, 2, 3, 4, 5, 6], lock: { held: false } });
   t.deepEqual(
     before.migrations.map((m) => [m.version, m.name, m.state]),
     [
@@ -180,9 +181,10 @@ test('status: data for `migrate --status`, as JSON and text', async (t) => {
       [3, 'metadata', 'pending'],
       [4, 'registry-last-seen', 'pending'],
       [5, 'sharded-layout', 'pending'],
+      [6, 'families-and-scrapes', 'pending'],
     ],
   );
-  t.regex(formatStatus(before), /run "dhtscope migrate" to apply 1, 2, 3, 4, 5/);
+  t.regex(formatStatus(before), /run "dhtscope migrate" to apply 1, 2, 3, 4, 5, 6/);
 
   const out: string[] = [];
   const io = { redis: c, keys, out: (s: string) => out.push(s), runner: { now: () => at } };
@@ -190,20 +192,21 @@ test('status: data for `migrate --status`, as JSON and text', async (t) => {
   t.is(out.pop(), `schema of prefix "${keys.prefix}" migrated from 0 to 1 (applied 1)`);
   t.is(await runMigrate(['--status', '--json'], io), 0);
   const mid = JSON.parse(out.pop()!) as Awaited<ReturnType<MigrationRunner['status']>>;
-  t.like(mid, { current: 1, pending: [2, 3, 4, 5] });
+  t.like(mid, { current: 1, pending: [2, 3, 4, 5, 6] });
   t.like(mid.migrations[0], { version: 1, state: 'applied', appliedAt: at });
   t.is(await runMigrate(['--json'], io), 0);
-  t.deepEqual(JSON.parse(out.pop()!), { from: 1, to: 5, applied: [2, 3, 4, 5], moved: 0 });
+  t.deepEqual(JSON.parse(out.pop()!), { from: 1, to: 6, applied: [2, 3, 4, 5, 6], moved: 0 });
   t.is(await runMigrate([], io), 0);
-  t.is(out.pop(), `schema of prefix "${keys.prefix}" is at version 5: nothing to do`);
+  t.is(out.pop(), `schema of prefix "${keys.prefix}" is at version ${SCHEMA_VERSION}: nothing to do`);
   t.is(await runMigrate(['--status'], io), 0);
   const text = out.pop()!;
-  t.regex(text, new RegExp(`^schema of prefix "${keys.prefix}": version 5, latest known 5`));
+  t.regex(text, new RegExp(`^schema of prefix "${keys.prefix}": version ${SCHEMA_VERSION}, latest known ${SCHEMA_VERSION}`));
   t.regex(text, /001 initial\s+applied 2026-11-24T12:00:00.000Z \(\d+ ms\)/);
   t.regex(text, /002 peers-zset\s+applied/);
   t.regex(text, /003 metadata\s+applied/);
   t.regex(text, /004 registry-last-seen\s+applied/);
   t.regex(text, /005 sharded-layout\s+applied/);
+  t.regex(text, /006 families-and-scrapes\s+applied/);
   await t.throwsAsync(runMigrate(['--to', 'x'], io), { code: 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' });
   await t.throwsAsync(runMigrate(['--bogus'], io), { code: 'ERR_PARSE_ARGS_UNKNOWN_OPTION' });
 });

@@ -4,7 +4,7 @@ import { type Discovery } from '../crawler/discovery.js';
 import { newBatchId } from '../indexer/batch-id.js';
 import { SchemaMismatchError } from '../indexer/errors.js';
 import { claimPeerLookups } from '../indexer/peer-lookup-claims.js';
-import { applyShardedBatch } from '../indexer/sharded-apply.js';
+import { applyShardedBatch, SHARDED_SCHEMA_VERSION } from '../indexer/sharded-apply.js';
 import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
 import { getShardedInfohash, setShardedSchemaVersion } from '../indexer/sharded-queries.js';
 import { useRedisCluster } from './helpers/redis-cluster.js';
@@ -24,7 +24,7 @@ function sightings(n: number): { events: Discovery[]; hexes: string[] } {
 test('claimed once per window, by one of two schedulers racing; again in the next window; never without a record', async (t) => {
   const c = redis.client(t);
   const keys = new ShardedIndexKeys(randomPrefix());
-  await setShardedSchemaVersion(c, keys, 5);
+  await setShardedSchemaVersion(c, keys, SHARDED_SCHEMA_VERSION);
   const { events, hexes } = sightings(500);
   await applyShardedBatch(c, events, { keys, batchId: newBatchId(), now: T });
   const unknown = randomBytes(20).toString('hex');
@@ -52,7 +52,7 @@ test('claimed once per window, by one of two schedulers racing; again in the nex
 test('on a real 3-master cluster: claims run per shard, in their slots', async (t) => {
   const { client: c } = await useRedisCluster(t);
   const keys = new ShardedIndexKeys(randomPrefix());
-  await setShardedSchemaVersion(c, keys, 5);
+  await setShardedSchemaVersion(c, keys, SHARDED_SCHEMA_VERSION);
   const { events, hexes } = sightings(300);
   await applyShardedBatch(c, events, { keys, batchId: newBatchId(), now: T });
   t.deepEqual((await claimPeerLookups(c, keys, hexes, { now: T, windowMs: HOUR })).sort(), [...hexes].sort());

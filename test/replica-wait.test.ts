@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { type Discovery } from '../crawler/discovery.js';
 import { newBatchId } from '../indexer/batch-id.js';
-import { applyShardedBatch } from '../indexer/sharded-apply.js';
+import { applyShardedBatch, SHARDED_SCHEMA_VERSION } from '../indexer/sharded-apply.js';
 import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
 import { setShardedSchemaVersion, shardedTotals } from '../indexer/sharded-queries.js';
 import { ReplicaTimeoutError, awaitReplicas, slotMasters } from '../redis/replication.js';
@@ -25,7 +25,7 @@ test('a batch waits for its replica: a stopped replica fails it (retried exactly
   t.timeout(120_000);
   const { cluster, client } = await useRedisCluster(t);
   const keys = new ShardedIndexKeys(randomPrefix());
-  await setShardedSchemaVersion(client, keys, 5);
+  await setShardedSchemaVersion(client, keys, SHARDED_SCHEMA_VERSION);
   const master = cluster.masters()[0]!;
   const replica = cluster.nodes.find((n) => n.role === 'replica' && n.masterId === master.id)!;
   t.truthy(replica, 'master 0 has a replica');

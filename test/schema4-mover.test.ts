@@ -13,7 +13,7 @@ import { searchMetadata } from '../indexer/search.js';
 import { shardedMetadataState } from '../indexer/sharded-fetch-state.js';
 import { getShardedMetadata, shardedMetadataCount } from '../indexer/sharded-metadata.js';
 import { searchSharded } from '../indexer/sharded-search.js';
-import { applyShardedBatch } from '../indexer/sharded-apply.js';
+import { applyShardedBatch, SHARDED_SCHEMA_VERSION } from '../indexer/sharded-apply.js';
 import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
 import { shardedRecent } from '../indexer/sharded-pages.js';
 import { getShardedInfohash, getShardedPeers, setShardedSchemaVersion, shardedInfohashCount, shardedNodeCensus, shardedStatsSeries, shardedTotals } from '../indexer/sharded-queries.js';
@@ -63,7 +63,7 @@ test('online: schema-4 records merge with what schema 5 got meanwhile; counts ex
   const keys = new ShardedIndexKeys(legacy.prefix);
   const now = Date.now();
   const truth = await writeLegacy(c, legacy, 700, now);
-  await setShardedSchemaVersion(c, keys, 5);
+  await setShardedSchemaVersion(c, keys, SHARDED_SCHEMA_VERSION);
   // Writers moved to schema 5 before the mover ran: some old infohashes seen again, some new ones.
   const during: Discovery[] = [];
   for (const [i, hex] of [...truth.keys()].entries()) {
@@ -94,7 +94,7 @@ test('a chunk redone after a crash between its shard scripts and the drop merges
   const keys = new ShardedIndexKeys(legacy.prefix);
   const now = Date.now();
   const truth = await writeLegacy(c, legacy, 300, now);
-  await setShardedSchemaVersion(c, keys, 5);
+  await setShardedSchemaVersion(c, keys, SHARDED_SCHEMA_VERSION);
   const lock = await lockFor(c, legacy);
   // The runner lost its lock: the first chunk's shard scripts ran, its drop was refused.
   await t.throwsAsync(moveSchema4(c, { legacy, keys, lock: { ...lock, token: 'stale' }, now: () => now }), { instanceOf: MigrationLockLostError });
@@ -117,7 +117,7 @@ test('the schema-4 fixture moves completely: every record the schema-4 readers r
   const fixtureTime = Date.parse(/on (\S+Z)/.exec(dump.note)![1]!);
   const states = new Map(await Promise.all(hexes.map(async (h) => [h, await metadataState(c, legacy, h, { now: fixtureTime })] as const)));
   const search = await searchMetadata(c, legacy, ['ubuntu'], { limit: 50, offset: 0 });
-  await setShardedSchemaVersion(c, keys, 5);
+  await setShardedSchemaVersion(c, keys, SHARDED_SCHEMA_VERSION);
   t.like(await moveSchema4(c, { legacy, keys, lock: await lockFor(c, legacy) }), { moved: 120, remaining: 0 });
   t.is(await shardedInfohashCount(c, keys), 120);
   for (const [hex, old] of before) {
@@ -141,7 +141,7 @@ test('on a real 3-master cluster: the shard scripts run in their slots, the drop
   const keys = new ShardedIndexKeys(legacy.prefix);
   const now = Date.now();
   const truth = await writeLegacy(c, legacy, 400, now);
-  await setShardedSchemaVersion(c, keys, 5);
+  await setShardedSchemaVersion(c, keys, SHARDED_SCHEMA_VERSION);
   t.like(await moveSchema4(c, { legacy, keys, lock: await lockFor(c, legacy), now: () => now }), { moved: 400, remaining: 0 });
   t.is(await shardedInfohashCount(c, keys), truth.size);
   for (const [hex, want] of [...truth].slice(0, 50)) t.like(await getShardedInfohash(c, keys, hex), { firstSeen: want.first, lastSeen: want.last, seen: want.seen });
@@ -162,7 +162,7 @@ for (const where of ['one Redis', 'a 3-master cluster'] as const) {
     const ids = Array.from({ length: 900 }, () => randomBytes(20).toString('hex'));
     await new MigrationRunner(c, legacy).migrate({ to: SCHEMA_4_VERSION });
     await applyBatch(c, nodeEvents(ids.slice(0, 600), now - 60_000), { keys: legacy, batchId: newBatchId(), now });
-    await setShardedSchemaVersion(c, keys, 5);
+    await setShardedSchemaVersion(c, keys, SHARDED_SCHEMA_VERSION);
     // After the switch: 300 seen before and again, 300 new.
     await applyShardedBatch(c, nodeEvents(ids.slice(300), now), { keys, batchId: newBatchId(), now });
     const census = await shardedNodeCensus(c, keys);
@@ -178,7 +178,7 @@ for (const where of ['one Redis', 'a 3-master cluster'] as const) {
   });
 }
 
-test('migration 005 through the runner: the switch, schema-4 writers refused, schema 5 written at once, then the move under the lock', async (t) => {
+test('migrations 005 and 006 through the runner: the switch, schema-4 writers refused, the sharded layout written at once, then the move under the lock', async (t) => {
   const c = redis.client(t);
   const dump = JSON.parse(await readFile(join(ROOT, 'test', 'fixtures', 'schema-4-index.json'), 'utf8')) as IndexDump;
   const legacy = new IndexKeys(randomPrefix());
@@ -186,9 +186,9 @@ test('migration 005 through the runner: the switch, schema-4 writers refused, sc
   await restoreIndex(c, dump, legacy.prefix);
   const lines: string[] = [];
   const runner = new MigrationRunner(c, legacy, { onLog: (l) => lines.push(l) });
-  t.like(await runner.migrate(), { from: 4, to: 5, applied: [5] });
+  t.like(await runner.migrate(), { from: 4, to: 6, applied: [5, 6] });
   t.true(lines.some((l) => /120 schema-4 infohashes to move/.test(l)), lines.join('\n'));
-  for (const s of keys.shards) t.is(await c.get(s.schemaVersion), '5');
+  for (const s of keys.shards) t.is(await c.get(s.schemaVersion), '6');
   await t.throwsAsync(applyBatch(c, [{ type: 'infohash', infohash: 'f'.repeat(40), node: node(1), source: 'sample', at: Date.now() }], { keys: legacy, batchId: newBatchId() }), { instanceOf: SchemaMismatchError });
   t.like(await applyShardedBatch(c, [{ type: 'infohash', infohash: 'f'.repeat(40), node: node(1), source: 'sample', at: Date.now() }], { keys, batchId: newBatchId() }), { newInfohashes: 1 });
 
@@ -202,7 +202,7 @@ test('migration 005 through the runner: the switch, schema-4 writers refused, sc
   t.is(await shardedInfohashCount(c, keys), 121);
   t.is(await c.get(legacy.schemaLock), null, 'the lock is released');
   t.like(await runner.moveSchema4Data(), { moved: 0, remaining: 0 }, 'nothing left: a no-op');
-  t.like(await runner.status(), { current: 5, latest: 5, pending: [] });
+  t.like(await runner.status(), { current: 6, latest: 6, pending: [] });
 });
 
 test('dhtscope migrate on a schema-4 index: the switch and the move in one command; query reads the moved data', async (t) => {
@@ -215,11 +215,11 @@ test('dhtscope migrate on a schema-4 index: the switch and the move in one comma
   const base = ['--redis-url', redis.server.url, '--prefix', legacy.prefix];
   const before = await runCli(t, ['query', 'infohash', ih, '--json', ...base]);
   t.is(before.code, 1, 'an index at schema 4 is refused until migrated');
-  t.regex(before.stderr, /schema version 4, this dhtscope needs 5: run "dhtscope migrate"/);
+  t.regex(before.stderr, /schema version 4, this dhtscope needs 6: run "dhtscope migrate"/);
 
   const r = await runCli(t, ['migrate', '--json', ...base]);
   t.is(r.code, 0, r.stderr);
-  t.deepEqual(JSON.parse(r.stdout.trim()), { from: 4, to: 5, applied: [5], moved: 120 });
+  t.deepEqual(JSON.parse(r.stdout.trim()), { from: 4, to: 6, applied: [5, 6], moved: 120 });
   t.is(await c.exists(legacy.infohashes), 0, 'schema 4 holds nothing more');
   const after = await runCli(t, ['query', 'infohash', ih, '--json', ...base]);
   t.is(after.code, 0, after.stderr);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { Cluster } from 'ioredis';
 import { type Discovery } from '../crawler/discovery.js';
 import { newBatchId } from '../indexer/batch-id.js';
-import { applyShardedBatch } from '../indexer/sharded-apply.js';
+import { applyShardedBatch, SHARDED_SCHEMA_VERSION } from '../indexer/sharded-apply.js';
 import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
 import { getShardedInfohash, setShardedSchemaVersion, shardedInfohashCount, shardedTotals } from '../indexer/sharded-queries.js';
 import { connectRedis } from '../redis/connection.js';
@@ -32,7 +32,7 @@ test('a master fails over mid-crawl: the batch in flight is applied again once, 
   const c = conn.client;
   if (!(c instanceof Cluster)) return t.fail('no Cluster client');
   const keys = new ShardedIndexKeys(randomPrefix());
-  await setShardedSchemaVersion(c, keys, 5);
+  await setShardedSchemaVersion(c, keys, SHARDED_SCHEMA_VERSION);
 
   const now = Date.now();
   const seen = new Map<string, number>();

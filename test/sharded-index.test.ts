@@ -4,7 +4,7 @@ import { type Discovery } from '../crawler/discovery.js';
 import { newBatchId } from '../indexer/batch-id.js';
 import { SchemaMismatchError } from '../indexer/errors.js';
 import { estimateSources, sourceBit } from '../indexer/infohash-record.js';
-import { applyShardPlan, applyShardedBatch, planShardedBatch } from '../indexer/sharded-apply.js';
+import { applyShardPlan, applyShardedBatch, planShardedBatch, SHARDED_SCHEMA_VERSION } from '../indexer/sharded-apply.js';
 import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
 import { shardedPopular, shardedRecent } from '../indexer/sharded-pages.js';
 import { getShardedInfohash, getShardedPeers, setShardedSchemaVersion, shardedInfohashCount, shardedNodeCensus, shardedStatsSeries, shardedTotals } from '../indexer/sharded-queries.js';
@@ -72,7 +72,7 @@ async function checkAgainst(t: import('ava').ExecutionContext, c: RedisClient, k
 test('a batch lands in its shards: records, exact count, recent merged over shards; again, it changes nothing', async (t) => {
   const c = redis.client(t);
   const keys = new ShardedIndexKeys(randomPrefix());
-  await setShardedSchemaVersion(c, keys, 5);
+  await setShardedSchemaVersion(c, keys, SHARDED_SCHEMA_VERSION);
   const { events, truth } = sightings(2_000);
   const batchId = newBatchId();
   const first = await applyShardedBatch(c, events, { keys, batchId });
@@ -99,7 +99,7 @@ test('a batch lands in its shards: records, exact count, recent merged over shar
 test('a batch redelivered after a crash between shards applies the missing shards only; another schema writes nothing', async (t) => {
   const c = redis.client(t);
   const keys = new ShardedIndexKeys(randomPrefix());
-  await setShardedSchemaVersion(c, keys, 5);
+  await setShardedSchemaVersion(c, keys, SHARDED_SCHEMA_VERSION);
   const { events, truth } = sightings(500);
   const batchId = newBatchId();
   const plans = planShardedBatch(events, { keys, batchId });
@@ -123,7 +123,7 @@ test('a batch redelivered after a crash between shards applies the missing shard
 test('peers: kept per hour, each address at its newest report, only live ones counted and served; popular merged over shards', async (t) => {
   const c = redis.client(t);
   const keys = new ShardedIndexKeys(randomPrefix());
-  await setShardedSchemaVersion(c, keys, 5);
+  await setShardedSchemaVersion(c, keys, SHARDED_SCHEMA_VERSION);
   const now = Date.now();
   const ttl = 6 * 3_600_000;
   const events: Discovery[] = [];
@@ -160,7 +160,7 @@ test('peers: kept per hour, each address at its newest report, only live ones co
 test('census, statistics and totals are schema 4\'s for the same batches: exact sums, census within HyperLogLog error', async (t) => {
   const { c, keys: old } = await redis.freshSchema4Index(t);
   const keys = new ShardedIndexKeys(randomPrefix());
-  await setShardedSchemaVersion(c, keys, 5);
+  await setShardedSchemaVersion(c, keys, SHARDED_SCHEMA_VERSION);
   const now = Date.now();
   const day = 86_400_000;
   const labels = ['4c540102', '5554b500', '6c740d80', null, 'zz'];
@@ -201,7 +201,7 @@ test('census, statistics and totals are schema 4\'s for the same batches: exact 
 test('on a real 3-master cluster: every shard script runs in its slot, keys spread 25-42% per master, exactly once', async (t) => {
   const { cluster, client: c } = await useRedisCluster(t);
   const keys = new ShardedIndexKeys(randomPrefix());
-  await setShardedSchemaVersion(c, keys, 5);
+  await setShardedSchemaVersion(c, keys, SHARDED_SCHEMA_VERSION);
   const { events, truth } = sightings(3_000);
   const batchId = newBatchId();
   t.like(await applyShardedBatch(c, events, { keys, batchId }), { shards: 64, applied: 64, newInfohashes: 3_000 });

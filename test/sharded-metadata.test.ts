@@ -21,7 +21,7 @@ import { METADATA_FAILURE_CODES } from '../indexer/metadata-constants.js';
 import { getMetadata, type MetadataInput, metadataCandidates, metadataCount, metadataState, needsMetadata, recordMetadataFailure, storeMetadata } from '../indexer/metadata-store.js';
 import { searchMetadata } from '../indexer/search.js';
 import { tokenize } from '../indexer/search-tokens.js';
-import { applyShardedBatch } from '../indexer/sharded-apply.js';
+import { applyShardedBatch, SHARDED_SCHEMA_VERSION } from '../indexer/sharded-apply.js';
 import {
   decodeFetchState,
   recordShardedMetadataFailure,
@@ -52,7 +52,7 @@ const FETCHED = NOW - 1000;
 async function fresh5(t: ExecutionContext): Promise<{ c: Redis; keys: ShardedIndexKeys }> {
   const c = redis.client(t);
   const keys = new ShardedIndexKeys(randomPrefix());
-  await setShardedSchemaVersion(c, keys, 5);
+  await setShardedSchemaVersion(c, keys, SHARDED_SCHEMA_VERSION);
   return { c, keys };
 }
 
@@ -291,9 +291,9 @@ test('refused without writing: another schema version, an unknown infohash, malf
 
   const { shard } = keys.locate(IH(1));
   await c.set(shard.schemaVersion, '4');
-  await t.throwsAsync(storeShardedMetadata(c, keys, IH(1), ok, { fetchedAt: FETCHED, peer: PEER(1) }), { instanceOf: SchemaMismatchError, message: /version 4, this dhtscope needs 5/ });
+  await t.throwsAsync(storeShardedMetadata(c, keys, IH(1), ok, { fetchedAt: FETCHED, peer: PEER(1) }), { instanceOf: SchemaMismatchError, message: new RegExp(`version 4, this dhtscope needs ${SHARDED_SCHEMA_VERSION}`) });
   await t.throwsAsync(recordShardedMetadataFailure(c, keys, IH(1), { code: 'X', at: NOW }), { instanceOf: SchemaMismatchError });
-  await c.set(shard.schemaVersion, '5');
+  await c.set(shard.schemaVersion, String(SHARDED_SCHEMA_VERSION));
   t.deepEqual(await state(c, keys), before);
 });
 
@@ -427,7 +427,7 @@ test('differential: schema 4 and schema 5 (one call and per-shard calls) give eq
   t.timeout(120_000);
   const { c, keys: k4 } = await redis.freshSchema4Index(t);
   const k5 = new ShardedIndexKeys(randomPrefix());
-  await setShardedSchemaVersion(c, k5, 5);
+  await setShardedSchemaVersion(c, k5, SHARDED_SCHEMA_VERSION);
   const sides = [four(c, k4), five(c, k5), five(c, k5, false)];
   for (const seed of [1, 2]) {
     const { hexes, tokens } = await history(t, seed, 150, sides.slice(0, 2), async (peers) => {
@@ -449,7 +449,7 @@ test('on a real 3-master cluster: every script in its shard\'s slot; the same an
   t.teardown(() => void cc.disconnect());
   const { c, keys: k4 } = await redis.freshSchema4Index(t);
   const k5 = new ShardedIndexKeys(randomPrefix());
-  await setShardedSchemaVersion(cc, k5, 5);
+  await setShardedSchemaVersion(cc, k5, SHARDED_SCHEMA_VERSION);
   const sides = [four(c, k4), five(cc, k5)];
   const { hexes, tokens } = await history(t, 3, 120, sides, async (peers) => {
     const events = discoveries(peers);

@@ -5,7 +5,7 @@ import { applyBatch } from '../indexer/apply-batch.js';
 import { newBatchId } from '../indexer/batch-id.js';
 import { type CursorPosition } from '../indexer/cursor.js';
 import { type SortedSetPage, pagePeers, pagePopular, pageRecent } from '../indexer/queries.js';
-import { applyShardedBatch } from '../indexer/sharded-apply.js';
+import { applyShardedBatch, SHARDED_SCHEMA_VERSION } from '../indexer/sharded-apply.js';
 import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
 import { pageShardedPeers, pageShardedPopular, pageShardedRecent } from '../indexer/sharded-pages.js';
 import { setShardedSchemaVersion } from '../indexer/sharded-queries.js';
@@ -52,7 +52,7 @@ async function all(page: (after: CursorPosition | null) => Promise<SortedSetPage
 test('recent, popular and peers page exactly as schema 4 pages the same data, cursor for cursor', async (t) => {
   const { c, keys: old } = await redis.freshSchema4Index(t);
   const keys = new ShardedIndexKeys(randomPrefix());
-  await setShardedSchemaVersion(c, keys, 5);
+  await setShardedSchemaVersion(c, keys, SHARDED_SCHEMA_VERSION);
   const batch = events(3_000, NOW - 10_000);
   const batchId = newBatchId();
   await applyBatch(c, batch, { keys: old, batchId, now: NOW });
@@ -82,7 +82,7 @@ test('recent, popular and peers page exactly as schema 4 pages the same data, cu
 test('a client paging while new infohashes arrive never sees one twice, and sees none that arrived above its cursor', async (t) => {
   const c = redis.client(t);
   const keys = new ShardedIndexKeys(randomPrefix());
-  await setShardedSchemaVersion(c, keys, 5);
+  await setShardedSchemaVersion(c, keys, SHARDED_SCHEMA_VERSION);
   await applyShardedBatch(c, events(1_000, NOW - 10_000), { keys, batchId: newBatchId(), now: NOW });
   const seen = new Set<string>();
   const first = await pageShardedRecent(c, keys, { limit: 250 });
@@ -100,7 +100,7 @@ test('a client paging while new infohashes arrive never sees one twice, and sees
 test('on a real 3-master cluster: a page merges the shards of every master', async (t) => {
   const { client: c } = await useRedisCluster(t);
   const keys = new ShardedIndexKeys(randomPrefix());
-  await setShardedSchemaVersion(c, keys, 5);
+  await setShardedSchemaVersion(c, keys, SHARDED_SCHEMA_VERSION);
   const batch = events(2_000, NOW - 10_000);
   await applyShardedBatch(c, batch, { keys, batchId: newBatchId(), now: NOW });
   const pages = await all((after) => pageShardedRecent(c, keys, { limit: 300, after }));

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { type Discovery } from '../crawler/discovery.js';
 import { newBatchId } from '../indexer/batch-id.js';
 import { SchemaMismatchError } from '../indexer/errors.js';
-import { HOUR_MS, applyShardedBatch } from '../indexer/sharded-apply.js';
+import { HOUR_MS, applyShardedBatch, SHARDED_SCHEMA_VERSION } from '../indexer/sharded-apply.js';
 import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
 import { shardedPopular, shardedRecent } from '../indexer/sharded-pages.js';
 import { type MetadataInput } from '../indexer/metadata-store.js';
@@ -73,7 +73,7 @@ async function expectIndexHolds(t: ExecutionContext, c: RedisClient, keys: Shard
 test('the batch script keeps each shard\'s last-seen histogram: records per hour of last seen, moved when seen again', async (t) => {
   const c = redis.client(t);
   const keys = new ShardedIndexKeys(randomPrefix());
-  await setShardedSchemaVersion(c, keys, 5);
+  await setShardedSchemaVersion(c, keys, SHARDED_SCHEMA_VERSION);
   const last = await fill(c, keys, 3_000, 48);
   t.deepEqual(sorted(await lastSeenHistogram(c, keys)), sorted(hoursOf(last)));
   // Seen again, a third of them move to the newest hour; an older sighting moves nothing.
@@ -86,7 +86,7 @@ test('the batch script keeps each shard\'s last-seen histogram: records per hour
 test('by age: records last seen before the cutoff go with their peers and view entries; counts, histogram and totals stay exact', async (t) => {
   const c = redis.client(t);
   const keys = new ShardedIndexKeys(randomPrefix());
-  await setShardedSchemaVersion(c, keys, 5);
+  await setShardedSchemaVersion(c, keys, SHARDED_SCHEMA_VERSION);
   const last = await fill(c, keys, 4_000, 12);
   const seenBefore = NOW - 4 * HOUR_MS - 1_234;
   const gone = [...last].filter(([, at]) => at < seenBefore).map(([hex]) => hex);
@@ -115,7 +115,7 @@ test('by age: records last seen before the cutoff go with their peers and view e
 test('by cap: at most N stay, all more recent than any that went, at most one hour\'s worth below N', async (t) => {
   const c = redis.client(t);
   const keys = new ShardedIndexKeys(randomPrefix());
-  await setShardedSchemaVersion(c, keys, 5);
+  await setShardedSchemaVersion(c, keys, SHARDED_SCHEMA_VERSION);
   const last = await fill(c, keys, 4_000, 40);
   const max = 2_500;
   const cutoff = pruneCutoff(await lastSeenHistogram(c, keys), { maxInfohashes: max })!;
@@ -141,7 +141,7 @@ function torrent(name: string): MetadataInput {
 test('records with metadata or fetch state go with their blob, fetch state, wait entry and postings; another schema version is refused', async (t) => {
   const c = redis.client(t);
   const keys = new ShardedIndexKeys(randomPrefix());
-  await setShardedSchemaVersion(c, keys, 5);
+  await setShardedSchemaVersion(c, keys, SHARDED_SCHEMA_VERSION);
   const last = await fill(c, keys, 500, 10);
   const seenBefore = NOW - 5 * HOUR_MS;
   const old = [...last].filter(([, at]) => at < seenBefore).map(([hex]) => hex);
@@ -173,7 +173,7 @@ test('records with metadata or fetch state go with their blob, fetch state, wait
 test('a record whose blob is replaced or appears, or that is seen again, between the blob read and the metadata step is left for a later pass, with its new state whole', async (t) => {
   const c = redis.client(t);
   const keys = new ShardedIndexKeys(randomPrefix());
-  await setShardedSchemaVersion(c, keys, 5);
+  await setShardedSchemaVersion(c, keys, SHARDED_SCHEMA_VERSION);
   const last = await fill(c, keys, 200, 10);
   const seenBefore = NOW - 5 * HOUR_MS;
   const old = [...last].filter(([, at]) => at < seenBefore).map(([hex]) => hex);
@@ -223,7 +223,7 @@ test('a record whose blob is replaced or appears, or that is seen again, between
 test('on a real 3-master cluster: a pass by age prunes exactly what it should, shards in parallel', async (t) => {
   const { cluster, client: c } = await useRedisCluster(t);
   const keys = new ShardedIndexKeys(randomPrefix());
-  await setShardedSchemaVersion(c, keys, 5);
+  await setShardedSchemaVersion(c, keys, SHARDED_SCHEMA_VERSION);
   const last = await fill(c, keys, 2_000, 12);
   const seenBefore = NOW - 6 * HOUR_MS;
   const result = await pruneSharded(c, { keys, seenBefore, now: NOW });

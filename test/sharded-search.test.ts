@@ -15,7 +15,7 @@ import { SEARCH_RANK_WINDOW } from '../indexer/metadata-constants.js';
 import { type MetadataInput, storeMetadata } from '../indexer/metadata-store.js';
 import { searchMetadata } from '../indexer/search.js';
 import { tokenizeName } from '../indexer/search-tokens.js';
-import { applyShardedBatch } from '../indexer/sharded-apply.js';
+import { applyShardedBatch, SHARDED_SCHEMA_VERSION } from '../indexer/sharded-apply.js';
 import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
 import { storeShardedMetadata } from '../indexer/sharded-metadata.js';
 import { setShardedSchemaVersion } from '../indexer/sharded-queries.js';
@@ -55,7 +55,7 @@ test('past SEARCH_RANK_WINDOW matches over 64 shards: the same total, window, ra
   t.timeout(120_000);
   const { c, keys: k4 } = await redis.freshSchema4Index(t);
   const k5 = new ShardedIndexKeys(randomPrefix());
-  await setShardedSchemaVersion(c, k5, 5);
+  await setShardedSchemaVersion(c, k5, SHARDED_SCHEMA_VERSION);
   const hexes = Array.from({ length: SEARCH_RANK_WINDOW + 150 }, () => randomBytes(20).toString('hex'));
   const batch = events(hexes);
   const batchId = newBatchId();
@@ -80,7 +80,7 @@ test('past SEARCH_RANK_WINDOW matches over 64 shards: the same total, window, ra
 test('a shard keeps shardCap(postingsCap) postings per token, the most-peered ones', async (t) => {
   const c = redis.client(t);
   const keys = new ShardedIndexKeys(randomPrefix());
-  await setShardedSchemaVersion(c, keys, 5);
+  await setShardedSchemaVersion(c, keys, SHARDED_SCHEMA_VERSION);
   const peers = [1, 6, 3, 5, 2, 4];
   const batch = peers.map((p, i): Discovery => ({ type: 'peers', infohash: IH(i + 1), peers: Array.from({ length: p }, (_, k) => PEER(k)), node: '10.0.5.1:1', at: NOW - 1000 }));
   await applyShardedBatch(c, batch, { keys, batchId: newBatchId(), now: NOW });
@@ -95,7 +95,7 @@ test('a shard keeps shardCap(postingsCap) postings per token, the most-peered on
 test('hostile names: found by their words, shown escaped from the raw bytes, stored once as raw bytes', async (t) => {
   const c = redis.client(t);
   const keys = new ShardedIndexKeys(randomPrefix());
-  await setShardedSchemaVersion(c, keys, 5);
+  await setShardedSchemaVersion(c, keys, SHARDED_SCHEMA_VERSION);
   const names = [
     Buffer.from('evil\x1b[2J\x1b]0;pwned\x07 name\r\nsecond line\x00'),
     Buffer.from('invoice\u202Efdp.exe'),

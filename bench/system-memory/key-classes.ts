@@ -1,5 +1,5 @@
 import { type Redis } from 'ioredis';
-import { METRICS, type NodeFlag } from '../../indexer/keys.js';
+import { METRICS, NODE_FLAGS } from '../../indexer/keys.js';
 import { type ShardKeys, type ShardedIndexKeys } from '../../indexer/sharded-keys.js';
 import { PEER_LOOKUP_APPLIED_TTL_SEC, PEER_LOOKUP_REFRESH_MS } from '../../workers/constants.js';
 import { lookupBatchId } from '../../workers/peer-lookup-processor.js';
@@ -32,7 +32,7 @@ export const IX = {
 } as const;
 export type IndexClass = keyof typeof IX;
 
-const NODE_FLAGS: readonly NodeFlag[] = ['bep51:yes', 'bep51:no', 'bep42:yes', 'bep42:no'];
+
 
 /**
  * Classifies the index's keys by the names indexer/sharded-keys.ts builds: the fixed names of

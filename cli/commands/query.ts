@@ -21,9 +21,10 @@ HTTP API (GET /api/...).
                    and its name, size and first files once its metadata was fetched
   peers <ih>       its live peers, most recently seen first (paged)
   recent           infohashes, most recently seen first (paged)
-  popular          infohashes with the most live peers first (paged)
+  popular          infohashes with the most live peers first (paged); --by seeders: the
+                   most seeders in their latest BEP 33 scrape estimate first
   stats            all-time totals and per-minute counts of the last --minutes
-  census           DHT nodes seen: total, clients, BEP 51 / BEP 42 support, per day
+  census           DHT nodes seen: total, clients, BEP 51 / BEP 42 support, IPv4 / IPv6, per day
   search <words>   torrents whose name has every word (case, accents and punctuation
                    ignored), most peers first
 
@@ -33,6 +34,7 @@ HTTP API (GET /api/...).
   --cursor C       peers/recent/popular: the page after a previous one (its nextCursor,
                    printed as "more: ..." without --json)
   --limit N        search: results per page, 1-${SEARCH_MAX_LIMIT} (default ${SEARCH_DEFAULT_LIMIT})
+  --by peers|seeders popular: rank by live peers (default) or by BEP 33 seeders
   --offset N       search: results to skip, 0-${SEARCH_RANK_WINDOW - 1} (the best ${SEARCH_RANK_WINDOW} are ranked)
   --minutes N      stats: minutes of per-minute counts, 1-${MAX_STATS_MINUTES} (default ${DEFAULT_STATS_MINUTES})
 ${INDEX_OPTIONS_HELP}
@@ -66,6 +68,8 @@ interface Request {
   /** search: the words and their tokens; null for the other queries. */
   search: SearchQuery | null;
   offset: number;
+  /** popular: rank by live peers or by seeders. */
+  by: 'peers' | 'seeders';
 }
 
 const OPTIONS = {
@@ -75,6 +79,7 @@ const OPTIONS = {
   cursor: { type: 'string' },
   minutes: { type: 'string' },
   offset: { type: 'string' },
+  by: { type: 'string' },
 } as const;
 
 /** Checks everything before connecting: a usage error never waits for Redis. */
@@ -91,6 +96,9 @@ function parseRequest({ values, positionals }: Pick<ParsedArgs<typeof OPTIONS>, 
   if (!PAGED.has(w) && !search && (values.limit !== undefined || values.cursor !== undefined)) throw new UsageError('--limit and --cursor apply to peers, recent and popular (and --limit to search)');
   if (w !== 'stats' && values.minutes !== undefined) throw new UsageError('--minutes applies to stats');
   if (!search && values.offset !== undefined) throw new UsageError('--offset applies to search');
+  if (values.by !== undefined && w !== 'popular') throw new UsageError('--by applies to popular');
+  if (values.by !== undefined && values.by !== 'peers' && values.by !== 'seeders') throw new UsageError(`--by is peers or seeders, got ${JSON.stringify(values.by)}`);
+  const list: What | 'seeders' = w === 'popular' && values.by === 'seeders' ? 'seeders' : w;
   return asUsage(() => ({
     index: { 'redis-url': values['redis-url'], prefix: values.prefix, 'data-dir': values['data-dir'] },
     what: w,
@@ -98,7 +106,8 @@ function parseRequest({ values, positionals }: Pick<ParsedArgs<typeof OPTIONS>, 
     json: values.json === true,
     limit: search ? parseSearchLimit(values.limit) : parseLimit(values.limit),
     limitArg: values.limit === undefined ? '' : ` --limit ${values.limit}`,
-    cursor: PAGED.has(w) ? parseCursor(values.cursor, w as CursorKind) : null,
+    cursor: PAGED.has(w) ? parseCursor(values.cursor, list as CursorKind) : null,
+    by: list === 'seeders' ? 'seeders' : 'peers',
     minutes: parseMinutes(values.minutes),
     search: search ? parseSearchQuery(args.join(' ')) : null,
     offset: parseOffset(values.offset),
@@ -129,7 +138,8 @@ async function answer(vc: ViewContext, r: Request): Promise<{ body: unknown; tex
     }
     case 'recent':
     case 'popular': {
-      const body = await infohashListView(vc, { sort: r.what, limit: r.limit, cursor: r.cursor });
+      const sort = r.what === 'popular' && r.by === 'seeders' ? 'seeders' : r.what;
+      const body = await infohashListView(vc, { sort, limit: r.limit, cursor: r.cursor });
       return { body, text: () => formatList(body, now, r.limitArg) };
     }
     case 'stats': {

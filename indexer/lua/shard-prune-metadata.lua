@@ -4,10 +4,10 @@
 -- wait entry and search postings, after checking each is still past the cutoff and its blob is
 -- still the one whose name's postings the caller declared.
 -- KEYS: 1 schema version, 2 counts HASH, 3 recent, 4 popular, 5 last-seen hours HASH, 6 totals
--- HASH, 7 metadata wait ZSET, then per record its records, meta and fetch buckets, its peer hour
--- buckets and its postings, by index.
--- ARGV[1]: JSON {v, cutoff (ms), e = [{h = hex, r, m, f = key indexes, p = [peer hour key
--- indexes], t = [posting key indexes], b = ARGV index of the blob read (0: none)}]};
+-- HASH, 7 metadata wait ZSET, 8 seeders ZSET, then per record its records, meta and fetch
+-- buckets, its peer hour and scrape-estimate buckets and its postings, by index.
+-- ARGV[1]: JSON {v, cutoff (ms), e = [{h = hex, r, m, f = key indexes, p = [peer hour and
+-- scrape-estimate key indexes], t = [posting key indexes], b = ARGV index of the blob read (0: none)}]};
 -- ARGV[2..]: the blobs read.
 -- Returns {pruned, changed meanwhile (left for a later pass)}, or {-1, version}.
 -- @include includes/infohash-record.lua
@@ -39,6 +39,7 @@ for _, e in ipairs(plan.e) do
     redis.call('ZREM', KEYS[3], e.h)
     redis.call('ZREM', KEYS[4], e.h)
     redis.call('ZREM', KEYS[7], e.h)
+    redis.call('ZREM', KEYS[8], e.h)
     local h = math.floor(r.last / HOUR_MS)
     if redis.call('HINCRBY', KEYS[5], h, -1) <= 0 then redis.call('HDEL', KEYS[5], h) end
     pruned = pruned + 1

@@ -1,10 +1,11 @@
 #!lua
--- Schema 5 retention (indexer/sharded-prune.ts): removes the records of ONE shard's buckets last
+-- Schema 5 retention (and 6's scrape estimates) (indexer/sharded-prune.ts): removes the records of ONE shard's buckets last
 -- seen before a cutoff, with their peers and their entries in the shard's views and counts.
 -- KEYS: 1 the shard's schema version, 2 counts HASH, 3 recent ZSET, 4 popular ZSET, 5 last-seen
--- hours HASH, 6 totals HASH, then the buckets' record HASHes and peer hour HASHes, by index.
--- ARGV[1]: JSON {v, cutoff (ms), dry (0/1), b = [{r = records key index, p = [peer hour key
--- indexes]}]}.
+-- hours HASH, 6 totals HASH, 7 seeders ZSET, then the buckets' record HASHes, peer hour HASHes
+-- and scrape-estimate HASHes, by index.
+-- ARGV[1]: JSON {v, cutoff (ms), dry (0/1), b = [{r = records key index, p = [peer hour and
+-- scrape-estimate key indexes: the record's field is removed from each]}]}.
 -- A record with metadata or fetch state is not removed here: its hex is returned, and the
 -- caller removes it with what its name's search postings need (declared keys).
 -- Returns {pruned, {hex of records left to the caller}, records looked at}, or {-1, version}.
@@ -36,6 +37,7 @@ for _, b in ipairs(plan.b) do
           for _, p in ipairs(b.p) do redis.call('HDEL', KEYS[p], field) end
           redis.call('ZREM', KEYS[3], hex)
           redis.call('ZREM', KEYS[4], hex)
+          redis.call('ZREM', KEYS[7], hex)
           local h = math.floor(r.last / HOUR_MS)
           hours[h] = (hours[h] or 0) + 1
         end

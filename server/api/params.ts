@@ -14,7 +14,7 @@ import { ApiError, type ApiErrorCode } from './errors.js';
  * ApiError.
  */
 
-export const LIST_SORTS = ['recent', 'popular'] as const;
+export const LIST_SORTS = ['recent', 'popular', 'seeders'] as const;
 export type ListSort = (typeof LIST_SORTS)[number];
 
 function quote(text: string): string {

@@ -11,6 +11,7 @@ import { getShardedMetadata } from '../../indexer/sharded-metadata.js';
 import { pageShardedPeers } from '../../indexer/sharded-pages.js';
 import { shardedNodeCensus, shardedNodesPerDay, shardedStatsWindow, shardedTotals } from '../../indexer/sharded-queries.js';
 import { searchSharded } from '../../indexer/sharded-search.js';
+import { pageIndexedSeeders } from '../../indexer/swarm-estimates.js';
 import { MAX_SURVEY_ENTRIES, readSurveys, type SurveyEntry } from '../../indexer/survey-series.js';
 import { CENSUS_DAYS, RECORD_PEERS } from './constants.js';
 import { ApiError } from './errors.js';
@@ -100,7 +101,7 @@ export interface InfohashListView {
 
 /** `GET /api/infohashes?sort=recent|popular`: one page of summaries. */
 export async function infohashListView(ctx: ViewContext, page: { sort: ListSort; limit: number; cursor: Cursor | null }): Promise<InfohashListView> {
-  const read = page.sort === 'recent' ? pageIndexedRecent : pageIndexedPopular;
+  const read = page.sort === 'recent' ? pageIndexedRecent : page.sort === 'seeders' ? pageIndexedSeeders : pageIndexedPopular;
   const res = await read(ctx.redis, sharded(ctx), { limit: page.limit, after: page.cursor });
   const items = await indexedSummaries(ctx.redis, sharded(ctx), res.items.map((i) => i.member));
   return { sort: page.sort, items, nextCursor: res.next === null ? null : encodeCursor({ kind: page.sort, ...res.next }) };
@@ -139,6 +140,8 @@ export interface CensusView {
   nodes: number;
   bep51: { yes: number; no: number };
   bep42: { yes: number; no: number };
+  /** Distinct node IDs seen at IPv4 / IPv6 addresses (schema 6 on; a dual-stack node counts in both). */
+  families: { ipv4: number; ipv6: number };
   /** Per version label, most nodes first; `client`/`version` decoded when the label is a `v` value. */
   versions: Array<{ label: string; nodes: number; client: string | null; version: string | null }>;
   /** Distinct nodes per UTC day, oldest first, the last CENSUS_DAYS days (today included). */
@@ -157,6 +160,7 @@ export async function censusView(ctx: ViewContext): Promise<CensusView> {
     nodes: census.nodes,
     bep51: census.bep51,
     bep42: census.bep42,
+    families: census.families,
     versions: census.versions.map(({ label, nodes }) => ({ label, nodes, ...(SPECIAL_LABELS.has(label) ? { client: null, version: null } : decodeVersion(label)) })),
     perDay: days.map(({ day, nodes }) => ({ day: `${day.slice(0, 4)}-${day.slice(4, 6)}-${day.slice(6, 8)}`, nodes })),
   };

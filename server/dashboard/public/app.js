@@ -46,6 +46,7 @@ const table = new InfohashTable(
     status: byId('table-status'),
     recent: byId('sort-recent'),
     popular: byId('sort-popular'),
+    seeders: byId('sort-seeders'),
     form: byId('search'),
     input: byId('search-input'),
     clear: byId('search-clear'),

@@ -27,7 +27,15 @@ function flagBars(list, flag, nodes) {
   ]);
 }
 
-/** /api/nodes/census: client versions (the most common CENSUS_TOP_VERSIONS, then the rest summed), BEP 51 and BEP 42. */
+/** Nodes seen per address family (a dual-stack node is in both): two bars. */
+function familyBars(list, families) {
+  renderBars(list, [
+    { label: 'IPv4', value: count(families?.ipv4) },
+    { label: 'IPv6', value: count(families?.ipv6) },
+  ]);
+}
+
+/** /api/nodes/census: client versions (the most common CENSUS_TOP_VERSIONS, then the rest summed), BEP 51, BEP 42 and address families. */
 export function renderCensus(census) {
   const nodes = count(census.nodes);
   showValue(byId('c-census'), nodes, formatInt(nodes));
@@ -38,4 +46,5 @@ export function renderCensus(census) {
   renderBars(byId('census-versions'), shown);
   flagBars(byId('census-bep51'), census.bep51, nodes);
   flagBars(byId('census-bep42'), census.bep42, nodes);
+  familyBars(byId('census-families'), census.families);
 }

@@ -89,6 +89,11 @@ export class InfohashPage {
     showValue(byId('ih-seen'), record.seen, formatInt(record.seen));
     showValue(byId('ih-sources'), record.sources, formatInt(record.sources));
     showValue(byId('ih-peer-count'), record.peerCount, formatInt(record.peerCount));
+    const swarm = record.swarm;
+    // The estimate's age matters: a scrape is a snapshot, taken when the peer lookup ran.
+    if (swarm && Number.isFinite(swarm.seeders) && Number.isFinite(swarm.leechers)) {
+      showValue(byId('ih-swarm'), swarm.seeders, `${formatInt(swarm.seeders)} / ${formatInt(swarm.leechers)} (${formatAgo(swarm.at, now)})`);
+    } else showValue(byId('ih-swarm'), 0, 'not scraped yet');
     this.renderMetadata(record.metadata ?? null, now);
     if (!this.paging) {
       const peers = Array.isArray(record.peers) ? record.peers : [];

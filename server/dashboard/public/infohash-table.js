@@ -27,7 +27,7 @@ function timeCell(ms, now, className) {
  * Home, End) and Enter, Space or a click opens the infohash's page.
  */
 export class InfohashTable {
-  /** el: { rows, status, recent, popular, form, input, clear }; open(infohash) shows its page. */
+  /** el: { rows, status, recent, popular, seeders, form, input, clear }; open(infohash) shows its page. */
   constructor(el, open) {
     this.el = el;
     this.open = open;
@@ -48,10 +48,12 @@ export class InfohashTable {
     });
     el.recent.addEventListener('click', () => this.setMode({ kind: 'list', sort: 'recent' }));
     el.popular.addEventListener('click', () => this.setMode({ kind: 'list', sort: 'popular' }));
+    el.seeders.addEventListener('click', () => this.setMode({ kind: 'list', sort: 'seeders' }));
   }
 
   listSort() {
-    return this.el.popular.getAttribute('aria-pressed') === 'true' ? 'popular' : 'recent';
+    for (const sort of ['popular', 'seeders']) if (this.el[sort].getAttribute('aria-pressed') === 'true') return sort;
+    return 'recent';
   }
 
   setMode(mode) {
@@ -60,6 +62,7 @@ export class InfohashTable {
     if (mode.kind === 'list') {
       this.el.recent.setAttribute('aria-pressed', String(mode.sort === 'recent'));
       this.el.popular.setAttribute('aria-pressed', String(mode.sort === 'popular'));
+      this.el.seeders.setAttribute('aria-pressed', String(mode.sort === 'seeders'));
     }
     void this.load().catch((err) => this.showStatus(err.message));
   }
@@ -98,7 +101,8 @@ export class InfohashTable {
     const items = Array.isArray(body.items) ? body.items.filter((item) => HEX40.test(item?.infohash)) : [];
     this.render(items, mode.kind === 'list' ? 'No infohashes in the index yet.' : 'No infohash matches.');
     if (mode.kind === 'list') {
-      this.showStatus(`${items.length} ${mode.sort === 'recent' ? 'most recently seen' : 'with the most peers'}, updated ${new Date().toLocaleTimeString()}.`);
+      const order = { recent: 'most recently seen', popular: 'with the most peers', seeders: 'with the most seeders (BEP 33 estimates)' }[mode.sort];
+      this.showStatus(`${items.length} ${order}, updated ${new Date().toLocaleTimeString()}.`);
     } else if (body.match === 'exact') {
       if (items.length === 1) this.open(items[0].infohash);
       else this.showStatus(`Infohash ${body.query} is not in the index.`);
