@@ -19,6 +19,7 @@ import { type AddressScope } from '../bep5/address-scope.js';
 import { Testnet } from '../crawler/testnet/testnet.js';
 import { createApiServer } from '../server/api/server.js';
 import { apiExtensions } from './api-extensions.js';
+import { torznabExtension } from '../server/torznab/routes.js';
 import { type IndexKeys } from '../indexer/keys.js';
 import { connectRedis, type RedisConnection } from '../redis/connection.js';
 import { IndexPruner } from '../indexer/index-pruner.js';
@@ -62,7 +63,8 @@ export interface SystemOptions {
    * directory and key prefix of its own (cli/index-options.ts runIndexOption).
    */
   testnet?: { nodes: number; infohashes: number; addressBase?: number; seed?: number } & Omit<TestnetOptions, 'nodes' | 'infohashes'>;
-  api: { host: string; port: number };
+  /** Where the HTTP API listens; with `key`, every request must carry it (server/api/auth.ts). */
+  api: { host: string; port: number; key?: string };
   workers: { concurrency?: number; peerLookups: boolean; metadata: boolean };
   crawl: { rate?: number; maxInflight?: number; getPeersRate?: number };
   /** Index retention: prune infohashes not seen for retainMs, and beyond maxInfohashes (each optional). */
@@ -220,7 +222,8 @@ export class DhtscopeSystem {
       redis: this.connection.client,
       keys: o.keys,
       liveStats: () => this.liveStats(),
-      extensions: apiExtensions(this),
+      extensions: [...apiExtensions(this), torznabExtension({ redis: this.connection.client, keys: o.keys })],
+      ...(o.api.key !== undefined ? { apiKey: o.api.key } : {}),
     });
     this.closers.push({ name: 'api', close: () => api.close() });
     const apiUrl = await api.listen({ host: o.api.host, port: o.api.port });

@@ -11,12 +11,13 @@ import { NODE_COMMAND_OPTIONS, onStopSignal, parseBindHost, parseIpv4BindHost, p
 import { CRAWL_FAMILY_OPTIONS, crawlFamilies, crawlFamilyHelp, familiesText } from '../crawl-shared.js';
 import { StatusLine, count, duration } from '../status-line.js';
 import { DhtscopeSystem, type SystemSummary } from '../system.js';
+import { API_KEY_FILE_NAME, type ApiKey, apiKeyOption } from '../api-key.js';
 import { defineCommand } from '../define-command.js';
 import { CommandError, UsageError } from '../errors.js';
 import { parseAmount, parseFraction, parseInteger, parseRate } from '../number-options.js';
 
-const help = `Usage: dhtscope run [--testnet N] [--api-host H] [--api-port P] [--host H] [--port P]
-                    [--ipv4-only|--ipv6-only] [--host6 H]
+const help = `Usage: dhtscope run [--testnet N] [--api-host H] [--api-port P] [--api-key-file F]
+                    [--host H] [--port P] [--ipv4-only|--ipv6-only] [--host6 H]
                     [--bootstrap LIST] [--concurrency N] [--no-peer-lookups] [--no-metadata] [--rate R]
                     [--retain-days D] [--max-infohashes N]
                     [--redis-url URL] [--prefix P] [--data-dir DIR] [--json]
@@ -39,6 +40,12 @@ and exits 0.
                          of its own (BEP 32; default 0: an IPv4 testnet)
   --api-host H           address of the HTTP API (default ${API_DEFAULT_HOST})
   --api-port P           port of the HTTP API (default ${API_DEFAULT_PORT}; 0: any free port)
+  --api-key-file F       the HTTP API's key: one line of a file of mode 0600 (F must exist, be
+                         readable and closed to group and others, else exit 1). Every request
+                         (API, dashboard, /metrics) must then carry it, as "Authorization: Bearer
+                         <key>" or ?apikey=<key>; opening the dashboard once as /?apikey=<key>
+                         keeps it in a cookie. An --api-host beyond loopback needs a key even
+                         without this option: <data dir>/${API_KEY_FILE_NAME}, made at the first start
   --host H               IPv4 address of the DHT node (default 0.0.0.0; 127.0.0.1 with --testnet)
   --port P               UDP port of the DHT node (default 6881; 0 with --testnet)
 ${crawlFamilyHelp(23)}
@@ -58,7 +65,8 @@ ${crawlFamilyHelp(23)}
 ${INDEX_OPTIONS_HELP}
                     (with --testnet: "<prefix>${TESTNET_PREFIX_SUFFIX}" and <data dir>/${TESTNET_DATA_SUBDIR}, see above)
   --json                 one JSON object per stdout line: {"event":"ready",...} with where the
-                         API listens, where data lives and which index it writes ("index"),
+                         API listens, where data lives, which index it writes ("index") and
+                         the API key's file ("apiKeyFile", null when no key is asked for),
                          then {"event":"stats",...} every 10 s, and {"event":"stopped"}
   -h, --help             show this help
 
@@ -84,6 +92,7 @@ export const runCommand = defineCommand({
     'testnet-ipv6': { type: 'string' },
     'api-host': { type: 'string' },
     'api-port': { type: 'string' },
+    'api-key-file': { type: 'string' },
     port: { type: 'string' },
     concurrency: { type: 'string' },
     'no-peer-lookups': { type: 'boolean' },
@@ -123,6 +132,8 @@ export const runCommand = defineCommand({
     const maxInfohashes = values['max-infohashes'] === undefined ? undefined : parseInteger(values['max-infohashes'], '--max-infohashes', 0, 1, Number.MAX_SAFE_INTEGER);
     const statsMs = parseInteger(values['stats-interval'], '--stats-interval', 10, 1, 86_400) * 1000;
     const json = values.json ?? false;
+    // Before anything starts: a key file that cannot be used stops the run here.
+    const apiKey = await apiKeyOption({ apiHost, keyFile: values['api-key-file'], dataDir });
 
     const status = new StatusLine({ stream: json ? process.stderr : process.stdout, prefix: 'dhtscope run: ' });
     const say = (line: string): void => status.log(json ? `dhtscope run: ${line}` : line);
@@ -133,6 +144,7 @@ export const runCommand = defineCommand({
       if (json) process.stdout.write(JSON.stringify(event) + '\n');
     };
     if (index.realIndex !== null && !index.realIndex.untouched) say(`warning: ${sharedWithRealIndex(index)}`);
+    if (apiKey?.created) say(`the HTTP API listens beyond loopback (${apiHost}), so it asks for a key: made one in ${apiKey.file} (mode 0600)`);
 
     let stopSignal: NodeJS.Signals | undefined;
     let wake: () => void = () => {};
@@ -164,7 +176,7 @@ export const runCommand = defineCommand({
           host6: crawl.host6,
         },
         ...(testnet ? { testnet } : {}),
-        api: { host: apiHost, port: apiPort },
+        api: { host: apiHost, port: apiPort, ...(apiKey !== null ? { key: apiKey.key } : {}) },
         workers: { ...(concurrency !== undefined ? { concurrency } : {}), peerLookups: !values['no-peer-lookups'], metadata: !values['no-metadata'] },
         crawl: { rate },
         retention: {
@@ -188,8 +200,8 @@ export const runCommand = defineCommand({
 
     status.clear();
     const summary = system.summary;
-    emit({ event: 'ready', ...summary, index: indexSummary(summary, index) });
-    if (!json) process.stdout.write(summaryText(summary, index, { redisUrlOption: values['redis-url'] !== undefined }));
+    emit({ event: 'ready', ...summary, index: indexSummary(summary, index), apiKeyFile: apiKey?.file ?? null });
+    if (!json) process.stdout.write(summaryText(summary, index, { redisUrlOption: values['redis-url'] !== undefined, apiKey }));
 
     const tick = setInterval(() => {
       void system.liveStats().then((live) => emit({ event: 'stats', ...live }), (err: unknown) => say(`stats: ${String(err)}`));
@@ -288,11 +300,18 @@ function indexText(index: RunIndex, redisUrlOption: boolean): string {
   );
 }
 
-export function summaryText(s: SystemSummary, index: RunIndex, options: { redisUrlOption?: boolean } = {}): string {
+/** The summary's API key line: where the key is and how a client sends it (nothing when no key is asked for). */
+function apiKeyText(apiKey: ApiKey | null | undefined, api: string): string {
+  if (apiKey === null || apiKey === undefined) return '';
+  return `  API key     in ${apiKey.file}${apiKey.created ? ' (made now)' : ''}: send "Authorization: Bearer <key>", or open ${api}/?apikey=<key>\n`;
+}
+
+export function summaryText(s: SystemSummary, index: RunIndex, options: { redisUrlOption?: boolean; apiKey?: ApiKey | null } = {}): string {
   const redisWhere = s.redisDataDir !== null ? `embedded, its files in ${s.redisDataDir}` : s.redisMode;
   return (
     `dhtscope is running${s.testnet ? ` against a local testnet of ${count(s.testnet.nodes)} nodes` : ' on the public DHT'}\n` +
     `  API         ${s.api}  (try ${s.api}/api/stats)\n` +
+    apiKeyText(options.apiKey, s.api) +
     indexText(index, options.redisUrlOption ?? false) +
     `  redis       ${s.redis} (${redisWhere}), schema v${s.schemaVersion}\n` +
     `  retention   ${retentionText(s.retention)}\n` +

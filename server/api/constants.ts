@@ -4,9 +4,9 @@
  */
 
 /**
- * Where `dhtscope run` / `serve` listen unless told otherwise. Loopback: the API has no
- * authentication, and the index tells anyone who can read it which torrents this host looked
- * for, so exposing it is a decision the user makes explicitly (`--host 0.0.0.0`).
+ * Where `dhtscope run` / `serve` listen unless told otherwise. Loopback: the index tells anyone
+ * who can read it which torrents this host looked for, so exposing it is a decision the user
+ * makes explicitly (`--api-host 0.0.0.0`), and one that makes `run` require an API key (auth.ts).
  */
 export const API_DEFAULT_HOST = '127.0.0.1';
 /** 8080: the usual unprivileged HTTP port; free on most machines that run no other web app. */
@@ -51,3 +51,40 @@ export const RETRY_AFTER_SECONDS = 1;
  * (fastify's default of 100 would answer magnets with 414).
  */
 export const MAX_PARAM_LENGTH = 1_000;
+
+/**
+ * After this many requests with a wrong API key from one address (an IPv4 address, an IPv6
+ * /64) within AUTH_FAILURE_WINDOW_MS, that address is answered 429 for AUTH_BLOCK_MS without
+ * its key being looked at. A generated key (256 random bits) cannot be guessed anyway; the
+ * limit is for a weaker key a user chose, and keeps a guessing client from costing more than
+ * a 429 per request. 10 leaves room for a person fumbling a pasted key.
+ */
+export const AUTH_MAX_FAILURES = 10;
+export const AUTH_FAILURE_WINDOW_MS = 60_000;
+export const AUTH_BLOCK_MS = 60_000;
+
+/**
+ * Addresses whose failures are remembered at once; past it the least recently failing one is
+ * forgotten. About 100 bytes each, so at most a megabyte, whatever a client spraying source
+ * addresses sends.
+ */
+export const AUTH_MAX_TRACKED_SOURCES = 10_000;
+
+/**
+ * The cookie that carries the API key for a browser, set when the dashboard's page (`/`) is
+ * opened with `?apikey=`: the page's own requests (scripts, /api/* polls) then carry it.
+ */
+export const AUTH_COOKIE_NAME = 'dhtscope_apikey';
+/** Where `?apikey=` becomes the cookie: the dashboard's page. */
+export const AUTH_COOKIE_LOGIN_PATH = '/';
+/**
+ * 30 days: a dashboard kept in a browser should not ask for the key again at each restart, and
+ * a key that changed makes the server clear the cookie at its next request anyway.
+ */
+export const AUTH_COOKIE_MAX_AGE_SECONDS = 30 * 86_400;
+
+/**
+ * The longest API key accepted. A key travels in a header, a URL and a cookie on every request;
+ * 1 KiB is far beyond any useful key and far below every limit on those.
+ */
+export const API_KEY_MAX_LENGTH = 1_024;

@@ -25,6 +25,10 @@ export const API_ERROR_STATUS = {
   ERR_BAD_TIME_RANGE: 400,
   /** Any other malformed request (bad URL encoding, and the like). */
   ERR_BAD_REQUEST: 400,
+  /** The server requires an API key (auth.ts) and the request carries none, or a wrong one (WWW-Authenticate: Bearer). */
+  ERR_UNAUTHORIZED: 401,
+  /** Too many wrong API keys from this address lately: not even looked at until Retry-After has passed. */
+  ERR_TOO_MANY_AUTH_FAILURES: 429,
   /** The infohash is not in the index. */
   ERR_INFOHASH_NOT_FOUND: 404,
   /** No route for this method and path. */

@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { type IndexKeys } from '../../indexer/keys.js';
 import { type RedisClient } from '../../redis/client.js';
 import { MAX_PARAM_LENGTH, REDIS_TIMEOUT_MS, RETRY_AFTER_SECONDS } from './constants.js';
+import { registerApiAuth } from './auth.js';
 import { type ApiContext, type LiveStatsProvider } from './context.js';
 import { ApiError } from './errors.js';
 import { registerInfohashRoutes } from './routes/infohashes.js';
@@ -23,6 +24,7 @@ import { registerSurveyRoutes } from './routes/surveys.js';
  *
  * Every response is JSON, errors included. The server only reads: it never writes to Redis
  * and never checks or migrates the schema (the process that starts it runs ensureSchema).
+ * Given an `apiKey`, it asks every request for it, on every route (auth.ts).
  */
 
 /**
@@ -47,6 +49,12 @@ export interface ApiServerOptions {
   redisTimeoutMs?: number;
   /** Run in order, before the API routes are added. */
   extensions?: readonly ApiExtension[];
+  /**
+   * When given, every request must carry this key (auth.ts): the API, the extensions' routes
+   * (dashboard, /metrics) and any route added later. Visible ASCII, at most API_KEY_MAX_LENGTH
+   * characters. Without it, no request is asked for one (the loopback default).
+   */
+  apiKey?: string;
 }
 
 /**
@@ -75,6 +83,9 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
     redisTimeoutMs: options.redisTimeoutMs ?? REDIS_TIMEOUT_MS,
     liveStats: options.liveStats ?? null,
   };
+
+  // On the root instance before any route or extension: every route inherits the hook.
+  if (options.apiKey !== undefined) registerApiAuth(app, { key: options.apiKey, now: ctx.now });
 
   app.setErrorHandler((err, req, reply) => {
     if (err instanceof ApiError) return send(reply, err);
