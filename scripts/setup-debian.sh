@@ -3,7 +3,8 @@
 # redis-server (the index; also started by the tests), python3-libtorrent (a real BitTorrent
 # peer for the tests), chromium (the dashboard's browser test; never a browser download),
 # transmission-daemon (a real jech/dht node for test/transmission-netns.test.ts, which runs it
-# in a network namespace of its own and needs root).
+# in a network namespace of its own and needs root), systemd (its systemd-analyze checks the
+# service unit in deploy/).
 # Each is installed only when missing; apt-get runs as root, or through sudo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,8 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v transmission-daemon >/dev/null 2>&1 || need+=(transmission-daemon)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+# systemd-analyze checks deploy/dhtscope.service (test/deploy-unit.test.ts); nothing is started.
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   if [ "$(id -u)" -eq 0 ]; then apt=(apt-get); else apt=(sudo apt-get); fi
