@@ -70,6 +70,8 @@ export interface SystemOptions {
   /** Index retention: prune infohashes not seen for retainMs, and beyond maxInfohashes (each optional). */
   retention?: { retainMs?: number; maxInfohashes?: number };
   log: (line: string) => void;
+  /** Routine lines (job attempts that will be retried): `run --verbose`. Default: dropped. */
+  verboseLog?: (line: string) => void;
 }
 
 export interface SystemSummary {
@@ -167,6 +169,8 @@ export class DhtscopeSystem {
       recvBufferSize: CRAWL_RECV_BUFFER_BYTES,
     });
     this.node.on('warning', (message) => log(`node: ${message}`));
+    this.node.on('bootstrap-failed', ({ retryInMs }) => (this.bootstrapRetryAt = Date.now() + retryInMs));
+    this.node.on('bootstrapped', () => (this.bootstrapRetryAt = null));
     await this.node.start();
     this.closers.push({ name: 'node', close: () => this.node.stop() });
     const address = this.node.address(families[0])!;
@@ -178,6 +182,7 @@ export class DhtscopeSystem {
       peerLookups: o.workers.peerLookups ? { node: this.node } : null,
       metadata: o.workers.metadata ? { allowPrivate: allowPrivate ?? false } : null,
       log,
+      ...(o.verboseLog !== undefined ? { verboseLog: o.verboseLog } : {}),
     });
     this.closers.push({ name: 'workers', close: () => this.workers.close() });
 
@@ -277,6 +282,19 @@ export class DhtscopeSystem {
         ? { nodes: o.testnet!.nodes, infohashes: o.testnet!.infohashes, groundTruth: this.testnet.groundTruthPath ?? '' }
         : null,
     };
+  }
+
+  /** When the node retries its bootstrap after a failed one (Date.now() ms), or null. */
+  private bootstrapRetryAt: number | null = null;
+
+  /**
+   * Whether the node has joined the DHT: its contacts over every family, and while it has none,
+   * how long until it tries the bootstrap nodes again (null while a try is under way).
+   */
+  joinState(): { contacts: number; retryInMs: number | null } {
+    const contacts = (this.summary?.node.families ?? [4]).reduce((n, f) => n + (this.node.table(f)?.size ?? 0), 0);
+    const retryInMs = contacts > 0 || this.bootstrapRetryAt === null ? null : Math.max(0, this.bootstrapRetryAt - Date.now());
+    return { contacts, retryInMs };
   }
 
   /** The size estimate and coverage are recomputed at most this often (they walk every node). */

@@ -257,17 +257,43 @@ test('close() cancels a lookup still running after the grace period; it is retri
   t.true(logs.some((l) => l.startsWith('workers still busy after 200 ms')), logs.join('\n'));
 });
 
-test('a peer lookup job with bad data fails without retry; one before the node has contacts is retried', async (t) => {
+test('peer lookups wait for the node to join without spending attempts, then complete; a node that loses its contacts puts jobs back untouched', async (t) => {
+  t.timeout(90_000);
+  const { nodes } = await network(t, 6);
   const lonely = new DhtNode(nodeOptions({ bootstrap: [] }));
   await lonely.start();
   t.teardown(() => lonely.stop());
-  const { keys, set } = await setup(t, { peerLookups: { node: lonely } });
+  const verbose: string[] = [];
+  const { keys, set, logs } = await setup(t, { peerLookups: { node: lonely }, verboseLog: (l) => verbose.push(l) });
   const lookups = lookupQueue(t, keys);
+  t.true(set.stats().peerLookupsWaitingForNode, 'no contacts: the lookup worker takes no job');
+  const ihs = [1, 2, 3].map((i) => randomId(seededRandom(40 + i)).toString('hex'));
+  for (const ih of ihs) await lookups.add('lookup', { infohash: ih }, { jobId: ih, attempts: 2 });
   await lookups.add('lookup', { infohash: 'XYZ' }, { jobId: 'bad', attempts: 3 });
-  await lookups.add('lookup', { infohash: 'c'.repeat(40) }, { jobId: 'early', attempts: 3, backoff: { type: 'fixed', delay: 60_000 } });
-  await waitUntil('the bad job to fail', async () => (await jobState(lookups, 'bad')) === 'failed');
-  await waitUntil('the early job to wait for a retry', async () => (await jobState(lookups, 'early')) === 'delayed');
+  // A job is only taken once the node joins: what was queued meanwhile is untouched.
+  for (const id of [...ihs, 'bad']) t.is(await jobState(lookups, id), 'waiting', id);
+
+  // The node joins (a contact that answers our ping enters the table).
+  await lonely.ping({ host: nodes[0]!.address()!.host, port: nodes[0]!.address()!.port });
+  await waitUntil('every lookup to complete', async () => (await Promise.all(ihs.map((ih) => jobState(lookups, ih)))).every((st) => st === 'completed'), 30_000);
+  await waitUntil('the malformed job to fail', async () => (await jobState(lookups, 'bad')) === 'failed');
+  for (const ih of ihs) t.is((await lookups.getJob(ih))!.failedReason ?? '', '', 'never failed');
   t.regex((await lookups.getJob('bad'))!.failedReason, /40 lowercase hex/);
-  t.regex((await lookups.getJob('early'))!.failedReason, /no contacts yet/);
-  t.is(set.stats().peerLookupsFailed, 2);
+  t.like(set.stats(), { peerLookupsWaitingForNode: false, peerLookupsDone: 3, peerLookupsFailed: 1, peerLookupsDeferred: 0 });
+
+  // The node loses every contact: a job taken now goes back to the delayed set, attempts unspent.
+  for (const c of lonely.table()!.closest(lonely.id, 1_000)) lonely.table()!.remove(c.id);
+  t.is(lonely.table()!.size, 0);
+  const late = randomId(seededRandom(50)).toString('hex');
+  await lookups.add('lookup', { infohash: late }, { jobId: late, attempts: 1 });
+  await waitUntil('the job to be put back', async () => set.stats().peerLookupsDeferred >= 1 && (await jobState(lookups, late)) === 'delayed');
+  const parked = (await lookups.getJob(late))!;
+  t.is(parked.attemptsMade, 0, 'no attempt spent');
+  t.falsy(parked.failedReason);
+  await lonely.ping({ host: nodes[1]!.address()!.host, port: nodes[1]!.address()!.port });
+  await waitUntil('the put-back job to complete once due', async () => (await jobState(lookups, late)) === 'completed', 40_000);
+  t.is(set.stats().peerLookupsFailed, 1, 'still only the malformed job failed');
+  // The last failure (no retry left) is news; nothing routine reached the log.
+  t.true(logs.some((l) => /peer lookup job bad failed \(attempt 1 of 3\)/.test(l)), logs.join('\n'));
+  t.false(logs.some((l) => /will retry/.test(l)), logs.join('\n'));
 });

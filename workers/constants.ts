@@ -76,6 +76,15 @@ export const PEER_LOOKUP_CONCURRENCY = 8;
 /** Peer lookups started per second across all workers (BullMQ's global limiter): a polite DHT citizen. */
 export const PEER_LOOKUPS_PER_SECOND = 10;
 
+/**
+ * A peer-lookup job taken while the node has no contacts goes back to the delayed set for this
+ * long, its attempts untouched (worker-set.ts): about a bootstrap retry's first backoff.
+ */
+export const PEER_LOOKUP_NOT_JOINED_DELAY_MS = 10_000;
+
+/** How often a worker set waiting for its node to join looks at the node's table. */
+export const PEER_LOOKUP_JOIN_CHECK_MS = 1_000;
+
 /** A peer lookup gives up after this long. */
 export const PEER_LOOKUP_TIMEOUT_MS = 15_000;
 

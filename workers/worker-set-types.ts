@@ -45,6 +45,8 @@ export interface StartWorkersOptions {
   shutdownGraceMs?: number;
   now?: () => number;
   log?: (line: string) => void;
+  /** Routine lines (a failed attempt that will be retried): for `--verbose`; dropped by default. */
+  verboseLog?: (line: string) => void;
   /** The set stopped taking jobs by itself (the index is at another schema version). */
   onFatal?: (err: Error) => void;
 }
@@ -67,6 +69,10 @@ export interface WorkerStats {
   peerLookupsQueued: number;
   /** Not queued: the peer-lookup queue was full. */
   peerLookupsSkipped: number;
+  /** Jobs put back, attempts untouched, because the node had lost every contact. */
+  peerLookupsDeferred: number;
+  /** True while the peer-lookup worker waits for the node to join the DHT (it takes no job). */
+  peerLookupsWaitingForNode: boolean;
   peersFound: number;
   metadataQueued: number;
   metadataStored: number;

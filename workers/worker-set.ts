@@ -1,10 +1,10 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
-import { type Job, Queue, UnrecoverableError, type Worker, type WorkerOptions } from 'bullmq';
+import { DelayedError, type Job, Queue, UnrecoverableError, type Worker, type WorkerOptions } from 'bullmq';
 import { sleep } from '../bep5/clock.js';
 import { type RedisClient, closeRedisClient } from '../redis/client.js';
 import { type StartWorkersOptions, type WorkerStats, type QueueDepth, type QueueDepths, type WorkerSetInfo } from './worker-set-types.js';
-import { DISCOVERY_CONCURRENCY, KEEP_COMPLETED_JOBS, KEEP_FAILED_JOBS, LOCK_DURATION_MS, MAX_STALLED_COUNT, METADATA_CONCURRENCY, METADATA_SWEEP_MS, PEER_LOOKUP_CONCURRENCY, PEER_LOOKUP_QUEUE_MAX, PEER_LOOKUP_REFRESH_MS, PEER_LOOKUP_TIMEOUT_MS, PEER_LOOKUPS_PER_SECOND, SHUTDOWN_GRACE_MS, STALLED_INTERVAL_MS } from './constants.js';
+import { DISCOVERY_CONCURRENCY, KEEP_COMPLETED_JOBS, KEEP_FAILED_JOBS, LOCK_DURATION_MS, MAX_STALLED_COUNT, METADATA_CONCURRENCY, METADATA_SWEEP_MS, PEER_LOOKUP_CONCURRENCY, PEER_LOOKUP_JOIN_CHECK_MS, PEER_LOOKUP_NOT_JOINED_DELAY_MS, PEER_LOOKUP_QUEUE_MAX, PEER_LOOKUP_REFRESH_MS, PEER_LOOKUP_TIMEOUT_MS, PEER_LOOKUPS_PER_SECOND, SHUTDOWN_GRACE_MS, STALLED_INTERVAL_MS } from './constants.js';
 import { AbandonableWorker } from './abandonable-worker.js';
 import { createDiscoveryProcessor, type DiscoveryJobResult } from './discovery-processor.js';
 import { createMetadataProcessor, type MetadataJobResult } from './metadata-processor.js';
@@ -12,7 +12,8 @@ import { MetadataScheduler } from './metadata-scheduler.js';
 import { createPeerLookupProcessor, type PeerLookupResult } from './peer-lookup-processor.js';
 import { PeerLookupScheduler } from './peer-lookup-scheduler.js';
 import { type DiscoveryBatchJob, type MetadataJob, type PeerLookupJob, queueNames } from './queues.js';
-import { type JobSchemaMismatchError } from './errors.js';
+import { DhtNotReadyError, type JobSchemaMismatchError } from './errors.js';
+import { type DhtNode } from '../bep5/node.js';
 
 /**
  * The consumer side of the pipeline: BullMQ workers for the discovery queue and (with a DHT
@@ -36,6 +37,8 @@ const emptyStats = (): WorkerStats => ({
   peerLookupsFailed: 0,
   peerLookupsQueued: 0,
   peerLookupsSkipped: 0,
+  peerLookupsDeferred: 0,
+  peerLookupsWaitingForNode: false,
   peersFound: 0,
   metadataQueued: 0,
   metadataStored: 0,
@@ -92,6 +95,11 @@ export class WorkerSet extends EventEmitter<WorkerSetEvents> {
    * cancelled and BullMQ retries them later, here or elsewhere), then closes every connection
    * the set opened. Idempotent.
    */
+  /** close() was called. */
+  get closed(): boolean {
+    return this.closing !== null;
+  }
+
   /** Stops timers (the metadata sweep) before the workers close. */
   readonly timers: NodeJS.Timeout[] = [];
 
@@ -134,6 +142,7 @@ export class WorkerSet extends EventEmitter<WorkerSetEvents> {
  */
 export async function startWorkers(o: StartWorkersOptions): Promise<WorkerSet> {
   const log = o.log ?? (() => undefined);
+  const verbose = o.verboseLog ?? (() => undefined);
   const now = o.now ?? Date.now;
   const concurrency = positive('concurrency', o.concurrency, DISCOVERY_CONCURRENCY);
   const lookups = o.peerLookups ?? null;
@@ -179,6 +188,8 @@ export async function startWorkers(o: StartWorkersOptions): Promise<WorkerSet> {
     metadata: meta ? { concurrency: metadataConcurrency, allowPrivate: meta.allowPrivate ?? false } : null,
   };
   const workers: RunningWorker[] = [];
+  /** Workers that run only once this node has joined the DHT. */
+  const joinGates = new Map<RunningWorker, DhtNode>();
   const stats = emptyStats();
   const set = new WorkerSet(info, stats, client, queues, workers, graceMs, log);
 
@@ -223,7 +234,7 @@ export async function startWorkers(o: StartWorkersOptions): Promise<WorkerSet> {
     onSchemaMismatch,
   });
   const discoveryWorker = new AbandonableWorker<DiscoveryBatchJob, DiscoveryJobResult>(names.discoveries, (job) => processDiscovery(job), { ...workerOptions, concurrency });
-  watch(discoveryWorker, 'discovery', log, {
+  watch(discoveryWorker, 'discovery', log, verbose, {
     done: () => stats.discoveryJobsDone++,
     failed: () => stats.discoveryJobsFailed++,
     stalled: () => stats.stalledJobs++,
@@ -241,12 +252,25 @@ export async function startWorkers(o: StartWorkersOptions): Promise<WorkerSet> {
       onResult: (r: PeerLookupResult) => (stats.peersFound += r.peers),
       onSchemaMismatch,
     });
-    const lookupWorker = new AbandonableWorker<PeerLookupJob, PeerLookupResult>(names.peerLookups, (job, token, signal) => processLookup(job, token, signal), {
-      ...workerOptions,
-      concurrency: lookupConcurrency,
-      limiter: { max: perSecond, duration: 1_000 },
-    });
-    watch(lookupWorker, 'peer lookup', log, {
+    const lookupWorker = new AbandonableWorker<PeerLookupJob, PeerLookupResult>(
+      names.peerLookups,
+      async (job, token, signal) => {
+        try {
+          return await processLookup(job, token, signal);
+        } catch (err) {
+          if (!(err instanceof DhtNotReadyError) || token === undefined) throw err;
+          // Not the job's failure: the node has no contacts (it lost them after joining, since
+          // the worker starts only once it has some). Back to the delayed set, attempts untouched;
+          // BullMQ's own clock, not the injected one, decides when it is due.
+          stats.peerLookupsDeferred++;
+          await job.moveToDelayed(Date.now() + PEER_LOOKUP_NOT_JOINED_DELAY_MS, token);
+          throw new DelayedError();
+        }
+      },
+      { ...workerOptions, concurrency: lookupConcurrency, limiter: { max: perSecond, duration: 1_000 } },
+    );
+    joinGates.set(lookupWorker, lookups.node);
+    watch(lookupWorker, 'peer lookup', log, verbose, {
       done: () => stats.peerLookupsDone++,
       failed: () => stats.peerLookupsFailed++,
       stalled: () => stats.stalledJobs++,
@@ -270,7 +294,7 @@ export async function startWorkers(o: StartWorkersOptions): Promise<WorkerSet> {
       ...workerOptions,
       concurrency: metadataConcurrency,
     });
-    watch(metadataWorker, 'metadata', log, {
+    watch(metadataWorker, 'metadata', log, verbose, {
       done: () => undefined,
       failed: () => undefined,
       stalled: () => stats.stalledJobs++,
@@ -298,21 +322,51 @@ export async function startWorkers(o: StartWorkersOptions): Promise<WorkerSet> {
     await set.close();
     throw err;
   }
-  for (const w of workers) {
+  const run = (w: RunningWorker): void => {
     w.run().catch((err: unknown) => log(`${w.name} stopped: ${err instanceof Error ? err.message : String(err)}`));
+  };
+  for (const w of workers) {
+    const node = joinGates.get(w);
+    if (node === undefined) run(w);
+    else whenJoined(node, set, stats, () => run(w));
   }
   return set;
 }
 
+/**
+ * Runs `start` once the node has a contact. Until then peer-lookup jobs wait in the queue
+ * untouched: taking them would only fail them and spend their attempts (a start with no network
+ * once printed 281 such failures in 30 s). Checked on the node's 'bootstrapped' event and every
+ * PEER_LOOKUP_JOIN_CHECK_MS (a table can also fill from nodes that query us).
+ */
+function whenJoined(node: DhtNode, set: WorkerSet, stats: WorkerStats, start: () => void): void {
+  const joined = (): boolean => [4, 6].some((f) => (node.table(f as 4 | 6)?.size ?? 0) > 0);
+  if (joined()) return start();
+  stats.peerLookupsWaitingForNode = true;
+  const check = (): void => {
+    if (set.closed || !joined()) return;
+    clearInterval(timer);
+    node.off('bootstrapped', check);
+    stats.peerLookupsWaitingForNode = false;
+    start();
+  };
+  const timer = setInterval(check, PEER_LOOKUP_JOIN_CHECK_MS);
+  timer.unref();
+  set.timers.push(timer);
+  node.on('bootstrapped', check);
+}
+
 /** Counts and logs what a worker does. Every failure is one line with the job and attempt. */
-function watch(worker: Worker, what: string, log: (line: string) => void, count: { done: () => void; failed: () => void; stalled: () => void }): void {
+function watch(worker: Worker, what: string, log: (line: string) => void, verbose: (line: string) => void, count: { done: () => void; failed: () => void; stalled: () => void }): void {
   worker.on('error', (err: Error) => log(`${what} worker: ${err.message}`));
   worker.on('completed', () => count.done());
   worker.on('failed', (job: Job | undefined, err: Error) => {
     count.failed();
     const attempts = job?.opts.attempts ?? 1;
     const retry = job !== undefined && job.attemptsMade < attempts && !(err instanceof UnrecoverableError);
-    log(`${what} job ${job?.id ?? '?'} failed (attempt ${job?.attemptsMade ?? '?'} of ${attempts}${retry ? ', will retry' : ''}): ${err.message}`);
+    // A failure that will be retried is routine (counted in the stats and metrics); only the
+    // last one, after which the job is given up, is news.
+    (retry ? verbose : log)(`${what} job ${job?.id ?? '?'} failed (attempt ${job?.attemptsMade ?? '?'} of ${attempts}${retry ? ', will retry' : ''}): ${err.message}`);
   });
   worker.on('stalled', (jobId: string) => {
     count.stalled();

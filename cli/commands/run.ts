@@ -58,6 +58,8 @@ ${crawlFamilyHelp(23)}
   --concurrency N        discovery jobs at once in this process's workers (default 4)
   --no-peer-lookups      do not look up peers for infohashes that have none
   --no-metadata          do not fetch torrent metadata (names, files; BEP 9 over TCP) from peers
+  --verbose              also print routine lines: job attempts that fail and will be retried
+                         (always counted in the metrics and the stats)
   --rate R               crawler queries per second (default ${CRAWL_DEFAULT_RATE})
   --retain-days D        every hour, prune infohashes not seen for D days from the index
                          (default ${DEFAULT_RETAIN_DAYS}; 0 keeps everything; see dhtscope prune)
@@ -97,6 +99,7 @@ export const runCommand = defineCommand({
     concurrency: { type: 'string' },
     'no-peer-lookups': { type: 'boolean' },
     'no-metadata': { type: 'boolean' },
+    verbose: { type: 'boolean' },
     rate: { type: 'string' },
     'retain-days': { type: 'string' },
     'max-infohashes': { type: 'string' },
@@ -184,6 +187,7 @@ export const runCommand = defineCommand({
           ...(maxInfohashes !== undefined ? { maxInfohashes } : {}),
         },
         log: (line) => say(line),
+        ...(values.verbose === true ? { verboseLog: (line: string) => say(line) } : {}),
       });
     } catch (err) {
       status.clear();
@@ -207,6 +211,11 @@ export const runCommand = defineCommand({
       void system.liveStats().then((live) => emit({ event: 'stats', ...live }), (err: unknown) => say(`stats: ${String(err)}`));
     }, statsMs);
     status.follow(() => {
+      // Until the node has a contact there is nothing to crawl or look up: say what is going on.
+      const join = system.joinState();
+      if (join.contacts === 0) {
+        return `joining the DHT (0 contacts, ${join.retryInMs === null ? 'asking the bootstrap nodes' : `retrying bootstrap in ${Math.ceil(join.retryInMs / 1000)} s`})`;
+      }
       const p = system.crawler.progress();
       const w = system.workers.stats();
       const prod = system.producer.stats();

@@ -27,6 +27,7 @@ rest are retried later) and the command exits 0. The index schema is migrated fi
 
   --concurrency N       discovery batches applied at once (default ${DISCOVERY_CONCURRENCY})
   --no-peer-lookups     run no DHT node: leave peer lookups to other workers
+  --verbose             also print routine lines: job attempts that fail and will be retried
   --no-metadata         fetch no metadata: leave it to other workers (it opens TCP
                         connections to peers, at most 32 at once)
   --bootstrap LIST      where the peer-lookup node joins the DHT: comma-separated host:port or
@@ -88,6 +89,7 @@ export const workersCommand = defineCommand({
     port: { type: 'string' },
     concurrency: { type: 'string' },
     'no-peer-lookups': { type: 'boolean' },
+    verbose: { type: 'boolean' },
     'no-metadata': { type: 'boolean' },
     'stats-interval': { type: 'string' },
     'lock-duration': { type: 'string' },
@@ -161,6 +163,7 @@ export const workersCommand = defineCommand({
         lockDurationMs,
         stalledIntervalMs,
         log,
+        ...(values.verbose === true ? { verboseLog: log } : {}),
         onFatal: (err) => wake(err),
       });
     } catch (err) {

@@ -40,6 +40,8 @@ export type WorkerSnapshot = Record<
   | 'peerLookupsDone' | 'peerLookupsFailed' | 'peerLookupsQueued' | 'peerLookupsSkipped' | 'peersFound',
   number
 > &
+  /** Peer-lookup jobs put back untouched because the node had no contacts (worker-set.ts). */
+  Partial<Record<'peerLookupsDeferred', number>> &
   /** BEP 9 metadata fetches, when the worker set runs them. */
   Partial<Record<'metadataQueued' | 'metadataStored' | 'metadataFailed', number>>;
 

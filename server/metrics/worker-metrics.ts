@@ -30,7 +30,7 @@ export class WorkerMetrics {
 
   constructor(registry: Registry) {
     const registers = [registry];
-    this.jobs = new SnapshotCounter(registry, `${P}worker_jobs_total`, "Jobs this process's workers finished (done) or attempted and failed (failed), by queue.", ['queue', 'outcome']);
+    this.jobs = new SnapshotCounter(registry, `${P}worker_jobs_total`, "Jobs this process's workers finished (done), attempted and failed (failed), or put back without an attempt while the node had no contacts (deferred), by queue.", ['queue', 'outcome']);
     this.batches = new SnapshotCounter(registry, `${P}worker_batches_total`, 'Discovery batches written to the index (applied) or found already applied (duplicate).', ['outcome']);
     this.events = new SnapshotCounter(registry, `${P}worker_events_total`, 'Discovery events written to the index (applied) or rejected as malformed (invalid).', ['outcome']);
     this.newInfohashes = new SnapshotCounter(registry, `${P}worker_new_infohashes_total`, 'Infohashes the index had never seen before.');
@@ -62,6 +62,7 @@ export class WorkerMetrics {
     this.jobs.set(s.discoveryJobsFailed, { queue: 'discoveries', outcome: 'failed' });
     this.jobs.set(s.peerLookupsDone, { queue: 'peer_lookups', outcome: 'done' });
     this.jobs.set(s.peerLookupsFailed, { queue: 'peer_lookups', outcome: 'failed' });
+    if (s.peerLookupsDeferred !== undefined) this.jobs.set(s.peerLookupsDeferred, { queue: 'peer_lookups', outcome: 'deferred' });
     this.batches.set(s.batchesApplied, { outcome: 'applied' });
     this.batches.set(s.batchesDuplicate, { outcome: 'duplicate' });
     this.events.set(s.eventsApplied, { outcome: 'applied' });
