@@ -1,7 +1,17 @@
 import { type RemoteInfo } from 'node:dgram';
 import { type Clock } from './clock.js';
 import { type PeerAddress } from './compact.js';
-import { KRPC_ERROR_GENERIC, KRPC_ERROR_METHOD_UNKNOWN, KRPC_ERROR_PROTOCOL, KRPC_ERROR_SERVER } from './constants.js';
+import {
+  KRPC_ERROR_CAS_MISMATCH,
+  KRPC_ERROR_GENERIC,
+  KRPC_ERROR_INVALID_SIGNATURE,
+  KRPC_ERROR_METHOD_UNKNOWN,
+  KRPC_ERROR_PROTOCOL,
+  KRPC_ERROR_SALT_TOO_BIG,
+  KRPC_ERROR_SEQ_TOO_LOW,
+  KRPC_ERROR_SERVER,
+  KRPC_ERROR_VALUE_TOO_BIG,
+} from './constants.js';
 import { type BencodeFailure } from './errors.js';
 import { type Method, type QueryOf } from './queries.js';
 import { type RandomSource } from './random.js';
@@ -86,14 +96,27 @@ export type QueryHandler<M extends Method> = (
   context: QueryContext,
 ) => ReplyInput<M> | Promise<ReplyInput<M>>;
 
-/** How errorsInByCode names a KRPC error code: the four BEP 5 codes, or "other". */
-export type KrpcErrorCodeLabel = '201' | '202' | '203' | '204' | 'other';
+/** How errorsInByCode names a KRPC error code: the four BEP 5 codes, BEP 44's five, or "other". */
+export type KrpcErrorCodeLabel = '201' | '202' | '203' | '204' | '205' | '206' | '207' | '301' | '302' | 'other';
 
-const BEP5_ERROR_CODES: ReadonlySet<number> = new Set([KRPC_ERROR_GENERIC, KRPC_ERROR_SERVER, KRPC_ERROR_PROTOCOL, KRPC_ERROR_METHOD_UNKNOWN]);
+/** Every label but "other", in order: a fixed set, so a peer cannot mint metric series. */
+export const KRPC_ERROR_CODE_LABELS: readonly KrpcErrorCodeLabel[] = Object.freeze(['201', '202', '203', '204', '205', '206', '207', '301', '302']);
+
+const KNOWN_ERROR_CODES: ReadonlySet<number> = new Set([
+  KRPC_ERROR_GENERIC,
+  KRPC_ERROR_SERVER,
+  KRPC_ERROR_PROTOCOL,
+  KRPC_ERROR_METHOD_UNKNOWN,
+  KRPC_ERROR_VALUE_TOO_BIG,
+  KRPC_ERROR_INVALID_SIGNATURE,
+  KRPC_ERROR_SALT_TOO_BIG,
+  KRPC_ERROR_CAS_MISMATCH,
+  KRPC_ERROR_SEQ_TOO_LOW,
+]);
 
 /** The errorsInByCode key of a received error code. */
 export function errorCodeLabel(code: number): KrpcErrorCodeLabel {
-  return BEP5_ERROR_CODES.has(code) ? (String(code) as KrpcErrorCodeLabel) : 'other';
+  return KNOWN_ERROR_CODES.has(code) ? (String(code) as KrpcErrorCodeLabel) : 'other';
 }
 
 /** Why an incoming datagram was dropped without being delivered. Stable strings for metrics. */

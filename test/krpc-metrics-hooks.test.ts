@@ -3,7 +3,7 @@ import { type BencodeDict, decode } from '../bep5/bencode.js';
 import { encodeErrorMessage } from '../bep5/krpc-message.js';
 import { QueryRejection } from '../bep5/errors.js';
 import { KrpcSocket } from '../bep5/krpc-socket.js';
-import { errorCodeLabel } from '../bep5/krpc-socket-types.js';
+import { KRPC_ERROR_CODE_LABELS, errorCodeLabel } from '../bep5/krpc-socket-types.js';
 import { DhtNode } from '../bep5/node.js';
 import { randomId } from '../bep5/node-id.js';
 import { RawPeer, loopbackHost } from './helpers/udp.js';
@@ -51,11 +51,14 @@ test('a node answering with made-up codes cannot add keys beyond the five labels
   }
   const s = a.stats();
   t.deepEqual(s.errorsInByCode, { '202': 2, other: 4 });
-  t.true(Object.keys(s.errorsInByCode).every((k) => ['201', '202', '203', '204', 'other'].includes(k)));
+  t.true(Object.keys(s.errorsInByCode).every((k) => [...KRPC_ERROR_CODE_LABELS, 'other'].includes(k)));
 });
 
-test('errorCodeLabel names only the four BEP 5 codes', (t) => {
-  t.deepEqual([200, 201, 202, 203, 204, 205, -201, 201.5].map(errorCodeLabel), ['other', '201', '202', '203', '204', 'other', 'other', 'other']);
+test('errorCodeLabel names only the four BEP 5 codes and BEP 44\'s five', (t) => {
+  t.deepEqual(
+    [200, 201, 202, 203, 204, 205, 206, 207, 208, 300, 301, 302, 303, -201, 201.5].map(errorCodeLabel),
+    ['other', '201', '202', '203', '204', '205', '206', '207', 'other', 'other', '301', '302', 'other', 'other', 'other'],
+  );
 });
 
 test('replies we send are counted as repliesOut; errors we send are not', async (t) => {

@@ -1,5 +1,5 @@
 import { Gauge, Histogram, type Registry } from 'prom-client';
-import { errorCodeLabel, type KrpcErrorCodeLabel } from '../../bep5/krpc-socket-types.js';
+import { KRPC_ERROR_CODE_LABELS, errorCodeLabel, type KrpcErrorCodeLabel } from '../../bep5/krpc-socket-types.js';
 import { METHODS } from '../../bep5/queries.js';
 import { METRICS_PREFIX as P, RPC_DURATION_BUCKETS } from './constants.js';
 import { SnapshotCounter } from './snapshot-counter.js';
@@ -118,7 +118,7 @@ export class NodeMetrics {
         const label = errorCodeLabel(Number(code));
         errorsOut.set(label, (errorsOut.get(label) ?? 0) + n);
       }
-      for (const code of ['201', '202', '203', '204', 'other'] as const) {
+      for (const code of [...KRPC_ERROR_CODE_LABELS, 'other' as const]) {
         this.errors.set(k.errorsInByCode[code] ?? 0, { ...inbound, code });
         this.errors.set(errorsOut.get(code) ?? 0, { ...outbound, code });
       }
