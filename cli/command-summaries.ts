@@ -21,6 +21,8 @@ export const SUMMARIES = {
   query: 'query the Redis index: an infohash, its peers, recent, popular, stats, census, name search',
   migrate: 'apply the Redis index schema migrations (or show their status)',
   prune: 'remove infohashes not seen for a while from the Redis index (retention)',
+  export: 'write the Redis index to NDJSON or CSV, one line per infohash (constant memory)',
+  import: 'merge an export (NDJSON or CSV) into the Redis index: earliest first seen, latest last seen',
 } as const;
 
 export type CommandName = keyof typeof SUMMARIES;

@@ -30,6 +30,8 @@ const LOADERS: Readonly<Record<CommandName, () => Promise<Command>>> = {
   query: async () => (await import('./commands/query.js')).queryCommand,
   migrate: async () => (await import('./commands/migrate.js')).migrateCommand,
   prune: async () => (await import('./commands/prune.js')).pruneCommand,
+  export: async () => (await import('./commands/export.js')).exportCommand,
+  import: async () => (await import('./commands/import.js')).importCommand,
 };
 
 export const COMMANDS: Readonly<Record<string, CommandEntry>> = Object.fromEntries(
