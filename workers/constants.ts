@@ -88,6 +88,13 @@ export const PEER_LOOKUP_JOIN_CHECK_MS = 1_000;
 /** A peer lookup gives up after this long. */
 export const PEER_LOOKUP_TIMEOUT_MS = 15_000;
 
+/**
+ * An infohash with live peers gets a lookup, for its BEP 33 scrape, once its estimate is this
+ * old: a daily snapshot of swarm sizes, at the peer-lookup queue's rate limit. BEP 33 asks that
+ * scrapes of inactive torrents be paced; that limit does it.
+ */
+export const SCRAPE_REFRESH_MS = 86_400_000;
+
 /** An infohash gets at most one peer lookup per this window (the job id carries the window). */
 export const PEER_LOOKUP_REFRESH_MS = 3_600_000;
 

@@ -4,12 +4,16 @@ import { type IndexKeys } from '../indexer/keys.js';
 import { claimPeerLookups } from '../indexer/peer-lookup-claims.js';
 import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
 import { getShardedPeers } from '../indexer/sharded-queries.js';
+import { readSwarmEstimates } from '../indexer/swarm-estimates.js';
 import { type RedisClient } from '../redis/client.js';
-import { JOB_ATTEMPTS, JOB_BACKOFF_MS, KEEP_COMPLETED_JOBS, KEEP_FAILED_JOBS, PEER_LOOKUP_QUEUE_MAX, PEER_LOOKUP_REFRESH_MS } from './constants.js';
+import { JOB_ATTEMPTS, JOB_BACKOFF_MS, KEEP_COMPLETED_JOBS, KEEP_FAILED_JOBS, PEER_LOOKUP_QUEUE_MAX, PEER_LOOKUP_REFRESH_MS, SCRAPE_REFRESH_MS } from './constants.js';
 import { type PeerLookupJob } from './queues.js';
 
 /**
- * Queues peer lookups for infohashes that have no live peers in the index.
+ * Queues peer lookups for infohashes that have no live peers in the index, or whose BEP 33
+ * scrape estimate (which the lookup takes, indexer/swarm-estimates.ts) is missing or older than
+ * `scrapeRefreshMs`: without the second rule, a torrent the crawl finds with peers would never
+ * get seeders and leechers.
  *
  * - Each infohash is looked up at most once per refresh window: it is claimed for the window in
  *   its index record (indexer/peer-lookup-claims.ts: 4 bytes in the record, where a BullMQ
@@ -32,6 +36,8 @@ export interface PeerLookupSchedulerOptions {
   queueMax?: number;
   /** A peer seen within this long counts as live (default: the index's peer TTL). */
   peerTtlMs?: number;
+  /** An infohash with live peers is looked up again once its scrape estimate is this old (default SCRAPE_REFRESH_MS). */
+  scrapeRefreshMs?: number;
 }
 
 export interface ScheduleResult {
@@ -39,7 +45,7 @@ export interface ScheduleResult {
   queued: number;
   /** Not queued because the queue was full. */
   skipped: number;
-  /** Not needed: the infohash has live peers, or was claimed in this window already. */
+  /** Not needed: the infohash has live peers and a recent scrape, or was claimed in this window already. */
   fresh: number;
 }
 
@@ -48,12 +54,14 @@ export class PeerLookupScheduler {
   private readonly refreshMs: number;
   private readonly queueMax: number;
   private readonly peerTtlMs: number;
+  private readonly scrapeRefreshMs: number;
 
   constructor(private readonly o: PeerLookupSchedulerOptions) {
     this.now = o.now ?? Date.now;
     this.refreshMs = o.refreshMs ?? PEER_LOOKUP_REFRESH_MS;
     this.queueMax = o.queueMax ?? PEER_LOOKUP_QUEUE_MAX;
     this.peerTtlMs = o.peerTtlMs ?? DEFAULT_INDEX_CONFIG.peerTtlMs;
+    this.scrapeRefreshMs = o.scrapeRefreshMs ?? SCRAPE_REFRESH_MS;
   }
 
   /** The job id of a lookup of `infohash` at time `now`. */
@@ -61,7 +69,7 @@ export class PeerLookupScheduler {
     return `${infohash}-${Math.floor(now / this.refreshMs)}`;
   }
 
-  /** Queues lookups for those of `infohashes` (lowercase hex) that have no live peers and no lookup in this window. */
+  /** Queues lookups for those of `infohashes` (lowercase hex) that need one (see above) and had none in this window. */
   async schedule(infohashes: Iterable<string>): Promise<ScheduleResult> {
     const list = [...new Set(infohashes)];
     if (list.length === 0) return { queued: 0, skipped: 0, fresh: 0 };
@@ -70,7 +78,7 @@ export class PeerLookupScheduler {
     const room = Math.max(0, this.queueMax - (await this.o.queue.getWaitingCount()));
     const keys = ShardedIndexKeys.of(this.o.keys.prefix);
     const claimed = room === 0 ? [] : await claimPeerLookups(this.o.client, keys, list.slice(0, room), { now, windowMs: this.refreshMs });
-    const stale = await this.withoutLivePeers(keys, claimed, now);
+    const stale = await this.needingLookup(keys, claimed, now);
     const skipped = Math.max(0, list.length - room);
     if (stale.length > 0) {
       await this.o.queue.addBulk(
@@ -90,9 +98,12 @@ export class PeerLookupScheduler {
     return { queued: stale.length, skipped, fresh: list.length - skipped - stale.length };
   }
 
-  /** Those of `list` with no live peer in the index. */
-  private async withoutLivePeers(keys: ShardedIndexKeys, list: readonly string[], now: number): Promise<string[]> {
-    const peers = await Promise.all(list.map((hex) => getShardedPeers(this.o.client, keys, hex, { now, peerTtlMs: this.peerTtlMs, limit: 1 })));
-    return list.filter((_, i) => peers[i]!.length === 0);
+  /** Those of `list` with no live peer in the index, or no scrape estimate younger than scrapeRefreshMs. */
+  private async needingLookup(keys: ShardedIndexKeys, list: readonly string[], now: number): Promise<string[]> {
+    const [peers, swarms] = await Promise.all([
+      Promise.all(list.map((hex) => getShardedPeers(this.o.client, keys, hex, { now, peerTtlMs: this.peerTtlMs, limit: 1 }))),
+      readSwarmEstimates(this.o.client, keys, list),
+    ]);
+    return list.filter((_, i) => peers[i]!.length === 0 || swarms[i] === null || now - swarms[i]!.at >= this.scrapeRefreshMs);
   }
 }
