@@ -2,6 +2,7 @@ import test from 'ava';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SCHEMA_VERSION } from '../indexer/keys.js';
 import { startRedisCluster } from '../testkit/redis-cluster.js';
 import { startCli } from './helpers/cli.js';
 import { randomPrefix } from './helpers/redis.js';
@@ -33,7 +34,7 @@ test('run --testnet on a 3-master cluster: the index spreads over the masters an
   ], { env: { ...process.env, REDIS_URL: cluster.url } });
   const ready = JSON.parse(await run.nextLine(120_000)) as { event: string; api: string; schemaVersion: number };
   t.is(ready.event, 'ready');
-  t.is(ready.schemaVersion, 5);
+  t.is(ready.schemaVersion, SCHEMA_VERSION);
   const stats = async (): Promise<Stats> => (await (await fetch(`${ready.api}/api/stats`)).json()) as Stats;
 
   // Most of the testnet's infohashes first: each has its own record bucket key, spread like the infohashes.
