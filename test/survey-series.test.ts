@@ -229,6 +229,6 @@ test('on a real 3-master Redis Cluster: one slot, the script runs, the bound hol
     [T + 6, T + 5, T + 4, T + 3],
   );
   t.deepEqual(read.entries[0], entry(T + 6, 7));
-  await c.set(keys.schemaVersion, '6');
+  await c.set(keys.schemaVersion, String(SCHEMA_VERSION + 1));
   await t.throwsAsync(recordSurvey(c, keys, entry(T + 9)), { instanceOf: SchemaMismatchError, message: /newer than this dhtscope/ });
 });
