@@ -42,4 +42,11 @@ test('lookups go to infohashes without live peers or without a recent scrape; on
   t.deepEqual(queued, [noPeers, peersNoScrape, peersOld].sort());
   // The same window: claimed already, nothing more.
   t.deepEqual(await scheduler.schedule(all), { queued: 0, skipped: 0, fresh: 4 });
+
+  // Finding peers comes first: with the queue half full, a scrape-only lookup waits for a later
+  // window, and one for a torrent without peers is still queued.
+  const later = new PeerLookupScheduler({ client: c, keys, queue, now: () => now + HOUR, refreshMs: HOUR, queueMax: 6 });
+  t.is(await queue.getWaitingCount(), 3);
+  t.deepEqual(await later.schedule([peersNoScrape, noPeers]), { queued: 1, skipped: 1, fresh: 0 });
+  t.deepEqual((await queue.getJobs(['waiting'])).map((j) => j.id).filter((id) => id!.endsWith(String(Math.floor((now + HOUR) / HOUR)))), [later.jobId(noPeers, now + HOUR)]);
 });

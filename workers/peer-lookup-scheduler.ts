@@ -43,7 +43,7 @@ export interface PeerLookupSchedulerOptions {
 export interface ScheduleResult {
   /** Handed to the queue. */
   queued: number;
-  /** Not queued because the queue was full. */
+  /** Not queued because the queue was full (for a scrape-only lookup: half full). */
   skipped: number;
   /** Not needed: the infohash has live peers and a recent scrape, or was claimed in this window already. */
   fresh: number;
@@ -75,11 +75,17 @@ export class PeerLookupScheduler {
     if (list.length === 0) return { queued: 0, skipped: 0, fresh: 0 };
     const now = this.now();
     // Room first: what cannot be queued is not claimed, so a later batch can still queue it.
-    const room = Math.max(0, this.queueMax - (await this.o.queue.getWaitingCount()));
+    const waiting = await this.o.queue.getWaitingCount();
+    const room = Math.max(0, this.queueMax - waiting);
     const keys = ShardedIndexKeys.of(this.o.keys.prefix);
     const claimed = room === 0 ? [] : await claimPeerLookups(this.o.client, keys, list.slice(0, room), { now, windowMs: this.refreshMs });
-    const stale = await this.needingLookup(keys, claimed, now);
-    const skipped = Math.max(0, list.length - room);
+    const needed = await this.needingLookup(keys, claimed, now);
+    // Finding peers comes first: scrape-only lookups (the infohash has live peers) may fill the
+    // queue only to half, so a backlog of them never keeps out a torrent without peers. One left
+    // out has used its window; it gets another chance in the next.
+    let scrapeRoom = Math.max(0, Math.floor(this.queueMax / 2) - waiting);
+    const stale = needed.filter((n) => !n.peers || scrapeRoom-- > 0).map((n) => n.infohash);
+    const skipped = Math.max(0, list.length - room) + (needed.length - stale.length);
     if (stale.length > 0) {
       await this.o.queue.addBulk(
         stale.map((infohash) => ({
@@ -99,11 +105,15 @@ export class PeerLookupScheduler {
   }
 
   /** Those of `list` with no live peer in the index, or no scrape estimate younger than scrapeRefreshMs. */
-  private async needingLookup(keys: ShardedIndexKeys, list: readonly string[], now: number): Promise<string[]> {
+  private async needingLookup(keys: ShardedIndexKeys, list: readonly string[], now: number): Promise<Array<{ infohash: string; peers: boolean }>> {
     const [peers, swarms] = await Promise.all([
       Promise.all(list.map((hex) => getShardedPeers(this.o.client, keys, hex, { now, peerTtlMs: this.peerTtlMs, limit: 1 }))),
       readSwarmEstimates(this.o.client, keys, list),
     ]);
-    return list.filter((_, i) => peers[i]!.length === 0 || swarms[i] === null || now - swarms[i]!.at >= this.scrapeRefreshMs);
+    return list.flatMap((infohash, i): Array<{ infohash: string; peers: boolean }> => {
+      const hasPeers = peers[i]!.length > 0;
+      const scraped = swarms[i] !== null && now - swarms[i]!.at < this.scrapeRefreshMs;
+      return !hasPeers || !scraped ? [{ infohash, peers: hasPeers }] : [];
+    });
   }
 }
