@@ -29,7 +29,7 @@ test('node --json: the exact listening line first, stats, then SIGTERM saves the
   const stats = await proc.nextEvent('stats');
   t.is(stats.tableSize, 0);
   t.is(stats.id, id);
-  t.like(stats, { infohashes: 0, peers: 0, observed: { announce: 0, getPeers: 0 } });
+  t.like(stats, { infohashes: 0, peers: 0, items: 0, itemBytes: 0, observed: { announce: 0, getPeers: 0 } });
   t.is(typeof (stats.packets as Record<string, unknown>).in, 'number');
 
   proc.child.kill('SIGTERM');

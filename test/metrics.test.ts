@@ -126,6 +126,9 @@ test('the exposition parses, and every name follows the Prometheus conventions',
   });
   await b.ping(a.address()!); // after the extension subscribed
   writes.emit('batch-applied', { events: 500, ms: 3.5 });
+  // A BEP 44 item that a stores at b, its one contact.
+  const put = await a.putImmutable('hello metrics', { signal: AbortSignal.timeout(10_000) });
+  t.is(put.storedAt.length, 1);
 
   const m = await scrape(app);
   t.deepEqual(namingProblems(m), []);
@@ -155,6 +158,8 @@ test('the exposition parses, and every name follows the Prometheus conventions',
   t.is(sampleValue(m, 'dhtscope_redis_batch_write_duration_seconds_bucket', { le: '0.0025' }), 0);
   t.is(m.get('dhtscope_krpc_rpc_duration_seconds')?.type, 'histogram');
   t.is(m.get('dhtscope_queue_jobs')?.type, 'gauge');
+  t.is(sampleValue(m, 'dhtscope_bep44_items'), 1);
+  t.true(sampleValue(m, 'dhtscope_bep44_item_bytes')! >= 'hello metrics'.length);
 });
 
 test('counters follow the running totals of their sources; a total that drops counts as a restart, never down', async (t) => {

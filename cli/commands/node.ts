@@ -36,7 +36,7 @@ data directory, so the next start rejoins without the routers, and exits 0.
   --json              one JSON object per stdout line, each with an "event" field; the first is
                       {"event":"listening","host":H,"port":P,"id":"<40 hex>"}, then bootstrapped,
                       bootstrap-failed, warning, id-changed, announce (someone announced to us),
-                      stats (every --stats-interval: table size, storage, packet counters,
+                      stats (every --stats-interval: table size, stored peers and BEP 44 items, packet counters,
                       announce / get_peers queries seen) and finally stopped
   --allow-loopback    also use loopback nodes (127.0.0.0/8, ::1) but no other private, reserved
                       or bogon address (implied when every bootstrap address, or --host, is
@@ -170,12 +170,14 @@ export const nodeCommand = defineCommand({
           buckets: f.buckets,
           infohashes: s.store.infohashes,
           peers: s.store.peers,
+          items: s.items.items,
+          itemBytes: s.items.bytes,
           packets,
           observed: { announce: announcesSeen, getPeers: getPeersSeen },
         });
       } else {
         say(
-          `stats: ${f.tableSize} nodes in ${f.buckets} buckets; storing ${s.store.peers} peers for ${s.store.infohashes} infohashes; ` +
+          `stats: ${f.tableSize} nodes in ${f.buckets} buckets; storing ${s.store.peers} peers for ${s.store.infohashes} infohashes and ${s.items.items} BEP 44 items; ` +
             `packets in ${packets.in} out ${packets.out}, ${packets.timeouts} timeouts; seen ${announcesSeen} announces, ${getPeersSeen} get_peers`,
         );
       }

@@ -46,6 +46,8 @@ export class NodeMetrics {
   private readonly tableBuckets: Gauge<'family'>;
   private readonly storeInfohashes: Gauge;
   private readonly storePeers: Gauge;
+  private readonly storeItems: Gauge;
+  private readonly storeItemBytes: Gauge;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -83,6 +85,8 @@ export class NodeMetrics {
     this.tableBuckets = new Gauge({ name: `${P}routing_table_buckets`, help: 'Buckets of the routing table.', labelNames: ['family'], registers });
     this.storeInfohashes = new Gauge({ name: `${P}peer_store_infohashes`, help: 'Infohashes with peers announced to this node.', registers });
     this.storePeers = new Gauge({ name: `${P}peer_store_peers`, help: 'Peers announced to this node and not yet expired.', registers });
+    this.storeItems = new Gauge({ name: `${P}bep44_items`, help: 'BEP 44 items this node stores for others (immutable and mutable), not yet expired.', registers });
+    this.storeItemBytes = new Gauge({ name: `${P}bep44_item_bytes`, help: 'Bytes of the BEP 44 items this node stores (what the item store counts against its byte bound).', registers });
   }
 
   observeRpc(e: RpcObservation): void {
@@ -135,6 +139,10 @@ export class NodeMetrics {
     if (s.store) {
       this.storeInfohashes.set(s.store.infohashes);
       this.storePeers.set(s.store.peers);
+    }
+    if (s.items) {
+      this.storeItems.set(s.items.items);
+      this.storeItemBytes.set(s.items.bytes);
     }
   }
 }

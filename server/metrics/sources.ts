@@ -17,6 +17,8 @@ import { type IndexPrunerStats } from '../../indexer/index-pruner.js';
 export interface NodeSnapshot {
   families: Record<string, { tableSize: number; buckets?: number; socket: KrpcSocketStats }>;
   store?: { infohashes: number; peers: number };
+  /** BEP 44 items stored for others (item-store.ts). */
+  items?: { items: number; bytes: number };
 }
 
 /** Crawler.progress(). */
