@@ -33,6 +33,8 @@ the columns after them are the torrent's metadata, empty (null) until it was fet
 and paths are printed as the API shows them (controls and invalid UTF-8 escaped as \\x0a,
 \\u{202e}, \\xff; a backslash doubled), which import turns back into the exact bytes. files is
 a JSON array of {path, size} (in CSV, that JSON in one cell). In CSV, empty cells are null.
+Names come from the network and are written as they are: a spreadsheet may take one that
+starts with =, +, - or @ for a formula, so open such a file as text, not with formulas on.
 
 Exit code 0 on success (also when the reader of stdout goes away), 1 when Redis fails or
 FILE cannot be written, 2 on a usage error.
