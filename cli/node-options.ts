@@ -15,11 +15,11 @@ export interface BindHost {
 }
 
 /** `--host`: an IPv4 or IPv6 literal to bind; the family follows from it. */
-export function parseBindHost(value: string | undefined, fallback = '0.0.0.0'): BindHost {
+export function parseBindHost(value: string | undefined, fallback = '0.0.0.0', flag = '--host'): BindHost {
   const text = value ?? fallback;
   const host = normalizeHost(text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text);
   const family = host === undefined ? undefined : ipFamily(host);
-  if (host === undefined || family === undefined) throw new UsageError(`--host must be an IPv4 or IPv6 address, got "${text}"`);
+  if (host === undefined || family === undefined) throw new UsageError(`${flag} must be an IPv4 or IPv6 address, got "${text}"`);
   return { host, family };
 }
 

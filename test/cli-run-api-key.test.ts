@@ -15,6 +15,7 @@ import { runCommand } from '../cli/commands/run.js';
 import { CommandError } from '../cli/errors.js';
 import { AUTH_COOKIE_NAME } from '../server/api/constants.js';
 import { type CliProcess, runCli, startCli } from './helpers/cli.js';
+import { runInProcess } from './helpers/in-process-command.js';
 import { randomPrefix, useRedisServer } from './helpers/redis.js';
 import { loopbackHost } from './helpers/udp.js';
 import { pollUntil } from './helpers/wait.js';
@@ -185,4 +186,10 @@ test.serial('run refuses to start, exit 1 with one line, when the key file is to
   t.is(r.stderr, `dhtscope run: the API key file ${made.file} may be read by others (mode 604): run chmod 600 ${made.file}\n`);
   // And in-process, the same CommandError.
   await t.throwsAsync(apiKeyOption({ apiHost: '0.0.0.0', keyFile: undefined, dataDir }), { instanceOf: CommandError, message: /may be read by others/ });
+});
+
+test('--api-host takes an address; a name is a usage error that names --api-host', async (t) => {
+  const r = await runInProcess(runCommand, ['--api-host', 'localhost', '--data-dir', await mkdtemp(join(tmpdir(), 'dhtscope-apihost-'))]);
+  t.is(r.code, 2, r.stderr);
+  t.regex(r.stderr, /--api-host must be an IPv4 or IPv6 address, got "localhost"/);
 });

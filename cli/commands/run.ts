@@ -125,7 +125,7 @@ export const runCommand = defineCommand({
     if (testnet === undefined && values['testnet-ipv6'] !== undefined) throw new UsageError('--testnet-ipv6 goes with --testnet N');
     const bind = parseIpv4BindHost(values.host, testnet ? '127.0.0.1' : '0.0.0.0', 'the IPv6 one is --host6');
     const port = parsePort(values.port, '--port', testnet ? 0 : 6881, true);
-    const apiHost = parseBindHost(values['api-host'], API_DEFAULT_HOST).host;
+    const apiHost = parseBindHost(values['api-host'], API_DEFAULT_HOST, '--api-host').host;
     const apiPort = parsePort(values['api-port'], '--api-port', API_DEFAULT_PORT, true);
     const bootstrap = parseBootstrapOption(values.bootstrap);
     if (!testnet && bootstrap.entries.length === 0) throw new UsageError('run needs somewhere to start: give --bootstrap host:port (or leave it out for the well-known routers)');
