@@ -100,13 +100,13 @@ test.serial('the peer-lookup worker stores seeders and leechers within BEP 33\'s
   const seederHosts = Array.from({ length: SEEDERS }, (_, i) => `127.153.10.${i + 1}`);
   const leecherHosts = Array.from({ length: LEECHERS }, (_, i) => `127.153.11.${i + 1}`);
 
-  // Each announcer announces and leaves, so only the libtorrent nodes hold the swarm. Ten at a
+  // Each announcer announces and leaves, so only the libtorrent nodes hold the swarm. Twenty at a
   // time: libtorrent's per-IP limits are lifted on loopback, not its patience.
   const announced = { seeders: 0, leechers: 0, toLibtorrent: 0 };
   const all = [...seederHosts.map((h) => ({ host: h, seed: true })), ...leecherHosts.map((h) => ({ host: h, seed: false }))];
-  for (let i = 0; i < all.length; i += 10) {
+  for (let i = 0; i < all.length; i += 20) {
     await Promise.all(
-      all.slice(i, i + 10).map(async ({ host, seed }) => {
+      all.slice(i, i + 20).map(async ({ host, seed }) => {
         const n = await ourNode(host);
         try {
           // Up to 3 tries: on a loaded machine one lookup can time out on every libtorrent node.
