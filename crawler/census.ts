@@ -26,6 +26,20 @@ export interface CensusNode {
   bep42: boolean;
   /** It answered at least one query. */
   answered: boolean;
+  /** BEP 32 (crawler/node-index.ts NODE_FEATURE): true = over IPv6 or gave IPv6 contacts, false = asked `want: n6` and gave none; null or absent = no verdict. */
+  bep32?: boolean | null;
+  /** BEP 33: true = a scrape for what it stores came back with filters, false = with values only; null or absent = not probed or no verdict. */
+  bep33?: boolean | null;
+}
+
+/** Nodes with a verdict on an extension, and the share that support it among them (0 if none has one). */
+export interface ExtensionCounts {
+  supported: number;
+  unsupported: number;
+  /** No verdict: not asked (or no answer that could tell). */
+  unknown: number;
+  /** supported / (supported + unsupported). */
+  share: number;
 }
 
 /** Nodes and answering nodes per address family (BEP 32): an IPv6 node's address is "[ipv6]:port". */
@@ -72,6 +86,10 @@ export interface Census {
   };
   /** Nodes with BEP 42-compliant (or exempt) IDs / nodes (0 for no nodes). */
   bep42Share: number;
+  /** BEP 32: verdicts come only from crawls of both families (every query asks `want: n6`) and from IPv6 nodes. */
+  bep32: ExtensionCounts;
+  /** BEP 33: verdicts come from the crawl's scrape probes of BEP 51 nodes (crawler/scrape-probes.ts). */
+  bep33: ExtensionCounts;
   /** `nodes` and `answered` by address family: a node on both families is one node per address. */
   families: FamilyCounts;
   rtt: Percentiles;
@@ -132,6 +150,8 @@ export function census(nodes: Iterable<CensusNode>, options: CensusOptions = {})
   let unsupported = 0;
   let unknown = 0;
   let bep42 = 0;
+  const bep32 = new ExtensionTally();
+  const bep33 = new ExtensionTally();
   const families: FamilyCounts = { ipv4: { nodes: 0, answered: 0 }, ipv6: { nodes: 0, answered: 0 } };
   const rtts: number[] = [];
   const groups = new VersionCounts();
@@ -152,6 +172,8 @@ export function census(nodes: Iterable<CensusNode>, options: CensusOptions = {})
     else if (n.bep51 === false) unsupported++;
     else unknown++;
     if (n.bep42) bep42++;
+    bep32.add(n.bep32);
+    bep33.add(n.bep33);
     if (n.version !== null) {
       withVersion++;
       groups.add(n.version);
@@ -169,6 +191,8 @@ export function census(nodes: Iterable<CensusNode>, options: CensusOptions = {})
     versions,
     bep51: { supported, unsupported, unknown, share: ratio(supported, supported + unsupported) },
     bep42Share: ratio(bep42, count),
+    bep32: bep32.counts(),
+    bep33: bep33.counts(),
     families,
     rtt: {
       samples: rtts.length,
@@ -180,6 +204,24 @@ export function census(nodes: Iterable<CensusNode>, options: CensusOptions = {})
   };
   if (sybilScan) result.sybilRegions = sybilRegionsOf(ids, ipv4s, options.networkSize!);
   return result;
+}
+
+/** Verdicts on one extension, node by node. */
+export class ExtensionTally {
+  supported = 0;
+  unsupported = 0;
+  unknown = 0;
+
+  add(verdict: boolean | null | undefined): void {
+    if (verdict === true) this.supported++;
+    else if (verdict === false) this.unsupported++;
+    else this.unknown++;
+  }
+
+  counts(): ExtensionCounts {
+    const { supported, unsupported, unknown } = this;
+    return { supported, unsupported, unknown, share: ratio(supported, supported + unsupported) };
+  }
 }
 
 /** The IPv4 address of "ip:port" as a number, or 0 (unknown to the Sybil scan) for anything else. */

@@ -6,20 +6,22 @@ import { Ipv4RateLimiter, ipv6RateKey } from './ipv4-rate-limiter.js';
 import { type NodeIndex } from './node-index.js';
 
 export interface CrawlJob {
-  kind: 'visit' | 'bootstrap' | 'peers';
+  kind: 'visit' | 'bootstrap' | 'peers' | 'scrape';
   index: number; // node index (-1 for bootstrap)
   address?: PeerAddress;
   infoHash?: Buffer;
 }
 
 /**
- * What a crawl has to send, and which of it goes next: bootstrap queries first, then get_peers
- * for new infohashes within their own budget, then node visits, each IP within its rate.
+ * What a crawl has to send, and which of it goes next: bootstrap queries first, then the few
+ * BEP 33 census probes, then get_peers for new infohashes within their own budget, then node
+ * visits, each IP within its rate.
  */
 export class CrawlJobs {
   /** The sweep's visits, as node indexes: push is later in the sweep, unshift next. */
   readonly visitQueue = new IndexDeque();
   private readonly peerJobs: CrawlJob[] = [];
+  private readonly scrapeJobs: CrawlJob[] = [];
   private readonly bootstrapJobs: CrawlJob[] = [];
   private readonly perIp: Ipv4RateLimiter;
   /** IPv6 nodes' per-/64 limit (ipv6RateKey); made with the first IPv6 visit, so an IPv4 crawl holds none. */
@@ -36,7 +38,7 @@ export class CrawlJobs {
 
   /** Nothing left to send. */
   get empty(): boolean {
-    return this.visitQueue.length === 0 && this.bootstrapJobs.length === 0 && this.peerJobs.length === 0;
+    return this.visitQueue.length === 0 && this.bootstrapJobs.length === 0 && this.peerJobs.length === 0 && this.scrapeJobs.length === 0;
   }
 
   /** A find_node to an address whose node ID is not known yet (a bootstrap node, a descent hop). */
@@ -49,10 +51,17 @@ export class CrawlJobs {
     if (this.peersBudget) this.peerJobs.push({ kind: 'peers', index, infoHash });
   }
 
-  /** Bootstrap first, then peer lookups within their own budget, then node visits. */
+  /** A BEP 33 census probe (crawler/scrape-probes.ts): get_peers with `scrape` for one of the node's own samples. */
+  addScrapeProbe(index: number, infoHash: Buffer): void {
+    this.scrapeJobs.push({ kind: 'scrape', index, infoHash });
+  }
+
+  /** Bootstrap first, then census probes, then peer lookups within their own budget, then node visits. */
   next(): CrawlJob | undefined {
     const boot = this.bootstrapJobs.shift();
     if (boot) return boot;
+    const probe = this.scrapeJobs.shift();
+    if (probe) return probe;
     if (this.peerJobs.length > 0 && this.peersBudget?.take()) return this.peerJobs.shift();
     // Visit nodes; an IP over its rate goes to the back of the queue, tried again later.
     for (let tries = 0; tries < this.visitQueue.length && tries < 64; tries++) {
@@ -82,6 +91,7 @@ export class CrawlJobs {
   requeue(job: CrawlJob): void {
     if (job.kind === 'visit') this.visitQueue.unshift(job.index);
     else if (job.kind === 'bootstrap') this.bootstrapJobs.unshift(job);
+    else if (job.kind === 'scrape') this.scrapeJobs.unshift(job);
     else this.peerJobs.unshift(job);
   }
 }

@@ -1,3 +1,4 @@
+import { type ScrapeProbeLimits } from './scrape-probes.js';
 import { type Clock } from '../bep5/clock.js';
 import { type PeerAddress } from '../bep5/compact.js';
 import { type AddressScope } from '../bep5/address-scope.js';
@@ -51,6 +52,8 @@ export interface CrawlerOptions {
    * unknown). A timeout while this grows is tried again, not counted; the rate backs off.
    */
   receiveDrops?: () => number | null;
+  /** BEP 33 census probes (crawler/scrape-probes.ts); `false` sends none. Default: CRAWL_SCRAPE_PROBE_* of constants.ts. */
+  scrapeProbes?: ScrapeProbeLimits | false;
 }
 
 export interface CrawlProgress {
@@ -72,6 +75,8 @@ export interface CrawlProgress {
   sinkPausedMs: number;
   /** sample_infohashes queries sent (the rest of queriesSent: find_node, get_peers). */
   samplesAsked: number;
+  /** BEP 33 census probes sent (get_peers with `scrape`, crawler/scrape-probes.ts). */
+  scrapeProbes: number;
   /** Contacts heard of at addresses outside the address scope (private, bogon): never queried. */
   skippedContacts: number;
   /** Timeouts that came while the kernel dropped datagrams: tried again, not taken as silence. */

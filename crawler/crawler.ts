@@ -15,7 +15,8 @@ import { discoveryAddress } from './discovery.js';
 import { FamilySockets } from './family-sockets.js';
 import { DropAdaptation } from './drop-adaptation.js';
 import { type FingerprintSet } from './fingerprint-set.js';
-import { NODE_FLAG, NodeIndex, SWEEP_FLAGS } from './node-index.js';
+import { NODE_FEATURE, NODE_FLAG, NodeIndex, SWEEP_FLAGS } from './node-index.js';
+import { ScrapeProbes } from './scrape-probes.js';
 import { NodeVisits, type VisitMethod } from './node-visits.js';
 import { hostReceiveDrops } from './receive-drops.js';
 import { TargetChooser } from './target-chooser.js';
@@ -69,6 +70,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
   private readonly targets: TargetChooser;
   private readonly drops: DropAdaptation;
   private readonly visits: NodeVisits;
+  private readonly scrapeProbes: ScrapeProbes | undefined;
   /** Partition crawls: nodes known inside the partition, and queries sent to find them (the descent). */
   private partitionKnown = 0;
   private descentQueries = 0;
@@ -89,6 +91,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     this.startedAt = this.clock.now();
     this.targets = new TargetChooser(this.nodes, this.random, o.strategy ?? 'coverage', o.partition);
     this.drops = new DropAdaptation(this.budget, rate, o.receiveDrops ?? hostReceiveDrops, this.clock);
+    this.scrapeProbes = o.scrapeProbes === false ? undefined : new ScrapeProbes(this.nodes, o.scrapeProbes);
     this.visits = new NodeVisits({
       nodes: this.nodes,
       learning: this.learning,
@@ -145,6 +148,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
       pausedForSink: this.pausedForSink,
       sinkPausedMs: this.sinkPausedMs,
       samplesAsked: this.samplesAsked,
+      scrapeProbes: this.scrapeProbes?.sent ?? 0,
       skippedContacts: this.skippedContacts,
       timeoutsDuringDrops: this.drops.timeoutsDuringDrops,
       rate: this.budget.ratePerSecond,
@@ -179,6 +183,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
       this.sweepNumber++;
       this.nodes.clearFlagEverywhere(SWEEP_FLAGS);
       this.visits.newSweep();
+      this.scrapeProbes?.newSweep();
       this.jobs.visitQueue.clear();
       for (let i = 0; i < this.nodes.size; i++) if (!this.nodes.hasFlag(i, NODE_FLAG.FOREIGN)) this.jobs.visitQueue.push(i);
       if (this.partitionKnown === 0) for (const address of this.o.bootstrap) if (this.sockets.forHost(address.host) !== undefined) this.jobs.addBootstrap(address);
@@ -320,6 +325,15 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
         .finally(done);
       return;
     }
+    if (job.kind === 'scrape') {
+      const to = { host: this.nodes.host(job.index), port: this.nodes.port(job.index) };
+      this.sockets
+        .forNode(this.nodes, job.index)
+        .query(to, { method: 'get_peers', id: ownId, infoHash: job.infoHash!, want, scrape: true }, { timeoutMs })
+        .then((r) => this.onScrapeProbe(job.index, r), () => undefined)
+        .finally(done);
+      return;
+    }
     if (job.kind === 'bootstrap') {
       this.sockets
         .forHost(job.address!.host)!
@@ -363,7 +377,9 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     if (index >= 0) this.recordAnswer(index, result, at);
     // Each family's contacts go to its side; a family not crawled is not learned at all.
     if (this.sockets.socket4 !== undefined) for (const n of found.nodes) this.learn(n.id, n.host, n.port, true);
-    if (this.sockets.socket6 !== undefined) for (const n of found.nodes6) this.learn(n.id, n.host, n.port, true);
+    let usable6 = 0;
+    if (this.sockets.socket6 !== undefined) for (const n of found.nodes6) if (this.learn(n.id, n.host, n.port, true) !== -1) usable6++;
+    if (index >= 0) this.judgeBep32(index, this.sockets.socket6 !== undefined ? usable6 > 0 : found.nodes6.length > 0);
   }
 
   private recordAnswer(index: number, result: QueryResult<'find_node'> | QueryResult<'sample_infohashes'>, at: number): void {
@@ -373,6 +389,16 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     this.nodes.setVersion(index, result.v);
     if (isBep42Compliant(result.reply.id, this.nodes.ipBytes(index))) this.nodes.setFlag(index, NODE_FLAG.BEP42);
     if (firstAnswer) this.reporter.nodeAnswered(index, result.v, at);
+  }
+
+  /**
+   * BEP 32 for the census: a node that answers over IPv6, or hands out IPv6 contacts we could
+   * use (in scope: link-local or documentation addresses show nothing), is on IPv6; one that
+   * answered `want: n6` with none does not show it (yet: support wins later).
+   */
+  private judgeBep32(index: number, gaveNodes6: boolean): void {
+    if (gaveNodes6 || this.nodes.ipv6(index) !== undefined) this.nodes.setFeature(index, NODE_FEATURE.BEP32);
+    else if (this.sockets.want?.n6 === true) this.nodes.setFeature(index, NODE_FEATURE.NO_BEP32);
   }
 
   /**
@@ -419,6 +445,12 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
       this.jobs.addPeers(index, s);
     }
     this.visits.sampleAgain(index, reply, fresh);
+    if (this.scrapeProbes?.pick(index, reply.samples.length) === true) this.jobs.addScrapeProbe(index, reply.samples[0]!);
+  }
+
+  private onScrapeProbe(index: number, result: QueryResult<'get_peers'>): void {
+    this.scrapeProbes!.judge(index, result.reply);
+    this.onNodes(index, result.reply, result as unknown as QueryResult<'find_node'>);
   }
 
   private onPeers(job: CrawlJob, result: QueryResult<'get_peers'>): void {

@@ -9,7 +9,7 @@ import { type Crawler } from './crawler.js';
 import { type SweepSummary } from './crawler-types.js';
 import { type SizeEstimate, estimateNetworkSize } from './estimate.js';
 import { lookupSamples } from './lookup-samples.js';
-import { NODE_FLAG, type NodeIndex } from './node-index.js';
+import { featureVerdict, NODE_FEATURE, NODE_FLAG, type NodeIndex } from './node-index.js';
 
 /**
  * One measurement of the network: its size from random lookups, and a census and churn from
@@ -77,6 +77,8 @@ export function censusNode(index: NodeIndex, i: number): CensusNode {
     // that never did, the ID other nodes reported for it is all there is.
     bep42: f & NODE_FLAG.ANSWERED ? (f & NODE_FLAG.BEP42) !== 0 : isBep42Compliant(index.id(i), index.host(i)),
     answered: (f & NODE_FLAG.ANSWERED) !== 0,
+    bep32: featureVerdict(index.features(i), NODE_FEATURE.BEP32, NODE_FEATURE.NO_BEP32),
+    bep33: featureVerdict(index.features(i), NODE_FEATURE.BEP33, NODE_FEATURE.NO_BEP33),
   };
 }
 

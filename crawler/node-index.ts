@@ -3,9 +3,9 @@ import { ClientVersions } from './client-versions.js';
 
 /**
  * Every node a crawl has heard of, kept compactly: columns of typed arrays (ID, IPv4 address,
- * port, flags, next sample time, RTT, version) in fixed chunks, and an open-addressing table
- * from address to index that stores only the index. 36 bytes per node in the columns and 6–8.5
- * in the table, no object per node, so 10 million nodes take about 450 MB.
+ * port, flags, extension verdicts, next sample time, RTT, version) in fixed chunks, and an
+ * open-addressing table from address to index that stores only the index. 37 bytes per node in
+ * the columns and 6–8.5 in the table, no object per node, so 10 million nodes take about 460 MB.
  *
  * IPv6 nodes (BEP 32) live in the same columns, so every part of the crawl that reads flags,
  * IDs or RTTs sees both families alike: the IPV6 flag marks them, their 16 address bytes are in
@@ -55,6 +55,28 @@ export const NODE_FLAG = {
   IPV6: 1 << 15,
 } as const;
 
+/**
+ * What a node showed of the BEP 32 and BEP 33 extensions (a column of its own: every bit of
+ * `flags` is taken). Verdicts for the census, kept across sweeps; "supported" wins over "not".
+ */
+export const NODE_FEATURE = {
+  /** It answered over IPv6, or handed out IPv6 contacts (`nodes6`): it speaks BEP 32. */
+  BEP32: 1 << 0,
+  /** It answered a query that asked `want: n6` with no IPv6 contact. */
+  NO_BEP32: 1 << 1,
+  /** A get_peers with `scrape` for an infohash it stores came back with BFsd and BFpe (BEP 33). */
+  BEP33: 1 << 2,
+  /** The same get_peers came back with `values` and no filters: it has the swarm and ignores `scrape`. */
+  NO_BEP33: 1 << 3,
+  /** A BEP 33 probe was sent to it (crawler/scrape-probes.ts): at most one per node per crawl. */
+  SCRAPE_PROBED: 1 << 4,
+} as const;
+
+/** A NODE_FEATURE verdict: support wins over a "not" seen earlier; null without either. */
+export function featureVerdict(features: number, yes: number, no: number): boolean | null {
+  return features & yes ? true : features & no ? false : null;
+}
+
 /** The DROP_RETRY bits together, and how far to shift them to read the count (0-3). */
 export const DROP_RETRY_MASK = NODE_FLAG.DROP_RETRY_1 | NODE_FLAG.DROP_RETRY_2;
 export const DROP_RETRY_SHIFT = 13;
@@ -82,6 +104,8 @@ interface Chunk {
   ipv4: Uint32Array;
   ports: Uint16Array;
   flags: Uint16Array;
+  /** NODE_FEATURE bits. */
+  features: Uint8Array;
   /** Seconds since the crawl started before which this node may not be sampled again (BEP 51 interval). */
   nextSampleS: Uint32Array;
   /** Last round-trip time in ms (0 = unknown; capped at 65,535). */
@@ -90,7 +114,7 @@ interface Chunk {
   version: Uint16Array;
 }
 
-const CHUNK_BYTES = CHUNK * (20 + 4 + 2 + 2 + 4 + 2 + 2);
+const CHUNK_BYTES = CHUNK * (20 + 4 + 2 + 2 + 1 + 4 + 2 + 2);
 /** The IPv6 column: 16 bytes per IPv6 node, in chunks of CHUNK addresses. */
 const V6_CHUNK_BYTES = CHUNK * 16;
 
@@ -273,6 +297,15 @@ export class NodeIndex {
     return (this.flags(i) & flag) !== 0;
   }
 
+  features(i: number): number {
+    return this.chunks[i >>> CHUNK_BITS]!.features[i & CHUNK_MASK]!;
+  }
+
+  setFeature(i: number, feature: number): void {
+    const f = this.chunks[i >>> CHUNK_BITS]!.features;
+    f[i & CHUNK_MASK] = f[i & CHUNK_MASK]! | feature;
+  }
+
   /** Clears `flag` on every node (a new sweep). */
   clearFlagEverywhere(flag: number): void {
     for (const c of this.chunks) for (let o = 0; o < CHUNK; o++) c.flags[o] = c.flags[o]! & ~flag;
@@ -353,6 +386,7 @@ function newChunk(): Chunk {
     ipv4: new Uint32Array(CHUNK),
     ports: new Uint16Array(CHUNK),
     flags: new Uint16Array(CHUNK),
+    features: new Uint8Array(CHUNK),
     nextSampleS: new Uint32Array(CHUNK),
     rttMs: new Uint16Array(CHUNK),
     version: new Uint16Array(CHUNK),

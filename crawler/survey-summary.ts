@@ -58,6 +58,12 @@ export interface CensusSummary {
   otherVersions: { versions: number; count: number; share: number };
   bep51: { supported: number; unsupported: number; unknown: number; share: number };
   bep42Share: number;
+  /**
+   * BEP 32 and BEP 33 support among the nodes with a verdict (census.ts `bep32`, `bep33`);
+   * absent when no node had one (an IPv4-only crawl asks nothing of BEP 32).
+   */
+  bep32Share?: number;
+  bep33Share?: number;
   /** Nodes and answered nodes per address family (BEP 32); absent where the census was summed from parts that lack it (shared surveys). */
   families?: FamilyCounts;
   /** Round-trip times of the answered nodes (nearest-rank percentiles, ms; null without samples). */
@@ -124,9 +130,23 @@ export function summarizeCensus(c: Census): CensusSummary {
     ...summarizeVersions(c.versions, c.withVersion),
     bep51: { supported: c.bep51.supported, unsupported: c.bep51.unsupported, unknown: c.bep51.unknown, share: roundShare(c.bep51.share) },
     bep42Share: roundShare(c.bep42Share),
+    ...extensionShares(c.bep32, c.bep33),
     families: { ipv4: { ...c.families.ipv4 }, ipv6: { ...c.families.ipv6 } },
     rtt: { samples: c.rtt.samples, p50: c.rtt.p50, p90: c.rtt.p90 },
   };
+}
+
+/** bep32Share and bep33Share, each only when some node had a verdict. */
+export function extensionShares(
+  bep32: { supported: number; unsupported: number },
+  bep33: { supported: number; unsupported: number },
+): Pick<CensusSummary, 'bep32Share' | 'bep33Share'> {
+  const out: Pick<CensusSummary, 'bep32Share' | 'bep33Share'> = {};
+  const judged32 = bep32.supported + bep32.unsupported;
+  const judged33 = bep33.supported + bep33.unsupported;
+  if (judged32 > 0) out.bep32Share = roundShare(bep32.supported / judged32);
+  if (judged33 > 0) out.bep33Share = roundShare(bep33.supported / judged33);
+  return out;
 }
 
 export function summarizeChurn(ch: Churn | undefined | null): ChurnSummary | null {

@@ -1,10 +1,10 @@
 import { isBep42Compliant } from '../bep5/bep42.js';
 import { cryptoRandom, type RandomSource } from '../bep5/random.js';
-import { VersionCounts } from './census.js';
+import { ExtensionTally, VersionCounts } from './census.js';
 import { liveSizeEstimate } from './live-view.js';
-import { NODE_FLAG, type NodeIndex } from './node-index.js';
+import { featureVerdict, NODE_FEATURE, NODE_FLAG, type NodeIndex } from './node-index.js';
 import { findSybilRegions } from './sybil.js';
-import { type CensusSummary, type ChurnSummary, roundShare, type SurveySummary, summarizeSize, summarizeSybilRegions, summarizeVersions } from './survey-summary.js';
+import { type CensusSummary, type ChurnSummary, extensionShares, roundShare, type SurveySummary, summarizeSize, summarizeSybilRegions, summarizeVersions } from './survey-summary.js';
 
 /**
  * A survey of each crawler sweep, for `dhtscope run` (issue 15, item 4): call `sweepDone()`
@@ -71,6 +71,8 @@ export function sweepCensus(
   let unsupported = 0;
   let unknown = 0;
   let bep42 = 0;
+  const bep32 = new ExtensionTally();
+  const bep33 = new ExtensionTally();
   let rttSamples = 0;
   let stayed = 0;
   const families = { ipv4: { nodes: 0, answered: 0 }, ipv6: { nodes: 0, answered: 0 } };
@@ -106,6 +108,9 @@ export function sweepCensus(
     } else {
       if (isBep42Compliant(index.id(i), index.ipBytes(i, ip))) bep42++;
     }
+    const features = index.features(i);
+    bep32.add(featureVerdict(features, NODE_FEATURE.BEP32, NODE_FEATURE.NO_BEP32));
+    bep33.add(featureVerdict(features, NODE_FEATURE.BEP33, NODE_FEATURE.NO_BEP33));
     const v = index.version(i);
     if (v !== 0) {
       withVersion++;
@@ -130,6 +135,7 @@ export function sweepCensus(
     ...summarizeVersions(versions, withVersion),
     bep51: { supported, unsupported, unknown, share: ratio(supported, supported + unsupported) },
     bep42Share: ratio(bep42, nodes),
+    ...extensionShares(bep32, bep33),
     families,
     rtt: { samples: rttSamples, p50: histogramPercentile(rtts, rttSamples, 50), p90: histogramPercentile(rtts, rttSamples, 90) },
   };

@@ -91,8 +91,8 @@ export interface SurveyCensus {
   bep51: { supported: number; unsupported: number; unknown: number; share: number };
   bep42Share: number;
   /**
-   * BEP 32 (IPv6) and BEP 33 (scrape) support shares: not measured yet (issues 12 and 13 add
-   * them to the census). Room is left: readers accept an entry with or without them, as shares.
+   * BEP 32 (IPv6) and BEP 33 (scrape) support shares among the nodes with a verdict
+   * (crawler/census.ts); absent when none had one, and in entries from before they were measured.
    */
   bep32Share?: number;
   bep33Share?: number;

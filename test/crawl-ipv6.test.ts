@@ -4,7 +4,7 @@ import { type Family } from '../bep5/node-types.js';
 import { census, fromDiscoveries } from '../crawler/census.js';
 import { Crawler } from '../crawler/crawler.js';
 import { censusNodes } from '../crawler/measure.js';
-import { NODE_FLAG } from '../crawler/node-index.js';
+import { featureVerdict, NODE_FEATURE, NODE_FLAG } from '../crawler/node-index.js';
 import { type Discovery, MemorySink } from '../crawler/discovery.js';
 import { type GroundTruth, type GroundTruthNode, Testnet } from '../crawler/testnet/testnet.js';
 import { recordingSocketFactory } from './helpers/udp.js';
@@ -122,6 +122,28 @@ test.serial('one dual-stack sweep reaches ≥ 99% of the live nodes of each fami
   t.is(fromIndex.families.ipv4.answered + fromIndex.families.ipv6.answered, summary.answered);
   t.deepEqual(fromEvents.families, { ipv4: { nodes: summary.answered - summary.ipv6.answered, answered: summary.answered - summary.ipv6.answered }, ipv6: { nodes: summary.ipv6.answered, answered: summary.ipv6.answered } });
   t.true(fromIndex.families.ipv6.nodes >= live(6).length && fromIndex.families.ipv4.nodes >= live(4).length);
+
+  // BEP 32 support in the census: an IPv4 node of the testnet speaks it when it also runs on
+  // IPv6 (its `nodes6` answers the crawl's `want: n6`); IPv6 nodes speak it by being there.
+  let agree = 0;
+  let judged = 0;
+  for (let i = 0; i < crawler.nodes.size; i++) {
+    if (!crawler.nodes.hasFlag(i, NODE_FLAG.ANSWERED)) continue;
+    const verdict = featureVerdict(crawler.nodes.features(i), NODE_FEATURE.BEP32, NODE_FEATURE.NO_BEP32);
+    if (crawler.nodes.isIpv6(i)) {
+      t.is(verdict, true, 'an IPv6 node speaks BEP 32');
+      continue;
+    }
+    const n = byAddress.get(crawler.nodes.address(i));
+    if (n === undefined) continue;
+    t.not(verdict, null, 'every answering IPv4 node of a dual-family crawl has a BEP 32 verdict');
+    judged++;
+    if (verdict === (n.address6 !== null)) agree++;
+    else t.log(`BEP 32 verdict ${verdict} for ${n.address} (${n.kind}, ${JSON.stringify(n)})`.slice(0, 300));
+  }
+  t.log(`BEP 32: ${fromIndex.bep32.supported} of ${fromIndex.bep32.supported + fromIndex.bep32.unsupported} (${agree} of ${judged} IPv4 verdicts as the ground truth has it)`);
+  t.true(judged > 0 && agree >= judged * 0.99, `${agree} of ${judged} IPv4 verdicts right`);
+  t.is(fromIndex.bep32.unknown, fromIndex.nodes - fromIndex.answered, 'only nodes that never answered lack a verdict');
 
   // Only 127.0.0.0/8 and ::1: no link-local, unique-local, documentation, mapped, multicast or unspecified contact.
   const outside = [...destinations.keys()].filter((a) => !/^127\.\d+\.\d+\.\d+$/.test(a) && a !== '::1');

@@ -11,6 +11,7 @@ import { Crawler } from '../crawler/crawler.js';
 import { MemorySink } from '../crawler/discovery.js';
 import { estimateNetworkSize } from '../crawler/estimate.js';
 import { measure } from '../crawler/measure.js';
+import { featureVerdict, NODE_FEATURE } from '../crawler/node-index.js';
 import { DEFAULT_PROFILE_SHARES } from '../crawler/testnet/profiles.js';
 import { type GroundTruth, type GroundTruthNode, Testnet } from '../crawler/testnet/testnet.js';
 import { runCli } from './helpers/cli.js';
@@ -135,9 +136,33 @@ test.serial('one sweep reaches ≥99% of the live nodes of each kind and ≥95% 
   t.true(summary.skippedContacts > 0, 'private and bogon contacts were advertised and skipped');
   t.deepEqual([...destinations.keys()].filter((a) => !isLoopback(a)), [], 'every datagram went to 127.0.0.0/8');
   t.is(refusedSends, 0, 'no testnet node tried to send outside 127/8 either');
+  t.true(summary.scrapeProbes > 0 && summary.scrapeProbes <= summary.samplesAsked, `${summary.scrapeProbes} BEP 33 census probes, within the count above`);
+
   const learned = crawler.clientBep51();
   t.true(learned.some((c) => c.version === null && c.neverSupports), 'nodes without v were learned to lack BEP 51');
   t.true(learned.some((c) => c.version === '44530001' && !c.neverSupports && c.supported > 0));
+});
+
+test.serial('BEP 33 in the census: scrape probes of BEP 51 nodes, with one of their own samples, find libtorrent and dhtscope answering with filters', async (t) => {
+  const node = new DhtNode({ host: CRAWLER_HOST, port: 0, bootstrap: [truth.bootstrap], maxInflight: 1024, adoptBep42Id: false });
+  await node.start();
+  t.teardown(() => node.stop());
+  // Every BEP 51 node probed (the default probes the first 64 and then one in 16), so that each
+  // libtorrent process is asked; libtorrent answers with filters only for a swarm it holds.
+  const crawler = new Crawler({ node, bootstrap: bootstrapOf(truth), rate: 300, perIpRate: 100, getPeersRate: 0, scrapeProbes: { first: 100_000, every: 1, perSweep: 100_000 } });
+  const summary = await crawler.sweep();
+  const verdicts = new Map<string, boolean>();
+  for (let i = 0; i < crawler.nodes.size; i++) {
+    const v = featureVerdict(crawler.nodes.features(i), NODE_FEATURE.BEP33, NODE_FEATURE.NO_BEP33);
+    if (v !== null) verdicts.set(crawler.nodes.address(i), v);
+  }
+  const byAddress = new Map(truth.nodes.map((n) => [n.address, n]));
+  const libtorrent = truth.nodes.filter((n) => n.kind === 'libtorrent' && n.live);
+  t.log(`BEP 33 verdicts: ${verdicts.size} of ${summary.scrapeProbes} probes; libtorrent ${libtorrent.filter((n) => verdicts.get(n.address) === true).length} of ${libtorrent.length}`);
+  for (const lt of libtorrent) t.is(verdicts.get(lt.address), true, `libtorrent ${lt.address} answered the scrape with filters`);
+  t.deepEqual([...verdicts].filter(([, v]) => !v), [], 'no probed node answered with values alone');
+  t.deepEqual([...verdicts.keys()].filter((a) => byAddress.get(a)?.bep51 !== true), [], 'only BEP 51 nodes were probed');
+  t.true(verdicts.size >= summary.scrapeProbes * 0.95, 'nearly every probe gave a verdict');
 });
 
 test.serial('measure: size within ±5% of the live nodes (interval holding it), response rate within 2 points, version shares right', async (t) => {

@@ -100,7 +100,7 @@ test('the Surveys panel: empty, then the size sparkline, the latest census share
   t.is(await text(page, '#survey-bep51'), '40.0% of 1,500 asked');
   t.is(Number(await data(page, '#survey-bep42')), 0.6125);
   t.is(await text(page, '#survey-bep42'), '61.3%');
-  t.is(await text(page, '#survey-bep32-33'), 'not measured yet');
+  t.is(await text(page, '#survey-bep32-33'), 'not measured in this survey');
   t.is(await text(page, '#survey-rtt'), 'p50 150 ms, p90 610 ms');
   t.is(await text(page, '#survey-churn'), '20 left (1.4%), 40 joined (2.7%)');
 
@@ -137,6 +137,19 @@ test('the Surveys panel: empty, then the size sparkline, the latest census share
   t.is(await page.locator('#survey-sybil-rows tr').count(), 0);
   t.is(await text(page, '#survey-source'), 'run, sweep 4');
 
+  // A survey that measured BEP 33 (scrape probes) but not BEP 32 (an IPv4-only crawl), then one with both.
+  const withBep33 = survey(NOW + 1_000, 5, 9_900, false);
+  withBep33.census.bep33Share = 0.875;
+  await recordSurvey(client, keys, withBep33);
+  await pollValue('the fifth survey', () => data(page, '#surveys-body', 'count'), (v) => v === '5', 30_000);
+  t.is(await text(page, '#survey-bep32-33'), '– / 87.5%');
+  const withBoth = survey(NOW + 2_000, 6, 9_900, false);
+  withBoth.census.bep32Share = 0.25;
+  withBoth.census.bep33Share = 1;
+  await recordSurvey(client, keys, withBoth);
+  await pollValue('the sixth survey', () => data(page, '#surveys-body', 'count'), (v) => v === '6', 30_000);
+  t.is(await text(page, '#survey-bep32-33'), '25.0% / 100.0%');
+
   t.deepEqual([...problems], [], 'no console errors, uncaught exceptions or failed requests');
   page.removeAllListeners();
 
@@ -144,7 +157,7 @@ test('the Surveys panel: empty, then the size sparkline, the latest census share
   const phone = await openRecordedPage(browser!, { width: 390, height: 844 });
   t.teardown(() => phone.context.close());
   await phone.page.goto(`${base}/`);
-  await pollValue('the panel on a phone', () => data(phone.page, '#surveys-body', 'count'), (v) => v === '4', 30_000);
+  await pollValue('the panel on a phone', () => data(phone.page, '#surveys-body', 'count'), (v) => v === '6', 30_000);
   const widths = (await phone.page.evaluate('({ scroll: document.documentElement.scrollWidth, inner: window.innerWidth })')) as { scroll: number; inner: number };
   t.is(widths.inner, 390);
   t.true(widths.scroll <= widths.inner, `no horizontal scrolling: ${widths.scroll} > ${widths.inner}`);

@@ -3,7 +3,7 @@ import { DhtNode } from '../bep5/node.js';
 import { seededRandom } from '../bep5/random.js';
 import { Crawler } from '../crawler/crawler.js';
 import { type MeasurePhase, answeredSnapshot, answeredThisSweep, censusNode, measure } from '../crawler/measure.js';
-import { NODE_FLAG, NodeIndex, ipv4ToNumber } from '../crawler/node-index.js';
+import { NODE_FEATURE, NODE_FLAG, NodeIndex, ipv4ToNumber } from '../crawler/node-index.js';
 import { type GroundTruth, Testnet } from '../crawler/testnet/testnet.js';
 import { loopbackHost } from './helpers/udp.js';
 
@@ -154,10 +154,13 @@ test('census records from a NodeIndex: flags, versions, BEP 42 for nodes that ne
   index.setRttMs(a, 42);
   index.setFlag(b, NODE_FLAG.QUERIED | NODE_FLAG.FAILED);
   index.setFlag(c, NODE_FLAG.ANSWERED | NODE_FLAG.NO_BEP51);
-  t.deepEqual(censusNode(index, a), { id: id(1).toString('hex'), address: '127.1.1.1:6881', version: '4c540123', rttMs: 42, bep51: true, bep42: true, answered: true });
+  index.setFeature(a, NODE_FEATURE.BEP32 | NODE_FEATURE.NO_BEP32 | NODE_FEATURE.NO_BEP33);
+  index.setFeature(c, NODE_FEATURE.NO_BEP32 | NODE_FEATURE.BEP33 | NODE_FEATURE.SCRAPE_PROBED);
+  t.deepEqual(censusNode(index, a), { id: id(1).toString('hex'), address: '127.1.1.1:6881', version: '4c540123', rttMs: 42, bep51: true, bep42: true, answered: true, bep32: true, bep33: false });
   // Never answered: BEP 42 judged from the ID others reported (0x02... is not valid for 8.8.8.8).
-  t.deepEqual(censusNode(index, b), { id: id(2).toString('hex'), address: '8.8.8.8:6881', version: null, rttMs: 0, bep51: null, bep42: false, answered: false });
+  t.deepEqual(censusNode(index, b), { id: id(2).toString('hex'), address: '8.8.8.8:6881', version: null, rttMs: 0, bep51: null, bep42: false, answered: false, bep32: null, bep33: null });
   t.is(censusNode(index, c).bep51, false);
+  t.like(censusNode(index, c), { bep32: false, bep33: true }, 'support wins over a "not" seen before it');
 
   // Answered this sweep: a (visited, answered), c (answered for the first time without a visit:
   // the first sweep's bootstrap node); not b (failed), and not c once it answered before.

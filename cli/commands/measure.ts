@@ -103,6 +103,11 @@ function sizeLines(size: SizeEstimate | null, m: Measurement): string[] {
   ];
 }
 
+function extensionLine(e: Census['bep32'], what: string, unmeasured: string): string {
+  const judged = e.supported + e.unsupported;
+  return judged === 0 ? `not measured: ${unmeasured}` : `${percent(e.share)} of ${count(judged)} with a verdict ${what}`;
+}
+
 function censusLines(c: Census, top = 10): string[] {
   const lines = [
     `census of ${count(c.nodes)} queried nodes`,
@@ -110,6 +115,8 @@ function censusLines(c: Census, top = 10): string[] {
     `  BEP 51         ${percent(c.bep51.share)} of ${count(c.bep51.supported + c.bep51.unsupported)} asked support sample_infohashes` +
       (c.bep51.unknown > 0 ? ` (${count(c.bep51.unknown)} not asked)` : ''),
     `  BEP 42         ${percent(c.bep42Share)} with a compliant (or exempt) node ID`,
+    `  BEP 32         ${extensionLine(c.bep32, 'speak IPv6 (answered over it, or gave IPv6 contacts to want n6)', 'crawl both families (drop --ipv4-only) to measure it')}`,
+    `  BEP 33         ${extensionLine(c.bep33, 'answer a scrape of what they store with bloom filters', 'only BEP 51 nodes can be probed, with one of their samples')}`,
     ...(c.families.ipv6.nodes > 0
       ? [`  families       IPv4 ${count(c.families.ipv4.nodes)} queried (${count(c.families.ipv4.answered)} answered), IPv6 ${count(c.families.ipv6.nodes)} queried (${count(c.families.ipv6.answered)} answered)`]
       : []),

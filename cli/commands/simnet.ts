@@ -6,7 +6,7 @@ import { onStopSignal, parsePort } from '../node-options.js';
 import { UsageError } from '../errors.js';
 import { count } from '../status-line.js';
 
-const help = `Usage: dhtscope simnet [--nodes N] [--seed S] [--unreachable X] [--bep51 X] [--port P] [--json]
+const help = `Usage: dhtscope simnet [--nodes N] [--seed S] [--unreachable X] [--bep51 X] [--bep33 X] [--port P] [--json]
 
 Serves a simulated DHT on 127.0.0.1 until Ctrl-C (crawler/simnet/): N virtual nodes with
 Kademlia-shaped routing tables computed from a seed (a few bytes per node, so 10 million fit),
@@ -21,6 +21,8 @@ Ctrl-C it prints the ground truth: live nodes, those the crawl reached, packets 
   --seed S         the network's seed (default 1): the same seed, the same network
   --unreachable X  share of the nodes that never answer (default 0.5)
   --bep51 X        share of the reachable nodes with BEP 51 (default 0.4)
+  --bep33 X        share of the BEP 51 nodes that answer a BEP 33 scrape of what they store
+                   with bloom filters (default 1, as libtorrent); the others answer with peers
   --port P         UDP port on 127.0.0.1 (default 0: any free port)
   --json           print the start line and the final report as JSON objects
   -h, --help       show this help`;
@@ -40,6 +42,7 @@ export const simnetCommand = defineCommand({
     seed: { type: 'string' },
     unreachable: { type: 'string' },
     bep51: { type: 'string' },
+    bep33: { type: 'string' },
     port: { type: 'string' },
     json: { type: 'boolean' },
   },
@@ -47,7 +50,7 @@ export const simnetCommand = defineCommand({
     const nodes = parseInteger(values.nodes, '--nodes', 100_000, 16, 20_000_000);
     const seed = parseInteger(values.seed, '--seed', 1, 0, 2 ** 32 - 1);
     const port = parsePort(values.port, '--port', 0, true);
-    const population = new Population({ nodes, seed, unreachable: share(values.unreachable, '--unreachable', 0.5), bep51: share(values.bep51, '--bep51', 0.4) });
+    const population = new Population({ nodes, seed, unreachable: share(values.unreachable, '--unreachable', 0.5), bep51: share(values.bep51, '--bep51', 0.4), bep33: share(values.bep33, '--bep33', 1) });
     const simulator = await Simulator.start({ population, host: '127.0.0.1', port });
     const bootstrap = population.bootstrap(8).map((j) => {
       const a = population.address(j);

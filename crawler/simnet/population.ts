@@ -65,6 +65,12 @@ export interface PopulationOptions {
   unreachable?: number;
   /** Share of the reachable nodes that run libtorrent and answer sample_infohashes (default 0.4). */
   bep51?: number;
+  /**
+   * Share of the BEP 51 nodes that answer a BEP 33 scrape of a swarm they store with bloom
+   * filters (default 1: libtorrent does); the others answer it with `values`, as a node without
+   * BEP 33 does.
+   */
+  bep33?: number;
   /** Share of nodes behind another node's IP, on another port (default 0.02). */
   sharedIp?: number;
   /** Sybil clusters (default 3 from 10,000 nodes up, else 0), each of `sybilSize` IDs (default 64). */
@@ -116,13 +122,14 @@ export class Population {
       seed: options.seed ?? 1,
       unreachable: options.unreachable ?? 0.5,
       bep51: options.bep51 ?? 0.4,
+      bep33: options.bep33 ?? 1,
       sharedIp: options.sharedIp ?? 0.02,
       sybilClusters: options.sybilClusters ?? (n >= 10_000 ? 3 : 0),
       sybilSize: options.sybilSize ?? 64,
       churn: options.churn ?? 0.05,
       churnWindowMs: options.churnWindowMs ?? 30 * 60_000,
     };
-    for (const share of [o.unreachable, o.bep51, o.sharedIp, o.churn]) if (!(share >= 0 && share <= 1)) throw new RangeError(`shares must be in [0, 1], got ${share}`);
+    for (const share of [o.unreachable, o.bep51, o.bep33, o.sharedIp, o.churn]) if (!(share >= 0 && share <= 1)) throw new RangeError(`shares must be in [0, 1], got ${share}`);
     if (o.sybilClusters * o.sybilSize > n / 4) throw new RangeError('Sybil clusters may hold at most a quarter of the nodes');
     this.options = o;
     this.size = n;
@@ -284,6 +291,23 @@ export class Population {
   /** How many infohashes node i stores (what sample_infohashes reports as `num`). */
   storedCount(i: number): number {
     return mix32(this.seed, i, 67) % 50;
+  }
+
+  /** Whether node i answers a scrape of a swarm it stores with BEP 33 filters (only BEP 51 nodes store anything here). */
+  answersScrape(i: number): boolean {
+    return this.client(i).samples === 'answers' && unit(this.seed, i, 79) < this.options.bep33;
+  }
+
+  /** Whether node i stores `infoHash` (one of its `storedCount` infohashes, as `samples` lists them). */
+  stores(i: number, infoHash: Buffer): boolean {
+    if (this.client(i).samples !== 'answers') return false;
+    const n = this.storedCount(i);
+    for (let s = 0; s < n; s++) {
+      let w = 0;
+      while (w < 5 && infoHash.readUInt32BE(w * 4) === mix32(this.seed, i * 64 + s, 71 + w)) w++;
+      if (w === 5) return true;
+    }
+    return false;
   }
 
   /** Up to `max` of node i's stored infohashes, 20 bytes each, concatenated. */

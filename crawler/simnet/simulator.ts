@@ -213,7 +213,12 @@ export class Simulator {
         if (target === null) return error(203, 'bad info_hash');
         const token = Buffer.alloc(client.tokenBytes);
         token.writeUInt32BE(mix32(p.seed, i, 97), 0);
-        return reply({ id, token, nodes: p.compactNodes(p.closestKnown(i, target)) });
+        const nodes = p.compactNodes(p.closestKnown(i, target));
+        if (!p.stores(i, target)) return reply({ id, token, nodes });
+        // A swarm it stores: BEP 33 filters for a scrape from a node that speaks it, else peers.
+        if (getField(message.args as BencodeDict, 'scrape') === 1 && p.answersScrape(i)) return reply({ id, token, nodes, BFsd: scrapeFilter(p.seed, i, 101), BFpe: scrapeFilter(p.seed, i, 103) });
+        c.replies++;
+        return encodeResponseMessage(message.t, { id, token, nodes, values: [peerOf(p.seed, i, 107), peerOf(p.seed, i, 109)] }, extras);
       }
       case 'sample_infohashes': {
         if (client.samples !== 'answers') return notSupported(client.samples);
@@ -225,4 +230,22 @@ export class Simulator {
         return notSupported(client.unknown);
     }
   }
+}
+
+/** A 256-byte BEP 33 bloom filter with a few bits set, fixed by (seed, node, salt). */
+function scrapeFilter(seed: number, i: number, salt: number): Buffer {
+  const out = Buffer.alloc(256);
+  for (let k = 0; k < 4; k++) {
+    const bit = mix32(seed, i * 8 + k, salt) % 2048;
+    out[bit >>> 3]! |= 1 << (bit & 7);
+  }
+  return out;
+}
+
+/** A compact peer (6 bytes) in 11.x.y.z, fixed by (seed, node, salt). */
+function peerOf(seed: number, i: number, salt: number): Buffer {
+  const out = Buffer.alloc(6);
+  out.writeUInt32BE((0x0b000000 + (mix32(seed, i, salt) & 0xffffff)) >>> 0, 0);
+  out.writeUInt16BE(6881, 4);
+  return out;
 }

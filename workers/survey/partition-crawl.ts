@@ -5,7 +5,8 @@ import { Crawler } from '../../crawler/crawler.js';
 import { type CrawlerOptions } from '../../crawler/crawler-types.js';
 import { IdPartition } from '../../crawler/id-partition.js';
 import { isBep42Compliant } from '../../bep5/bep42.js';
-import { NODE_FLAG, type NodeIndex } from '../../crawler/node-index.js';
+import { ExtensionTally } from '../../crawler/census.js';
+import { featureVerdict, NODE_FEATURE, NODE_FLAG, type NodeIndex } from '../../crawler/node-index.js';
 import { summarizeSybilRegions } from '../../crawler/survey-summary.js';
 import { FAMILY_ERROR_RATE, findSybilRegions } from '../../crawler/sybil.js';
 import { type RedisClient } from '../../redis/client.js';
@@ -188,10 +189,15 @@ function partitionCensus(nodes: NodeIndex): PartitionCensus {
   const rtts: number[] = [];
   const ip = Buffer.alloc(4);
   const c = { nodes: 0, answered: 0, withVersion: 0, bep42: 0, supported: 0, unsupported: 0, unknown: 0 };
+  const bep32 = new ExtensionTally();
+  const bep33 = new ExtensionTally();
   for (let i = 0; i < nodes.size; i++) {
     const f = nodes.flags(i);
     if (f & NODE_FLAG.FOREIGN || !(f & (NODE_FLAG.QUERIED | NODE_FLAG.ANSWERED))) continue;
     c.nodes++;
+    const features = nodes.features(i);
+    bep32.add(featureVerdict(features, NODE_FEATURE.BEP32, NODE_FEATURE.NO_BEP32));
+    bep33.add(featureVerdict(features, NODE_FEATURE.BEP33, NODE_FEATURE.NO_BEP33));
     const answered = (f & NODE_FLAG.ANSWERED) !== 0;
     if (answered) {
       c.answered++;
@@ -220,6 +226,8 @@ function partitionCensus(nodes: NodeIndex): PartitionCensus {
     versions: Object.fromEntries(top.map(([v, n]) => [nodes.versions[v]!, n])),
     bep51: { supported: c.supported, unsupported: c.unsupported, unknown: c.unknown },
     bep42: c.bep42,
+    bep32: { supported: bep32.supported, unsupported: bep32.unsupported },
+    bep33: { supported: bep33.supported, unsupported: bep33.unsupported },
     rttSample,
     rttSamples: rtts.length,
   };

@@ -51,6 +51,9 @@ export interface PartitionCensus {
   bep51: { supported: number; unsupported: number; unknown: number };
   /** Nodes with a BEP 42-compliant (or exempt) ID. */
   bep42: number;
+  /** Nodes with a BEP 32 / BEP 33 verdict (crawler/census.ts); absent in records from before they were measured. */
+  bep32?: { supported: number; unsupported: number };
+  bep33?: { supported: number; unsupported: number };
   /** Round-trip times (ms) of up to PARTITION_RTT_SAMPLES answered nodes, evenly picked, and how many there were. */
   rttSample: number[];
   rttSamples: number;
@@ -120,6 +123,11 @@ function isPartitionCensus(v: unknown): v is PartitionCensus {
   if (entries.length > PARTITION_TOP_VERSIONS || !entries.every(([k, n]) => /^[0-9a-f]{0,16}$/.test(k) && isCount(n))) return false;
   const b = c['bep51'] as Record<string, unknown> | null;
   if (typeof b !== 'object' || b === null || !['supported', 'unsupported', 'unknown'].every((k) => isCount(b[k]))) return false;
+  for (const key of ['bep32', 'bep33']) {
+    const e = c[key] as Record<string, unknown> | null | undefined;
+    if (e === undefined) continue;
+    if (typeof e !== 'object' || e === null || !['supported', 'unsupported'].every((k) => isCount(e[k]))) return false;
+  }
   const rtts = c['rttSample'];
   return Array.isArray(rtts) && rtts.length <= PARTITION_RTT_SAMPLES && rtts.every(isCount);
 }

@@ -6,7 +6,7 @@ import { closeRedisClient } from '../../redis/client.js';
 import { readPlan, SURVEY_K, surveyTargets, type SurveyPlan } from './survey-plan.js';
 import { type SurveyKeys } from './survey-keys.js';
 import { VersionCounts } from '../../crawler/census.js';
-import { roundShare, summarizeSize, summarizeVersions, type SybilRegionSummary } from '../../crawler/survey-summary.js';
+import { extensionShares, roundShare, summarizeSize, summarizeVersions, type SybilRegionSummary } from '../../crawler/survey-summary.js';
 import { MAX_SURVEY_SYBIL_REGIONS, type SurveyEntry } from '../../indexer/survey-series.js';
 import { parsePartitionResult, parseProcessStatus, type PartitionResult, type ProcessStatus } from './survey-records.js';
 
@@ -125,6 +125,8 @@ function sizeOf(name: string, results: readonly PartitionResult[], random: Rando
 export function surveyEntryOf(status: SurveyStatus, at = Date.now()): SurveyEntry {
   const versionCounts = new VersionCounts();
   const c = { nodes: 0, answered: 0, withVersion: 0, bep42: 0, supported: 0, unsupported: 0, unknown: 0, rttSamples: 0 };
+  const bep32 = { supported: 0, unsupported: 0 };
+  const bep33 = { supported: 0, unsupported: 0 };
   const weighted: Array<[rtt: number, weight: number]> = [];
   const regions: SybilRegionSummary[] = [];
   let regionsFound = 0;
@@ -140,6 +142,10 @@ export function surveyEntryOf(status: SurveyStatus, at = Date.now()): SurveyEntr
     c.supported += p.bep51.supported;
     c.unsupported += p.bep51.unsupported;
     c.unknown += p.bep51.unknown;
+    bep32.supported += p.bep32?.supported ?? 0;
+    bep32.unsupported += p.bep32?.unsupported ?? 0;
+    bep33.supported += p.bep33?.supported ?? 0;
+    bep33.unsupported += p.bep33?.unsupported ?? 0;
     c.rttSamples += p.rttSamples;
     for (const rtt of p.rttSample) weighted.push([rtt, p.rttSamples / p.rttSample.length]);
     for (const [hex, n] of Object.entries(p.versions)) versionCounts.add(hex, n);
@@ -165,6 +171,7 @@ export function surveyEntryOf(status: SurveyStatus, at = Date.now()): SurveyEntr
     ...summarizeVersions(versions, c.withVersion),
     bep51: { supported: c.supported, unsupported: c.unsupported, unknown: c.unknown, share: share(c.supported, c.supported + c.unsupported) },
     bep42Share: share(c.bep42, c.nodes),
+    ...extensionShares(bep32, bep33),
     rtt: { samples: c.rttSamples, p50: percentile(50), p90: percentile(90) },
   };
   regions.sort((a, b) => a.log10PValue - b.log10PValue);

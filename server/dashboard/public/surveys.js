@@ -111,7 +111,7 @@ export class SurveysPanel {
     showValue(el.bep42, c.bep42Share, pct(c.bep42Share));
     const b32 = num(c.bep32Share);
     const b33 = num(c.bep33Share);
-    el.bep3233.textContent = b32 === null && b33 === null ? 'not measured yet' : `${b32 === null ? '–' : pct(b32)} / ${b33 === null ? '–' : pct(b33)}`;
+    el.bep3233.textContent = b32 === null && b33 === null ? 'not measured in this survey' : `${b32 === null ? '–' : pct(b32)} / ${b33 === null ? '–' : pct(b33)}`;
     el.rtt.textContent = c.rtt.samples > 0 ? `p50 ${formatInt(c.rtt.p50)} ms, p90 ${formatInt(c.rtt.p90)} ms` : '–';
     el.churn.textContent = churnText(s.churn);
 
