@@ -1,4 +1,4 @@
-import { type CensusView, type InfohashListView, type InfohashView, type PeersView, type SearchView, type StatsView } from '../server/api/views.js';
+import { type CensusView, type InfohashListView, type InfohashView, type PeersView, type SearchView, type StatsView, type SurveysView } from '../server/api/views.js';
 import { type StoredMetadata } from '../indexer/metadata-store.js';
 
 /**
@@ -165,5 +165,35 @@ export function formatSearch(v: SearchView, now: number, limitArg: string): stri
     `${shown} of ${count(v.total)} torrent${v.total === 1 ? '' : 's'} named with every word of ${JSON.stringify(v.q)}, most peers first`,
     ...table([['INFOHASH', 'SIZE', 'FILES', 'PEERS', 'LAST SEEN', 'NAME'], ...rows], [false, true, true, true, false, false]),
     ...(v.nextOffset === null ? [] : [`more: dhtscope query search ${v.q.split(/\s+/).filter(Boolean).map(shellWord).join(' ')}${limitArg} --offset ${v.nextOffset}`]),
+  ].join('\n');
+}
+
+/** The survey series, newest first: one row per survey, then the newest one's census in full. */
+export function formatSurveys(v: SurveysView, now: number): string {
+  if (v.surveys.length === 0) return 'no surveys recorded yet (each sweep of dhtscope run, measure --redis-url and each finished shared survey records one)';
+  const pct = (x: number | undefined): string => (x === undefined ? '-' : `${(100 * x).toFixed(1)}%`);
+  const source = (s: SurveysView['surveys'][number]['source']): string => (s.kind === 'run' ? `run sweep ${s.sweep}` : s.kind === 'survey' ? `survey ${s.name}` : 'measure');
+  const rows = v.surveys.map((e) => [
+    new Date(e.at).toISOString(),
+    ago(e.at, now),
+    source(e.source),
+    e.size === null ? '-' : `${count(Math.round(e.size.estimate))} [${count(Math.round(e.size.low))}, ${count(Math.round(e.size.high))}]`,
+    `${count(e.census.answered)}/${count(e.census.nodes)}`,
+    pct(e.census.bep51.share),
+    pct(e.census.bep32Share),
+    pct(e.census.bep33Share),
+    e.churn === null ? '-' : `-${count(e.churn.left)} +${count(e.churn.joined)}`,
+    e.sybilRegions === null ? '-' : count(e.sybilRegionsFound),
+  ]);
+  const newest = v.surveys[0]!;
+  const top = newest.census.versions.slice(0, 5).map((x) => `${x.client} ${x.version} ${pct(x.share)}`);
+  return [
+    ...table(
+      [['ENDED', 'AGO', 'SOURCE', 'SIZE [95%]', 'ANSWERED', 'BEP 51', 'BEP 32', 'BEP 33', 'CHURN', 'SYBIL'], ...rows],
+      [false, false, false, true, true, true, true, true, true, true],
+    ),
+    '',
+    `newest: clients ${top.length === 0 ? '-' : top.join(', ')}; BEP 42 ${pct(newest.census.bep42Share)}; RTT p50 ${newest.census.rtt.p50 ?? '-'} ms, p90 ${newest.census.rtt.p90 ?? '-'} ms`,
+    `${count(v.total)} surveys kept (at most ${count(v.capacity)})` + (v.skipped > 0 ? `; ${count(v.skipped)} unreadable entries skipped` : ''),
   ].join('\n');
 }

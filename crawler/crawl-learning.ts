@@ -2,6 +2,7 @@ import { ClientBep51Stats } from './client-bep51.js';
 import { CRAWL_CLIENT_NO_BEP51_AFTER, CRAWL_FIRST_CONTACT_LEARNING, CRAWL_RETRY_LEARNING, CRAWL_RETRY_MIN_YIELD } from './constants.js';
 import { ClientVersions, MAX_VERSIONS } from './client-versions.js';
 import { RttTracker } from './rtt-tracker.js';
+import { ScrapeProbeBudget } from './scrape-probes.js';
 
 /**
  * What a crawl learns as it goes and acts on: the share of first contacts that turn out to be
@@ -15,6 +16,8 @@ export class CrawlLearning {
   readonly clients = new ClientBep51Stats(MAX_VERSIONS, CRAWL_CLIENT_NO_BEP51_AFTER);
   /** Round-trip times, for the timeout (3 x p95). */
   readonly rtt = new RttTracker();
+  /** How many BEP 33 census probes this sweep may still send (crawler/scrape-probes.ts). */
+  readonly scrapeProbes = new ScrapeProbeBudget();
   /** Nodes visited at least once, and of them those found to answer sample_infohashes: what a first contact is likely to be. */
   nodesVisited = 0;
   bep51Found = 0;

@@ -16,7 +16,7 @@ import { FamilySockets } from './family-sockets.js';
 import { DropAdaptation } from './drop-adaptation.js';
 import { type FingerprintSet } from './fingerprint-set.js';
 import { NODE_FEATURE, NODE_FLAG, NodeIndex, SWEEP_FLAGS } from './node-index.js';
-import { ScrapeProbes } from './scrape-probes.js';
+import { ScrapeProbeBudget, ScrapeProbes } from './scrape-probes.js';
 import { NodeVisits, type VisitMethod } from './node-visits.js';
 import { hostReceiveDrops } from './receive-drops.js';
 import { TargetChooser } from './target-chooser.js';
@@ -91,7 +91,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     this.startedAt = this.clock.now();
     this.targets = new TargetChooser(this.nodes, this.random, o.strategy ?? 'coverage', o.partition);
     this.drops = new DropAdaptation(this.budget, rate, o.receiveDrops ?? hostReceiveDrops, this.clock);
-    this.scrapeProbes = o.scrapeProbes === false ? undefined : new ScrapeProbes(this.nodes, o.scrapeProbes);
+    this.scrapeProbes = o.scrapeProbes === false ? undefined : new ScrapeProbes(this.nodes, o.scrapeProbes === undefined ? this.learning.scrapeProbes : new ScrapeProbeBudget(o.scrapeProbes));
     this.visits = new NodeVisits({
       nodes: this.nodes,
       learning: this.learning,
@@ -183,7 +183,8 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
       this.sweepNumber++;
       this.nodes.clearFlagEverywhere(SWEEP_FLAGS);
       this.visits.newSweep();
-      this.scrapeProbes?.newSweep();
+      // A partition's crawl is part of one sweep of the whole space: the budget is its process's.
+      if (this.o.partition === undefined) this.scrapeProbes?.newSweep();
       this.jobs.visitQueue.clear();
       for (let i = 0; i < this.nodes.size; i++) if (!this.nodes.hasFlag(i, NODE_FLAG.FOREIGN)) this.jobs.visitQueue.push(i);
       if (this.partitionKnown === 0) for (const address of this.o.bootstrap) if (this.sockets.forHost(address.host) !== undefined) this.jobs.addBootstrap(address);

@@ -9,6 +9,32 @@ export interface ScrapeProbeLimits {
 }
 
 /**
+ * How many probes a sweep may send: the first `first` candidates, then one in `every`, at most
+ * `perSweep`. One per crawl; the partitions of a shared survey (one sweep of the whole space)
+ * share their process's, through CrawlLearning, or each partition would probe its first 64.
+ */
+export class ScrapeProbeBudget {
+  private candidates = 0;
+  private probes = 0;
+
+  constructor(readonly limits: ScrapeProbeLimits = { first: CRAWL_SCRAPE_PROBE_FIRST, every: CRAWL_SCRAPE_PROBE_EVERY, perSweep: CRAWL_SCRAPE_PROBES_PER_SWEEP }) {}
+
+  newSweep(): void {
+    this.candidates = 0;
+    this.probes = 0;
+  }
+
+  /** A node that could be probed: whether this one is. */
+  take(): boolean {
+    const nth = this.candidates++;
+    if (this.probes >= this.limits.perSweep) return false;
+    if (nth >= this.limits.first && (nth - this.limits.first) % this.limits.every !== 0) return false;
+    this.probes++;
+    return true;
+  }
+}
+
+/**
  * Which nodes the census asks whether they speak BEP 33, and what their answers say.
  *
  * A scrape only shows support when the node holds the swarm: libtorrent (and dhtscope) answer
@@ -18,32 +44,26 @@ export interface ScrapeProbeLimits {
  * and ignores `scrape`; neither (the entry expired since it was sampled) says nothing.
  */
 export class ScrapeProbes {
-  private sampledThisSweep = 0;
-  private probesThisSweep = 0;
-  /** Probes sent over the whole crawl (each one packet). */
+  /** Probes sent by this crawl (each one packet). */
   sent = 0;
 
   constructor(
     private readonly nodes: NodeIndex,
-    private readonly limits: ScrapeProbeLimits = { first: CRAWL_SCRAPE_PROBE_FIRST, every: CRAWL_SCRAPE_PROBE_EVERY, perSweep: CRAWL_SCRAPE_PROBES_PER_SWEEP },
+    private readonly budget: ScrapeProbeBudget,
   ) {}
-
-  newSweep(): void {
-    this.sampledThisSweep = 0;
-    this.probesThisSweep = 0;
-  }
 
   /** A node gave samples: whether to probe it now (then it is marked, and never probed again). */
   pick(index: number, samples: number): boolean {
     if (samples === 0) return false;
     if (this.nodes.features(index) & (NODE_FEATURE.SCRAPE_PROBED | NODE_FEATURE.BEP33 | NODE_FEATURE.NO_BEP33)) return false;
-    const nth = this.sampledThisSweep++;
-    if (this.probesThisSweep >= this.limits.perSweep) return false;
-    if (nth >= this.limits.first && (nth - this.limits.first) % this.limits.every !== 0) return false;
-    this.probesThisSweep++;
+    if (!this.budget.take()) return false;
     this.sent++;
     this.nodes.setFeature(index, NODE_FEATURE.SCRAPE_PROBED);
     return true;
+  }
+
+  newSweep(): void {
+    this.budget.newSweep();
   }
 
   /** Reads a probe's reply into the node's verdict. */

@@ -22,6 +22,8 @@ import { hostIn, infohashes } from './helpers/generators.js';
 import { applyIndexed } from './helpers/index-writes.js';
 import { ShardedIndexKeys } from '../indexer/sharded-keys.js';
 import { writeSwarmEstimates } from '../indexer/swarm-estimates.js';
+import { recordSurvey } from '../indexer/survey-series.js';
+import { survey } from './helpers/surveys.js';
 
 const redis = useRedisServer(test);
 
@@ -216,6 +218,32 @@ test.serial('query stats and census: text and the API bodies', async (t) => {
   t.is(text.stdout.match(/^\d{4}-\d\d-\d\d\s+\d+$/gm)?.length, 7);
 });
 
+test.serial('query surveys: the survey series as the API serves it, newest first, and as a table', async (t) => {
+  const ix = await index(t, []);
+  const empty = await query(['surveys', ...ix.args]);
+  t.is(empty.code, 0, empty.stderr);
+  t.regex(empty.stdout, /^no surveys recorded yet/);
+  const at = Date.UTC(2026, 11, 6, 12, 0, 0);
+  await recordSurvey(ix.c, ix.keys, survey(at + 60_000, 1, false));
+  const second = survey(at + 120_000, 2, true);
+  second.census.bep32Share = 0.25;
+  second.census.bep33Share = 0.875;
+  await recordSurvey(ix.c, ix.keys, second);
+  const body = json(await query(['surveys', '--json', '--limit', '5', ...ix.args]));
+  t.deepEqual(body, await ix.api('/api/surveys?limit=5'));
+  t.is(body.total, 2);
+  const text = await query(['surveys', ...ix.args]);
+  t.is(text.code, 0, text.stderr);
+  const rows = text.stdout.split('\n').filter((l) => /^\d{4}-/.test(l));
+  t.is(rows.length, 2);
+  t.regex(rows[0]!, /^2026-12-06T12:02:00\.000Z .*run sweep 2\s+1,592 \[1,529, 1,652\]\s+1,590\/1,700\s+80\.0%\s+25\.0%\s+87\.5%\s+-2 \+2\s+1$/);
+  t.regex(rows[1]!, /run sweep 1\s+1,591 \[1,529, 1,651\]\s+1,590\/1,700\s+80\.0%\s+-\s+-\s+-\s+0$/, 'no BEP 32/33 verdicts, no churn: dashes');
+  t.regex(text.stdout, /^newest: clients DS 0\.1 100\.0%; BEP 42 100\.0%; RTT p50 3 ms, p90 9 ms$/m);
+  t.regex(text.stdout, /^2 surveys kept \(at most 10,000\)$/m);
+  const misuse = await query(['surveys', '--cursor', 'x', ...ix.args]);
+  t.is(misuse.code, 2);
+});
+
 test.serial('an index not yet created reads as empty; an older schema is a one-line error (exit 1)', async (t) => {
   const fresh = ['--redis-url', redis.server.url, '--prefix', randomPrefix()];
   const empty = await query(['recent', ...fresh]);
@@ -237,7 +265,7 @@ test.serial('--help and -h print the usage, every query and an example, and retu
     t.is(r.code, 0);
     t.is(r.stdout, queryCommand.help + '\n');
     t.regex(r.stdout, /^Usage: dhtscope query /);
-    for (const q of ['infohash <ih>', 'peers <ih>', 'recent', 'popular', 'stats', 'census', '--json', '--limit N', '--cursor C', '--redis-url URL']) t.true(r.stdout.includes(q), q);
+    for (const q of ['infohash <ih>', 'peers <ih>', 'recent', 'popular', 'stats', 'census', 'surveys', '--json', '--limit N', '--cursor C', '--redis-url URL']) t.true(r.stdout.includes(q), q);
     t.regex(r.stdout, /^Example: dhtscope query \S/m);
   }
 });

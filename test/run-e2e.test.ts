@@ -217,6 +217,9 @@ test.serial('every completed sweep is in the survey series: one entry per sweep,
     t.deepEqual(s.sybilRegions, [], 'no Sybils in the testnet');
     t.is(s.churn === null, s.source.sweep === 1, 'churn from the second sweep on');
     if (s.churn !== null) t.is(s.churn.after, c.answered);
+    // BEP 33: every BEP 51 node here (libtorrent 2.0.8 and ours) answers a scrape of a swarm it
+    // holds with filters, so the share, once the crawl's probes have a verdict, is all of them.
+    if (s.source.sweep >= 2) t.is(c.bep33Share, 1, `sweep ${s.source.sweep}: BEP 33 share ${c.bep33Share}`);
     if (s.source.sweep >= 2) {
       // A full sweep after the first: (nearly) every live node answered, and the size is about that.
       t.true(c.answered >= 0.9 * staying, `sweep ${s.source.sweep}: ${c.answered} answered of ${staying} live nodes`);

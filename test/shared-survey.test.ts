@@ -7,6 +7,7 @@ import { startCli, type CliProcess } from './helpers/cli.js';
 import { randomPrefix, useRedisServer } from './helpers/redis.js';
 import { pollUntil } from './helpers/wait.js';
 import { readSurveys } from '../indexer/survey-series.js';
+import { SurveyKeys } from '../workers/survey/survey-keys.js';
 
 /**
  * A shared survey (issue 15 item 3): `dhtscope crawl --survey NAME` in three processes against
@@ -154,6 +155,8 @@ test.serial('three processes share a survey: coverage and packets as one process
   t.is(entry.size?.estimate, st.size!.estimate);
   t.is(entry.census.answered, st.answered);
   t.true(entry.census.bep51.supported > 0 && entry.census.rtt.p50 !== null);
+  t.is(entry.census.bep33Share, 1, "the partitions' BEP 33 verdicts summed: every BEP 51 node of the simulator answers scrapes by default");
+  t.false('bep32Share' in entry.census, 'an IPv4 survey measures no BEP 32');
   t.log(`recorded: census ${JSON.stringify({ nodes: entry.census.nodes, answered: entry.census.answered, bep51: entry.census.bep51, rtt: entry.census.rtt })}; Sybil regions ${JSON.stringify(entry.sybilRegions?.map((r) => [r.prefix, r.nodes, r.distinctSlash24]))}`);
   t.is(entry.sybilRegions?.length, 3, "the simulator's three Sybil clusters, each flagged in its partition");
   // A crawl hears of most of a cluster's 64 IDs, not always all (58-64 seen in runs so far).
@@ -166,6 +169,31 @@ test.serial('three processes share a survey: coverage and packets as one process
   t.is(misuse.code, 2);
   t.regex(misuse.stderr, /--partitions goes with --survey NAME/);
   t.true(Math.abs(st.size!.estimate - truth.live) <= 0.15 * truth.live, 'the size estimate from the partitions is within 15% of the live nodes');
+
+  // Deleting the finished survey: refused while a process reports in, then forced; the keys
+  // and the queue go, the series entry stays.
+  const surveyKeys = new SurveyKeys(prefix, 'three');
+  const cli = (...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> =>
+    startCli(t, ['survey', 'three', ...args, '--redis-url', `redis://${redis.server.host}:${redis.server.port}`, '--prefix', prefix]).exit(60_000);
+  t.is((await cli()).code, 2, 'no action: a usage error');
+  t.is((await cli('--status', '--delete')).code, 2);
+  t.is((await cli('--status', '--force')).code, 2);
+  const alive = { process: 'elsewhere-1', host: 'elsewhere', pid: 1, startedAt: Date.now() - 5_000, lastSeen: Date.now(), partitionsDone: 0, queries: 0, answered: 0, rps: 0, active: [] };
+  await c.hset(surveyKeys.processes, alive.process, JSON.stringify(alive));
+  const busy = await cli('--delete');
+  t.is(busy.code, 1);
+  t.regex(busy.stderr, /survey three is still being crawled \(process \S+ reported \d+ ms ago\).*--force/);
+  t.true((await c.keys(`${surveyKeys.tag}*`)).length > PARTITIONS, 'nothing deleted while busy');
+  const forced = await cli('--delete', '--force');
+  t.is(forced.code, 0, forced.stderr);
+  t.regex(forced.stdout, /^survey three deleted: \d+ keys and its queue; its entry in the survey series stays/);
+  t.deepEqual(await c.keys(`${surveyKeys.tag}*`), [], 'every survey key is gone');
+  t.deepEqual(await c.keys(`${surveyKeys.bullPrefix}*`), [], 'and its queue');
+  t.is((await readSurveys(c, keys, { limit: 10 })).total, 1, 'the series entry stays');
+  const gone = await cli('--status');
+  t.is(gone.code, 1);
+  t.regex(gone.stderr, /no survey named three/);
+  t.is((await cli('--delete')).code, 1, 'deleting it again: no survey of that name');
 });
 
 test.serial('a process killed midway: its partitions go to the others, the survey completes, nothing else is done twice', async (t) => {

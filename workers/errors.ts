@@ -40,6 +40,18 @@ export class DhtNotReadyError extends Error {
   }
 }
 
+/** A shared survey still has a process at work: deleting it now would pull its partitions away (dhtscope survey NAME --delete --force does). */
+export class SurveyBusyError extends Error {
+  override readonly name = 'SurveyBusyError';
+  readonly code = 'ERR_SURVEY_BUSY';
+  constructor(
+    readonly survey: string,
+    readonly why: string,
+  ) {
+    super(`survey ${survey} is still being crawled (${why})`);
+  }
+}
+
 // ---- The spool. None of these reaches the crawl: the producer logs and counts instead.
 export class SpoolError extends Error {
   override readonly name: string = 'SpoolError';

@@ -3,15 +3,15 @@ import { SEARCH_DEFAULT_LIMIT, SEARCH_MAX_LIMIT, SEARCH_RANK_WINDOW } from '../.
 import { ApiError } from '../../server/api/errors.js';
 import { type Cursor, type CursorKind } from '../../indexer/cursor.js';
 import { parseCursor, parseInfohashParam, parseLimit, parseMinutes, parseOffset, parseSearchLimit, parseSearchQuery, type SearchQuery } from '../../server/api/params.js';
-import { censusView, infohashListView, infohashView, peersView, searchView, statsView, type ViewContext } from '../../server/api/views.js';
+import { censusView, infohashListView, infohashView, peersView, searchView, statsView, surveysView, type ViewContext } from '../../server/api/views.js';
 import { MigrationRunner } from '../../migrations/runner.js';
 import { SchemaOutdatedError } from '../../migrations/errors.js';
 import { type ParsedArgs, defineCommand } from '../define-command.js';
 import { CommandError, UsageError } from '../errors.js';
 import { INDEX_COMMAND_OPTIONS, INDEX_OPTIONS_HELP, type IndexOptionValues, withIndex } from '../index-options.js';
-import { formatCensus, formatInfohash, formatList, formatPeers, formatSearch, formatStats } from '../query-format.js';
+import { formatCensus, formatInfohash, formatList, formatPeers, formatSearch, formatStats, formatSurveys } from '../query-format.js';
 
-const help = `Usage: dhtscope query <infohash|peers|recent|popular|stats|census> [<ih>] [options]
+const help = `Usage: dhtscope query <infohash|peers|recent|popular|stats|census|surveys> [<ih>] [options]
        dhtscope query search <words...> [--limit N] [--offset N] [--json]
 
 Reads the crawl index in Redis: the same queries, and with --json the same JSON, as the
@@ -25,12 +25,15 @@ HTTP API (GET /api/...).
                    most seeders in their latest BEP 33 scrape estimate first
   stats            all-time totals and per-minute counts of the last --minutes
   census           DHT nodes seen: total, clients, BEP 51 / BEP 42 support, IPv4 / IPv6, per day
+  surveys          the survey series, newest first: each sweep's size estimate with its 95%
+                   interval, census shares (BEP 51, 32, 33), churn and Sybil regions
+                   (GET /api/surveys)
   search <words>   torrents whose name has every word (case, accents and punctuation
                    ignored), most peers first
 
   <ih>             40 hex or 32 base32 characters, or a magnet:?xt=urn:btih:... link
   --json           print the API's JSON body for the same query
-  --limit N        peers/recent/popular: items per page, 1-${MAX_PAGE_LIMIT} (default ${DEFAULT_PAGE_LIMIT})
+  --limit N        peers/recent/popular/surveys: items per page, 1-${MAX_PAGE_LIMIT} (default ${DEFAULT_PAGE_LIMIT})
   --cursor C       peers/recent/popular: the page after a previous one (its nextCursor,
                    printed as "more: ..." without --json)
   --limit N        search: results per page, 1-${SEARCH_MAX_LIMIT} (default ${SEARCH_DEFAULT_LIMIT})
@@ -50,7 +53,7 @@ Example: dhtscope query recent --limit 20
          dhtscope query infohash 08ada5a7a6183aae1e09d831df6748d566095a10 --json
          dhtscope query search ubuntu desktop --limit 5`;
 
-const WHATS = ['infohash', 'peers', 'recent', 'popular', 'stats', 'census', 'search'] as const;
+const WHATS = ['infohash', 'peers', 'recent', 'popular', 'stats', 'census', 'surveys', 'search'] as const;
 type What = (typeof WHATS)[number];
 const PAGED: ReadonlySet<What> = new Set(['peers', 'recent', 'popular']);
 const WITH_INFOHASH: ReadonlySet<What> = new Set(['infohash', 'peers']);
@@ -93,7 +96,8 @@ function parseRequest({ values, positionals }: Pick<ParsedArgs<typeof OPTIONS>, 
   if (search && args.length === 0) throw new UsageError('query search takes the words to look for in torrent names');
   if (!search && args.length !== wanted) throw new UsageError(wanted === 1 ? `query ${w} takes one infohash or magnet link` : `query ${w} takes no arguments, got "${args[0]}"`);
   if (search && values.cursor !== undefined) throw new UsageError('search pages with --offset, not --cursor');
-  if (!PAGED.has(w) && !search && (values.limit !== undefined || values.cursor !== undefined)) throw new UsageError('--limit and --cursor apply to peers, recent and popular (and --limit to search)');
+  if (!PAGED.has(w) && !search && w !== 'surveys' && (values.limit !== undefined || values.cursor !== undefined)) throw new UsageError('--limit and --cursor apply to peers, recent and popular (and --limit to search and surveys)');
+  if (w === 'surveys' && values.cursor !== undefined) throw new UsageError('surveys takes --limit, not --cursor');
   if (w !== 'stats' && values.minutes !== undefined) throw new UsageError('--minutes applies to stats');
   if (!search && values.offset !== undefined) throw new UsageError('--offset applies to search');
   if (values.by !== undefined && w !== 'popular') throw new UsageError('--by applies to popular');
@@ -149,6 +153,10 @@ async function answer(vc: ViewContext, r: Request): Promise<{ body: unknown; tex
     case 'census': {
       const body = await censusView(vc);
       return { body, text: () => formatCensus(body) };
+    }
+    case 'surveys': {
+      const body = await surveysView(vc, { limit: r.limit });
+      return { body, text: () => formatSurveys(body, now) };
     }
     case 'search': {
       const body = await searchView(vc, r.search!, { limit: r.limit, offset: r.offset });

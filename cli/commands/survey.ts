@@ -1,4 +1,6 @@
 import { SurveyKeys, SURVEY_NAME_PATTERN } from '../../workers/survey/survey-keys.js';
+import { SurveyBusyError } from '../../workers/errors.js';
+import { deleteSurvey } from '../../workers/survey/survey-delete.js';
 import { readSurveyStatus, type SurveyStatus } from '../../workers/survey/survey-status.js';
 import { defineCommand } from '../define-command.js';
 import { CommandError, UsageError } from '../errors.js';
@@ -6,6 +8,7 @@ import { INDEX_COMMAND_OPTIONS, INDEX_OPTIONS_HELP, withIndex } from '../index-o
 import { count, duration } from '../status-line.js';
 
 const help = `Usage: dhtscope survey NAME --status [--json] [--redis-url URL] [--prefix P] [--data-dir DIR]
+       dhtscope survey NAME --delete [--force] [--redis-url URL] [--prefix P] [--data-dir DIR]
 
 Shows a shared survey: the crawl of the whole ID space that every
 \`dhtscope crawl --survey NAME\` process (on this machine or others, with the same Redis)
@@ -15,12 +18,17 @@ its rate and partitions, partitions that had to be started again because their p
 and the network size the partitions' nearest nodes to fixed targets imply, with its 95%
 interval.
 
-  --status          show the survey (the only action for now)
+  --status          show the survey
   --json            print one JSON object instead of text
+  --delete          remove the survey's keys and its queue from Redis; what it recorded in the
+                    index's survey series (GET /api/surveys, the dashboard) stays. Refused while
+                    a process is crawling it (a partition active, or a process that reported in
+                    the last 10 s)
+  --force           delete even then: the processes still at work fail their partitions
 ${INDEX_OPTIONS_HELP}
   -h, --help        show this help
 
-Exit code 0, 1 when there is no survey of that name, 2 on a usage error.`;
+Exit code 0, 1 when there is no survey of that name (or it is busy), 2 on a usage error.`;
 
 const percent = (x: number): string => `${(100 * x).toFixed(1)}%`;
 
@@ -52,12 +60,30 @@ export const surveyCommand = defineCommand({
   options: {
     status: { type: 'boolean' },
     json: { type: 'boolean' },
+    delete: { type: 'boolean' },
+    force: { type: 'boolean' },
     ...INDEX_COMMAND_OPTIONS,
   },
   async run({ values, positionals }) {
     const name = positionals[0]!;
     if (!SURVEY_NAME_PATTERN.test(name)) throw new UsageError(`a survey name is 1-64 letters, digits, '.', '_' or '-', got "${name}"`);
-    if (values.status !== true) throw new UsageError('say what to do: --status');
+    if (values.status === true && values.delete === true) throw new UsageError('--status and --delete: one at a time');
+    if (values.status !== true && values.delete !== true) throw new UsageError('say what to do: --status or --delete');
+    if (values.force === true && values.delete !== true) throw new UsageError('--force goes with --delete');
+    if (values.delete === true) {
+      return withIndex(values, async (index) => {
+        let removed: number | null;
+        try {
+          removed = await deleteSurvey(index.connection, new SurveyKeys(index.keys.prefix, name), { force: values.force === true });
+        } catch (err) {
+          if (err instanceof SurveyBusyError) throw new CommandError(`${err.message}: stop its crawl processes first, or add --force`);
+          throw err;
+        }
+        if (removed === null) throw new CommandError(`no survey named ${name} under the prefix ${index.keys.prefix}`);
+        process.stdout.write(`survey ${name} deleted: ${count(removed)} keys and its queue; its entry in the survey series stays\n`);
+        return 0;
+      });
+    }
     return withIndex(values, async (index) => {
       const status = await readSurveyStatus(index.connection, new SurveyKeys(index.keys.prefix, name));
       if (status === null) throw new CommandError(`no survey named ${name} under the prefix ${index.keys.prefix} (start one with dhtscope crawl --survey ${name})`);
