@@ -163,7 +163,17 @@ test.serial('measure --sweeps 2 --json --redis-url: size within 25% of the live 
   const m = JSON.parse(lines[0]!) as {
     size: { estimate: number; low: number; high: number; confidence: number; method: string; targets: number; k: number };
     lookups: { targets: number; converged: number };
-    census: { nodes: number; answered: number; responseRate: number; bep51: { share: number }; bep42Share: number; versions: Array<{ client: string; version: string; name: string; share: number }>; rtt: { p50: number; p90: number; p99: number } };
+    census: {
+      nodes: number;
+      answered: number;
+      responseRate: number;
+      bep51: { share: number };
+      bep42Share: number;
+      bep32: { supported: number; unsupported: number };
+      bep33: { supported: number; unsupported: number; share: number };
+      versions: Array<{ client: string; version: string; name: string; share: number }>;
+      rtt: { p50: number; p90: number; p99: number };
+    };
     churn: { before: number; after: number; leftShare: number; joinedShare: number };
     sweeps: Array<{ sweep: number; complete: boolean }>;
     interrupted: boolean;
@@ -186,6 +196,11 @@ test.serial('measure --sweeps 2 --json --redis-url: size within 25% of the live 
   // The crawl's node, gone now, is still in some tables: one more dead node at most.
   t.true(Math.abs(m.census.responseRate - live / 300) < 0.03, `response rate ${m.census.responseRate}`);
   t.is(m.census.bep42Share, 1);
+  // BEP 33: the crawl's scrape probes of BEP 51 nodes; every node here is dhtscope, which answers them with filters.
+  t.true(m.census.bep33.supported >= 1 && m.census.bep33.unsupported === 0, `BEP 33 ${JSON.stringify(m.census.bep33)}`);
+  t.is(m.census.bep33.share, 1);
+  // BEP 32: the crawler's node runs both families here, so every query asks want n6; the testnet's nodes are IPv4 only.
+  t.deepEqual(m.census.bep32, { ...m.census.bep32, supported: 0, unsupported: m.census.answered }, 'every answering node judged, none on IPv6');
   t.like(m.census.versions[0], { client: 'DS', version: '0.1', name: 'dhtscope', share: 1 });
   t.true(m.census.rtt.p50 <= m.census.rtt.p90 && m.census.rtt.p90 <= m.census.rtt.p99);
   t.true(m.churn.leftShare <= 0.03 && m.churn.joinedShare <= 0.03, `churn ${JSON.stringify(m.churn)}`);
@@ -210,6 +225,8 @@ test.serial('measure --sweeps 2 --json --redis-url: size within 25% of the live 
   t.deepEqual(e.census.versions, [{ client: 'DS', version: '0.1', count: m.census.answered, share: 1 }]);
   t.deepEqual(e.churn, summarizeChurn(m.churn as Parameters<typeof summarizeChurn>[0]));
   t.deepEqual(e.sybilRegions, [], 'no Sybils in the testnet');
+  t.is(e.census.bep33Share, 1);
+  t.is(e.census.bep32Share, 0);
 
   // Recording is checked before measuring: an index that is not migrated is refused at once.
   const stale = await runCli(t, ['measure', '--bootstrap', ready.bootstrap, '--redis-url', server.url, '--prefix', randomPrefix(), '--host', loopbackHost()]);
