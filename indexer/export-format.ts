@@ -1,5 +1,6 @@
 import { type StoredMetadata } from './metadata-store.js';
 import { type SwarmEstimate } from './queries.js';
+import { type ShardedInfohash } from './sharded-queries.js';
 
 /**
  * The line format of `dhtscope export` and `dhtscope import` (indexer/SCHEMA.md, "Export and
@@ -49,15 +50,11 @@ export const METADATA_COLUMNS: readonly ExportColumn[] = EXPORT_COLUMNS.slice(EX
 
 export type ExportFormat = 'ndjson' | 'csv';
 
-/** One infohash as the index holds it: a summary (indexed-reads.ts) and its metadata. */
-export interface ExportRow {
-  infohash: string;
-  firstSeen: number;
-  lastSeen: number;
-  seen: number;
-  sources: number;
-  /** Live peers at the record's last write, as list pages show them. */
-  peers: number;
+/**
+ * One infohash as the index holds it: its record's fields (`peers`: live peers at the record's
+ * last write, as list pages show them), its BEP 33 estimate and its metadata.
+ */
+export interface ExportRow extends ShardedInfohash {
   swarm: SwarmEstimate | null;
   metadata: StoredMetadata | null;
 }
