@@ -112,7 +112,17 @@ export interface SurveyChurn {
   joined: number;
   leftShare: number;
   joinedShare: number;
+  /**
+   * A shared survey's churn is against the shared survey recorded before it (`since`, its name)
+   * and estimated from a sample of `sample` node keys (crawler/churn-sketch.ts). Both are absent
+   * where the counts are exact (a `run` sweep against the one before, `measure`'s two sweeps).
+   */
+  since?: string;
+  sample?: number;
 }
+
+/** The largest `sample` a churn may carry: crawler/churn-sketch.ts CHURN_SKETCH_K, with room. */
+const MAX_CHURN_SAMPLE = 1_000_000;
 
 export interface SurveySybilRegion {
   prefix: string;
@@ -371,7 +381,17 @@ function churnOf(c: Obj): SurveyChurn {
   const left = count(c['left'], 'churn.left');
   const joined = count(c['joined'], 'churn.joined');
   if (left > before || joined > after || before - left !== after - joined) fail('churn', 'must have before - left = after - joined (the nodes that stayed)');
-  return { before, after, left, joined, leftShare: share(c['leftShare'], 'churn.leftShare'), joinedShare: share(c['joinedShare'], 'churn.joinedShare') };
+  const out: SurveyChurn = { before, after, left, joined, leftShare: share(c['leftShare'], 'churn.leftShare'), joinedShare: share(c['joinedShare'], 'churn.joinedShare') };
+  if (c['since'] !== undefined) {
+    if (typeof c['since'] !== 'string' || !SURVEY_NAME_RE.test(c['since'])) fail('churn.since', 'must be a survey name');
+    out.since = c['since'] as string;
+  }
+  if (c['sample'] !== undefined) {
+    const sample = count(c['sample'], 'churn.sample');
+    if (sample > MAX_CHURN_SAMPLE) fail('churn.sample', `must be at most ${MAX_CHURN_SAMPLE}`);
+    out.sample = sample;
+  }
+  return out;
 }
 
 function sybilOf(e: Obj): Pick<SurveyEntry, 'sybilRegions' | 'sybilRegionsFound'> {

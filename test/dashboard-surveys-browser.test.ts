@@ -137,7 +137,8 @@ test('the Surveys panel: empty, then the size sparkline, the latest census share
   t.is(await page.locator('#survey-sybil-rows tr').count(), 0);
   t.is(await text(page, '#survey-source'), 'run, sweep 4');
 
-  // A survey that measured BEP 33 (scrape probes) but not BEP 32 (an IPv4-only crawl), then one with both.
+  // A survey that measured BEP 33 (scrape probes) but not BEP 32 (an IPv4-only crawl), then
+  // one with both: a shared survey, whose churn is estimated against the shared survey before it.
   const withBep33 = survey(NOW + 1_000, 5, 9_900, false);
   withBep33.census.bep33Share = 0.875;
   await recordSurvey(client, keys, withBep33);
@@ -146,9 +147,13 @@ test('the Surveys panel: empty, then the size sparkline, the latest census share
   const withBoth = survey(NOW + 2_000, 6, 9_900, false);
   withBoth.census.bep32Share = 0.25;
   withBoth.census.bep33Share = 1;
+  withBoth.source = { kind: 'survey', name: 'night-2' };
+  withBoth.churn = { before: 1_400, after: 1_500, left: 140, joined: 240, leftShare: 0.1, joinedShare: 0.16, since: 'night-1', sample: 16_384 };
   await recordSurvey(client, keys, withBoth);
   await pollValue('the sixth survey', () => data(page, '#surveys-body', 'count'), (v) => v === '6', 30_000);
   t.is(await text(page, '#survey-bep32-33'), '25.0% / 100.0%');
+  t.is(await text(page, '#survey-source'), 'survey night-2');
+  t.is(await text(page, '#survey-churn'), '140 left (10.0%), 240 joined (16.0%) since survey night-1, estimated from 16,384 node keys');
 
   t.deepEqual([...problems], [], 'no console errors, uncaught exceptions or failed requests');
   page.removeAllListeners();

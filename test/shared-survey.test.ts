@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Simnet } from '../crawler/simnet/simnet.js';
 import { startCli, type CliProcess } from './helpers/cli.js';
 import { randomPrefix, useRedisServer } from './helpers/redis.js';
+import { simnetCrawlArgs } from './helpers/simnet-crawl.js';
 import { pollUntil } from './helpers/wait.js';
 import { readSurveys } from '../indexer/survey-series.js';
 import { SurveyKeys } from '../workers/survey/survey-keys.js';
@@ -38,24 +39,7 @@ async function truthOf(s: Simnet): Promise<Truth> {
 }
 
 function crawlArgs(s: Simnet, dir: string, name: string): string[] {
-  return [
-    'crawl',
-    '--simnet',
-    `${s.address.host}:${s.address.port}`,
-    '--bootstrap',
-    s.bootstrap.map((b) => `${b.host}:${b.port}`).join(','),
-    '--rate',
-    '1500',
-    '--inflight',
-    '1024',
-    '--per-ip-rate',
-    '100',
-    '--get-peers-rate',
-    '0',
-    '--json',
-    '--out',
-    join(dir, `${name}.ndjson`),
-  ];
+  return simnetCrawlArgs(s, join(dir, `${name}.ndjson`));
 }
 
 /** One plain crawl of a fresh simulator: the baseline. */
@@ -152,6 +136,7 @@ test.serial('three processes share a survey: coverage and packets as one process
   t.is(series.total, 1);
   const entry = series.entries[0]!;
   t.deepEqual(entry.source, { kind: 'survey', name: 'three' });
+  t.is(entry.churn, null, 'the first shared survey in this index: nothing to measure churn against');
   t.is(entry.size?.estimate, st.size!.estimate);
   t.is(entry.census.answered, st.answered);
   t.true(entry.census.bep51.supported > 0 && entry.census.rtt.p50 !== null);

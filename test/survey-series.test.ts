@@ -76,7 +76,9 @@ test('round trip: what is recorded reads back equal, newest first, with the tota
   t.deepEqual(await recordSurvey(c, keys, entry(T, 2)), { kept: 4, trimmed: 0 });
   // Other sources, nulls where nothing was measured, the reserved BEP 32/33 shares.
   const measured: SurveyEntry = { ...entry(T + 5_000), source: { kind: 'measure' }, size: null, churn: null, sybilRegions: null, sybilRegionsFound: 0 };
+  // A shared survey: its churn is estimated against the shared survey before it, from a sample.
   const shared: SurveyEntry = { ...entry(T + 6_000), source: { kind: 'survey', name: 'night-1.eu' }, sybilRegions: [], sybilRegionsFound: 0 };
+  shared.churn = { ...shared.churn!, since: 'night-0.eu', sample: 65_536 };
   shared.census = { ...shared.census, bep32Share: 0.25, bep33Share: 0 };
   // The census per address family (BEP 32), optional in format 1.
   const dual: SurveyEntry = { ...entry(T + 7_000), census: { ...entry(T).census, families: { ipv4: { nodes: 1100, answered: 900 }, ipv6: { nodes: 400, answered: 300 } } } };
@@ -149,6 +151,10 @@ test('what is not an entry this code wrote is skipped on read, counted, and neve
     [bad((e) => (e.size.low = 2_000)), T + 5],
     [bad((e) => (e.size.estimate = 'many')), T + 5],
     [bad((e) => (e.churn.left = 2_000)), T + 5],
+    [bad((e) => (e.churn.since = '{x}')), T + 5],
+    [bad((e) => (e.churn.since = 7)), T + 5],
+    [bad((e) => (e.churn.sample = 1.5)), T + 5],
+    [bad((e) => (e.churn.sample = 10_000_000)), T + 5],
     [bad((e) => (e.source = { kind: 'run', sweep: 0 })), T + 5],
     [bad((e) => (e.source = { kind: 'survey', name: '{x}' })), T + 5],
     [bad((e) => (e.source = { kind: 'other' })), T + 5],

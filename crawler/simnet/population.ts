@@ -1,4 +1,5 @@
 import { formatIpv4 } from './envelope.js';
+import { fmix32 } from '../fmix32.js';
 
 /**
  * The nodes of a simulated DHT (issue 15): up to tens of millions of virtual nodes, computed on
@@ -88,13 +89,7 @@ const CLIENT_SHIFT = 4;
 
 /** A 32-bit hash of three integers (murmur3's finalizer over a simple combine): the population's only randomness. */
 export function mix32(a: number, b: number, c: number): number {
-  let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(b + 0x7f4a7c15, 0xc2b2ae35) ^ Math.imul(c ^ 0x165667b1, 0x27d4eb2f);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(b + 0x7f4a7c15, 0xc2b2ae35) ^ Math.imul(c ^ 0x165667b1, 0x27d4eb2f));
 }
 
 /** A uniform double in [0, 1) with 53 random bits. */

@@ -11,6 +11,10 @@ const send = (m: FromSimnet): void => void process.send?.(m);
 
 let simulator: Simulator | null = null;
 let population: Population | null = null;
+/** Added to the time since start by 'advance' (Simnet.advance). */
+let advancedMs = 0;
+let startedAt = 0;
+const elapsedMs = (): number => Date.now() - startedAt + advancedMs;
 
 process.on('message', (m: ToSimnet) => {
   void (async () => {
@@ -18,7 +22,8 @@ process.on('message', (m: ToSimnet) => {
       if (m.type === 'start') {
         const started = performance.now();
         population = new Population(m.options as SimnetOptions);
-        simulator = await Simulator.start({ population, host: m.host, ...(m.recvBufferSize === undefined ? {} : { recvBufferSize: m.recvBufferSize }) });
+        startedAt = Date.now();
+        simulator = await Simulator.start({ population, host: m.host, elapsedMs, ...(m.recvBufferSize === undefined ? {} : { recvBufferSize: m.recvBufferSize }) });
         const bootstrap = population.bootstrap(8).map((j) => {
           const a = population!.address(j);
           return { host: Population.dotted(a.ip), port: a.port };
@@ -27,6 +32,10 @@ process.on('message', (m: ToSimnet) => {
       } else if (m.type === 'report') {
         if (simulator === null) throw new Error('not started');
         send({ type: 'report', coverage: simulator.coverage(), packets: simulator.packetsToNodes(), stats: simulator.stats() });
+      } else if (m.type === 'advance') {
+        if (!(Number.isFinite(m.ms) && m.ms >= 0)) throw new RangeError(`advance needs a finite ms >= 0, got ${m.ms}`);
+        advancedMs += m.ms;
+        send({ type: 'advanced', elapsedMs: elapsedMs() });
       } else if (m.type === 'stop') {
         await simulator?.close();
         send({ type: 'stopped' });

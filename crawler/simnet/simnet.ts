@@ -12,7 +12,11 @@ import { type SimulatorStats } from './simulator.js';
 
 export type SimnetOptions = PopulationOptions;
 
-export type ToSimnet = { type: 'start'; options: SimnetOptions; host: string; recvBufferSize?: number } | { type: 'report' } | { type: 'stop' };
+export type ToSimnet =
+  | { type: 'start'; options: SimnetOptions; host: string; recvBufferSize?: number }
+  | { type: 'report' }
+  | { type: 'advance'; ms: number }
+  | { type: 'stop' };
 
 export interface SimnetReport {
   coverage: { live: number; reached: number; stayed: number; reachedStayed: number };
@@ -24,6 +28,7 @@ export interface SimnetReport {
 export type FromSimnet =
   | { type: 'ready'; address: { host: string; port: number }; bootstrap: Array<{ host: string; port: number }>; buildMs: number; bytes: number }
   | ({ type: 'report' } & SimnetReport)
+  | { type: 'advanced'; elapsedMs: number }
   | { type: 'stopped' }
   | { type: 'error'; message: string };
 
@@ -50,6 +55,17 @@ export class Simnet {
   async report(): Promise<SimnetReport> {
     const r = await next(this.child, 'report', () => this.child.send({ type: 'report' } satisfies ToSimnet));
     return { coverage: r.coverage, packets: r.packets, stats: r.stats };
+  }
+
+  /**
+   * Moves the simulator's clock on by `ms`: the nodes due to leave in that time are gone at once.
+   * For tests of churn between two surveys, which would otherwise wait out the churn window.
+   * Returns the simulator's elapsed time after the move.
+   */
+  async advance(ms: number): Promise<number> {
+    if (!(Number.isFinite(ms) && ms >= 0)) throw new RangeError(`advance needs a finite ms >= 0, got ${ms}`);
+    const r = await next(this.child, 'advanced', () => this.child.send({ type: 'advance', ms } satisfies ToSimnet));
+    return r.elapsedMs;
   }
 
   async stop(): Promise<void> {

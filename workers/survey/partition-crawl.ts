@@ -6,6 +6,7 @@ import { type CrawlerOptions } from '../../crawler/crawler-types.js';
 import { IdPartition } from '../../crawler/id-partition.js';
 import { isBep42Compliant } from '../../bep5/bep42.js';
 import { ExtensionTally } from '../../crawler/census.js';
+import { BottomK, encodeSketch, nodeKeyHash } from '../../crawler/churn-sketch.js';
 import { featureVerdict, NODE_FEATURE, NODE_FLAG, type NodeIndex } from '../../crawler/node-index.js';
 import { summarizeSybilRegions } from '../../crawler/survey-summary.js';
 import { FAMILY_ERROR_RATE, findSybilRegions } from '../../crawler/sybil.js';
@@ -138,6 +139,10 @@ export async function crawlPartition(o: PartitionCrawlOptions): Promise<Partitio
     if (f & NODE_FLAG.NO_BEP51) noBep51++;
   }
   const census = partitionCensus(nodes);
+  // Who answered, as a sample the next survey's churn compares with (crawler/churn-sketch.ts).
+  const sketch = new BottomK();
+  const ip = Buffer.alloc(4);
+  for (const i of mine) sketch.add(nodeKeyHash(nodes.id(i), nodes.ipBytes(i, ip), nodes.port(i)));
   // Sybil regions among the partition's IDs (every one heard of, as measure's census scans).
   // The partition is 1/2^bits of the ID space: the density to test against is its own IDs
   // scaled to the whole space, and each partition gets its share of the false-flag rate, so
@@ -172,6 +177,7 @@ export async function crawlPartition(o: PartitionCrawlOptions): Promise<Partitio
     timeoutsDuringDrops: progress.timeoutsDuringDrops,
     targets,
     census,
+    answeredSketch: encodeSketch(sketch.sorted()),
     ...(sybil === null ? {} : { sybilRegions: summarizeSybilRegions(sybil.regions, sybil.regionsFound).sybilRegions ?? [] }),
   };
 }

@@ -9,6 +9,7 @@ import { type RedisConnection } from '../../redis/connection.js';
 import { type IndexKeys } from '../../indexer/keys.js';
 import { recordSurvey } from '../../indexer/survey-series.js';
 import { crawlPartition } from './partition-crawl.js';
+import { previousSurveySketch } from './survey-churn.js';
 import { readSurveyStatus, surveyEntryOf } from './survey-status.js';
 import { joinPlan, surveyTargets, type SurveyPlan } from './survey-plan.js';
 import { type SurveyKeys } from './survey-keys.js';
@@ -150,9 +151,12 @@ export async function runSurveyProcess(o: SurveyProcessOptions): Promise<SurveyP
     try {
       const status = await readSurveyStatus(o.connection, o.keys);
       if (status === null) return;
-      const entry = surveyEntryOf(status);
+      const at = Date.now();
+      const previous = await previousSurveySketch(redis, indexKeys, o.keys, at);
+      const entry = surveyEntryOf(status, at, previous);
       await recordSurvey(redis, indexKeys, entry);
-      log(`survey ${o.keys.name} finished: recorded in the survey series of ${indexKeys.prefix} (size ${entry.size === null ? 'n/a' : Math.round(entry.size.estimate)})`);
+      const churn = entry.churn === null ? 'no churn: no earlier shared survey in Redis to compare with' : `churn since ${entry.churn.since}: ${entry.churn.left} left, ${entry.churn.joined} joined`;
+      log(`survey ${o.keys.name} finished: recorded in the survey series of ${indexKeys.prefix} (size ${entry.size === null ? 'n/a' : Math.round(entry.size.estimate)}; ${churn})`);
     } catch (err) {
       log(`survey ${o.keys.name} finished, but could not be recorded in the survey series: ${err instanceof Error ? err.message : String(err)}`);
     }

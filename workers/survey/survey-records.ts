@@ -1,3 +1,4 @@
+import { decodeSketch } from '../../crawler/churn-sketch.js';
 import { type SybilRegionSummary } from '../../crawler/survey-summary.js';
 
 /**
@@ -37,6 +38,12 @@ export interface PartitionResult {
   targets: TargetSample[];
   /** The partition's part of the census, summed with the others' when the survey is done. */
   census?: PartitionCensus;
+  /**
+   * The bottom-k sketch of the node keys that answered in it (crawler/churn-sketch.ts,
+   * encodeSketch): what a later survey's churn is measured against. Absent in records from
+   * before churn was measured, and dropped on read when it is not a sketch.
+   */
+  answeredSketch?: string;
   /** Its Sybil regions (crawler/sybil.ts over its own IDs), most significant first, at most 16. */
   sybilRegions?: SybilRegionSummary[];
 }
@@ -110,6 +117,7 @@ export function parsePartitionResult(text: string | null | undefined, partitions
   // The census and the regions are kept only when whole: a bad one is dropped, not trusted.
   if (r['census'] !== undefined && !isPartitionCensus(r['census'])) delete result.census;
   if (r['sybilRegions'] !== undefined && !isSybilRegions(r['sybilRegions'])) delete result.sybilRegions;
+  if (r['answeredSketch'] !== undefined && decodeSketch(r['answeredSketch']) === null) delete result.answeredSketch;
   return result;
 }
 

@@ -7,7 +7,8 @@ import { readPlan, SURVEY_K, surveyTargets, type SurveyPlan } from './survey-pla
 import { type SurveyKeys } from './survey-keys.js';
 import { VersionCounts } from '../../crawler/census.js';
 import { extensionShares, roundShare, summarizeSize, summarizeVersions, type SybilRegionSummary } from '../../crawler/survey-summary.js';
-import { MAX_SURVEY_SYBIL_REGIONS, type SurveyEntry } from '../../indexer/survey-series.js';
+import { MAX_SURVEY_SYBIL_REGIONS, type SurveyChurn, type SurveyEntry } from '../../indexer/survey-series.js';
+import { type AnsweredSketch, surveyChurn, surveySketch } from './survey-churn.js';
 import { parsePartitionResult, parseProcessStatus, type PartitionResult, type ProcessStatus } from './survey-records.js';
 
 export interface SurveyStatus {
@@ -119,10 +120,11 @@ function sizeOf(name: string, results: readonly PartitionResult[], random: Rando
 /**
  * The finished survey as one entry of the index's survey series (indexer/survey-series.ts):
  * its size estimate, the partitions' censuses summed (RTT percentiles from each partition's
- * evenly picked sample, weighted by its answered nodes), and their Sybil regions. No churn: a
- * survey is one sweep.
+ * evenly picked sample, weighted by its answered nodes), and their Sybil regions. Its churn is
+ * against `previous`, the shared survey recorded before it (workers/survey/survey-churn.ts);
+ * null without one, or when either has no sketch of who answered.
  */
-export function surveyEntryOf(status: SurveyStatus, at = Date.now()): SurveyEntry {
+export function surveyEntryOf(status: SurveyStatus, at = Date.now(), previous: AnsweredSketch | null = null): SurveyEntry {
   const versionCounts = new VersionCounts();
   const c = { nodes: 0, answered: 0, withVersion: 0, bep42: 0, supported: 0, unsupported: 0, unknown: 0, rttSamples: 0 };
   const bep32 = { supported: 0, unsupported: 0 };
@@ -180,8 +182,14 @@ export function surveyEntryOf(status: SurveyStatus, at = Date.now()): SurveyEntr
     source: { kind: 'survey', name: status.name },
     size: summarizeSize(status.size),
     census,
-    churn: null,
+    churn: churnOf(status, previous),
     sybilRegions: regions.slice(0, MAX_SURVEY_SYBIL_REGIONS),
     sybilRegionsFound: regionsFound,
   };
+}
+
+function churnOf(status: SurveyStatus, previous: AnsweredSketch | null): SurveyChurn | null {
+  if (previous === null) return null;
+  const current = surveySketch(status.name, status.results, status.plan.partitions);
+  return current === null ? null : surveyChurn(previous, current);
 }

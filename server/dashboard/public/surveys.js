@@ -38,8 +38,11 @@ function sizeText(size) {
 }
 
 function churnText(churn) {
-  if (churn === null || typeof churn !== 'object') return '– (no previous sweep to compare with)';
-  return `${formatInt(churn.left)} left (${pct(churn.leftShare)}), ${formatInt(churn.joined)} joined (${pct(churn.joinedShare)})`;
+  if (churn === null || typeof churn !== 'object') return '– (no previous sweep or survey to compare with)';
+  const counts = `${formatInt(churn.left)} left (${pct(churn.leftShare)}), ${formatInt(churn.joined)} joined (${pct(churn.joinedShare)})`;
+  // A shared survey's churn is against the shared survey before it, estimated from a sample of node keys.
+  if (typeof churn.since !== 'string') return counts;
+  return `${counts} since survey ${churn.since}${typeof churn.sample === 'number' ? `, estimated from ${formatInt(churn.sample)} node keys` : ''}`;
 }
 
 function regionName(r) {
