@@ -8,7 +8,7 @@ import { DEFAULT_MAX_INFLIGHT } from '../bep5/constants.js';
 import { KrpcAbortError } from '../bep5/errors.js';
 import { DhtNode } from '../bep5/node.js';
 import { idToHex } from '../bep5/node-id.js';
-import { CRAWL_DEFAULT_GET_PEERS_RATE, CRAWL_DEFAULT_INFLIGHT, CRAWL_DEFAULT_RATE, CRAWL_RECV_BUFFER_BYTES } from '../crawler/constants.js';
+import { CRAWL_DEFAULT_GET_PEERS_RATE, CRAWL_DEFAULT_INFLIGHT, CRAWL_DEFAULT_RATE, CRAWL_RECV_BUFFER_BYTES, CRAWL_RUN_MAX_INFOHASHES } from '../crawler/constants.js';
 import { Crawler } from '../crawler/crawler.js';
 import { type SweepSummary } from '../crawler/crawler-types.js';
 import { type SizeEstimate } from '../crawler/estimate.js';
@@ -241,10 +241,14 @@ export class DhtscopeSystem {
       maxInflight: crawlInflight,
       getPeersRate: o.crawl.getPeersRate ?? CRAWL_DEFAULT_GET_PEERS_RATE,
       sink: this.producer,
+      // It sweeps for months: nodes gone for good are forgotten, so memory follows the network.
+      forgetDeadNodes: true,
+      maxInfohashes: CRAWL_RUN_MAX_INFOHASHES,
     });
     // Synchronously at each sweep's end, before the next sweep clears its per-sweep flags.
     const surveyor = new SweepSurveyor(this.crawler.nodes);
     this.crawler.on('sweep-done', (sweep) => this.surveySweep(surveyor, sweep));
+    this.crawler.on('nodes-forgotten', ({ remap, size }) => surveyor.remap(remap, size));
     this.closers.push({ name: 'survey series', close: () => this.surveyWrites });
     const joining = Promise.all(
       families.map((family) =>

@@ -13,6 +13,14 @@ export const CRAWL_DEFAULT_INFLIGHT = 256;
 /** Queries per second to one IP: several nodes may share an address (NAT), none is hammered. */
 export const CRAWL_DEFAULT_PER_IP_RATE = 2;
 
+/**
+ * Infohash fingerprints `run` keeps (crawler/recent-fingerprints.ts): past this many, the
+ * older half is forgotten. 32 M is the whole DHT's sample set and then some (a 10 M-node
+ * survey found 30.9 M infohashes, bench/RESULTS.md) in at most 32 M * 12 B = 384 MB; a crawl
+ * that runs for months holds no more than that, whatever it was shown.
+ */
+export const CRAWL_RUN_MAX_INFOHASHES = 32_000_000;
+
 /** get_peers per second for newly seen infohashes (asked of the node that sampled them). */
 export const CRAWL_DEFAULT_GET_PEERS_RATE = 20;
 

@@ -54,6 +54,19 @@ export interface CrawlerOptions {
   receiveDrops?: () => number | null;
   /** BEP 33 census probes (crawler/scrape-probes.ts); `false` sends none. Default: CRAWL_SCRAPE_PROBE_* of constants.ts. */
   scrapeProbes?: ScrapeProbeLimits | false;
+  /**
+   * Before each sweep after the first, forget the nodes that failed in the sweep before and
+   * either never answered or failed in the one before that too (NodeIndex.compact), and emit
+   * 'nodes-forgotten' so that whoever holds node indexes maps them. For `run`, which sweeps for
+   * months: its memory then follows the network's size, not its history. Default false: one
+   * sweep, `measure` and shared surveys keep every node they heard of.
+   */
+  forgetDeadNodes?: boolean;
+  /**
+   * Infohash fingerprints kept to tell new infohashes from seen ones (crawler/recent-fingerprints.ts):
+   * past this many the older half is forgotten. Default: no limit (one sweep, `measure`).
+   */
+  maxInfohashes?: number;
 }
 
 export interface CrawlProgress {
@@ -83,6 +96,8 @@ export interface CrawlProgress {
   timeoutsDuringDrops: number;
   /** The query rate now (lower than asked for while the kernel drops datagrams). */
   rate: number;
+  /** Nodes forgotten as dead between sweeps (CrawlerOptions.forgetDeadNodes), all sweeps. */
+  forgotten: number;
 }
 
 export interface SweepSummary extends CrawlProgress {
@@ -96,4 +111,9 @@ export interface SweepSummary extends CrawlProgress {
 /** Progress is polled with progress() (a status line reads it once a second). */
 export interface CrawlerEvents {
   'sweep-done': [SweepSummary];
+  /**
+   * Nodes were forgotten (CrawlerOptions.forgetDeadNodes) before sweep `sweep` began: `remap`
+   * maps each old node index to its new one (-1: forgotten); the index now holds `size` nodes.
+   */
+  'nodes-forgotten': [{ sweep: number; forgotten: number; remap: Int32Array; size: number }];
 }

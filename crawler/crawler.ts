@@ -7,6 +7,7 @@ import { type QueryResult } from '../bep5/krpc-socket-types.js';
 import { type Family } from '../bep5/node-types.js';
 import { type RandomSource, cryptoRandom } from '../bep5/random.js';
 import { RateBudget } from '../bep5/rate-limit.js';
+import { Bitset } from './bitset.js';
 import { CRAWL_DESCENT_MAX_QUERIES, CRAWL_DESCENT_UNTIL, CRAWL_DEFAULT_INFLIGHT, CRAWL_DEFAULT_GET_PEERS_RATE, CRAWL_DEFAULT_PER_IP_RATE, CRAWL_DEFAULT_RATE, CRAWL_MAX_TIMEOUT_MS, CRAWL_RETRY_TIMEOUT_FACTOR, CRAWL_MIN_TIMEOUT_MS, CRAWL_SINK_POLL_MS } from './constants.js';
 import { type CrawlJob, CrawlJobs } from './crawl-jobs.js';
 import { CrawlLearning } from './crawl-learning.js';
@@ -14,7 +15,7 @@ import { DiscoveryReporter } from './discovery-reporter.js';
 import { discoveryAddress } from './discovery.js';
 import { FamilySockets } from './family-sockets.js';
 import { DropAdaptation } from './drop-adaptation.js';
-import { type FingerprintSet } from './fingerprint-set.js';
+import { type RecentFingerprints } from './recent-fingerprints.js';
 import { NODE_FEATURE, NODE_FLAG, NodeIndex, SWEEP_FLAGS } from './node-index.js';
 import { ScrapeProbeBudget, ScrapeProbes } from './scrape-probes.js';
 import { NodeVisits, type VisitMethod } from './node-visits.js';
@@ -73,13 +74,16 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
   private readonly scrapeProbes: ScrapeProbes | undefined;
   /** Partition crawls: nodes known inside the partition, and queries sent to find them (the descent). */
   private partitionKnown = 0;
+  /** The nodes that failed in the sweep before the last (forgetDeadNodes). */
+  private failedLastSweep = new Bitset(0);
+  private forgotten = 0;
   private descentQueries = 0;
 
   constructor(private readonly o: CrawlerOptions) {
     super();
     this.learning = o.learning ?? new CrawlLearning();
     this.nodes = new NodeIndex(1024, this.learning.versions);
-    this.reporter = new DiscoveryReporter(this.nodes, o.sink);
+    this.reporter = new DiscoveryReporter(this.nodes, o.sink, o.maxInfohashes);
     this.sockets = new FamilySockets(o.node, o.families);
     this.clock = o.clock ?? systemClock;
     this.random = o.random ?? cryptoRandom;
@@ -152,6 +156,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
       skippedContacts: this.skippedContacts,
       timeoutsDuringDrops: this.drops.timeoutsDuringDrops,
       rate: this.budget.ratePerSecond,
+      forgotten: this.forgotten,
       elapsedMs,
     };
   }
@@ -170,7 +175,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
   }
 
   /** Infohashes seen so far: has(hex or 20 bytes), size (crawler/fingerprint-set.ts). */
-  knownInfohashes(): Pick<FingerprintSet, 'has' | 'size'> {
+  knownInfohashes(): Pick<RecentFingerprints, 'has' | 'size'> {
     return this.reporter.infohashes;
   }
 
@@ -180,6 +185,7 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
    */
   async sweep(signal?: AbortSignal, options: { resume?: boolean } = {}): Promise<SweepSummary> {
     if (options.resume !== true || this.sweepNumber === 0) {
+      if (this.o.forgetDeadNodes === true && this.sweepNumber > 0) this.forgetDeadNodes();
       this.sweepNumber++;
       this.nodes.clearFlagEverywhere(SWEEP_FLAGS);
       this.visits.newSweep();
@@ -255,6 +261,40 @@ export class Crawler extends EventEmitter<CrawlerEvents> {
     const added = this.nodes.size - before;
     if (added > 0) this.wake?.();
     return added;
+  }
+
+  /**
+   * Forgets the nodes that failed in the sweep that ended and either never answered (a contact
+   * that was never there, or is gone) or failed in the sweep before too; see
+   * CrawlerOptions.forgetDeadNodes. Two sweeps, not one, for a node that answered once: a
+   * home computer off for an evening keeps its ID and address, and is still known when it is
+   * back. A forgotten node that is still handed out as a contact is learned again, as new.
+   * Runs between sweeps, when no query, job or held-back event refers to a node index.
+   */
+  private forgetDeadNodes(): void {
+    if (!this.jobs.empty || this.inflight > 0) return;
+    const nodes = this.nodes;
+    const failedNow = new Bitset(nodes.size);
+    const dead = new Bitset(nodes.size);
+    let forgotten = 0;
+    for (let i = 0; i < nodes.size; i++) {
+      const f = nodes.flags(i);
+      if (!(f & NODE_FLAG.FAILED)) continue;
+      failedNow.set(i);
+      if (!(f & NODE_FLAG.ANSWERED) || this.failedLastSweep.has(i)) {
+        dead.set(i);
+        forgotten++;
+      }
+    }
+    if (forgotten === 0) {
+      this.failedLastSweep = failedNow;
+      return;
+    }
+    const remap = nodes.compact((i) => !dead.has(i));
+    this.failedLastSweep = failedNow.remap(remap, nodes.size);
+    this.targets.recount();
+    this.forgotten += forgotten;
+    this.emit('nodes-forgotten', { sweep: this.sweepNumber + 1, forgotten, remap, size: nodes.size });
   }
 
   private sweepSummary(): SweepSummary {

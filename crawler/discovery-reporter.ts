@@ -1,7 +1,7 @@
 import { type PeerAddress } from '../bep5/compact.js';
 import { idToHex } from '../bep5/node-id.js';
 import { type Discovery, type DiscoverySink, discoveryAddress } from './discovery.js';
-import { FingerprintSet } from './fingerprint-set.js';
+import { RecentFingerprints } from './recent-fingerprints.js';
 import { NODE_FLAG, type NodeIndex } from './node-index.js';
 
 type NodeDiscovery = Extract<Discovery, { type: 'node' }>;
@@ -12,8 +12,8 @@ type NodeDiscovery = Extract<Discovery, { type: 'node' }>;
  * whether it is new) and peers.
  */
 export class DiscoveryReporter {
-  /** Infohashes seen so far (crawler/fingerprint-set.ts). */
-  readonly infohashes = new FingerprintSet();
+  /** Infohashes seen so far, the most recent `maxInfohashes` of them (crawler/recent-fingerprints.ts). */
+  readonly infohashes: RecentFingerprints;
   /** Peers reported so far. */
   peersFound = 0;
   /**
@@ -26,7 +26,10 @@ export class DiscoveryReporter {
   constructor(
     private readonly nodes: NodeIndex,
     private readonly sink: DiscoverySink | undefined,
-  ) {}
+    maxInfohashes = Infinity,
+  ) {
+    this.infohashes = new RecentFingerprints(maxInfohashes);
+  }
 
   /** A node's first answer, its RTT, version and flags recorded: reported now, or once its BEP 51 verdict is in. */
   nodeAnswered(index: number, version: Buffer | undefined, at: number): void {

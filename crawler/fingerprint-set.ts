@@ -1,3 +1,5 @@
+import { keyedHash2, slotOf, tableKey } from './fmix32.js';
+
 /**
  * The set of infohashes a crawl has seen, as 48-bit fingerprints (the first 6 bytes of each
  * infohash) in an open-addressing table of typed memory: 6 bytes a slot, 8–12 bytes an entry.
@@ -13,6 +15,8 @@ export class FingerprintSet {
   private lo: Uint16Array;
   private slots: number;
   private count = 0;
+  /** Secret hash key (crawler/fmix32.ts tableKey). */
+  private readonly key = tableKey();
 
   constructor(capacity = 1024) {
     this.slots = Math.max(16, Math.ceil(capacity / MAX_LOAD));
@@ -50,9 +54,10 @@ export class FingerprintSet {
     const his = this.hi;
     const los = this.lo;
     const n = this.slots;
-    // Linear probing from hi scaled to the table (uniform: the fingerprint is random). Any table
-    // size works, so the table grows by half, not double, and hi alone rehashes it.
-    for (let slot = Math.floor((hi * n) / 4_294_967_296); ; slot = slot + 1 === n ? 0 : slot + 1) {
+    // Linear probing from the keyed hash of the fingerprint (fmix32.ts tableKey: infohashes come
+    // off the wire, and a hostile node could send thousands sharing their first bytes). Any
+    // table size works, so the table grows by half, not double.
+    for (let slot = slotOf(keyedHash2(hi, lo, this.key), n); ; slot = slot + 1 === n ? 0 : slot + 1) {
       const h = his[slot]!;
       const l = los[slot]!;
       if (h === 0 && l === 0) return slot;

@@ -1,5 +1,6 @@
 import { formatIp } from '../bep5/ip.js';
 import { ClientVersions } from './client-versions.js';
+import { fmix32, keyedHash2, slotOf, tableKey } from './fmix32.js';
 
 /**
  * Every node a crawl has heard of, kept compactly: columns of typed arrays (ID, IPv4 address,
@@ -131,6 +132,8 @@ export class NodeIndex {
    */
   private slots: Int32Array;
   private slotCount: number;
+  /** The address table's hash key (crawler/fmix32.ts tableKey): secret, so no sender can aim at a slot. */
+  private readonly key = tableKey();
 
   /**
    * @param expectedNodes sizes the address table (it grows past this as needed).
@@ -162,7 +165,7 @@ export class NodeIndex {
   find(ip: number, port: number): number {
     const slots = this.slots;
     const n = this.slotCount;
-    for (let slot = homeSlot(ip, port, n); ; slot = slot + 1 === n ? 0 : slot + 1) {
+    for (let slot = homeSlot(ip, port, n, this.key); ; slot = slot + 1 === n ? 0 : slot + 1) {
       const value = slots[slot]!;
       if (value === 0) return -1;
       const i = value - 1;
@@ -176,7 +179,7 @@ export class NodeIndex {
   find6(ip: Uint8Array, port: number): number {
     const slots = this.slots;
     const n = this.slotCount;
-    for (let slot = homeSlot(fold16(ip), port, n); ; slot = slot + 1 === n ? 0 : slot + 1) {
+    for (let slot = homeSlot(fold16(ip, this.key), port, n, this.key); ; slot = slot + 1 === n ? 0 : slot + 1) {
       const value = slots[slot]!;
       if (value === 0) return -1;
       const i = value - 1;
@@ -192,7 +195,7 @@ export class NodeIndex {
     if (existing !== -1) return { index: existing, added: false };
     const index = this.append(id, ip, port, 0);
     if (this.count > this.slotCount * MAX_LOAD) this.growSlots();
-    else this.insertSlot(homeSlot(ip, port, this.slotCount), index);
+    else this.insertSlot(homeSlot(ip, port, this.slotCount, this.key), index);
     return { index, added: true };
   }
 
@@ -206,7 +209,7 @@ export class NodeIndex {
     this.v6Chunks[place >>> CHUNK_BITS]!.set(ip, (place & CHUNK_MASK) * 16);
     const index = this.append(id, place, port, NODE_FLAG.IPV6);
     if (this.count > this.slotCount * MAX_LOAD) this.growSlots();
-    else this.insertSlot(homeSlot(fold16(ip), port, this.slotCount), index);
+    else this.insertSlot(homeSlot(fold16(ip, this.key), port, this.slotCount, this.key), index);
     return { index, added: true };
   }
 
@@ -348,6 +351,61 @@ export class NodeIndex {
     if (n !== 0) this.chunks[i >>> CHUNK_BITS]!.version[i & CHUNK_MASK] = n;
   }
 
+  /**
+   * Keeps the nodes `keep` says yes to and forgets the others, in place: the kept ones keep their
+   * order and move down to fill the gaps, the chunks past the last are released, and the address
+   * table is rebuilt for the new count. Returns each old index's new one (-1: forgotten); every
+   * node index held elsewhere must be mapped through it. O(nodes), no allocation per node.
+   * Why: a crawl that sweeps for months (`run`) hears of nodes that leave and never come back;
+   * without forgetting them its memory would grow with the network's history, not its size.
+   */
+  compact(keep: (i: number) => boolean): Int32Array {
+    const remap = new Int32Array(this.count);
+    let kept = 0;
+    let v6Kept = 0;
+    for (let i = 0; i < this.count; i++) {
+      if (!keep(i)) {
+        remap[i] = -1;
+        continue;
+      }
+      remap[i] = kept;
+      const from = this.chunks[i >>> CHUNK_BITS]!;
+      const o = i & CHUNK_MASK;
+      const to = this.chunks[kept >>> CHUNK_BITS]!;
+      const p = kept & CHUNK_MASK;
+      if (i !== kept) {
+        from.ids.copy(to.ids, p * 20, o * 20, o * 20 + 20);
+        to.ipv4[p] = from.ipv4[o]!;
+        to.ports[p] = from.ports[o]!;
+        to.flags[p] = from.flags[o]!;
+        to.features[p] = from.features[o]!;
+        to.nextSampleS[p] = from.nextSampleS[o]!;
+        to.rttMs[p] = from.rttMs[o]!;
+        to.version[p] = from.version[o]!;
+      }
+      if (to.flags[p]! & NODE_FLAG.IPV6) {
+        // IPv6 places were handed out in index order, so a kept node's place only moves down.
+        const place = to.ipv4[p]!;
+        if (place !== v6Kept) this.v6Bytes(v6Kept).set(this.v6Bytes(place));
+        to.ipv4[p] = v6Kept++;
+      }
+      kept++;
+    }
+    this.count = kept;
+    this.v6Count = v6Kept;
+    this.chunks.length = Math.ceil(kept / CHUNK);
+    this.v6Chunks.length = Math.ceil(v6Kept / CHUNK);
+    // A node added later starts from zeros in every column, as in a new chunk.
+    const last = this.chunks[kept >>> CHUNK_BITS];
+    if (last !== undefined) {
+      const o = kept & CHUNK_MASK;
+      last.ids.fill(0, o * 20);
+      for (const column of [last.ipv4, last.ports, last.flags, last.features, last.nextSampleS, last.rttMs, last.version]) column.fill(0, o);
+    }
+    this.rebuildSlots(Math.max(16, Math.ceil(kept / MAX_LOAD)));
+    return remap;
+  }
+
   private insertSlot(home: number, index: number): void {
     const slots = this.slots;
     const n = this.slotCount;
@@ -357,13 +415,17 @@ export class NodeIndex {
   }
 
   private growSlots(): void {
-    this.slotCount = Math.ceil(this.slotCount * GROWTH);
+    this.rebuildSlots(Math.ceil(this.slotCount * GROWTH));
+  }
+
+  private rebuildSlots(slotCount: number): void {
+    this.slotCount = slotCount;
     this.slots = new Int32Array(this.slotCount);
     for (let i = 0; i < this.count; i++) {
       const c = this.chunks[i >>> CHUNK_BITS]!;
       const o = i & CHUNK_MASK;
-      const key = c.flags[o]! & NODE_FLAG.IPV6 ? fold16(this.v6Bytes(c.ipv4[o]!)) : c.ipv4[o]!;
-      this.insertSlot(homeSlot(key, c.ports[o]!, this.slotCount), i);
+      const ip = c.flags[o]! & NODE_FLAG.IPV6 ? fold16(this.v6Bytes(c.ipv4[o]!), this.key) : c.ipv4[o]!;
+      this.insertSlot(homeSlot(ip, c.ports[o]!, this.slotCount, this.key), i);
     }
   }
 
@@ -393,20 +455,20 @@ function newChunk(): Chunk {
   };
 }
 
-/** 16 address bytes folded to 32 bits, as homeSlot's `ip` (each word weighted apart, so swapped words differ). */
-function fold16(ip: Uint8Array): number {
-  let h = 0;
-  for (let w = 0; w < 16; w += 4) h = Math.imul(h ^ ((ip[w]! << 24) | (ip[w + 1]! << 16) | (ip[w + 2]! << 8) | ip[w + 3]!), 0x9e3779b1) + 0x7f4a7c15;
-  return h >>> 0;
+/** 16 address bytes folded to 32 bits under the table's key, as homeSlot's `ip` (each word mixed in turn, so swapped words differ). */
+function fold16(ip: Uint8Array, key: number): number {
+  let h = key;
+  for (let w = 0; w < 16; w += 4) h = fmix32(h ^ ((ip[w]! << 24) | (ip[w + 1]! << 16) | (ip[w + 2]! << 8) | ip[w + 3]!));
+  return h;
 }
 
-/** The home slot of an address in a table of n slots: both halves mixed to 32 bits, scaled to n. */
-function homeSlot(ip: number, port: number, n: number): number {
-  let h = Math.imul(ip ^ Math.imul(port, 0x9e3779b1), 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return Math.floor(((h >>> 0) * n) / 4_294_967_296);
+/**
+ * The home slot of an address in a table of n slots, keyed (crawler/fmix32.ts tableKey: the
+ * addresses come from other nodes' `nodes` lists, so a hostile one could otherwise fill one
+ * probe run with thousands of made-up contacts).
+ */
+export function homeSlot(ip: number, port: number, n: number, key: number): number {
+  return slotOf(keyedHash2(ip, Math.imul(port + 1, 0x9e3779b1), key), n);
 }
 
 /** An IPv4 dotted quad as a 32-bit number, or -1. */

@@ -4,6 +4,9 @@ import { ExtensionTally, VersionCounts } from './census.js';
 import { liveSizeEstimate } from './live-view.js';
 import { featureVerdict, NODE_FEATURE, NODE_FLAG, type NodeIndex } from './node-index.js';
 import { findSybilRegions } from './sybil.js';
+import { Bitset } from './bitset.js';
+
+export { Bitset };
 import { type CensusSummary, type ChurnSummary, extensionShares, roundShare, type SurveySummary, summarizeSize, summarizeSybilRegions, summarizeVersions } from './survey-summary.js';
 
 /**
@@ -39,6 +42,15 @@ export class SweepSurveyor {
     private readonly index: NodeIndex,
     private readonly random: RandomSource = cryptoRandom,
   ) {}
+
+  /**
+   * The crawler forgot nodes (Crawler 'nodes-forgotten', NodeIndex.compact): the sets kept
+   * between sweeps follow the nodes to their new indexes. A forgotten node leaves them.
+   */
+  remap(remap: Int32Array, size: number): void {
+    this.answeredBefore = this.answeredBefore.remap(remap, size);
+    this.answeredLast = this.answeredLast?.remap(remap, size) ?? null;
+  }
 
   /** The survey of the sweep that just ended; then remembers its answered set for the next one's churn. */
   sweepDone(): SurveySummary {
@@ -159,32 +171,4 @@ function histogramPercentile(counts: Uint32Array, total: number, p: number): num
     if (seen >= rank) return v;
   }
   return null; // unreachable: the counts add up to total
-}
-
-/** One bit per node index; indexes past its size read as 0. */
-export class Bitset {
-  private readonly words: Uint32Array;
-
-  constructor(readonly size: number) {
-    this.words = new Uint32Array(Math.ceil(size / 32));
-  }
-
-  has(i: number): boolean {
-    return i < this.size && (this.words[i >>> 5]! & (1 << (i & 31))) !== 0;
-  }
-
-  set(i: number): void {
-    if (i >= this.size) throw new RangeError(`bit ${i} of ${this.size}`);
-    this.words[i >>> 5] = this.words[i >>> 5]! | (1 << (i & 31));
-  }
-
-  count(): number {
-    let n = 0;
-    for (let w of this.words) {
-      w -= (w >>> 1) & 0x55555555;
-      w = (w & 0x33333333) + ((w >>> 2) & 0x33333333);
-      n += (Math.imul((w + (w >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
-    }
-    return n;
-  }
 }

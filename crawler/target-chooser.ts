@@ -47,6 +47,12 @@ export class TargetChooser {
     return this.partition === undefined ? target : this.partition.place(target);
   }
 
+  /** Counts the index's nodes again, after it forgot some (NodeIndex.compact). */
+  recount(): void {
+    this.prefixCounts.fill(0);
+    for (let i = 0; i < this.nodes.size; i++) this.prefixCounts[this.nodes.idPrefix32(i) >>> (32 - this.depth)]!++;
+  }
+
   /** Counts a node just added to the index. */
   noteNode(id: Buffer): void {
     // Grow the depth with the network, so a prefix holds a handful of nodes.

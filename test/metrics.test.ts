@@ -45,7 +45,7 @@ async function nodePair(t: { teardown(fn: () => Promise<void>): void }): Promise
   return { a, b };
 }
 
-const crawl = (n: number): CrawlSnapshot => ({ sweep: 1, known: 10 * n, answered: 5 * n, queued: 3, inflight: 2, queriesSent: 100 * n, infohashes: 7 * n, peers: n, pausedForSink: n % 2 === 0, sinkPausedMs: 1500 * n });
+const crawl = (n: number): CrawlSnapshot => ({ sweep: 1, known: 10 * n, answered: 5 * n, queued: 3, inflight: 2, queriesSent: 100 * n, infohashes: 7 * n, peers: n, pausedForSink: n % 2 === 0, sinkPausedMs: 1500 * n, forgotten: 40 * n });
 
 const producer = (n: number): ProducerSnapshot => ({
   eventsWritten: 500 * n,
@@ -145,6 +145,7 @@ test('the exposition parses, and every name follows the Prometheus conventions',
   t.is(sampleValue(m, 'dhtscope_producer_redis_up'), 1);
   t.is(sampleValue(m, 'dhtscope_crawl_paused'), 0);
   t.is(sampleValue(m, 'dhtscope_crawl_paused_seconds_total'), 1.5);
+  t.is(sampleValue(m, 'dhtscope_crawl_nodes_forgotten_total'), 40);
   t.is(sampleValue(m, 'dhtscope_retention_infohashes_pruned_total'), 1200);
   t.is(sampleValue(m, 'dhtscope_retention_failures_total'), 1);
   t.is(sampleValue(m, 'dhtscope_worker_jobs_total', { queue: 'peer_lookups', outcome: 'failed' }), 1);

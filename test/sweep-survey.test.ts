@@ -5,7 +5,7 @@ import { randomInt, type RandomSource, seededRandom } from '../bep5/random.js';
 import { type CensusNode, census, churn, nodeKey } from '../crawler/census.js';
 import { Crawler } from '../crawler/crawler.js';
 import { answeredSnapshot, answeredThisSweep, censusNode } from '../crawler/measure.js';
-import { NODE_FLAG, NodeIndex, SWEEP_FLAGS } from '../crawler/node-index.js';
+import { ipv4ToNumber, NODE_FLAG, NodeIndex, SWEEP_FLAGS } from '../crawler/node-index.js';
 import { type SurveySummary, SURVEY_TOP_VERSIONS, summarizeCensus, summarizeChurn } from '../crawler/survey-summary.js';
 import { Bitset, SweepSurveyor, sweepCensus } from '../crawler/sweep-survey.js';
 import { type GroundTruth, Testnet } from '../crawler/testnet/testnet.js';
@@ -108,6 +108,10 @@ test('Bitset: set, has, count, beyond its size', (t) => {
   const all = new Bitset(1_000);
   for (let i = 0; i < 1_000; i++) all.set(i);
   t.is(all.count(), 1_000);
+  // Remapped after the index forgot nodes: bits follow their nodes, forgotten ones are dropped.
+  const moved = b.remap(Int32Array.from({ length: 100 }, (_, i) => (i % 2 === 0 ? -1 : i >> 1)), 50);
+  t.is(moved.size, 50);
+  t.deepEqual([...Array(50).keys()].filter((i) => moved.has(i)), [15, 31, 49]);
 });
 
 /** An index of `honest` answered nodes with uniform IDs, and optionally a cluster of 64 IDs under one 30-bit prefix from one /24. */
@@ -229,4 +233,83 @@ test.serial('a real crawl: each sweep\'s survey equals the object-per-node censu
       [readyAt + 1, { kind: 'run', sweep: 1 }, surveys[0]],
     ],
   );
+});
+
+test.serial('a crawl that forgets dead nodes (run): never-answering contacts after one failed sweep, nodes that answered once after two; the survey follows the new indexes', async (t) => {
+  t.timeout(120_000);
+  const node = new DhtNode({ host: loopbackHost(), port: 0, bootstrap: [truth.bootstrap], readOnly: true, adoptBep42Id: false, outgoingRate: 5_000, outgoingBurst: 500, maxInflight: 1024, queryTimeoutMs: 500 });
+  await node.start();
+  t.teardown(() => node.stop());
+  const [host, port] = truth.bootstrap.split(':');
+  // Every leaving testnet node gone before the first sweep (a scenario's pacing).
+  const lastLeave = Math.max(...truth.nodes.map((n) => n.leavesAtMs ?? 0));
+  await pollUntil(() => Date.now() > readyAt + lastLeave + 300, 'the leaving nodes to have left', 10_000);
+  // Three nodes of our own that answer in sweep 1 and then stop: "answered once, then gone".
+  // They are bootstrap addresses of the crawl, so that it surely knows them.
+  const extras = await Promise.all(
+    [0, 1, 2].map(async () => {
+      const n = new DhtNode({ host: loopbackHost(), port: 0, bootstrap: [], adoptBep42Id: false });
+      await n.start();
+      t.teardown(() => n.stop());
+      return n;
+    }),
+  );
+  const extraContacts = extras.map((n) => ({ host: n.address()!.host, port: n.address()!.port }));
+  const extraAddresses = extraContacts.map((c) => `${c.host}:${c.port}`);
+  const crawler = new Crawler({ node, bootstrap: [{ host: host!, port: Number(port) }, ...extraContacts], rate: 2_000, perIpRate: 100, getPeersRate: 0, forgetDeadNodes: true });
+
+  const surveyor = new SweepSurveyor(crawler.nodes);
+  const surveys: SurveySummary[] = [];
+  const answeredKeys: string[][] = [];
+  let before: Uint8Array = new Uint8Array(0);
+  let addresses: string[] = [];
+  const forgotten: string[][] = [];
+  const sizes: number[] = [];
+  crawler.on('sweep-done', () => {
+    answeredKeys.push(answeredThisSweep(crawler.nodes, before).map((i) => nodeKey({ id: idToHex(crawler.nodes.id(i)), address: crawler.nodes.address(i) })));
+    before = answeredSnapshot(crawler.nodes);
+    surveys.push(surveyor.sweepDone());
+    addresses = Array.from({ length: crawler.nodes.size }, (_, i) => crawler.nodes.address(i));
+    sizes.push(crawler.nodes.size);
+  });
+  crawler.on('nodes-forgotten', ({ remap, size }) => {
+    surveyor.remap(remap, size);
+    const moved = new Uint8Array(size);
+    remap.forEach((j, i) => {
+      if (j >= 0) moved[j] = before[i]!;
+    });
+    before = moved;
+    forgotten.push(addresses.filter((_, i) => remap[i] === -1));
+    // The index answers for the forgotten and the kept alike, at once.
+    for (const [i, address] of addresses.entries()) {
+      const [h, p] = address.split(':');
+      t.is(crawler.nodes.find(ipv4ToNumber(h!), Number(p)), remap[i]!, address);
+    }
+  });
+
+  await crawler.sweep();
+  for (const a of extraAddresses) t.true(answeredKeys[0]!.some((k) => k.endsWith(`@${a}`)), `${a} answered in sweep 1`);
+  await Promise.all(extras.map((n) => n.stop()));
+  for (let sweep = 2; sweep <= 4; sweep++) await crawler.sweep();
+
+  const byAddress = new Map(truth.nodes.map((n) => [n.address, n]));
+  const staying = (a: string): boolean => byAddress.get(a)?.responsive === true && byAddress.get(a)?.leavesAtMs === null;
+  t.is(forgotten.length, 3, 'nodes forgotten before sweeps 2, 3 and 4');
+  t.log(`forgotten before sweeps 2-4: ${forgotten.map((f) => f.length).join(', ')}; index after each sweep: ${sizes.join(', ')}; progress.forgotten ${crawler.progress().forgotten}`);
+  // Before sweep 2: the testnet's silent and departed nodes, which never answered; none that answers.
+  const silent = addresses.filter((a) => byAddress.has(a) && !staying(a));
+  t.true(silent.length > 0);
+  for (const a of silent) t.true(forgotten[0]!.includes(a), `${a} never answered: forgotten after one failed sweep`);
+  for (const f of forgotten) for (const a of f) t.false(staying(a), `${a} answers and is never forgotten`);
+  // Our three: answered in sweep 1, failed in sweeps 2 and 3, forgotten before sweep 4 and not before.
+  for (const a of extraAddresses) {
+    t.false(forgotten[0]!.includes(a) || forgotten[1]!.includes(a), `${a} kept after one failed sweep`);
+    t.true(forgotten[2]!.includes(a), `${a} forgotten after two failed sweeps`);
+  }
+  t.is(crawler.progress().forgotten, forgotten.flat().length);
+  // Forgotten contacts still handed out are learned again, so the index stays at the network's size.
+  t.true(sizes[3]! <= sizes[0]!, `index ${sizes.join(' -> ')}`);
+  // The surveyor's sets followed the nodes: each sweep's churn is what the answered nodes' keys give.
+  for (let k = 1; k < 4; k++) t.deepEqual(surveys[k]!.churn, summarizeChurn(churn(answeredKeys[k - 1]!, answeredKeys[k]!)), `churn of sweep ${k + 1}`);
+  t.true(surveys[1]!.churn!.left >= extras.length);
 });

@@ -14,6 +14,7 @@ export class CrawlMetrics {
   private readonly inflight: Gauge;
   private readonly paused: Gauge;
   private readonly pausedSeconds: SnapshotCounter;
+  private readonly forgotten: SnapshotCounter;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -26,6 +27,7 @@ export class CrawlMetrics {
     this.inflight = new Gauge({ name: `${P}crawl_inflight_queries`, help: 'Crawler queries awaiting an answer.', registers });
     this.paused = new Gauge({ name: `${P}crawl_paused`, help: '1 while the crawler holds new queries because the discovery producer is saturated (Redis down and the spool about full), else 0.', registers });
     this.pausedSeconds = new SnapshotCounter(registry, `${P}crawl_paused_seconds_total`, 'Time the crawler held new queries for the discovery producer.');
+    this.forgotten = new SnapshotCounter(registry, `${P}crawl_nodes_forgotten_total`, 'Nodes the crawler forgot between sweeps: failed in a sweep and never answered, or failed in two sweeps in a row.');
   }
 
   update(s: CrawlSnapshot): void {
@@ -39,5 +41,6 @@ export class CrawlMetrics {
     this.inflight.set(s.inflight);
     this.paused.set(s.pausedForSink ? 1 : 0);
     this.pausedSeconds.set(s.sinkPausedMs / 1000);
+    this.forgotten.set(s.forgotten);
   }
 }

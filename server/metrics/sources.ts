@@ -22,7 +22,7 @@ export interface NodeSnapshot {
 }
 
 /** Crawler.progress(). */
-export type CrawlSnapshot = Pick<CrawlProgress, 'sweep' | 'known' | 'answered' | 'queued' | 'inflight' | 'queriesSent' | 'infohashes' | 'peers' | 'pausedForSink' | 'sinkPausedMs'>;
+export type CrawlSnapshot = Pick<CrawlProgress, 'sweep' | 'known' | 'answered' | 'queued' | 'inflight' | 'queriesSent' | 'infohashes' | 'peers' | 'pausedForSink' | 'sinkPausedMs' | 'forgotten'>;
 
 /** IndexPruner.stats(). */
 export type RetentionSnapshot = Pick<IndexPrunerStats, 'passes' | 'pruned' | 'conflicts' | 'failures'>;
