@@ -191,7 +191,7 @@ test.serial('every completed sweep is in the survey series: one entry per sweep,
   type Survey = SurveyEntry & { source: { kind: 'run'; sweep: number } };
   // The crawl has swept for minutes by now; wait for two sweeps at least (the second has churn).
   const { surveys, total, skipped } = await pollValue('two sweeps recorded', () => getJson<{ surveys: Survey[]; total: number; skipped: number }>('/api/surveys?limit=1000'), (b) => b.surveys.length >= 2, 150_000, 500);
-  const live = await getJson<{ live: { crawl: { sweep: number }; surveys: { recorded: number; failed: number; empty: number; lastSweep: number } } }>('/api/stats');
+  const live = await getJson<{ live: { crawl: { sweep: number; known: number; forgotten: number }; surveys: { recorded: number; failed: number; empty: number; lastSweep: number } } }>('/api/stats');
   t.is(skipped, 0);
   t.is(total, surveys.length);
   const newest = surveys[0]!.source.sweep;
@@ -205,6 +205,12 @@ test.serial('every completed sweep is in the survey series: one entry per sweep,
   t.like(live.live.surveys, { failed: 0, empty: 0 });
   t.true(live.live.surveys.recorded >= newest && live.live.surveys.lastSweep >= newest);
   t.true(live.live.crawl.sweep >= newest);
+  // A long run forgets what never answers (CrawlerOptions.forgetDeadNodes): from sweep 2 on, the
+  // testnet's silent and departed nodes are forgotten (and learned again while others name them).
+  const neverAnswer = truth.nodes.filter((n) => !n.live).length;
+  t.true(neverAnswer > 0);
+  t.true(live.live.crawl.forgotten > 0, `forgotten ${live.live.crawl.forgotten} of ${neverAnswer} nodes that are not live`);
+  t.log(`crawl: ${live.live.crawl.known} nodes known, ${live.live.crawl.forgotten} forgotten so far, in sweep ${live.live.crawl.sweep}; the testnet: ${truth.nodes.length} nodes, ${neverAnswer} not live`);
 
   const staying = truth.nodes.filter((n) => n.live).length;
   const responsive = truth.nodes.filter((n) => n.responsive).length;
