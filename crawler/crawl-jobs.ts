@@ -2,6 +2,7 @@ import { type Clock } from '../bep5/clock.js';
 import { type PeerAddress } from '../bep5/compact.js';
 import { RateBudget } from '../bep5/rate-limit.js';
 import { IndexDeque } from './index-deque.js';
+import { tableKey } from './fmix32.js';
 import { Ipv4RateLimiter, ipv6RateKey } from './ipv4-rate-limiter.js';
 import { type NodeIndex } from './node-index.js';
 
@@ -24,6 +25,8 @@ export class CrawlJobs {
   private readonly scrapeJobs: CrawlJob[] = [];
   private readonly bootstrapJobs: CrawlJob[] = [];
   private readonly perIp: Ipv4RateLimiter;
+  /** The secret key of the /64 fold (ipv6RateKey): no /64 can be chosen to share another's bucket. */
+  private readonly ipv6Key = tableKey();
   /** IPv6 nodes' per-/64 limit (ipv6RateKey); made with the first IPv6 visit, so an IPv4 crawl holds none. */
   private perIp6: Ipv4RateLimiter | undefined;
   private readonly peersBudget: RateBudget | undefined;
@@ -80,7 +83,7 @@ export class CrawlJobs {
     const ipv6 = this.nodes.ipv6(index);
     if (ipv6 === undefined) return this.perIp.take(this.nodes.ipv4(index));
     this.perIp6 ??= this.newPerIpLimiter();
-    return this.perIp6.take(ipv6RateKey(ipv6, this.nodes.port(index)));
+    return this.perIp6.take(ipv6RateKey(ipv6, this.nodes.port(index), this.ipv6Key));
   }
 
   private newPerIpLimiter(): Ipv4RateLimiter {

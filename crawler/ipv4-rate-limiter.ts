@@ -1,3 +1,4 @@
+import { keyedHash2, tableKey } from './fmix32.js';
 import { type Clock, systemClock } from '../bep5/clock.js';
 
 /** Slots in the table: 2.6 MB, room for the buckets of 100,000 recently queried addresses. */
@@ -29,6 +30,7 @@ export class Ipv4RateLimiter {
   private readonly clock: Clock;
   private readonly rate: number;
   private readonly burst: number;
+  private readonly key = tableKey();
 
   constructor(options: { ratePerSecond: number; burst: number; clock?: Clock }) {
     if (!(options.ratePerSecond >= 0 && Number.isFinite(options.ratePerSecond))) throw new RangeError(`ratePerSecond must be a finite number >= 0, got ${options.ratePerSecond}`);
@@ -41,7 +43,7 @@ export class Ipv4RateLimiter {
   /** Takes one token from `ip`'s bucket (an IPv4 address as a 32-bit number); false if it has none. */
   take(ip: number): boolean {
     const now = this.clock.now();
-    let slot = hash(ip);
+    let slot = hash(ip, this.key);
     let spare = -1;
     let spareTokens = -1;
     for (let p = 0; p < PROBES; p++, slot = (slot + 1) & (SLOTS - 1)) {
@@ -72,10 +74,13 @@ export class Ipv4RateLimiter {
   }
 }
 
-function hash(ip: number): number {
-  let h = Math.imul(ip, 0x9e3779b1);
-  h ^= h >>> 15;
-  return (Math.imul(h, 0x85ebca6b) >>> 15) & (SLOTS - 1);
+/**
+ * An address's first slot, keyed (fmix32.ts tableKey): with a fixed hash, a node could hand out
+ * contacts whose addresses fill another address's 16 slots, so that its bucket is pushed out
+ * again and again and it gets `burst` queries early each time.
+ */
+function hash(ip: number, key: number): number {
+  return keyedHash2(ip, 0x2545f491, key) & (SLOTS - 1);
 }
 
 /**
@@ -86,13 +91,12 @@ function hash(ip: number): number {
  * share a bucket, which is only ever stricter. On loopback (::1), where the nodes of a test
  * network all share the one address, each port is a node of its own.
  */
-export function ipv6RateKey(ip: Uint8Array, port: number): number {
+export function ipv6RateKey(ip: Uint8Array, port: number, key = 0): number {
   const high = ((ip[0]! << 24) | (ip[1]! << 16) | (ip[2]! << 8) | ip[3]!) >>> 0;
   const low = ((ip[4]! << 24) | (ip[5]! << 16) | (ip[6]! << 8) | ip[7]!) >>> 0;
   if (high === 0 && low === 0 && isIpv6Loopback(ip)) return (0xffff_0000 | port) >>> 0;
-  let h = Math.imul(high ^ 0x5bd1e995, 0x9e3779b1) ^ low;
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  return (h ^ (h >>> 13)) >>> 0;
+  // Keyed (the caller's tableKey), so that no /64 can be made to share another's bucket.
+  return keyedHash2(high, low, key);
 }
 
 function isIpv6Loopback(ip: Uint8Array): boolean {

@@ -84,3 +84,45 @@ test('ipv6RateKey: one bucket per /64 (a host picks addresses in it at will), on
   clock.advance(500);
   t.true(limiter.take(key('2a01:4f8:1:2::1')), 'refilled at the rate');
 });
+
+/** The multiplicative inverse of an odd number mod 2^32 (Newton's iteration). */
+function inverse32(a: number): number {
+  let x = a;
+  for (let i = 0; i < 5; i++) x = Math.imul(x, 2 - Math.imul(a, x));
+  return x >>> 0;
+}
+
+/** The limiter's first slot for an address before it was keyed: an unkeyed, invertible hash. */
+function unkeyedSlot(ip: number): number {
+  let h = Math.imul(ip, 0x9e3779b1);
+  h ^= h >>> 15;
+  return (Math.imul(h, 0x85ebca6b) >>> 15) & ((1 << 17) - 1);
+}
+
+/** An address whose unkeyed first slot is `slot`: the hash run backwards from an output with that slot. */
+function addressAt(slot: number, salt: number): number {
+  const y = ((slot << 15) | (salt & 0x7fff)) >>> 0;
+  const h2 = Math.imul(y, inverse32(0x85ebca6b)) >>> 0;
+  const h = (h2 ^ (h2 >>> 15) ^ (h2 >>> 30)) >>> 0;
+  return Math.imul(h, inverse32(0x9e3779b1)) >>> 0;
+}
+
+test('hash flooding: addresses chosen to crowd out a spent bucket under a fixed hash do not, under the keyed one', (t) => {
+  const clock = new ManualClock();
+  const limiter = new Ipv4RateLimiter({ ratePerSecond: 2, burst: 4, clock });
+  const victim = 0x5d1e0a01;
+  for (let i = 0; i < 4; i++) limiter.take(victim);
+  t.false(limiter.take(victim), 'spent');
+  // 64 addresses per slot of the 16 the victim's bucket could be in, as a hostile node would
+  // hand them out as contacts: each spends its bucket a little later, so the victim's, refilling
+  // longest, would be the one pushed out, and its next query allowed at once.
+  const home = unkeyedSlot(victim);
+  const decoys: number[] = [];
+  for (let p = 0; p < 16; p++) for (let k = 0; k < 64; k++) decoys.push(addressAt((home + p) & ((1 << 17) - 1), k * 97 + 1));
+  t.true(decoys.every((ip, i) => unkeyedSlot(ip) === ((home + Math.floor(i / 64)) & ((1 << 17) - 1))), 'the decoys do land there under the fixed hash');
+  clock.advance(100);
+  for (const ip of decoys) for (let i = 0; i < 4; i++) limiter.take(ip);
+  t.false(limiter.take(victim), 'the victim still has no token: its bucket was not pushed out');
+  clock.advance(400);
+  t.true(limiter.take(victim), 'and gets one at its own rate');
+});
